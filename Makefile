@@ -1,0 +1,40 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed
+export CHATLEDGER_JWT_SECRET ?= local-dev-secret-change-me
+
+.PHONY: venv stack migrate demo run test test-unit lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+stack: venv
+	tools/stack.sh up
+
+migrate: stack
+	$(PY) -m chatledger migrate
+
+demo: migrate
+	$(PY) tools/demo_accounts.py
+
+run: demo
+	CHATLEDGER_DEV=1 $(PY) -m chatledger serve
+
+test: stack
+	$(PY) -m pytest -q
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/mypy chatledger
+
+clean:
+	tools/stack.sh down-kafka
+	rm -rf .stack

@@ -1,0 +1,112 @@
+"""Kafka plumbing: topics, a producer that never hangs a request, consumers with manual commits."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from chatledger.config import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class BusUnavailable(Exception):
+    """The broker could not take the record in time."""
+
+
+async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
+    """Create both topics if missing; waits for a broker that is still starting."""
+    wanted = [settings.commands_topic, settings.events_topic]
+    admin = await _started(
+        lambda: AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap), deadline_s
+    )
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=settings.kafka_partitions, replication_factor=1)
+            for name in wanted
+            if name not in existing
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+    finally:
+        await admin.close()
+
+
+async def _started(factory: Callable[[], T], deadline_s: float) -> T:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        client = factory()
+        try:
+            await client.start()  # type: ignore[attr-defined]
+            return client
+        except KafkaError as exc:
+            await _close_quietly(client)
+            if time.monotonic() > deadline:
+                raise BusUnavailable(f"broker {exc!r}") from exc
+            log.warning("waiting for the broker: %r", exc)
+            await asyncio.sleep(0.5)
+
+
+async def _close_quietly(client: object) -> None:
+    closer = getattr(client, "stop", None) or getattr(client, "close", None)
+    if closer is None:
+        return
+    try:
+        await closer()
+    except Exception:
+        log.debug("closing a half-started Kafka client failed", exc_info=True)
+
+
+async def start_producer(settings: Settings, deadline_s: float = 30.0) -> AIOKafkaProducer:
+    # acks=all: a 201 means the command is on every in-sync replica. Tansu has no idempotent
+    # producer, and duplicates are harmless anyway: the ledger dedups by command id.
+    def factory() -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=1,
+            request_timeout_ms=int(settings.command_timeout_s * 1000),
+            max_batch_size=1 << 20,
+        )
+
+    return await _started(factory, deadline_s)
+
+
+async def start_consumer(
+    settings: Settings, topic: str, group: str, *, max_records: int, deadline_s: float = 30.0
+) -> AIOKafkaConsumer:
+    def factory() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_records,
+            fetch_max_wait_ms=20,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=1_000,
+        )
+
+    return await _started(factory, deadline_s)
+
+
+async def send_bounded(
+    producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes, timeout_s: float
+) -> None:
+    """Send and wait for acks=all, or raise BusUnavailable within `timeout_s` (never hang)."""
+    try:
+        await asyncio.wait_for(producer.send_and_wait(topic, value=value, key=key), timeout_s)
+    except (KafkaError, TimeoutError) as exc:
+        raise BusUnavailable(repr(exc)) from exc

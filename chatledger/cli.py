@@ -1,0 +1,165 @@
+"""`chatledger ...`: the command line of DESIGN §8."""
+
+import argparse
+import logging
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal, InvalidOperation
+
+import uvloop
+from aiohttp import web
+
+from chatledger import accounts
+from chatledger.bus.codec import dumps
+from chatledger.config import Settings
+from chatledger.db import database, migrate, redact
+from chatledger.http.auth import issue_token
+from chatledger.ledger.commands import Command, Deposit, Payout
+from chatledger.ledger.store import LedgerStore
+from chatledger.service import ALL_ROLES, create_app
+
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(dumps(value).decode() + "\n")
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        amount = Decimal(text)
+    except InvalidOperation as exc:
+        raise argparse.ArgumentTypeError(f"not an amount: {text}") from exc
+    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise argparse.ArgumentTypeError("an amount is > 0 with at most 2 decimal places")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _uuid(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a uuid: {text}") from exc
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    applied = await migrate(settings.mysql_dsn)
+    _print_json({"database": redact(settings.mysql_dsn), "applied": applied})
+    return 0
+
+
+async def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
+    db = database(settings.mysql_dsn, 1)
+    await db.connect()
+    try:
+        person = await accounts.create_account(db, args.kind, args.name)
+    finally:
+        await db.disconnect()
+    _print_json({"uuid": person.uuid, "name": person.name, "kind": person.role})
+    return 0
+
+
+async def apply_money_command(settings: Settings, command: Command) -> tuple[str, str | None]:
+    """Deposits and payouts go through the same decider and store as the ledger's batches."""
+    db = database(settings.mysql_dsn, 1)
+    await db.connect()
+    try:
+        result = await LedgerStore(db).apply_batch([command])
+        balance = await accounts.balance_of(db, command.account)  # type: ignore[union-attr]
+    finally:
+        await db.disconnect()
+    return result.outcomes[command.command_id], None if balance is None else f"{balance:.2f}"
+
+
+async def _money(args: argparse.Namespace, settings: Settings, kind: type[Command]) -> int:
+    command = kind(str(uuid.uuid4()), args.uuid, args.amount)  # type: ignore[call-arg]
+    outcome, balance = await apply_money_command(settings, command)
+    _print_json({"command_id": command.command_id, "outcome": outcome, "balance": balance})
+    return 0 if outcome == "applied" else 1
+
+
+async def cmd_deposit(args: argparse.Namespace, settings: Settings) -> int:
+    return await _money(args, settings, Deposit)
+
+
+async def cmd_payout(args: argparse.Namespace, settings: Settings) -> int:
+    return await _money(args, settings, Payout)
+
+
+async def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    db = database(settings.mysql_dsn, 1)
+    await db.connect()
+    try:
+        person = await accounts.find_person(db, args.uuid)
+    finally:
+        await db.disconnect()
+    if person is None:
+        sys.stderr.write(f"no such person: {args.uuid}\n")
+        return 1
+    sys.stdout.write(issue_token(settings, person.uuid, person.role, args.chat, args.ttl) + "\n")
+    return 0
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+    app = create_app(settings, roles)
+    web.run_app(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        loop=uvloop.new_event_loop(),
+        shutdown_timeout=5,
+    )
+    return 0
+
+
+COMMANDS: dict[str, Handler] = {
+    "migrate": cmd_migrate,
+    "accounts create": cmd_accounts_create,
+    "deposit": cmd_deposit,
+    "payout": cmd_payout,
+    "token": cmd_token,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="chatledger", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create the database and apply sql/ migrations")
+    serve_p = sub.add_parser("serve", help="run the service")
+    serve_p.add_argument(
+        "--roles",
+        default=",".join(ALL_ROLES),
+        help=f"comma-separated subset of {','.join(ALL_ROLES)}",
+    )
+    acc = sub.add_parser("accounts", help="manage accounts").add_subparsers(
+        dest="action", required=True
+    )
+    create = acc.add_parser("create", help="create a model or a client with its account")
+    create.add_argument("--kind", choices=["model", "client"], required=True)
+    create.add_argument("--name", required=True)
+    for name, help_text in (("deposit", "money in"), ("payout", "money out of a balance")):
+        money = sub.add_parser(name, help=help_text)
+        money.add_argument("uuid", type=_uuid)
+        money.add_argument("amount", type=_amount)
+    token = sub.add_parser("token", help="print a JWT for a person")
+    token.add_argument("uuid", type=_uuid)
+    token.add_argument("--chat", type=_uuid, default=None)
+    token.add_argument("--ttl", type=int, default=3600)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    if args.command == "serve":
+        return serve(args, settings)
+    name = f"{args.command} {args.action}" if args.command == "accounts" else args.command
+    return uvloop.run(COMMANDS[name](args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Settings, read once from CHATLEDGER_* environment variables (DESIGN §3)."""
+
+from decimal import Decimal
+from functools import cached_property
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ALLOWED_JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATLEDGER_", extra="forbid", frozen=True)
+
+    mysql_dsn: str = "mysql://root@127.0.0.1:3306/chatledger"
+    mysql_pool_size: int = Field(10, ge=1, le=200)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = Field(8, ge=1, le=1024)
+    prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$", max_length=64)
+
+    jwt_secret: SecretStr | None = None
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+    dev: bool = False
+    allowed_origins: tuple[str, ...] = ()
+
+    ledger_batch_size: int = Field(500, ge=1, le=10_000)
+    command_timeout_s: float = Field(5.0, gt=0, le=60)
+    max_donation: Decimal = Field(Decimal("100000.00"), gt=0)
+    max_text_length: int = Field(2000, ge=1, le=65_000)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    subject_cache_ttl_s: float = Field(30.0, ge=0)
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _only_hmac_algorithms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = set(value) - ALLOWED_JWT_ALGORITHMS
+        if unknown or not value:
+            raise ValueError(f"unsupported JWT algorithms: {sorted(unknown) or 'none given'}")
+        return value
+
+    @cached_property
+    def commands_topic(self) -> str:
+        return f"{self.prefix}chat.commands"
+
+    @cached_property
+    def events_topic(self) -> str:
+        return f"{self.prefix}chat.events"
+
+    def group(self, role: str) -> str:
+        return f"{self.prefix}{role}"
+
+    def redis_key(self, *parts: str) -> str:
+        return ":".join((self.prefix + "chatledger", *parts))
+
+    def require_jwt_secret(self) -> str:
+        if self.jwt_secret is None:
+            raise RuntimeError("CHATLEDGER_JWT_SECRET is not set")
+        return self.jwt_secret.get_secret_value()

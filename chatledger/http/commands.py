@@ -1,0 +1,174 @@
+"""The command endpoints: authenticate, validate, put the command on Kafka, answer 201.
+
+Nothing here writes to MySQL: a command is durable once Kafka acknowledged it (acks=all), and the
+ledger decides it. The 402 pre-check reads the donor's current balance so that an obviously
+unaffordable donation is refused at once; the ledger's check inside its transaction is the one that
+counts when donations race.
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from chatledger.accounts import balance_of
+from chatledger.bus.codec import encode_command
+from chatledger.bus.kafka import BusUnavailable, send_bounded
+from chatledger.http import responses
+from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
+from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, SETTINGS
+from chatledger.http.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
+from chatledger.ledger.commands import (
+    AddGoal,
+    ChatCommand,
+    Donate,
+    PostMessage,
+    RegisterConnection,
+)
+
+B = TypeVar("B", bound=BaseModel)
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("0c4f6a4e-3b1d-4f5e-9d55-7a0e2b6c8f31")
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class Rejected(Exception):
+    def __init__(self, response: web.Response) -> None:
+        self.response = response
+
+
+async def principal_of(request: web.Request) -> Principal:
+    try:
+        token = bearer_token(request.headers.get("Authorization"))
+        return await authenticate(token, request.app[SETTINGS], request.app[DIRECTORY])
+    except Unauthorized as exc:
+        raise Rejected(responses.unauthorized()) from exc
+
+
+def _error_text(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+async def parse_body(request: web.Request, schema: type[B]) -> B:
+    settings = request.app[SETTINGS]
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(responses.bad_params([f"body: not valid JSON ({exc})"])) from exc
+    if not isinstance(data, dict):
+        raise Rejected(responses.bad_params(["body: must be a JSON object"]))
+    context = {"max_text_length": settings.max_text_length, "max_donation": settings.max_donation}
+    try:
+        return schema.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise Rejected(responses.bad_params([_error_text(e) for e in exc.errors()])) from exc
+
+
+def command_id_for(request: web.Request, principal: Principal) -> str:
+    """A retried POST with the same Idempotency-Key carries the same command id: applied once."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return str(uuid.uuid4())
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise Rejected(
+            responses.bad_params(
+                [f"Idempotency-Key: must be 1..{MAX_IDEMPOTENCY_KEY} printable characters"]
+            )
+        )
+    scope = f"{principal.uuid}\n{request.path}\n{key}"
+    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, scope))
+
+
+async def submit(request: web.Request, command: ChatCommand) -> web.Response:
+    settings = request.app[SETTINGS]
+    try:
+        await send_bounded(
+            request.app[PRODUCER],
+            settings.commands_topic,
+            command.chat.encode(),
+            encode_command(command),
+            settings.command_timeout_s,
+        )
+    except BusUnavailable:
+        return responses.unavailable()
+    return responses.accepted(command.command_id)
+
+
+Build = Callable[[web.Request, Principal, str, Any], Awaitable[ChatCommand]]
+
+
+def command_endpoint(
+    schema: type[BaseModel], build: Build
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            principal = await principal_of(request)
+            body = await parse_body(request, schema)
+            command = await build(request, principal, command_id_for(request, principal), body)
+        except Rejected as rejection:
+            return rejection.response
+        return await submit(request, command)
+
+    handler.__name__ = f"post_{schema.__name__.removesuffix('Body').lower()}"
+    return handler
+
+
+async def build_message(
+    request: web.Request, principal: Principal, command_id: str, body: MessageBody
+) -> ChatCommand:
+    if body.to is not None:
+        if principal.role != "model":
+            raise Rejected(responses.bad_params(["to: only the model sends private replies"]))
+        recipient = await request.app[DIRECTORY].find(body.to)
+        if recipient is None or recipient.role != "client":
+            raise Rejected(responses.bad_params(["to: no such client"]))
+    return PostMessage(
+        command_id,
+        principal.chat,
+        principal.person.as_actor(),
+        body.message,
+        body.is_public and body.to is None,
+        body.to,
+    )
+
+
+async def build_donation(
+    request: web.Request, principal: Principal, command_id: str, body: DonationBody
+) -> ChatCommand:
+    if principal.role != "client":
+        raise Rejected(responses.forbidden("only clients donate"))
+    balance = await balance_of(request.app[DATABASE], principal.uuid)
+    if balance is None or body.sum > balance:
+        raise Rejected(responses.insufficient_funds())
+    return Donate(
+        command_id, principal.chat, principal.person.as_actor(), body.sum, body.text, body.is_public
+    )
+
+
+async def build_connection(
+    request: web.Request, principal: Principal, command_id: str, body: ConnectionBody
+) -> ChatCommand:
+    return RegisterConnection(
+        command_id, principal.chat, principal.person.as_actor(), body.connection_id
+    )
+
+
+async def build_goal(
+    request: web.Request, principal: Principal, command_id: str, body: GoalBody
+) -> ChatCommand:
+    if principal.role != "model":
+        raise Rejected(responses.forbidden("only the model sets goals"))
+    return AddGoal(
+        command_id, principal.chat, principal.person.as_actor(), body.name, body.require_sum
+    )
+
+
+post_message = command_endpoint(MessageBody, build_message)
+post_donation = command_endpoint(DonationBody, build_donation)
+post_connection = command_endpoint(ConnectionBody, build_connection)
+post_goal = command_endpoint(GoalBody, build_goal)

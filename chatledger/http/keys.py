@@ -1,0 +1,13 @@
+"""Typed application keys: every shared resource of the app, named once."""
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from databases import Database
+
+from chatledger.accounts import Directory
+from chatledger.config import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE = web.AppKey("database", Database)
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+DIRECTORY = web.AppKey("directory", Directory)

@@ -1,0 +1,76 @@
+"""Commands: what a person asked for. The ledger decides what they become."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+Role = Literal["client", "model"]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    uuid: str
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class PostMessage:
+    command_id: str
+    chat: str
+    actor: Actor
+    text: str
+    is_public: bool
+    to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Donate:
+    command_id: str
+    chat: str
+    actor: Actor
+    amount: Decimal
+    text: str | None = None
+    is_public: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AddGoal:
+    command_id: str
+    chat: str
+    actor: Actor
+    name: str
+    require_sum: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterConnection:
+    command_id: str
+    chat: str
+    actor: Actor
+    connection_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    command_id: str
+    account: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    command_id: str
+    account: str
+    amount: Decimal
+
+
+Command = PostMessage | Donate | AddGoal | RegisterConnection | Deposit | Payout
+ChatCommand = PostMessage | Donate | AddGoal | RegisterConnection
+
+
+def stream_of(command: Command) -> str:
+    """The stream a command's events append to: the chat, or the account for money in/out."""
+    if isinstance(command, Deposit | Payout):
+        return command.account
+    return command.chat

@@ -1,0 +1,204 @@
+"""decide(command, state) -> events: every rule of the ledger, and no I/O.
+
+A command either becomes facts or is refused. Refusals the person must hear about are facts too
+(`donate_rejected`); commands that could never have been valid raise `CommandRefused`, which the
+ledger records as handled so a poisoned command is not retried forever.
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from chatledger.ledger import events as ev
+from chatledger.ledger.commands import (
+    Actor,
+    AddGoal,
+    Command,
+    Deposit,
+    Donate,
+    Payout,
+    PostMessage,
+    RegisterConnection,
+    stream_of,
+)
+from chatledger.ledger.events import Event, event_id_for
+from chatledger.projections.state import ZERO, LedgerState, evolve
+
+INSUFFICIENT_FUNDS = "insufficient funds"
+
+
+class CommandRefused(Exception):
+    """The command breaks a rule that the API should already have enforced."""
+
+
+class _Facts:
+    """Builds the events of one command: ids and seqs follow from the command and the state."""
+
+    def __init__(self, command: Command, state: LedgerState, now: datetime) -> None:
+        self.command_id = command.command_id
+        self.stream = stream_of(command)
+        self.version = state.versions.get(self.stream, 0)
+        self.now = now
+        self.events: list[Event] = []
+
+    def add(
+        self,
+        type_: str,
+        actor: Actor | None,
+        *,
+        is_public: bool = True,
+        amount: Decimal | None = None,
+        **payload: Any,
+    ) -> None:
+        index = len(self.events)
+        self.events.append(
+            Event(
+                event_id=event_id_for(self.command_id, index),
+                command_id=self.command_id,
+                stream=self.stream,
+                seq=self.version + index + 1,
+                type=type_,
+                actor=actor,
+                is_public=is_public,
+                amount=amount,
+                created_at=self.now,
+                payload=payload,
+            )
+        )
+
+
+def decide(command: Command, state: LedgerState, now: datetime) -> list[Event]:
+    facts = _Facts(command, state, now)
+    decider = _DECIDERS[type(command)]
+    decider(command, state, facts)  # type: ignore[operator]
+    return facts.events
+
+
+def apply(command: Command, state: LedgerState, now: datetime) -> list[Event]:
+    """Decide, then fold the decision into the state, so the next command sees it."""
+    events = decide(command, state, now)
+    for event in events:
+        evolve(state, event)
+    return events
+
+
+def _require_account(state: LedgerState, owner: str) -> Decimal:
+    balance = state.balances.get(owner)
+    if balance is None:
+        raise CommandRefused(f"unknown account {owner}")
+    return balance
+
+
+def _require_model_chat(command: PostMessage | Donate | AddGoal, state: LedgerState) -> None:
+    _require_account(state, command.chat)
+    _require_account(state, command.actor.uuid)
+    if command.actor.role == "model" and command.actor.uuid != command.chat:
+        raise CommandRefused("a model acts only in its own chat")
+
+
+def _message(command: PostMessage, state: LedgerState, facts: _Facts) -> None:
+    _require_model_chat(command, state)
+    if command.to is not None and command.actor.role != "model":
+        raise CommandRefused("only the model addresses a private reply")
+    is_public = command.is_public and command.to is None
+    facts.add(ev.MESSAGE, command.actor, is_public=is_public, message=command.text, to=command.to)
+
+
+def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
+    _require_model_chat(command, state)
+    if command.actor.role != "client":
+        raise CommandRefused("only clients donate")
+    if command.amount <= ZERO:
+        raise CommandRefused("a donation is positive")
+    model, donor, amount = command.chat, command.actor.uuid, command.amount
+    if amount > state.balances[donor]:
+        facts.add(
+            ev.DONATE_REJECTED,
+            command.actor,
+            is_public=False,
+            amount=amount,
+            sum=f"{amount:.2f}",
+            reason=INSUFFICIENT_FUNDS,
+            message=command.text,
+        )
+        return
+    goals = state.goals.get(model, [])
+    progress = [{**goal.as_wire(), "sum": f"{goal.sum + amount:.2f}"} for goal in goals]
+    facts.add(
+        ev.DONATE,
+        command.actor,
+        is_public=command.is_public,
+        amount=amount,
+        sum=f"{amount:.2f}",
+        message=command.text,
+        goals=progress,
+    )
+    for goal, after in zip(goals, progress, strict=True):
+        if goal.sum + amount >= goal.require_sum:
+            facts.add(ev.END_GOAL, command.actor, goal={**after, "reached": True})
+    _maybe_change_sponsor(command, state, facts)
+
+
+def _maybe_change_sponsor(command: Donate, state: LedgerState, facts: _Facts) -> None:
+    model, donor = command.chat, command.actor.uuid
+    total = state.donor_total(model, donor) + command.amount
+    current = state.sponsors.get(model)
+    if current is not None and (
+        current.uuid == donor or total <= state.donor_total(model, current.uuid)
+    ):
+        return
+    facts.add(
+        ev.CHANGE_SPONSOR,
+        command.actor,
+        sponsor={"uuid": donor, "name": command.actor.name},
+        previous=current.uuid if current else None,
+        total=f"{total:.2f}",
+    )
+
+
+def _add_goal(command: AddGoal, state: LedgerState, facts: _Facts) -> None:
+    _require_model_chat(command, state)
+    if command.actor.role != "model":
+        raise CommandRefused("only the model sets goals")
+    if command.require_sum <= ZERO:
+        raise CommandRefused("a goal needs a positive sum")
+    goal_id = event_id_for(command.command_id, 0)
+    goal = {
+        "id": goal_id,
+        "name": command.name,
+        "sum": "0.00",
+        "require_sum": f"{command.require_sum:.2f}",
+        "reached": False,
+    }
+    facts.add(ev.NEW_GOAL, command.actor, goal=goal)
+
+
+def _deposit(command: Deposit, state: LedgerState, facts: _Facts) -> None:
+    _require_account(state, command.account)
+    if command.amount <= ZERO:
+        raise CommandRefused("a deposit is positive")
+    facts.add(ev.DEPOSITED, None, is_public=False, amount=command.amount)
+
+
+def _payout(command: Payout, state: LedgerState, facts: _Facts) -> None:
+    balance = _require_account(state, command.account)
+    if command.amount <= ZERO:
+        raise CommandRefused("a payout is positive")
+    if command.amount > balance:
+        raise CommandRefused(f"{INSUFFICIENT_FUNDS}: balance {balance:.2f}")
+    facts.add(ev.PAID_OUT, None, is_public=False, amount=command.amount)
+
+
+def _connection(command: RegisterConnection, state: LedgerState, facts: _Facts) -> None:
+    """Connections are not facts of the chat: the store upserts them, nothing is appended."""
+
+
+_DECIDERS: dict[type, Callable[..., None]] = {
+    PostMessage: _message,
+    Donate: _donate,
+    AddGoal: _add_goal,
+    Deposit: _deposit,
+    Payout: _payout,
+    RegisterConnection: _connection,
+}

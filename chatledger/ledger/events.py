@@ -1,0 +1,44 @@
+"""Events: past-tense facts, one row of `chat_events` each (DESIGN §5)."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from chatledger.ledger.commands import Actor
+
+MESSAGE: Final = "message"
+DONATE: Final = "donate"
+DONATE_REJECTED: Final = "donate_rejected"
+CHANGE_SPONSOR: Final = "change_sponsor"
+END_GOAL: Final = "end_goal"
+NEW_GOAL: Final = "new_goal"
+DEPOSITED: Final = "deposited"
+PAID_OUT: Final = "paid_out"
+
+CHAT_TYPES: Final = frozenset(
+    {MESSAGE, DONATE, DONATE_REJECTED, CHANGE_SPONSOR, END_GOAL, NEW_GOAL}
+)
+ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
+
+_EVENT_NAMESPACE: Final = uuid.UUID("6f1c2d4e-9a57-4b8e-8f0a-2c3e5d7b9a11")
+
+
+def event_id_for(command_id: str, index: int) -> str:
+    """Deterministic: replaying a command yields the very same event ids."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{command_id}/{index}"))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: str
+    command_id: str
+    stream: str
+    seq: int
+    type: str
+    actor: Actor | None
+    is_public: bool
+    amount: Decimal | None
+    created_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,101 @@
+"""Compose a running service from roles: api, gateway, ledger, history (DESIGN §8 `serve`)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from typing import Any
+
+from aiohttp import web
+
+from chatledger.accounts import Directory
+from chatledger.bus.kafka import ensure_topics, start_consumer, start_producer
+from chatledger.config import Settings
+from chatledger.db import database
+from chatledger.http.app import add_api_routes, error_bodies
+from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, SETTINGS
+from chatledger.ledger.store import LedgerStore
+from chatledger.ledger.worker import LedgerWorker
+
+log = logging.getLogger(__name__)
+
+ALL_ROLES = ("api", "gateway", "ledger", "history")
+LEDGER_WORKER = web.AppKey("ledger_worker", LedgerWorker)
+
+Context = Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = database(settings.mysql_dsn, settings.mysql_pool_size)
+    await db.connect()
+    app[DATABASE] = db
+    app[DIRECTORY] = Directory(db, settings.subject_cache_ttl_s)
+    yield
+    await db.disconnect()
+
+
+async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    await ensure_topics(settings)
+    producer = await start_producer(settings)
+    app[PRODUCER] = producer
+    yield
+    await producer.stop()
+
+
+async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
+    app[LEDGER_WORKER] = worker
+    async with background(_consume_commands(settings, worker), "ledger"):
+        yield
+
+
+async def _consume_commands(settings: Settings, worker: LedgerWorker) -> None:
+    # Joining a consumer group can take seconds; the API must not wait for it to start serving.
+    consumer = await start_consumer(
+        settings,
+        settings.commands_topic,
+        settings.group("ledger"),
+        max_records=settings.ledger_batch_size,
+    )
+    try:
+        await worker.run(consumer)
+    finally:
+        await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def background(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run a role's loop for the app's lifetime; a crash of the loop stops the process loudly."""
+    task = asyncio.create_task(coro, name=name)
+    task.add_done_callback(_report_crash)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _report_crash(task: "asyncio.Task[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("role %s crashed", task.get_name(), exc_info=task.exception())
+        raise SystemExit(f"role {task.get_name()} crashed")
+
+
+def create_app(settings: Settings, roles: Iterable[str] = ALL_ROLES) -> web.Application:
+    roles = set(roles)
+    unknown = roles - set(ALL_ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_bodies])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(producer_ctx)
+    if "api" in roles:
+        add_api_routes(app)
+    if "ledger" in roles:
+        app.cleanup_ctx.append(ledger_ctx)
+    return app
