@@ -1,0 +1,45 @@
+"""Reading `chat_events` back: the MySQL side of history and of websocket recovery."""
+
+from datetime import datetime
+from typing import Any
+
+from databases import Database
+
+from chatledger.bus.codec import event_to_wire
+from chatledger.ledger import events as ev
+from chatledger.ledger.store import EVENT_COLUMNS, row_to_event
+
+_CHAT_TYPES = ", ".join(f"'{name}'" for name in sorted(ev.CHAT_TYPES))
+
+
+async def chat_events_after(
+    db: Database, chat: str, after_seq: int, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """Chat events with seq > after_seq, oldest first, in wire form (all visibilities)."""
+    async with db.connection() as connection, connection.raw_connection.cursor() as cur:
+        await cur.execute(
+            f"SELECT {EVENT_COLUMNS} FROM chat_events WHERE stream = %s AND seq > %s"
+            f" AND type IN ({_CHAT_TYPES}) ORDER BY seq LIMIT %s",
+            (chat, after_seq, limit),
+        )
+        rows = await cur.fetchall()
+    return [event_to_wire(row_to_event(row)) for row in rows]
+
+
+async def chat_events_since_time(
+    db: Database, chat: str, since: datetime, limit: int = 10_000
+) -> list[dict[str, Any]]:
+    """Chat events created at or after `since` (naive UTC), oldest first, in wire form."""
+    async with db.connection() as connection, connection.raw_connection.cursor() as cur:
+        await cur.execute(
+            f"SELECT {EVENT_COLUMNS} FROM chat_events WHERE stream = %s AND created_at >= %s"
+            f" AND type IN ({_CHAT_TYPES}) ORDER BY seq LIMIT %s",
+            (chat, since.replace(tzinfo=None), limit),
+        )
+        rows = await cur.fetchall()
+    return [event_to_wire(row_to_event(row)) for row in rows]
+
+
+async def latest_seq(db: Database, chat: str) -> int:
+    value = await db.fetch_val("SELECT version FROM streams WHERE stream = :s", {"s": chat})
+    return int(value or 0)

@@ -1,0 +1,70 @@
+"""Shared fixtures. Integration tests talk to the real MariaDB, Redis and Kafka broker.
+
+Each pytest session gets its own MySQL database and its own Kafka/Redis prefix, set here in the
+environment before anything reads Settings, so subprocesses started by tests inherit them.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+SESSION = uuid.uuid4().hex[:8]
+os.environ.setdefault("CHATLEDGER_JWT_SECRET", "test-secret-for-chatledger-0123456789abcdef")
+os.environ.setdefault(
+    "CHATLEDGER_MYSQL_DSN", f"mysql://root@127.0.0.1:3306/chatledger_test_{SESSION}"
+)
+os.environ["CHATLEDGER_PREFIX"] = f"t{SESSION}."
+os.environ.setdefault("CHATLEDGER_SUBJECT_CACHE_TTL_S", "0")
+
+from chatledger.config import Settings  # noqa: E402
+from chatledger.db import database, migrate  # noqa: E402
+from tests.helpers.people import People  # noqa: E402
+from tests.helpers.service import Service, start_service  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def migrated(settings: Settings) -> Iterator[Settings]:
+    asyncio.run(migrate(settings.mysql_dsn, recreate=True))
+    yield settings
+    if os.environ.get("CHATLEDGER_KEEP_TEST_DB") != "1":
+        asyncio.run(_drop(settings))
+
+
+async def _drop(settings: Settings) -> None:
+    import aiomysql
+
+    from chatledger.db import _server_params
+
+    params, name = _server_params(settings.mysql_dsn)
+    conn = await aiomysql.connect(**params)
+    async with conn.cursor() as cur:
+        await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def service(migrated: Settings) -> Iterator[Service]:
+    """One real `chatledger serve` process with every role, shared by the session."""
+    with start_service(migrated) as running:
+        yield running
+
+
+@pytest.fixture
+async def db(migrated: Settings):  # type: ignore[no-untyped-def]
+    connection = database(migrated.mysql_dsn, 4)
+    await connection.connect()
+    yield connection
+    await connection.disconnect()
+
+
+@pytest.fixture
+async def people(db, migrated: Settings) -> AsyncIterator[People]:  # type: ignore[no-untyped-def]
+    yield People(db, migrated)
