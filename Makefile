@@ -26,6 +26,7 @@ run: demo
 	CHATLEDGER_DEV=1 $(PY) -m chatledger serve
 
 test: stack
+	tools/browser.sh
 	$(PY) -m pytest -q
 
 test-unit: venv
