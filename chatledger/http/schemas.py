@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 ALLOWED_CONTROLS = frozenset("\n\r\t")
+MONEY_CEILING = Decimal(10) ** 18  # DECIMAL(20, 2) holds 18 integer digits
 
 
 def parse_bool(value: object) -> bool:
@@ -39,6 +40,8 @@ def parse_money(value: object) -> Decimal:
         raise ValueError("must be greater than 0")
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError("has more than 2 decimal places")
+    if amount >= MONEY_CEILING:
+        raise ValueError(f"must be below {MONEY_CEILING:,}")
     return amount.quantize(Decimal("0.01"))
 
 

@@ -1,0 +1,24 @@
+from decimal import Decimal
+
+import pytest
+
+from chatledger.bus.codec import UndecodableCommand, decode_command, encode_command
+from chatledger.ledger.commands import Actor, AddGoal, Deposit, Donate, PostMessage
+
+ACTOR = Actor("00000000-0000-4000-8000-000000000001", "Bob", "client")
+
+
+@pytest.mark.parametrize("command", [
+    Donate("c1", "m", ACTOR, Decimal("15.50"), "hi", False),
+    PostMessage("c2", "m", ACTOR, "hello", True, None),
+    AddGoal("c3", "m", ACTOR, "Dance", Decimal("20.00")),
+    Deposit("c4", "a", Decimal("0.01")),
+])
+def test_commands_round_trip_exactly(command: object) -> None:
+    assert decode_command(encode_command(command)) == command  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("raw", [b"", b"{}", b'{"kind": "nope"}', b'{"kind": "deposit"}', b"[1]"])
+def test_garbage_is_undecodable(raw: bytes) -> None:
+    with pytest.raises(UndecodableCommand):
+        decode_command(raw)
