@@ -13,13 +13,20 @@ from typing import TypeVar
 
 import pymysql
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from chatledger.bus.codec import UndecodableCommand, decode_command, encode_event
 from chatledger.config import Settings
 from chatledger.ledger.commands import Command
 from chatledger.ledger.events import Event
 from chatledger.ledger.store import LedgerStore
+from chatledger.metrics import (
+    EVENTS_PUBLISHED,
+    LEDGER_BATCH_DURATION,
+    LEDGER_BATCH_SIZE,
+    LEDGER_COMMANDS,
+    LEDGER_CONSUMER_LAG,
+)
 
 log = logging.getLogger(__name__)
 RETRY_PAUSE_S = 0.5
@@ -46,6 +53,25 @@ async def publish(producer: AIOKafkaProducer, topic: str, events: Sequence[Event
     await asyncio.gather(*sends)
 
 
+async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:
+    """Records not yet fetched: highwater - position, summed over the assigned partitions.
+
+    Only partitions already fetched from count (before that neither number is known); None when
+    there is none yet.
+    """
+    total: int | None = None
+    for partition in consumer.assignment():
+        highwater = consumer.highwater(partition)
+        if highwater is None:
+            continue
+        try:
+            position = await consumer.position(partition)
+        except IllegalStateError:
+            continue  # revoked by a rebalance between assignment() and here
+        total = (total or 0) + max(highwater - position, 0)
+    return total
+
+
 class LedgerWorker:
     def __init__(self, settings: Settings, store: LedgerStore, producer: AIOKafkaProducer) -> None:
         self.settings = settings
@@ -53,12 +79,16 @@ class LedgerWorker:
         self.producer = producer
         self.batches = 0
         self.commands_applied = 0
+        self.lag: int | None = None  # read by /readyz and exported as a gauge
 
     async def run(self, consumer: AIOKafkaConsumer) -> None:
         while True:
             batch = await consumer.getmany(
                 timeout_ms=200, max_records=self.settings.ledger_batch_size
             )
+            self.lag = await consumer_lag(consumer)
+            if self.lag is not None:
+                LEDGER_CONSUMER_LAG.set(self.lag)
             if not batch:
                 continue
             records = [record for records in batch.values() for record in records]
@@ -78,13 +108,25 @@ class LedgerWorker:
         await _until_done(
             lambda: publish(self.producer, self.settings.events_topic, result.events), "publish"
         )
+        elapsed = time.perf_counter() - started
         self.batches += 1
         self.commands_applied += len(commands)
-        log.debug(
-            "batch of %d commands, %d events in %.1f ms",
-            len(commands),
-            len(result.events),
-            (time.perf_counter() - started) * 1000,
+        LEDGER_BATCH_SIZE.observe(len(commands))
+        LEDGER_BATCH_DURATION.observe(elapsed)
+        LEDGER_COMMANDS.inc(len(commands))
+        for event in result.events:
+            EVENTS_PUBLISHED.labels(event.type).inc()
+        # One line per batch with every id in it: the way to follow a command from its POST (the
+        # access log's command_id) to the events it produced.
+        log.info(
+            "ledger batch",
+            extra={
+                "commands": len(commands),
+                "events": len(result.events),
+                "duration_ms": round(elapsed * 1000, 2),
+                "command_ids": [command.command_id for command in commands],
+                "event_ids": [event.event_id for event in result.events],
+            },
         )
 
 
