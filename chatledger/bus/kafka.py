@@ -95,7 +95,7 @@ async def start_consumer(
             auto_offset_reset="earliest",
             max_poll_records=max_records,
             fetch_max_wait_ms=20,
-            session_timeout_ms=10_000,
+            session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
         )
 

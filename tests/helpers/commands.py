@@ -1,0 +1,24 @@
+"""Put commands on the commands topic directly, as the API would (for redelivery and crash tests)."""
+
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from chatledger.bus.codec import encode_command
+from chatledger.bus.kafka import ensure_topics
+from chatledger.config import Settings
+from chatledger.ledger.commands import ChatCommand
+
+
+async def produce(settings: Settings, commands: Sequence[ChatCommand]) -> None:
+    await ensure_topics(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                enable_idempotence=False, linger_ms=5)
+    await producer.start()
+    try:
+        sends = [await producer.send(settings.commands_topic, key=c.chat.encode(),
+                                     value=encode_command(c)) for c in commands]
+        for sent in sends:
+            await sent
+    finally:
+        await producer.stop()

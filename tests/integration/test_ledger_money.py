@@ -1,0 +1,149 @@
+"""Attempts to break the money path: races, redelivery, and a ledger killed mid-batch."""
+
+import asyncio
+import os
+import random
+import signal
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import aiohttp
+from databases import Database
+
+from chatledger.config import Settings
+from chatledger.ledger import events as ev
+from chatledger.ledger.commands import Donate, PostMessage
+from chatledger.ledger.decider import apply
+from chatledger.projections.state import ZERO, LedgerState
+from tests.helpers.commands import produce
+from tests.helpers.people import People
+from tests.helpers.service import ROOT, Service, spawn, stop
+from tests.helpers.wait import eventually
+
+
+async def count(db: Database, sql: str, **params: object) -> int:
+    return int(await db.fetch_val(sql, params) or 0)
+
+
+async def test_fifty_concurrent_donations_covering_ten_apply_exactly_ten(
+    service: Service, people: People, db: Database
+) -> None:
+    model = await people.model()
+    viewer = await people.client(model, money="10.00")
+    async with aiohttp.ClientSession(service.url) as http:
+        async def tip() -> int:
+            async with http.post("/chat/donat/add", json={"sum": "1.00"},
+                                 headers=viewer.headers) as response:
+                return response.status
+        statuses = await asyncio.gather(*(tip() for _ in range(50)))
+    accepted = statuses.count(201)
+    assert accepted >= 10 and set(statuses) <= {201, 402}
+    await eventually(lambda: count(db, "SELECT COUNT(*) FROM chat_events WHERE stream = :m"
+                                   " AND type IN ('donate', 'donate_rejected')", m=model.uuid),
+                     until=lambda n: n == accepted, what="every accepted donation decided")
+    donated = await count(db, "SELECT COUNT(*) FROM chat_events WHERE stream = :m"
+                              " AND type = 'donate'", m=model.uuid)
+    assert donated == 10
+    assert await people.balance(viewer.uuid) == ZERO
+    assert await people.balance(model.uuid) == Decimal("10.00")
+
+
+async def test_a_command_delivered_twice_is_applied_once(
+    service: Service, people: People, db: Database, settings: Settings
+) -> None:
+    model = await people.model()
+    viewer = await people.client(model, money="10.00")
+    tip = Donate(str(uuid.uuid4()), model.uuid, viewer.person.as_actor(), Decimal("4.00"))
+    await produce(settings, [tip, tip])
+    await produce(settings, [tip])
+    marker = PostMessage(str(uuid.uuid4()), model.uuid, viewer.person.as_actor(), "after", True)
+    await produce(settings, [marker])
+    await eventually(lambda: count(db, "SELECT COUNT(*) FROM chat_events WHERE command_id = :c",
+                                   c=marker.command_id), what="the marker after the duplicates")
+    assert await count(db, "SELECT COUNT(*) FROM chat_events WHERE command_id = :c"
+                           " AND type = 'donate'", c=tip.command_id) == 1
+    assert await people.balance(viewer.uuid) == Decimal("6.00")
+    assert await people.balance(model.uuid) == Decimal("4.00")
+
+
+async def test_ledger_killed_mid_batch_ends_identical_to_an_uninterrupted_run(
+    migrated: Settings, people: People, db: Database
+) -> None:
+    """SIGKILL the ledger process repeatedly while it works through a storm, then compare the
+    final state with the pure decider run over the same commands without interruption."""
+    prefix = f"{migrated.prefix}crash{uuid.uuid4().hex[:6]}."
+    settings = migrated.model_copy(update={"prefix": prefix})
+    rng = random.Random(7)
+    models = [await people.model(f"m{i}") for i in range(3)]
+    viewers = {m.uuid: [await people.client(m, f"v{j}", money="40.00") for j in range(4)]
+               for m in models}
+    expected = LedgerState()
+    for viewer in (v for vs in viewers.values() for v in vs):
+        expected.balances[viewer.uuid] = Decimal("40.00")
+    for model in models:
+        expected.balances[model.uuid] = ZERO
+        expected.versions[model.uuid] = 0
+    commands: list[Donate | PostMessage] = []
+    for _ in range(600):
+        model = rng.choice(models)
+        viewer = rng.choice(viewers[model.uuid])
+        if rng.random() < 0.7:
+            amount = Decimal(rng.randint(1, 500)) / 100
+            commands.append(Donate(str(uuid.uuid4()), model.uuid, viewer.person.as_actor(), amount))
+        else:
+            commands.append(PostMessage(str(uuid.uuid4()), model.uuid, viewer.person.as_actor(),
+                                        "hi", True))
+    decided: dict[str, list[tuple[str, str]]] = {m.uuid: [] for m in models}
+    for command in commands:
+        for event in apply(command, expected, datetime.now(UTC)):
+            decided[event.stream].append((event.command_id, event.type))
+
+    env = {**os.environ, "CHATLEDGER_PREFIX": prefix, "CHATLEDGER_LEDGER_BATCH_SIZE": "25",
+           "CHATLEDGER_HTTP_PORT": "0"}
+    log = ROOT / ".stack" / f"crash-{prefix}log"
+    log.parent.mkdir(exist_ok=True)
+    marks = ", ".join(f"'{m.uuid}'" for m in models)
+
+    async def applied() -> int:
+        return await count(db, "SELECT COUNT(*) FROM applied_commands a JOIN chat_events e"
+                               f" ON e.command_id = a.command_id AND e.stream IN ({marks})"
+                               " AND e.type IN ('donate', 'donate_rejected', 'message')")
+
+    # Each wave is put on Kafka, then the ledger is killed as soon as it is part-way through.
+    waves = [commands[i:i + 150] for i in range(0, len(commands), 150)]
+    interrupted = []
+    produced = 0
+    for wave in waves[:-1]:
+        await produce(settings, wave)
+        target = produced + 20
+        produced += len(wave)
+        process = spawn("ledger", env, log)
+        try:
+            await eventually(applied, until=lambda n, t=target: n >= t, timeout=90,
+                             interval=0.005, what=f"{target} commands applied")
+        finally:
+            stop(process, signal.SIGKILL)
+        interrupted.append(await applied() < produced)
+    assert any(interrupted), "no kill landed while the ledger still had work"
+    await produce(settings, waves[-1])
+    process = spawn("ledger", env, log)
+    try:
+        await eventually(applied, until=lambda n: n == len(commands), timeout=120,
+                         what="every command applied after the restarts")
+    finally:
+        stop(process)
+
+    for model in models:
+        rows = await db.fetch_all("SELECT command_id, type, seq FROM chat_events WHERE stream = :s"
+                                  " ORDER BY seq", {"s": model.uuid})
+        assert [(r[0], r[1]) for r in rows] == decided[model.uuid]
+        assert [r[2] for r in rows] == list(range(1, len(rows) + 1))
+    for owner, balance in expected.balances.items():
+        assert await people.balance(owner) == balance, owner
+    for model in models:
+        sponsor = await db.fetch_val("SELECT client_uuid FROM current_sponsors WHERE model_uuid"
+                                     " = :m", {"m": model.uuid})
+        want = expected.sponsors.get(model.uuid)
+        assert sponsor == (want.uuid if want else None)
+    assert ev.DONATE in {t for pairs in decided.values() for _, t in pairs}
