@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535)
     dev: bool = False
     allowed_origins: tuple[str, ...] = ()
+    # Websocket: a socket whose unsent messages exceed ws_send_queue is disconnected (too slow).
+    ws_send_queue: int = Field(1024, ge=1, le=1_000_000)
+    ws_heartbeat_s: float = Field(20.0, gt=0, le=3600)
 
     ledger_batch_size: int = Field(500, ge=1, le=10_000)
     command_timeout_s: float = Field(5.0, gt=0, le=60)

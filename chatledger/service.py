@@ -12,6 +12,9 @@ from chatledger.accounts import Directory
 from chatledger.bus.kafka import ensure_topics, start_consumer, start_producer
 from chatledger.config import Settings
 from chatledger.db import database
+from chatledger.gateway.consumer import follow
+from chatledger.gateway.role import add_gateway
+from chatledger.gateway.state import GATEWAY
 from chatledger.http.app import add_api_routes, error_bodies
 from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, SETTINGS
 from chatledger.ledger.store import LedgerStore
@@ -49,6 +52,12 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
     app[LEDGER_WORKER] = worker
     async with background(_consume_commands(settings, worker), "ledger"):
+        yield
+
+
+async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+    gateway = app[GATEWAY]
+    async with background(follow(app[SETTINGS], gateway.rooms, gateway.ready), "gateway"):
         yield
 
 
@@ -98,4 +107,7 @@ def create_app(settings: Settings, roles: Iterable[str] = ALL_ROLES) -> web.Appl
         add_api_routes(app)
     if "ledger" in roles:
         app.cleanup_ctx.append(ledger_ctx)
+    if "gateway" in roles:
+        add_gateway(app)
+        app.cleanup_ctx.append(gateway_ctx)
     return app

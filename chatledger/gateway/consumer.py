@@ -1,0 +1,92 @@
+"""The gateway's feed: every event of `<prefix>chat.events`, from the moment the process starts.
+
+Every gateway process must see every event, so it joins no consumer group: it assigns itself all
+partitions and starts at their end (no group join, so it is ready in well under a second; a
+restarted gateway does not need old events: clients recover what they missed with `since`).
+"""
+
+import asyncio
+import logging
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from chatledger.bus.kafka import _started
+from chatledger.config import Settings
+from chatledger.gateway.rooms import Rooms
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
+    """Forward one record to its room; returns how many sockets it was offered to.
+
+    The value is already the wire JSON: it is parsed once (for seq and visibility) and the same
+    text is handed to every recipient, never re-encoded per socket.
+    """
+    if key is None:
+        return 0
+    room = rooms.get(key.decode())
+    if room is None:
+        return 0  # nobody watches this chat here: not even parsed
+    try:
+        event = orjson.loads(value)
+        seq = int(event["seq"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        log.error("dropping an undecodable event of chat %s", room.chat)
+        return 0
+    previous = room.last_seq
+    if not room.accept(seq):
+        return 0
+    if previous is not None and seq > previous + 1:
+        log.warning("chat %s: seq jumped from %d to %d on the bus", room.chat, previous, seq)
+    text = value.decode()
+    offered = 0
+    for member in list(room.recipients(event)):
+        member.offer(seq, text)
+        offered += 1
+    return offered
+
+
+async def start_feed(settings: Settings) -> AIOKafkaConsumer:
+    """A group-less consumer positioned at the end of every partition of the events topic."""
+    topic = settings.events_topic
+
+    def factory() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=20,
+            max_poll_records=1000,
+        )
+
+    consumer = await _started(factory, 30.0)
+    await consumer.topics()  # loads the metadata that partitions_for_topic reads
+    numbers = consumer.partitions_for_topic(topic)
+    if not numbers:
+        await consumer.stop()
+        raise RuntimeError(f"topic {topic} has no partitions (was ensure_topics run?)")
+    partitions = [TopicPartition(topic, number) for number in sorted(numbers)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        # Resolve the end offsets now: an event published after this point is never missed.
+        await consumer.position(partition)
+    return consumer
+
+
+async def follow(settings: Settings, rooms: Rooms, ready: asyncio.Event) -> None:
+    consumer = await start_feed(settings)
+    ready.set()
+    log.info("gateway following %s", settings.events_topic)
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    dispatch(rooms, record.key, record.value)
+    finally:
+        ready.clear()
+        await consumer.stop()

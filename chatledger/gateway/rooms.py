@@ -1,0 +1,87 @@
+"""Rooms: who is connected to which chat, and who of them an event reaches. Pure, no I/O.
+
+A room drops what it has already forwarded by seq (Kafka delivers at least once, in seq order per
+chat because the topic is keyed by chat), then picks the recipients with THE visibility rule.
+A public event is forwarded to every member without asking per member; a private one is checked
+only against the few people who could see it (sender, model, `to`), so a room of thousands costs
+one visibility decision per event, not one per socket.
+"""
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chatledger.projections.visibility import visible_to
+
+# Nobody's uuid: if an outsider may see an event, every member of the room may.
+_STRANGER = ""
+
+
+class Member(Protocol):
+    """A socket in a room; `offer` never blocks (a member that cannot keep up removes itself)."""
+
+    @property
+    def person(self) -> str: ...
+
+    def offer(self, seq: int, text: str) -> bool: ...
+
+
+@dataclass
+class Room:
+    chat: str
+    last_seq: int | None = None
+    members: dict[str, set[Member]] = field(default_factory=dict)
+
+    def accept(self, seq: int) -> bool:
+        """True the first time a seq newer than everything forwarded so far arrives."""
+        if self.last_seq is not None and seq <= self.last_seq:
+            return False
+        self.last_seq = seq
+        return True
+
+    def recipients(self, event: Mapping[str, Any]) -> Iterator[Member]:
+        if visible_to(event, _STRANGER, self.chat):
+            for sockets in self.members.values():
+                yield from sockets
+            return
+        candidates = {self.chat, (event.get("from") or {}).get("uuid"), event.get("to")}
+        for person in candidates:
+            if isinstance(person, str) and person in self.members and visible_to(
+                event, person, self.chat
+            ):
+                yield from self.members[person]
+
+    def __len__(self) -> int:
+        return sum(len(sockets) for sockets in self.members.values())
+
+
+class Rooms:
+    """One room per chat with at least one member; an empty room is forgotten."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, Room] = {}
+
+    def join(self, chat: str, member: Member) -> Room:
+        room = self._rooms.get(chat)
+        if room is None:
+            room = self._rooms[chat] = Room(chat)
+        room.members.setdefault(member.person, set()).add(member)
+        return room
+
+    def leave(self, chat: str, member: Member) -> None:
+        room = self._rooms.get(chat)
+        if room is None:
+            return
+        sockets = room.members.get(member.person)
+        if sockets is not None:
+            sockets.discard(member)
+            if not sockets:
+                del room.members[member.person]
+        if not room.members:
+            del self._rooms[chat]
+
+    def get(self, chat: str) -> Room | None:
+        return self._rooms.get(chat)
+
+    def __len__(self) -> int:
+        return len(self._rooms)

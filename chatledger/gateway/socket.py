@@ -1,0 +1,187 @@
+"""`GET /ws?token=<JWT>[&since=<seq>]` (DESIGN §7): one websocket, from upgrade to close.
+
+Everything that can refuse a socket (origin, token, `since`, a gateway not yet following the bus)
+answers with a plain HTTP error BEFORE the upgrade. After it, the socket joins its chat's room
+first (live events are held), registers itself in `connections`, announces `connected`, replays
+from MySQL what the caller missed after `since`, releases the held live events and goes live.
+
+Per socket there is one writer task draining a bounded outbox; the room's fan-out only ever
+puts without waiting, and a socket whose outbox overflows is closed (1008) instead of slowing
+its room.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+from aiohttp import WSCloseCode, web
+from databases import Database
+
+from chatledger.bus.codec import dumps
+from chatledger.gateway import registry
+from chatledger.gateway.outbox import Outbox
+from chatledger.gateway.state import GATEWAY, Gateway
+from chatledger.http import responses
+from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
+from chatledger.http.keys import DATABASE, DIRECTORY, SETTINGS
+from chatledger.projections.event_log import chat_events_after, latest_seq
+from chatledger.projections.visibility import visible_to
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 10.0  # how long a socket may wait for a gateway that is still starting
+CLOSE_TIMEOUT_S = 2.0  # the close handshake; a peer that does not answer is cut off
+REPLAY_PAGE = 1000
+MAX_INCOMING_BYTES = 4096  # clients only ever send pings and close frames
+
+
+def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
+    """No list: anyone. With a list, a browser (which always sends Origin) must be on it."""
+    return not allowed or origin is None or origin in allowed
+
+
+def parse_since(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ValueError("since: must be a non-negative integer (a seq)")
+    return int(raw)
+
+
+class Connection:
+    """One open socket: its outbox, its writer, and how it leaves."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        principal: Principal,
+        gateway: Gateway,
+        bound: int,
+    ) -> None:
+        self.id = str(uuid.uuid4())
+        self.ws = ws
+        self.transport = request.transport
+        self.principal = principal
+        self.gateway = gateway
+        self.outbox = Outbox(bound)
+        self._closing: asyncio.Task[None] | None = None
+
+    @property
+    def person(self) -> str:
+        return self.principal.uuid
+
+    def offer(self, seq: int, text: str) -> bool:
+        if self.outbox.offer(seq, text):
+            return True
+        if self._closing is None:
+            log.warning("socket %s of %s too slow: disconnecting", self.id, self.person)
+            self._leave()
+            self._closing = asyncio.create_task(
+                self.close(WSCloseCode.POLICY_VIOLATION, "too slow: send queue full")
+            )
+        return False
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close politely if the peer answers in time, else cut the TCP connection."""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            await asyncio.wait_for(
+                self.ws.close(code=code, message=reason.encode(), drain=False), CLOSE_TIMEOUT_S
+            )
+        # A peer that stopped reading never lets the close frame (or anything) out of our
+        # buffers, and a plain close would wait for them to drain: abort instead.
+        transport = self.transport
+        if transport is not None and (
+            not transport.is_closing() or transport.get_write_buffer_size() > 0
+        ):
+            transport.abort()
+
+    async def serve(self, db: Database, since: int | None) -> None:
+        self.gateway.rooms.join(self.principal.chat, self)
+        self.gateway.sockets.add(self)
+        writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
+        session = asyncio.create_task(self._session(db, since), name=f"ws-session-{self.id}")
+        try:
+            await asyncio.wait({writer, session}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._leave()
+            for task in (writer, session):
+                task.cancel()
+            await asyncio.gather(writer, session, return_exceptions=True)
+            if session.done() and not session.cancelled() and session.exception() is not None:
+                log.error("socket %s failed", self.id, exc_info=session.exception())
+            # Shielded: a socket torn down by shutdown still removes its row.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(registry.unregister(db, self.id))
+
+    async def _session(self, db: Database, since: int | None) -> None:
+        chat = self.principal.chat
+        await registry.register(db, self.principal, self.id)
+        latest = await latest_seq(db, chat)
+        self.outbox.sent_seq = latest if since is None else since
+        await self.outbox.put(
+            dumps(
+                {"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest}
+            ).decode()
+        )
+        if since is not None:
+            await self._replay(db, since)
+        await self.outbox.go_live()
+        async for _message in self.ws:
+            pass  # nothing to do with what clients send; reading answers pings and sees close
+
+    async def _replay(self, db: Database, since: int) -> None:
+        chat, viewer = self.principal.chat, self.principal.uuid
+        after = since
+        while True:
+            page = await chat_events_after(db, chat, after, limit=REPLAY_PAGE)
+            for event in page:
+                if visible_to(event, viewer, chat):
+                    await self.outbox.replay(event["seq"], dumps(event).decode())
+            if len(page) < REPLAY_PAGE:
+                return
+            after = page[-1]["seq"]
+
+    async def _write(self) -> None:
+        while True:
+            await self.ws.send_str(await self.outbox.next())
+
+    def _leave(self) -> None:
+        self.gateway.rooms.leave(self.principal.chat, self)
+        self.gateway.sockets.discard(self)
+
+
+def _token(request: web.Request) -> str:
+    token = request.query.get("token")
+    if token:
+        return token
+    return bearer_token(request.headers.get("Authorization"))
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    settings, gateway = app[SETTINGS], app[GATEWAY]
+    if not origin_allowed(request.headers.get("Origin"), settings.allowed_origins):
+        return responses.forbidden("origin not allowed")
+    try:
+        principal = await authenticate(_token(request), settings, app[DIRECTORY])
+    except Unauthorized:
+        return responses.unauthorized()
+    try:
+        since = parse_since(request.query.get("since"))
+    except ValueError as exc:
+        return responses.bad_params([str(exc)])
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat_s, timeout=CLOSE_TIMEOUT_S, max_msg_size=MAX_INCOMING_BYTES
+    )
+    if not ws.can_prepare(request).ok:
+        return responses.bad_params(["not a websocket upgrade request"])
+    try:
+        await asyncio.wait_for(gateway.ready.wait(), READY_TIMEOUT_S)
+    except TimeoutError:
+        return responses.unavailable()
+    await ws.prepare(request)
+    connection = Connection(request, ws, principal, gateway, settings.ws_send_queue)
+    await connection.serve(app[DATABASE], since)
+    return ws

@@ -1,0 +1,205 @@
+"""Gateway routing, dedup and per-socket recovery, without sockets or brokers."""
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+
+from chatledger.gateway.consumer import dispatch
+from chatledger.gateway.outbox import Outbox
+from chatledger.gateway.rooms import Rooms
+from chatledger.gateway.socket import origin_allowed, parse_since
+
+MODEL = str(uuid.uuid4())
+ALICE = str(uuid.uuid4())
+BOB = str(uuid.uuid4())
+CAROL = str(uuid.uuid4())
+
+
+@dataclass(eq=False)
+class FakeSocket:
+    person: str
+    got: list[tuple[int, str]] = field(default_factory=list)
+    accepting: bool = True
+
+    def offer(self, seq: int, text: str) -> bool:
+        if self.accepting:
+            self.got.append((seq, text))
+        return self.accepting
+
+
+def event(seq: int, *, sender: str = ALICE, public: bool = True, **extra: Any) -> dict[str, Any]:
+    role = "model" if sender == MODEL else "client"
+    return {
+        "type": extra.pop("type", "message"),
+        "id": str(uuid.uuid4()),
+        "seq": seq,
+        "chat": MODEL,
+        "is_public": public,
+        "from": {"uuid": sender, "name": "x", "role": role},
+        "created_at": "2024-01-01T00:00:00.000000Z",
+        "message": "hi",
+        "to": None,
+        **extra,
+    }
+
+
+def room_of(*people: str) -> tuple[Rooms, dict[str, FakeSocket]]:
+    rooms = Rooms()
+    sockets = {person: FakeSocket(person) for person in people}
+    for socket in sockets.values():
+        rooms.join(MODEL, socket)
+    return rooms, sockets
+
+
+def send(rooms: Rooms, wire: dict[str, Any]) -> int:
+    return dispatch(rooms, MODEL.encode(), orjson.dumps(wire))
+
+
+def seqs(socket: FakeSocket) -> list[int]:
+    return [seq for seq, _ in socket.got]
+
+
+def test_public_event_reaches_the_whole_room_as_the_same_text() -> None:
+    rooms, sockets = room_of(MODEL, ALICE, BOB)
+    raw = orjson.dumps(event(1))
+    assert dispatch(rooms, MODEL.encode(), raw) == 3
+    assert all(s.got == [(1, raw.decode())] for s in sockets.values())
+
+
+def test_private_message_reaches_only_sender_and_model() -> None:
+    rooms, sockets = room_of(MODEL, ALICE, BOB)
+    send(rooms, event(1, sender=ALICE, public=False))
+    assert seqs(sockets[MODEL]) == [1] and seqs(sockets[ALICE]) == [1]
+    assert seqs(sockets[BOB]) == []
+
+
+def test_private_reply_of_the_model_reaches_its_recipient_only() -> None:
+    rooms, sockets = room_of(MODEL, ALICE, BOB)
+    send(rooms, event(1, sender=MODEL, public=False, to=BOB))
+    assert seqs(sockets[MODEL]) == [1] and seqs(sockets[BOB]) == [1]
+    assert seqs(sockets[ALICE]) == []
+
+
+def test_refused_donation_reaches_only_its_donor() -> None:
+    rooms, sockets = room_of(MODEL, ALICE, BOB)
+    send(rooms, event(1, sender=ALICE, public=True, type="donate_rejected"))
+    assert seqs(sockets[ALICE]) == [1]
+    assert seqs(sockets[MODEL]) == [] and seqs(sockets[BOB]) == []
+
+
+def test_every_socket_of_one_person_gets_their_private_events() -> None:
+    rooms, sockets = room_of(MODEL, BOB)
+    second_tab = FakeSocket(ALICE)
+    first_tab = FakeSocket(ALICE)
+    rooms.join(MODEL, first_tab)
+    rooms.join(MODEL, second_tab)
+    send(rooms, event(1, sender=ALICE, public=False))
+    assert seqs(first_tab) == seqs(second_tab) == [1]
+
+
+def test_duplicates_and_older_seqs_from_the_bus_are_dropped() -> None:
+    rooms, sockets = room_of(ALICE)
+    for seq in (1, 2, 2, 1, 3, 3):
+        send(rooms, event(seq))
+    assert seqs(sockets[ALICE]) == [1, 2, 3]
+
+
+def test_events_of_chats_nobody_watches_here_are_ignored() -> None:
+    rooms, sockets = room_of(ALICE)
+    assert dispatch(rooms, str(uuid.uuid4()).encode(), b"not even json") == 0
+    assert dispatch(rooms, None, b"{}") == 0
+    assert dispatch(rooms, MODEL.encode(), b"not json") == 0
+    assert sockets[ALICE].got == []
+
+
+def test_an_event_of_another_chat_under_this_key_is_not_delivered() -> None:
+    rooms, sockets = room_of(ALICE)
+    send(rooms, {**event(1), "chat": str(uuid.uuid4())})
+    assert sockets[ALICE].got == []
+
+
+def test_the_last_to_leave_closes_the_room() -> None:
+    rooms, sockets = room_of(ALICE, BOB)
+    rooms.leave(MODEL, sockets[ALICE])
+    assert rooms.get(MODEL) is not None and len(rooms.get(MODEL) or ()) == 1
+    rooms.leave(MODEL, sockets[BOB])
+    rooms.leave(MODEL, sockets[BOB])  # twice is harmless
+    assert rooms.get(MODEL) is None and len(rooms) == 0
+
+
+def test_a_socket_that_cannot_keep_up_does_not_stop_the_others() -> None:
+    rooms, sockets = room_of(ALICE, BOB, CAROL)
+    sockets[BOB].accepting = False
+    send(rooms, event(1))
+    send(rooms, event(2))
+    assert seqs(sockets[ALICE]) == seqs(sockets[CAROL]) == [1, 2]
+
+
+async def drain(outbox: Outbox) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.append(await asyncio.wait_for(outbox.next(), 0.01))
+        except TimeoutError:
+            return out
+
+
+async def test_recovery_holds_live_events_and_sends_each_seq_once_in_order() -> None:
+    outbox = Outbox(bound=100)
+    outbox.sent_seq = 2  # the client said since=2
+    # Live events that arrive while the log is being read: 4 and 5 (4 will also be in the log).
+    assert outbox.offer(4, "e4") and outbox.offer(5, "e5")
+    await outbox.put("connected")
+    for seq in (3, 4):
+        await outbox.replay(seq, f"e{seq}")
+    await outbox.go_live()
+    assert outbox.offer(5, "e5 again") and outbox.offer(6, "e6")
+    assert await drain(outbox) == ["connected", "e3", "e4", "e5", "e6"]
+
+
+async def test_without_since_nothing_at_or_before_the_announced_seq_is_sent() -> None:
+    outbox = Outbox(bound=10)
+    outbox.sent_seq = 7
+    outbox.offer(7, "e7")
+    await outbox.go_live()
+    outbox.offer(8, "e8")
+    assert await drain(outbox) == ["e8"]
+
+
+async def test_an_outbox_over_its_bound_overflows_for_good() -> None:
+    outbox = Outbox(bound=2)
+    await outbox.go_live()
+    assert outbox.offer(1, "a") and outbox.offer(2, "b")
+    assert not outbox.offer(3, "c")
+    assert outbox.overflowed
+    await outbox.next()
+    assert not outbox.offer(4, "d")  # once too slow, the socket is on its way out
+
+
+async def test_holding_too_many_live_events_during_recovery_overflows() -> None:
+    outbox = Outbox(bound=2)
+    assert outbox.offer(1, "a") and outbox.offer(2, "b")
+    assert not outbox.offer(3, "c")
+
+
+def test_origin_check() -> None:
+    assert origin_allowed("https://evil.example", ())
+    assert origin_allowed(None, ("https://app.example",))
+    assert origin_allowed("https://app.example", ("https://app.example",))
+    assert not origin_allowed("https://evil.example", ("https://app.example",))
+
+
+@pytest.mark.parametrize("raw", ["-1", "x", "1.5", "", " 3", "٣", "9" * 19])
+def test_since_must_be_a_seq(raw: str) -> None:
+    with pytest.raises(ValueError):
+        parse_since(raw)
+
+
+def test_since_is_optional_and_numeric() -> None:
+    assert parse_since(None) is None
+    assert parse_since("0") == 0
+    assert parse_since("42") == 42
