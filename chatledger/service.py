@@ -15,7 +15,7 @@ from chatledger.db import database
 from chatledger.gateway.consumer import follow
 from chatledger.gateway.role import add_gateway
 from chatledger.gateway.state import GATEWAY
-from chatledger.http.app import add_api_routes, error_bodies
+from chatledger.http.app import add_api_routes, add_demo_routes, error_bodies
 from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, SETTINGS
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.worker import LedgerWorker
@@ -105,6 +105,7 @@ def create_app(settings: Settings, roles: Iterable[str] = ALL_ROLES) -> web.Appl
     app.cleanup_ctx.append(producer_ctx)
     if "api" in roles:
         add_api_routes(app)
+        add_demo_routes(app, dev=settings.dev)
     if "ledger" in roles:
         app.cleanup_ctx.append(ledger_ctx)
     if "gateway" in roles:

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from chatledger.http import commands, responses
+from chatledger.http import commands, demo_page, history, responses
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +17,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/donate/add", commands.post_donation),
     ("POST", "/chat/connection/add", commands.post_connection),
     ("POST", "/chat/goal/add", commands.post_goal),
+    ("GET", "/chat/event/history", history.get_history),
 ]
 
 
@@ -35,3 +36,11 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
 def add_api_routes(app: web.Application) -> None:
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+
+
+def add_demo_routes(app: web.Application, *, dev: bool) -> None:
+    """The demo page is plain static files; the token endpoint is not routed at all unless dev."""
+    app.router.add_get("/", demo_page.index)
+    app.router.add_static("/static/", demo_page.STATIC_DIR)
+    if dev:
+        app.router.add_get("/dev/tokens", demo_page.dev_tokens)

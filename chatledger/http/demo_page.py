@@ -1,0 +1,50 @@
+"""The demo chat page (static files, no build step) and the dev-only demo-token endpoint."""
+
+from pathlib import Path
+
+from aiohttp import web
+
+from chatledger import demo
+from chatledger.http import responses
+from chatledger.http.keys import DATABASE, SETTINGS
+from chatledger.projections.event_log import latest_seq
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+# The page only ever talks to its own origin; no inline script or style is needed, so a stray
+# HTML injection could not run anything even if the page's textContent-only rule were broken.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(
+        STATIC_DIR / "index.html",
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Cache-Control": "no-cache",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def dev_tokens(request: web.Request) -> web.Response:
+    """The demo people with fresh tokens, and their chat's sponsor and goals (CHATLEDGER_DEV=1)."""
+    db = request.app[DATABASE]
+    people = await demo.find_demo_people(db)
+    if people is None:
+        return responses.failure(404, "no demo people: run `make demo`")
+    chat = people[0].uuid
+    # Read the version first: the sponsor and goals read after it are at least that new, so the
+    # page lets only events with a higher seq change them (history replays older ones).
+    seq = await latest_seq(db, chat)
+    state = await demo.chat_state(db, chat)
+    return responses.json_response(
+        {
+            "success": True,
+            "chat": {"uuid": chat, "name": people[0].name, "seq": seq, **state},
+            "people": demo.demo_roster(request.app[SETTINGS], people),
+        }
+    )
