@@ -4,8 +4,9 @@ import argparse
 import logging
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import uvloop
 from aiohttp import web
@@ -17,9 +18,11 @@ from chatledger.db import database, migrate, redact
 from chatledger.http.auth import issue_token
 from chatledger.ledger.commands import Command, Deposit, Payout
 from chatledger.ledger.store import LedgerStore
+from chatledger.projections import audit, rebuild, source
+from chatledger.projections.progress import progress_for
 from chatledger.service import ALL_ROLES, create_app
 
-Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
 
 def _print_json(value: object) -> None:
@@ -101,6 +104,34 @@ async def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    db = database(settings.mysql_dsn, 2)
+    await db.connect()
+    try:
+        result = await rebuild.rebuild(db, args.projection, progress_for("rebuild"))
+    except rebuild.RebuildBusy as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    finally:
+        await db.disconnect()
+    _print_json(result.as_json())
+    return 0
+
+
+async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    db = database(settings.mysql_dsn, 1)
+    await db.connect()
+    try:
+        report = await source.audit_database(db)
+    finally:
+        await db.disconnect()
+    if args.json:
+        _print_json(report.as_json())
+    else:
+        sys.stdout.write(audit.render(report) + "\n")
+    return 0 if report.ok else 1
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
     app = create_app(settings, roles)
@@ -121,6 +152,8 @@ COMMANDS: dict[str, Handler] = {
     "deposit": cmd_deposit,
     "payout": cmd_payout,
     "token": cmd_token,
+    "rebuild": cmd_rebuild,
+    "audit": cmd_audit,
 }
 
 
@@ -148,6 +181,15 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("uuid", type=_uuid)
     token.add_argument("--chat", type=_uuid, default=None)
     token.add_argument("--ttl", type=int, default=3600)
+    rebuild_p = sub.add_parser("rebuild", help="recompute projections from chat_events, live")
+    rebuild_p.add_argument(
+        "--projection",
+        action="append",
+        choices=rebuild.SQL_PROJECTIONS,
+        help="rebuild only this one (repeatable); all by default",
+    )
+    audit_p = sub.add_parser("audit", help="replay chat_events and check every projection")
+    audit_p.add_argument("--json", action="store_true", help="machine-readable report")
     return root
 
 
