@@ -108,7 +108,8 @@ async def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     db = database(settings.mysql_dsn, 2)
     await db.connect()
     try:
-        result = await rebuild.rebuild(db, args.projection, progress_for("rebuild"))
+        names = args.projection or rebuild.SQL_PROJECTIONS
+        result = await rebuild.rebuild(db, names, progress_for("rebuild"))
     except rebuild.RebuildBusy as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
