@@ -1,0 +1,204 @@
+"""Security: the JWT cases test_api.py leaves out, isolation between people, abuse limits.
+
+Every refusal is checked twice: the exact 401 body, and that nothing reached the ledger.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import subprocess
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import jwt
+import pytest
+from databases import Database
+
+from chatledger.config import Settings
+from tests.helpers.people import People
+from tests.helpers.service import Service
+from tests.helpers.wait import eventually
+
+UNAUTHORIZED = {"success": "false", "message": "anauthorized"}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def rsa_key_pair(directory: Path) -> tuple[Path, str]:
+    """A fresh RSA key (openssl: no cryptography dependency needed) and its public PEM."""
+    private = directory / "rsa.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(private), "2048"], check=True,
+                   capture_output=True)
+    public = subprocess.run(["openssl", "rsa", "-in", str(private), "-pubout"], check=True,
+                            capture_output=True).stdout.decode()
+    return private, public
+
+
+def rs256_token(private: Path, claims: dict[str, object]) -> str:
+    signing_input = (_b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode()) + "."
+                     + _b64(json.dumps(claims).encode()))
+    signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(private)],
+                               input=signing_input.encode(), check=True,
+                               capture_output=True).stdout
+    return signing_input + "." + _b64(signature)
+
+
+def hs256(secret: str, claims: dict[str, object]) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def hmac_token(secret: str, claims: dict[str, object], alg: str = "HS256") -> str:
+    """HS256 by hand: pyjwt itself refuses a PEM as an HMAC secret, an attacker would not."""
+    signing_input = (_b64(json.dumps({"alg": alg, "typ": "JWT"}).encode()) + "."
+                     + _b64(json.dumps(claims).encode()))
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + _b64(mac)
+
+
+async def ledger_rows(db: Database) -> int:
+    return int(await db.fetch_val("SELECT COUNT(*) FROM applied_commands"))
+
+
+async def post(service: Service, path: str, headers: dict[str, str],
+               body: object) -> tuple[int, dict[str, object]]:
+    async with (aiohttp.ClientSession(service.url) as http,
+                http.post(path, json=body, headers=headers) as response):
+        return response.status, await response.json()
+
+
+async def assert_all_refused(service: Service, db: Database, tokens: dict[str, str]) -> None:
+    before = await ledger_rows(db)
+    for why, token in tokens.items():
+        answer = await post(service, "/chat/donat/add", {"Authorization": f"Bearer {token}"},
+                            {"sum": 1})
+        assert answer == (401, UNAUTHORIZED), why
+    assert await ledger_rows(db) == before
+
+
+async def test_key_confusion_is_refused(
+    service: Service, people: People, db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    model = await people.model()
+    viewer = await people.client(model, money="10")
+    claims: dict[str, object] = {"sub": viewer.uuid, "role": "client", "chat": model.uuid,
+                                 "exp": int(time.time()) + 60}
+    private, public_pem = rsa_key_pair(tmp_path)
+    # The classic confusion: a server that took the token's `alg` at its word would verify this
+    # HS256 token with its "public key" as the HMAC secret. Ours has no public key and only HS*.
+    await assert_all_refused(service, db, {
+        "RS256 signed with a foreign RSA key": rs256_token(private, claims),
+        "HS256 keyed with that public PEM": hmac_token(public_pem, claims),
+        "HMAC keyed with the PEM, header says RS256": hmac_token(public_pem, claims, "RS256"),
+    })
+    assert await people.balance(viewer.uuid) == Decimal("10.00")
+
+
+async def test_time_and_claim_sanity(
+    service: Service, people: People, db: Database, settings: Settings
+) -> None:
+    model = await people.model()
+    viewer = await people.client(model, money="10")
+    secret, now = settings.require_jwt_secret(), int(time.time())
+    good: dict[str, object] = {"sub": viewer.uuid, "role": "client", "chat": model.uuid,
+                               "exp": now + 60}
+
+    def without(claim: str) -> dict[str, object]:
+        return {k: v for k, v in good.items() if k != claim}
+
+    await assert_all_refused(service, db, {
+        "nbf in the future": hs256(secret, {**good, "nbf": now + 300}),
+        "iat in the future": hs256(secret, {**good, "iat": now + 300}),
+        "no exp": hs256(secret, without("exp")),
+        "no sub": hs256(secret, without("sub")),
+        "no role": hs256(secret, without("role")),
+        "sub not a string": hs256(secret, {**good, "sub": 12345}),
+        "exp not a number": hs256(secret, {**good, "exp": "tomorrow"}),
+    })
+    # The same claims, correctly formed, do work: the refusals above are about the claims.
+    status, _ = await post(service, "/chat/donat/add",
+                           {"Authorization": f"Bearer {hs256(secret, {**good, 'nbf': now - 5})}"},
+                           {"sum": 1})
+    assert status == 201
+
+
+async def test_a_deleted_subject_is_refused(
+    service: Service, people: People, db: Database
+) -> None:
+    """CHATLEDGER_SUBJECT_CACHE_TTL_S=0 in tests: a deleted client is unknown at once."""
+    model = await people.model()
+    viewer = await people.client(model)
+    status, _ = await post(service, "/chat/message/add", viewer.headers,
+                           {"message": "still here", "is_public": True})
+    assert status == 201
+    account = await db.fetch_val("SELECT account_id FROM clients WHERE uuid = :u",
+                                 {"u": viewer.uuid})
+    await db.execute("DELETE FROM clients WHERE uuid = :u", {"u": viewer.uuid})
+    await db.execute("DELETE FROM accounts WHERE id = :a", {"a": account})
+    await assert_all_refused(service, db, {"deleted client": viewer.token})
+    status, answer = await post(service, "/chat/message/add", viewer.headers,
+                                {"message": "ghost", "is_public": True})
+    assert (status, answer) == (401, UNAUTHORIZED)
+
+
+async def test_nobody_spends_from_another_account(
+    service: Service, people: People, db: Database, settings: Settings
+) -> None:
+    """Only the token's `sub` is ever debited: extra claims and body fields naming someone else
+    are ignored (not an error: the body schema ignores unknown fields)."""
+    model = await people.model()
+    spender = await people.client(model, "Spender", money="10")
+    victim = await people.client(model, "Victim", money="10")
+    other_model = await people.model("Other")
+    forged_claims = hs256(settings.require_jwt_secret(), {
+        "sub": spender.uuid, "role": "client", "chat": model.uuid, "exp": int(time.time()) + 60,
+        "from": victim.uuid, "actor": victim.uuid, "account": victim.uuid, "client": victim.uuid,
+        "uuid": victim.uuid, "owner": victim.uuid})
+    attempts = [
+        (spender.headers, {"sum": 1, "from": victim.uuid, "actor": victim.uuid,
+                           "client": victim.uuid, "sub": victim.uuid, "uuid": victim.uuid,
+                           "chat": other_model.uuid}),
+        ({"Authorization": f"Bearer {forged_claims}"}, {"sum": 2}),
+    ]
+    ids = []
+    for headers, body in attempts:
+        status, answer = await post(service, "/chat/donat/add", headers, body)
+        assert status == 201, answer
+        ids.append(answer["id"])
+    await eventually(lambda: people.balance(model.uuid), until=lambda b: b == Decimal("3.00"),
+                     what="both donations to reach the token's chat")
+    assert await people.balance(spender.uuid) == Decimal("7.00")
+    assert await people.balance(victim.uuid) == Decimal("10.00")
+    assert await people.balance(other_model.uuid) == Decimal("0.00")
+    rows = await db.fetch_all(
+        "SELECT stream, actor_uuid FROM chat_events"
+        " WHERE command_id IN (:a, :b) AND type = 'donate'", {"a": ids[0], "b": ids[1]})
+    assert sorted((row[0], row[1]) for row in rows) == [(model.uuid, spender.uuid)] * 2
+
+
+@pytest.mark.parametrize("text", [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(document.cookie)">',
+    "</script><b>bold</b>&amp;&lt;\"'`${x}",
+])
+async def test_markup_is_stored_verbatim(
+    service: Service, people: People, db: Database, text: str
+) -> None:
+    """Escaping is the display's job (the demo page uses textContent); the ledger keeps bytes."""
+    model = await people.model()
+    viewer = await people.client(model, money="5")
+    status, message = await post(service, "/chat/message/add", viewer.headers,
+                                 {"message": text, "is_public": True})
+    assert status == 201
+    status, tip = await post(service, "/chat/donat/add", viewer.headers,
+                             {"sum": 1, "message": {"message": text, "is_public": True}})
+    assert status == 201
+    for command_id, kind in ((message["id"], "message"), (tip["id"], "donate")):
+        payload = await eventually(lambda c=command_id, k=kind: db.fetch_val(  # type: ignore[misc]
+            "SELECT payload FROM chat_events WHERE command_id = :c AND type = :k",
+            {"c": c, "k": k}), what=f"the {kind} event")
+        assert json.loads(payload)["message"] == text
