@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     max_text_length: int = Field(2000, ge=1, le=65_000)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     subject_cache_ttl_s: float = Field(30.0, ge=0)
+    # History (DESIGN §4): the window GET /chat/event/history shows, and how many events per chat
+    # the Redis mirror keeps at most (trimmed by both).
+    history_window_s: float = Field(600.0, gt=0, le=86_400)
+    history_mirror_size: int = Field(200, ge=20, le=10_000)
 
     @field_validator("jwt_algorithms")
     @classmethod

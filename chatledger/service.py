@@ -16,9 +16,12 @@ from chatledger.gateway.consumer import follow
 from chatledger.gateway.role import add_gateway
 from chatledger.gateway.state import GATEWAY
 from chatledger.http.app import add_api_routes, add_demo_routes, error_bodies
-from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, SETTINGS
+from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, PRODUCER, REDIS, SETTINGS
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.worker import LedgerWorker
+from chatledger.projections.history import HistoryReader
+from chatledger.projections.history_mirror import HistoryMirror, redis_client
+from chatledger.projections.history_projector import project_history
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,22 @@ async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PRODUCER] = producer
     yield
     await producer.stop()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Connections open lazily: a Redis that is down slows nothing at startup (history then
+    # reads MySQL, and the projector waits for Redis).
+    settings = app[SETTINGS]
+    client = redis_client(settings)
+    app[REDIS] = client
+    app[HISTORY] = HistoryReader(settings, HistoryMirror(settings, client), app[DATABASE])
+    yield
+    await client.aclose()
+
+
+async def history_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with background(project_history(app[SETTINGS], app[HISTORY].mirror), "history"):
+        yield
 
 
 async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -103,11 +122,14 @@ def create_app(settings: Settings, roles: Iterable[str] = ALL_ROLES) -> web.Appl
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(producer_ctx)
+    app.cleanup_ctx.append(redis_ctx)
     if "api" in roles:
         add_api_routes(app)
         add_demo_routes(app, dev=settings.dev)
     if "ledger" in roles:
         app.cleanup_ctx.append(ledger_ctx)
+    if "history" in roles:
+        app.cleanup_ctx.append(history_ctx)
     if "gateway" in roles:
         add_gateway(app)
         app.cleanup_ctx.append(gateway_ctx)

@@ -3,11 +3,15 @@
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from databases import Database
+from redis.asyncio import Redis
 
 from chatledger.accounts import Directory
 from chatledger.config import Settings
+from chatledger.projections.history import HistoryReader
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 DIRECTORY = web.AppKey("directory", Directory)
+REDIS = web.AppKey("redis", Redis)
+HISTORY = web.AppKey("history", HistoryReader)

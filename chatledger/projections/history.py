@@ -1,0 +1,170 @@
+"""Reading history: from the Redis mirror when it is complete, else from MySQL (and refill it).
+
+The mirror serves the stored wire JSON as is: a warm read parses each event only to apply the
+visibility rule and the window, never re-validates or re-encodes it, and makes no MySQL query.
+A cold chat (no completeness marker: never read, flushed, evicted, expired) is read from MySQL and
+the mirror is refilled; see history_mirror.py for why a refill can never leave a hole.
+"""
+
+import logging
+import uuid
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+from databases import Database
+from redis.exceptions import RedisError
+
+from chatledger.bus.codec import dumps, iso
+from chatledger.config import Settings
+from chatledger.projections import event_log
+from chatledger.projections.history_mirror import HistoryMirror, Marker, Snapshot
+from chatledger.projections.visibility import visible_to
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 20  # DESIGN §4: at most 20 events
+MYSQL_WINDOW_LIMIT = 10_000
+
+Source = Literal["mirror", "mysql"]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    events: list[bytes]  # wire JSON, oldest first
+    source: Source
+
+
+def window_start(now: datetime, window_s: float) -> str:
+    """The oldest created_at (ISO-8601 UTC, comparable as text) still inside the window."""
+    return iso(now - timedelta(seconds=window_s))
+
+
+def just_before(moment: str) -> str:
+    """One microsecond earlier: the marker's bound is inclusive, the window's start is not."""
+    return iso(datetime.fromisoformat(moment) - timedelta(microseconds=1))
+
+
+def pick_visible(
+    events: Sequence[bytes], viewer: str, chat: str, start: str, limit: int
+) -> list[bytes]:
+    """The newest `limit` events (oldest first) that `viewer` may see, created at/after `start`.
+
+    Scans from the newest and stops early, so a busy chat costs `limit`-ish parses, not 200.
+    """
+    picked: list[bytes] = []
+    for raw in reversed(events):
+        event = orjson.loads(raw)
+        if event["created_at"] < start:
+            break
+        if visible_to(event, viewer, chat):
+            picked.append(raw)
+            if len(picked) == limit:
+                break
+    picked.reverse()
+    return picked
+
+
+def fill_marker(events: Sequence[tuple[int, bytes]], latest: int, start: str) -> Marker:
+    """What a refill from MySQL vouches for: everything after the window's first event (or after
+    the stream's version read before the query, when the window is empty), nothing missing
+    created at or after `start`."""
+    from_seq = events[0][0] - 1 if events else latest
+    return Marker(from_seq, just_before(start))
+
+
+class HistoryReader:
+    """History pages and recovery reads for one process; counts how often it needed MySQL."""
+
+    def __init__(self, settings: Settings, mirror: HistoryMirror, db: Database) -> None:
+        self.settings = settings
+        self.mirror = mirror
+        self.db = db
+        self.mirror_reads = 0
+        self.mysql_reads = 0
+        self.refills = 0
+
+    async def history(
+        self, chat: str, viewer: str, limit: int = MAX_LIMIT, now: datetime | None = None
+    ) -> Page:
+        start = window_start(now or datetime.now(UTC), self.settings.history_window_s)
+        snapshot = await self._snapshot(chat)
+        if snapshot is not None and snapshot.marker is not None:
+            raws = [raw for _, raw in snapshot.events]
+            picked = pick_visible(raws, viewer, chat, start, limit)
+            # A marker that does not cover the window (size-trimmed in a busy chat) still serves
+            # a full page: whatever it lacks is older than the page.
+            if snapshot.marker.covers_window(start) or len(picked) == limit:
+                self.mirror_reads += 1
+                return Page(picked, "mirror")
+            window = await self._window_from_mysql(chat, start)
+        else:
+            window = await self._refill(chat, start, may_write=snapshot is not None)
+        return Page(pick_visible([raw for _, raw in window], viewer, chat, start, limit), "mysql")
+
+    async def events_after(
+        self, chat: str, after_seq: int, until_seq: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every chat event with seq > after_seq (all visibilities, oldest first, wire form).
+
+        From the mirror when it is complete from after_seq; the mirror ends at the projector's
+        position, so a caller that must reach a known seq passes `until_seq` and gets MySQL when
+        the mirror has not got that far yet. At most 1000 events.
+        """
+        snapshot = await self._snapshot(chat)
+        if (
+            snapshot is not None
+            and snapshot.marker is not None
+            and snapshot.marker.covers_after(after_seq)
+            and (until_seq is None or snapshot.head >= until_seq)
+        ):
+            self.mirror_reads += 1
+            found = [orjson.loads(raw) for seq, raw in snapshot.events if seq > after_seq]
+        else:
+            self.mysql_reads += 1
+            found = await event_log.chat_events_after(self.db, chat, after_seq)
+        return [e for e in found if until_seq is None or e["seq"] <= until_seq]
+
+    async def _snapshot(self, chat: str) -> Snapshot | None:
+        """None when Redis is unreachable: history is then served from MySQL alone."""
+        try:
+            return await self.mirror.snapshot(chat)
+        except RedisError as exc:
+            log.warning("history mirror unavailable, reading MySQL: %r", exc)
+            return None
+
+    async def _window_from_mysql(self, chat: str, start: str) -> list[tuple[int, bytes]]:
+        self.mysql_reads += 1
+        since = datetime.fromisoformat(start)
+        found = await event_log.chat_events_since_time(self.db, chat, since, MYSQL_WINDOW_LIMIT)
+        return [(event["seq"], dumps(event)) for event in found]
+
+    async def _refill(self, chat: str, start: str, *, may_write: bool) -> list[tuple[int, bytes]]:
+        """Read the window from MySQL and write it to the mirror, marked complete.
+
+        The fill begins (nonce in the key) BEFORE MySQL is read: events committed after the read
+        reach the key through the projector, and a flush or eviction in between removes the
+        nonce, so the commit refuses and the next read refills again.
+        """
+        nonce = uuid.uuid4().hex
+        if may_write:
+            may_write = await self._redis_ok(self.mirror.begin_fill(chat, nonce))
+        latest = await event_log.latest_seq(self.db, chat)
+        window = await self._window_from_mysql(chat, start)
+        if may_write:
+            marker = fill_marker(window, latest, start)
+            committed = await self._redis_ok(
+                self.mirror.commit_fill(chat, nonce, window, marker, start)
+            )
+            self.refills += int(committed)
+        return window
+
+    @staticmethod
+    async def _redis_ok(write: Awaitable[bool]) -> bool:
+        try:
+            return await write
+        except RedisError as exc:
+            log.warning("history mirror write failed: %r", exc)
+            return False

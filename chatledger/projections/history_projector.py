@@ -1,0 +1,99 @@
+"""The history projector: `chat.events` -> the Redis mirror, one pipelined round trip per batch.
+
+Offsets are committed only after Redis took the batch, so a crash redelivers it; writing an event
+twice changes nothing (one member per seq). Events of a chat arrive in seq order (one partition
+per chat, and the ledger publishes a batch before it takes the next).
+"""
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import CommitFailedError
+from redis.exceptions import BusyLoadingError, ConnectionError, NoScriptError, TimeoutError
+
+from chatledger.bus.kafka import start_consumer
+from chatledger.config import Settings
+from chatledger.ledger import events as ev
+from chatledger.projections.history import window_start
+from chatledger.projections.history_mirror import HistoryMirror
+
+log = logging.getLogger(__name__)
+BATCH_SIZE = 1000
+RETRY_PAUSE_S = 0.5
+_REDIS_AWAY = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+
+
+def group_by_chat(values: Iterable[bytes]) -> dict[str, list[tuple[int, bytes]]]:
+    """Chat-visible events by chat, in arrival order, as (seq, the published bytes)."""
+    chats: dict[str, list[tuple[int, bytes]]] = {}
+    for value in values:
+        try:
+            event = orjson.loads(value)
+            chat, seq, type_ = event["chat"], int(event["seq"]), event["type"]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.error("history: dropping an undecodable event: %r", exc)
+            continue
+        if type_ in ev.CHAT_TYPES:
+            chats.setdefault(chat, []).append((seq, value))
+    return chats
+
+
+class HistoryProjector:
+    def __init__(self, settings: Settings, mirror: HistoryMirror) -> None:
+        self.settings = settings
+        self.mirror = mirror
+        self.batches = 0
+        self.events = 0
+
+    async def run(self, consumer: AIOKafkaConsumer) -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=200, max_records=BATCH_SIZE)
+            if not batch:
+                continue
+            await self.project(record.value for records in batch.values() for record in records)
+            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            try:
+                await consumer.commit(offsets)
+            except CommitFailedError:
+                log.warning("history: offset commit lost to a rebalance; batch will be redelivered")
+
+    async def project(self, values: Iterable[bytes]) -> None:
+        """Write one batch; while Redis is away, wait for it: never skip a batch."""
+        chats = group_by_chat(values)
+        if not chats:
+            return
+        attempt, load_scripts = 0, False
+        while True:
+            # The cutoff is taken per attempt: after an outage the window has moved on.
+            cutoff = window_start(datetime.now(UTC), self.settings.history_window_s)
+            pipe = self.mirror.redis.pipeline(transaction=False)
+            for chat, events in chats.items():
+                self.mirror.append(pipe, chat, events, cutoff)
+            try:
+                if load_scripts:
+                    await self.mirror.load_scripts()
+                await pipe.execute()
+                break
+            except NoScriptError:
+                load_scripts = True  # Redis restarted (or dropped its scripts): load, resend
+            except _REDIS_AWAY as exc:
+                attempt += 1
+                log.warning("history: redis unavailable (attempt %d): %r", attempt, exc)
+                await asyncio.sleep(min(RETRY_PAUSE_S * attempt, 5.0))
+        self.batches += 1
+        self.events += sum(len(events) for events in chats.values())
+
+
+async def project_history(settings: Settings, mirror: HistoryMirror) -> None:
+    """The history role's loop (joining the group takes seconds: run it in the background)."""
+    consumer = await start_consumer(
+        settings, settings.events_topic, settings.group("history"), max_records=BATCH_SIZE
+    )
+    try:
+        await HistoryProjector(settings, mirror).run(consumer)
+    finally:
+        await consumer.stop()

@@ -1,0 +1,245 @@
+"""The Redis mirror's scripts and the reader's fallback against the real Redis and MySQL.
+
+In process (no service): each race is staged step by step, which a live service cannot do.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from databases import Database
+from redis.asyncio import Redis
+
+from chatledger.bus.codec import iso
+from chatledger.config import Settings
+from chatledger.ledger.commands import Actor
+from chatledger.projections.history import HistoryReader, window_start
+from chatledger.projections.history_mirror import HistoryMirror, Marker, redis_client
+from chatledger.projections.history_projector import HistoryProjector
+from tests.helpers import chat_events
+from tests.helpers.service import free_port
+
+NOW = datetime.now(UTC)
+CUTOFF = window_start(NOW, 600)
+
+
+def wire(chat: str, seq: int, age_s: float = 0.0, public: bool = True) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "message",
+            "id": str(uuid.uuid4()),
+            "seq": seq,
+            "chat": chat,
+            "is_public": public,
+            "from": {"uuid": chat, "name": "Mia", "role": "model"},
+            "created_at": iso(NOW - timedelta(seconds=age_s)),
+            "message": f"m{seq}",
+            "to": None,
+        }
+    )
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = redis_client(settings)
+    yield client
+    keys = [key async for key in client.scan_iter(match=settings.redis_key("history", "*"))]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+def mirror(settings: Settings, redis: Redis) -> HistoryMirror:
+    return HistoryMirror(settings.model_copy(update={"history_mirror_size": 20}), redis)
+
+
+async def append(
+    mirror: HistoryMirror, chat: str, events: list[bytes], cutoff: str = CUTOFF
+) -> None:
+    pipe = mirror.redis.pipeline(transaction=False)
+    mirror.append(pipe, chat, [(orjson.loads(e)["seq"], e) for e in events], cutoff)
+    await pipe.execute()
+
+
+async def raw(mirror: HistoryMirror, chat: str) -> list[tuple[bytes, float]]:
+    rows: list[tuple[bytes, float]] = await mirror.redis.zrange(
+        mirror.key(chat), 0, -1, withscores=True
+    )
+    return rows
+
+
+def new_chat() -> str:
+    return str(uuid.uuid4())
+
+
+async def test_a_chats_first_event_makes_it_complete_and_appending_twice_changes_nothing(
+    mirror: HistoryMirror,
+) -> None:
+    chat = new_chat()
+    events = [wire(chat, seq) for seq in (1, 2, 3)]
+    await append(mirror, chat, events)
+    before = await raw(mirror, chat)
+    await append(mirror, chat, events[1:])
+    await append(mirror, chat, events)
+    assert await raw(mirror, chat) == before
+    snapshot = await mirror.snapshot(chat)
+    assert snapshot.marker == Marker(0, "")
+    assert [raw for _, raw in snapshot.events] == events  # the published bytes, as they were
+
+
+async def test_a_chat_first_seen_mid_stream_stays_cold(mirror: HistoryMirror) -> None:
+    chat = new_chat()
+    await append(mirror, chat, [wire(chat, 5), wire(chat, 6)])
+    snapshot = await mirror.snapshot(chat)
+    assert snapshot.marker is None and snapshot.head == 6
+
+
+async def test_trimming_by_size_raises_the_marker_and_older_events_are_refused(
+    mirror: HistoryMirror,
+) -> None:
+    chat = new_chat()
+    events = [wire(chat, seq, age_s=100 - seq) for seq in range(1, 31)]
+    await append(mirror, chat, events[:15])
+    await append(mirror, chat, events[15:])
+    snapshot = await mirror.snapshot(chat)
+    assert [seq for seq, _ in snapshot.events] == list(range(11, 31))
+    assert snapshot.marker == Marker(10, orjson.loads(events[9])["created_at"])
+    await append(mirror, chat, [events[4]])  # a redelivery from before the marker
+    assert [seq for seq, _ in (await mirror.snapshot(chat)).events] == list(range(11, 31))
+
+
+async def test_trimming_by_time_drops_what_left_the_window(mirror: HistoryMirror) -> None:
+    chat = new_chat()
+    old, older, fresh = wire(chat, 2, age_s=700), wire(chat, 1, age_s=900), wire(chat, 3, age_s=5)
+    await append(mirror, chat, [older, old, fresh])
+    snapshot = await mirror.snapshot(chat)
+    assert snapshot.events == [(3, fresh)]
+    assert snapshot.marker == Marker(2, orjson.loads(old)["created_at"])
+    assert snapshot.marker.covers_window(CUTOFF)
+
+
+async def test_a_fill_overtaken_by_a_flush_does_not_mark_the_mirror_complete(
+    mirror: HistoryMirror,
+) -> None:
+    chat = new_chat()
+    await mirror.begin_fill(chat, "n1")
+    # Meanwhile: the projector writes seq 8, then the key is flushed (seq 8 with it).
+    await append(mirror, chat, [wire(chat, 8)])
+    await mirror.redis.delete(mirror.key(chat))
+    await append(mirror, chat, [wire(chat, 9)])
+    fill = [(seq, wire(chat, seq)) for seq in (6, 7)]
+    assert not await mirror.commit_fill(chat, "n1", fill, Marker(5, ""), CUTOFF)
+    snapshot = await mirror.snapshot(chat)
+    assert snapshot.marker is None and [seq for seq, _ in snapshot.events] == [9]
+
+
+async def test_a_fill_keeps_what_the_projector_wrote_meanwhile(mirror: HistoryMirror) -> None:
+    chat = new_chat()
+    await mirror.begin_fill(chat, "n1")
+    await append(mirror, chat, [wire(chat, 8)])  # committed after the fill's MySQL read
+    fill = [(seq, wire(chat, seq)) for seq in (6, 7)]
+    assert await mirror.commit_fill(chat, "n1", fill, Marker(5, "x"), CUTOFF)
+    snapshot = await mirror.snapshot(chat)
+    assert snapshot.marker == Marker(5, "x")
+    assert [seq for seq, _ in snapshot.events] == [6, 7, 8]
+    assert (await raw(mirror, chat))[0][1] == -1.0  # the fill nonce is gone
+
+
+async def test_the_later_of_two_concurrent_fills_wins(mirror: HistoryMirror) -> None:
+    chat = new_chat()
+    await mirror.begin_fill(chat, "first")
+    await mirror.begin_fill(chat, "second")
+    assert not await mirror.commit_fill(chat, "first", [], Marker(3, ""), CUTOFF)
+    assert await mirror.commit_fill(chat, "second", [], Marker(3, ""), CUTOFF)
+    assert (await mirror.snapshot(chat)).marker == Marker(3, "")
+
+
+async def test_the_projector_reloads_its_script_after_redis_forgot_it(
+    settings: Settings, mirror: HistoryMirror
+) -> None:
+    chat = new_chat()
+    mirror._append.sha = "0" * 40  # what a restarted Redis looks like to a running projector
+    projector = HistoryProjector(settings, mirror)
+    await projector.project([wire(chat, 1), orjson.dumps({"type": "deposited"}), wire(chat, 2)])
+    assert [seq for seq, _ in (await mirror.snapshot(chat)).events] == [1, 2]
+    assert projector.events == 2
+
+
+class NoDatabase:
+    """Any use fails the test: proves a read made no MySQL query."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"MySQL was used ({name})")
+
+
+async def test_a_cold_chat_is_read_from_mysql_refilled_then_served_without_mysql(
+    settings: Settings, migrated: Settings, db: Database, mirror: HistoryMirror
+) -> None:
+    chat = new_chat()
+    actor = Actor(chat, "Mia", "model")
+    await chat_events.insert(
+        db,
+        [
+            chat_events.message(chat, 1, actor, "too old", age_s=900),
+            chat_events.message(chat, 2, actor, "recent", age_s=60),
+            chat_events.message(chat, 3, actor, "now"),
+        ],
+    )
+    reader = HistoryReader(settings, mirror, db)
+    page = await reader.history(chat, chat)
+    assert page.source == "mysql" and reader.refills == 1
+    assert [orjson.loads(e)["message"] for e in page.events] == ["recent", "now"]
+    snapshot = await mirror.snapshot(chat)
+    assert snapshot.marker is not None and snapshot.marker.from_seq == 1
+
+    warm = HistoryReader(settings, mirror, NoDatabase())  # type: ignore[arg-type]
+    again = await warm.history(chat, chat)
+    assert again.source == "mirror" and again.events == page.events
+    assert (warm.mirror_reads, warm.mysql_reads) == (1, 0)
+    assert [e["seq"] for e in await warm.events_after(chat, 1)] == [2, 3]
+    assert await reader.events_after(chat, 0) == [orjson.loads(e) for e in await _all(db, chat)]
+    assert reader.mysql_reads == 2  # the refill, and events_after from before the marker
+
+
+async def _all(db: Database, chat: str) -> list[bytes]:
+    from chatledger.bus.codec import dumps
+    from chatledger.projections.event_log import chat_events_after
+
+    return [dumps(e) for e in await chat_events_after(db, chat, 0)]
+
+
+async def test_events_after_waits_for_mysql_when_the_mirror_lags(
+    settings: Settings, migrated: Settings, db: Database, mirror: HistoryMirror
+) -> None:
+    chat = new_chat()
+    actor = Actor(chat, "Mia", "model")
+    written = await chat_events.insert(
+        db, [chat_events.message(chat, seq, actor, f"m{seq}") for seq in (1, 2, 3)]
+    )
+    await append(mirror, chat, written[:2])  # the projector has not reached seq 3 yet
+    reader = HistoryReader(settings, mirror, db)
+    assert [e["seq"] for e in await reader.events_after(chat, 0, until_seq=2)] == [1, 2]
+    assert reader.mysql_reads == 0
+    assert [e["seq"] for e in await reader.events_after(chat, 1, until_seq=3)] == [2, 3]
+    assert reader.mysql_reads == 1
+
+
+async def test_history_reads_mysql_when_redis_is_unreachable(
+    settings: Settings, migrated: Settings, db: Database
+) -> None:
+    chat = new_chat()
+    actor = Actor(chat, "Mia", "model")
+    await chat_events.insert(db, [chat_events.message(chat, 1, actor, "hi")])
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    client = redis_client(down)
+    try:
+        reader = HistoryReader(down, HistoryMirror(down, client), db)
+        page = await reader.history(chat, chat)
+    finally:
+        await client.aclose()
+    assert page.source == "mysql" and [orjson.loads(e)["message"] for e in page.events] == ["hi"]
+    assert reader.refills == 0

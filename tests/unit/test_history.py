@@ -1,0 +1,121 @@
+"""History's pure parts: the window, picking what a viewer sees, the marker, the limit param."""
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from chatledger.http.history import BadLimit, page_body, parse_limit
+from chatledger.projections.history import fill_marker, just_before, pick_visible, window_start
+from chatledger.projections.history_mirror import Marker, mirror_ttl_s, parse_snapshot
+from chatledger.projections.history_projector import group_by_chat
+
+CHAT = "00000000-0000-0000-0000-00000000000a"
+ANN = "00000000-0000-0000-0000-0000000000a1"
+BOB = "00000000-0000-0000-0000-0000000000b1"
+
+
+def event(seq: int, at: str, *, sender: str = ANN, public: bool = True, **extra: object) -> bytes:
+    return orjson.dumps(
+        {
+            "type": extra.pop("type", "message"),
+            "id": f"e{seq}",
+            "seq": seq,
+            "chat": CHAT,
+            "is_public": public,
+            "from": {"uuid": sender, "name": "x", "role": "client"},
+            "created_at": at,
+            **extra,
+        }
+    )
+
+
+def at(minute: int, second: int = 0) -> str:
+    return f"2024-05-01T12:{minute:02d}:{second:02d}.000000Z"
+
+
+def test_window_start_is_comparable_text_in_utc() -> None:
+    now = datetime(2024, 5, 1, 12, 10, tzinfo=UTC)
+    assert window_start(now, 600) == "2024-05-01T12:00:00.000000Z"
+    assert at(0) >= window_start(now, 600)
+    assert at(9, 59) > window_start(now, 600) > "2024-05-01T11:59:59.999999Z"
+
+
+def test_just_before_is_one_microsecond_earlier() -> None:
+    assert just_before("2024-05-01T12:00:00.000000Z") == "2024-05-01T11:59:59.999999Z"
+
+
+def test_pick_visible_keeps_the_window_the_limit_and_oldest_first() -> None:
+    events = [event(seq, at(seq)) for seq in range(1, 11)]
+    picked = pick_visible(events, BOB, CHAT, start=at(3), limit=20)
+    assert [orjson.loads(e)["seq"] for e in picked] == list(range(3, 11))
+    picked = pick_visible(events, BOB, CHAT, start=at(3), limit=4)
+    assert [orjson.loads(e)["seq"] for e in picked] == [7, 8, 9, 10]
+    assert picked[0] is events[6]  # the stored bytes themselves, not a re-encoding
+
+
+def test_pick_visible_filters_before_limiting() -> None:
+    events = [event(1, at(1)), event(2, at(2), public=False), event(3, at(3), public=False)]
+    assert [orjson.loads(e)["seq"] for e in pick_visible(events, BOB, CHAT, at(0), 2)] == [1]
+    own = pick_visible(events, ANN, CHAT, at(0), 2)
+    assert [orjson.loads(e)["seq"] for e in own] == [2, 3]
+
+
+def test_pick_visible_applies_the_visibility_rule() -> None:
+    reply = event(1, at(1), sender=CHAT, public=False, to=BOB)
+    rejected = event(2, at(2), sender=ANN, public=False, type="donate_rejected")
+    events = [reply, rejected]
+    assert pick_visible(events, BOB, CHAT, at(0), 20) == [reply]
+    assert pick_visible(events, ANN, CHAT, at(0), 20) == [rejected]
+    assert pick_visible(events, CHAT, CHAT, at(0), 20) == [reply]  # not the donor: not the model
+
+
+def test_marker_covers_window_only_when_nothing_missing_is_inside_it() -> None:
+    assert Marker(0, "").covers_window(at(0))
+    assert Marker(5, at(1)).covers_window(at(2))
+    assert not Marker(5, at(2)).covers_window(at(2))
+    assert Marker(5, at(1)).covers_after(5) and not Marker(5, at(1)).covers_after(4)
+
+
+def test_fill_marker_vouches_from_the_first_window_event_or_the_stream_version() -> None:
+    assert fill_marker([(7, b"{}"), (8, b"{}")], latest=8, start=at(5)) == Marker(
+        6, just_before(at(5))
+    )
+    assert fill_marker([], latest=12, start=at(5)) == Marker(12, just_before(at(5)))
+
+
+def test_parse_snapshot_separates_marker_fill_and_events() -> None:
+    rows = [(b"#fill|abc", -2.0), (b"#complete|4|" + at(1).encode(), -1.0), (b"{}", 5.0)]
+    snapshot = parse_snapshot(rows)
+    assert snapshot.marker == Marker(4, at(1))
+    assert snapshot.events == [(5, b"{}")] and snapshot.head == 5
+    cold = parse_snapshot([(b"{}", 9.0)])
+    assert cold.marker is None and cold.head == 9
+
+
+def test_mirror_ttl_outlives_the_window() -> None:
+    assert mirror_ttl_s(600) == 1200
+    assert mirror_ttl_s(1) == 60
+
+
+def test_group_by_chat_keeps_order_and_drops_account_events_and_garbage() -> None:
+    deposit = orjson.dumps({"type": "deposited", "chat": CHAT, "seq": 3})
+    values = [event(1, at(1)), b"not json", deposit, event(2, at(2))]
+    assert group_by_chat(values) == {CHAT: [(1, values[0]), (2, values[3])]}
+
+
+@pytest.mark.parametrize("text, expected", [(None, 20), ("1", 1), ("20", 20), ("07", 7)])
+def test_parse_limit_accepts_1_to_20(text: str | None, expected: int) -> None:
+    assert parse_limit(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "21", "-1", "+5", " 5", "abc", "", "1.5", "٣", "9" * 30])
+def test_parse_limit_rejects_anything_else(text: str) -> None:
+    with pytest.raises(BadLimit):
+        parse_limit(text)
+
+
+def test_page_body_splices_events_verbatim() -> None:
+    body = page_body([b'{"a":1}', b'{"b":2}'])
+    assert orjson.loads(body) == {"success": True, "events": [{"a": 1}, {"b": 2}]}
+    assert page_body([]) == b'{"success":true,"events":[]}'
