@@ -174,7 +174,10 @@ class Auditor:
         self._check_balances(live)
         self._check_goals(live.goals)
         self._compare(
-            "donor_total", "donor_totals", donor_total_rows(self.replay), live.donor_totals
+            "donor_total",
+            "donor_totals.model_uuid,client_uuid",
+            donor_total_rows(self.replay),
+            live.donor_totals,
         )
         self._check_sponsors(live)
         by_kind = Counter(kind for kind, _ in live.accounts.values())
@@ -233,7 +236,7 @@ class Auditor:
                     f"goals.uuid={goal_id}",
                     f"sum {goal.sum:.2f} of {goal.require_sum:.2f} but active={goal.is_active}",
                 )
-        self._compare("goal", "goals", replayed, live_goals)
+        self._compare("goal", "goals.uuid", replayed, live_goals)
 
     def _check_sponsors(self, live: Live) -> None:
         replayed = current_sponsor_rows(self.replay)
@@ -252,17 +255,20 @@ class Auditor:
                     f"donor {client} gave {best:.2f}, more than sponsor "
                     f"{sponsor[0] if sponsor else None} with {held:.2f}",
                 )
-        self._compare("sponsor", "current_sponsors", replayed, live.current_sponsors)
-        self._compare("sponsor_row", "sponsors", sponsor_rows(self.replay), live.sponsors)
+        self._compare("sponsor", "current_sponsors.model_uuid", replayed, live.current_sponsors)
+        self._compare("sponsor_row", "sponsors.event_id", sponsor_rows(self.replay), live.sponsors)
 
     def _compare(
-        self, check: str, table: str, replayed: Mapping[Any, Any], live: Mapping[Any, Any]
+        self, check: str, row: str, replayed: Mapping[Any, Any], live: Mapping[Any, Any]
     ) -> None:
-        """A live table equals the replay: same keys, same values; names each differing row."""
+        """A live table equals the replay: same keys, same values; names each differing row.
+
+        `row` is "table.key_columns": the finding names the row as "table.key_columns=key".
+        """
         for key in sorted(replayed.keys() | live.keys()):
             want, have = replayed.get(key), live.get(key)
             if want != have:
-                self._fail(check, f"{table}.{_key_text(key)}", _difference(have, want))
+                self._fail(check, f"{row}={_key_text(key)}", _difference(have, want))
 
 
 def _key_text(key: object) -> str:

@@ -36,6 +36,7 @@ current sponsor is read from `current_sponsors`, which is exact.
 import asyncio
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -282,7 +283,9 @@ async def _execute(db: Database, statements: Iterable[str]) -> None:
 
 
 async def _drop_shadows(db: Database, tables: Sequence[ShadowTable]) -> None:
-    await _execute(db, [f"DROP TABLE IF EXISTS {table.shadow}" for table in tables])
+    with warnings.catch_warnings():  # "Unknown table" notes from IF EXISTS are expected
+        warnings.simplefilter("ignore")
+        await _execute(db, [f"DROP TABLE IF EXISTS {table.shadow}" for table in tables])
 
 
 async def _create_shadows(
