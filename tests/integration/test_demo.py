@@ -1,35 +1,19 @@
 """tools/demo_accounts.py is idempotent; /dev/tokens exists only in dev mode; / serves the page."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from aiohttp.test_utils import TestClient
 from databases import Database
 
 from chatledger.config import Settings
 from chatledger.http.auth import read_claims
 from chatledger.service import create_app
+from tests.helpers.demo import run_demo_accounts
 from tests.helpers.people import People
-from tests.helpers.service import ROOT
 
 ClientFactory = Callable[..., Any]
-
-
-def run_demo_accounts(settings: Settings) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "tools/demo_accounts.py"],
-        cwd=ROOT,
-        env={**os.environ, "CHATLEDGER_MYSQL_DSN": settings.mysql_dsn},
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    return [orjson.loads(line) for line in done.stdout.splitlines()]
 
 
 async def test_demo_accounts_creates_once_and_reuses(
