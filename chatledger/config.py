@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # Websocket: a socket whose unsent messages exceed ws_send_queue is disconnected (too slow).
     ws_send_queue: int = Field(1024, ge=1, le=1_000_000)
     ws_heartbeat_s: float = Field(20.0, gt=0, le=3600)
+    # A socket sending more frames than this in one second is closed (1008): clients only ping.
+    ws_max_frames_per_s: int = Field(20, ge=1, le=100_000)
 
     ledger_batch_size: int = Field(500, ge=1, le=10_000)
     command_timeout_s: float = Field(5.0, gt=0, le=60)
@@ -36,6 +38,10 @@ class Settings(BaseSettings):
     max_text_length: int = Field(2000, ge=1, le=65_000)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     subject_cache_ttl_s: float = Field(30.0, ge=0)
+    # Per person and POST route: at most rate_limit_per_s * rate_limit_window_s commands per
+    # window (a burst of a whole window is allowed). 0 turns the limit off.
+    rate_limit_per_s: float = Field(50.0, ge=0)
+    rate_limit_window_s: float = Field(1.0, gt=0, le=3600)
     # History (DESIGN §4): the window GET /chat/event/history shows, and how many events per chat
     # the Redis mirror keeps at most (trimmed by both).
     history_window_s: float = Field(600.0, gt=0, le=86_400)

@@ -13,6 +13,7 @@ its room.
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 
 from aiohttp import WSCloseCode, web
@@ -20,6 +21,7 @@ from databases import Database
 
 from chatledger.bus.codec import dumps
 from chatledger.gateway import registry
+from chatledger.gateway.flood import FrameBudget
 from chatledger.gateway.outbox import Outbox
 from chatledger.gateway.state import GATEWAY, Gateway
 from chatledger.http import responses
@@ -59,6 +61,7 @@ class Connection:
         principal: Principal,
         gateway: Gateway,
         bound: int,
+        max_frames_per_s: int = 20,
     ) -> None:
         self.id = str(uuid.uuid4())
         self.ws = ws
@@ -66,6 +69,7 @@ class Connection:
         self.principal = principal
         self.gateway = gateway
         self.outbox = Outbox(bound)
+        self.frames = FrameBudget(max_frames_per_s)
         self._closing: asyncio.Task[None] | None = None
 
     @property
@@ -129,7 +133,12 @@ class Connection:
             await self._replay(db, since)
         await self.outbox.go_live()
         async for _message in self.ws:
-            pass  # nothing to do with what clients send; reading answers pings and sees close
+            # Nothing to do with what clients send (reading answers pings and sees close), but
+            # a client that floods frames is cut off rather than allowed to burn our CPU.
+            if not self.frames.allow(time.monotonic()):
+                log.warning("socket %s of %s floods frames: disconnecting", self.id, self.person)
+                await self.close(WSCloseCode.POLICY_VIOLATION, "too many frames")
+                return
 
     async def _replay(self, db: Database, since: int) -> None:
         chat, viewer = self.principal.chat, self.principal.uuid
@@ -182,6 +191,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     except TimeoutError:
         return responses.unavailable()
     await ws.prepare(request)
-    connection = Connection(request, ws, principal, gateway, settings.ws_send_queue)
+    connection = Connection(
+        request, ws, principal, gateway, settings.ws_send_queue, settings.ws_max_frames_per_s
+    )
     await connection.serve(app[DATABASE], since)
     return ws

@@ -20,6 +20,7 @@ from chatledger.bus.kafka import BusUnavailable, send_bounded
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
 from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, SETTINGS
+from chatledger.http.ratelimit import rate_limited
 from chatledger.http.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
 from chatledger.ledger.commands import (
     AddGoal,
@@ -108,6 +109,9 @@ def command_endpoint(
     async def handler(request: web.Request) -> web.Response:
         try:
             principal = await principal_of(request)
+            limited = await rate_limited(request, principal.uuid, handler.__name__)
+            if limited is not None:
+                return limited
             body = await parse_body(request, schema)
             command = await build(request, principal, command_id_for(request, principal), body)
         except Rejected as rejection:

@@ -3,14 +3,18 @@
 Every refusal is checked twice: the exact 401 body, and that nothing reached the ledger.
 """
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import subprocess
 import time
+import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import jwt
@@ -18,8 +22,8 @@ import pytest
 from databases import Database
 
 from chatledger.config import Settings
-from tests.helpers.people import People
-from tests.helpers.service import Service
+from tests.helpers.people import People, Someone
+from tests.helpers.service import Service, free_port, start_service
 from tests.helpers.wait import eventually
 
 UNAUTHORIZED = {"success": "false", "message": "anauthorized"}
@@ -202,3 +206,133 @@ async def test_markup_is_stored_verbatim(
             "SELECT payload FROM chat_events WHERE command_id = :c AND type = :k",
             {"c": c, "k": k}), what=f"the {kind} event")
         assert json.loads(payload)["message"] == text
+
+
+async def history(service: Service, who: Someone) -> list[dict[str, Any]]:
+    async with (aiohttp.ClientSession(service.url) as http,
+                http.get("/chat/event/history", headers=who.headers) as response):
+        assert response.status == 200
+        return list((await response.json())["events"])
+
+
+async def test_a_viewer_never_sees_another_viewers_private_messages(
+    service: Service, people: People
+) -> None:
+    """History and the websocket apply the same rule; the gateway's own test covers more
+    websocket cases, this one puts both channels side by side for the same private events."""
+    model = await people.model()
+    alice = await people.client(model, "Alice", money="5")
+    bob = await people.client(model, "Bob", money="5")
+    secret = f"for-alice-{uuid.uuid4()}"
+    async with aiohttp.ClientSession() as http:
+        bob_ws = await http.ws_connect(f"{service.url.replace('http', 'ws')}/ws?token={bob.token}")
+        seen_by_bob: list[dict[str, Any]] = []
+
+        async def read() -> None:
+            async for frame in bob_ws:
+                if frame.type is aiohttp.WSMsgType.TEXT:
+                    seen_by_bob.append(json.loads(frame.data))
+
+        reader = asyncio.create_task(read())
+        try:
+            await eventually(lambda: _listed(seen_by_bob), what="bob's connected message")
+            said = [
+                (alice, {"message": f"{secret} alice private", "is_public": False}),
+                (model, {"message": f"{secret} model to alice", "is_public": True,
+                         "to": alice.uuid}),
+                (alice, {"sum": 1, "message": {"message": f"{secret} tip", "is_public": False}}),
+                (bob, {"message": "bob public, the last one", "is_public": True}),
+            ]
+            for who, body in said:
+                path = "/chat/donat/add" if "sum" in body else "/chat/message/add"
+                assert (await post(service, path, who.headers, body))[0] == 201
+            await eventually(lambda: _listed(seen_by_bob), what="bob's own public message",
+                             until=lambda es: any(e.get("message") == "bob public, the last one"
+                                                  for e in es))
+            alice_sees = await eventually(lambda: history(service, alice),
+                                          until=lambda es: len(es) >= 5,
+                                          what="alice's history")
+            bob_sees = await history(service, bob)
+        finally:
+            reader.cancel()
+            await bob_ws.close()
+
+    def leaked(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in events if secret in json.dumps(e)]
+
+    assert leaked(seen_by_bob) == [] and leaked(bob_sees) == []
+    assert len(leaked(alice_sees)) == 3  # her message, the model's reply, her tip's note
+    assert any(e.get("message") == "bob public, the last one" for e in bob_sees)
+
+
+async def _listed(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list(events)
+
+
+async def test_a_tight_rate_limit_answers_429_then_lets_through_again(
+    migrated: Settings, people: People
+) -> None:
+    model = await people.model()
+    viewer = await people.client(model)
+    env = {"CHATLEDGER_RATE_LIMIT_PER_S": "2", "CHATLEDGER_RATE_LIMIT_WINDOW_S": "2"}
+    body = {"message": "again", "is_public": True}
+    with start_service(migrated, roles="api", extra_env=env) as limited:
+        async with aiohttp.ClientSession(limited.url) as http:
+            async def send() -> tuple[int, Any, str | None]:
+                async with http.post("/chat/message/add", json=body,
+                                     headers=viewer.headers) as response:
+                    return response.status, await response.json(), response.headers.get(
+                        "Retry-After")
+
+            answers = [await send() for _ in range(10)]
+            statuses = [a[0] for a in answers]
+            # 4 per 2 s window; 10 quick requests span at most two windows.
+            assert 4 <= statuses.count(201) <= 8 and statuses.count(429) >= 2, statuses
+            refused = next(a for a in answers if a[0] == 429)
+            assert refused[1] == {"success": "false", "message": "too many requests"}
+            assert refused[2] in ("1", "2"), refused
+            # Someone else is not throttled by this viewer's flood.
+            other = await people.client(model, "Other")
+            async with http.post("/chat/message/add", json=body, headers=other.headers) as r:
+                assert r.status == 201
+            await eventually(send, until=lambda a: a[0] == 201, timeout=10, interval=0.5,
+                             what="201 once the window passed")
+
+
+async def test_the_rate_limit_fails_open_without_redis(migrated: Settings,
+                                                        people: People) -> None:
+    model = await people.model()
+    viewer = await people.client(model)
+    env = {"CHATLEDGER_RATE_LIMIT_PER_S": "1", "CHATLEDGER_REDIS_URL":
+           f"redis://127.0.0.1:{free_port()}/0"}
+    with start_service(migrated, roles="api", extra_env=env) as limited:
+        statuses = [(await post(limited, "/chat/message/add", viewer.headers,
+                                {"message": "no redis", "is_public": True}))[0]
+                    for _ in range(4)]
+        assert statuses == [201] * 4
+        assert "rate limiter unavailable" in limited.log()
+
+
+async def test_a_websocket_that_floods_frames_is_closed_with_1008(
+    migrated: Settings, people: People
+) -> None:
+    model = await people.model()
+    viewer = await people.client(model)
+    env = {"CHATLEDGER_WS_MAX_FRAMES_PER_S": "5"}
+    with start_service(migrated, roles="api,gateway", extra_env=env) as gateway:
+        async with aiohttp.ClientSession() as http:
+            url = f"{gateway.url.replace('http', 'ws')}/ws?token={viewer.token}"
+            polite = await http.ws_connect(url)
+            flooder = await http.ws_connect(url)
+            for _ in range(3):
+                await polite.send_str("hi")
+            with contextlib.suppress(ConnectionError):
+                for _ in range(50):
+                    await flooder.send_str("spam")
+            while (frame := await asyncio.wait_for(flooder.receive(), 10)).type is \
+                    aiohttp.WSMsgType.TEXT:
+                pass
+            assert frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert flooder.close_code == 1008
+            assert not polite.closed  # the polite socket on the same gateway stays open
+            await polite.close()
