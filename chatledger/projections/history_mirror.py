@@ -15,12 +15,12 @@ the start of the refill and its write. All writes are Lua scripts, so each is at
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from chatledger.config import Settings
 
@@ -187,22 +187,31 @@ class HistoryMirror:
         rows = await self.redis.zrange(self.key(chat), 0, -1, withscores=True)
         return parse_snapshot(cast(list[tuple[bytes, float]], rows))
 
-    def append(
-        self, pipe: Pipeline, chat: str, events: Sequence[tuple[int, bytes]], cutoff: str
-    ) -> None:
-        """Queue one chat's new events on `pipe` (the projector sends one pipeline per batch).
+    async def append(self, chats: Mapping[str, Sequence[tuple[int, bytes]]], cutoff: str) -> None:
+        """Write new events of many chats in ONE pipelined round trip (the projector's batch).
 
         Plain EVALSHA, not the pipeline's script registration, which costs a SCRIPT EXISTS round
-        trip per batch: a NOSCRIPT answer (Redis restarted) makes the caller `load_scripts()`
-        and send the batch again, which is safe because appending is idempotent.
+        trip per batch: on NOSCRIPT (a restarted Redis) the script is loaded and the batch sent
+        again, which is safe because appending is idempotent.
         """
-        args: list[int | str | bytes] = [cutoff, self.settings.history_mirror_size, self.ttl_s]
-        for seq, member in events:
-            args += [seq, member]
-        pipe.evalsha(self._append.sha, 1, self.key(chat), *args)
-
-    async def load_scripts(self) -> None:
-        self._append.sha = await self.redis.script_load(_APPEND)
+        for attempt in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            for chat, events in chats.items():
+                args: list[int | str | bytes] = [
+                    cutoff,
+                    self.settings.history_mirror_size,
+                    self.ttl_s,
+                ]
+                for seq, member in events:
+                    args += [seq, member]
+                pipe.evalsha(self._append.sha, 1, self.key(chat), *args)
+            try:
+                await pipe.execute()
+                return
+            except NoScriptError:
+                if attempt:
+                    raise
+                self._append.sha = await self.redis.script_load(_APPEND)
 
     async def begin_fill(self, chat: str, nonce: str) -> bool:
         return bool(await self._begin_fill(keys=[self.key(chat)], args=[nonce, self.ttl_s]))

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError
-from redis.exceptions import BusyLoadingError, ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from chatledger.bus.kafka import start_consumer
 from chatledger.config import Settings
@@ -66,20 +66,13 @@ class HistoryProjector:
         chats = group_by_chat(values)
         if not chats:
             return
-        attempt, load_scripts = 0, False
+        attempt = 0
         while True:
             # The cutoff is taken per attempt: after an outage the window has moved on.
             cutoff = window_start(datetime.now(UTC), self.settings.history_window_s)
-            pipe = self.mirror.redis.pipeline(transaction=False)
-            for chat, events in chats.items():
-                self.mirror.append(pipe, chat, events, cutoff)
             try:
-                if load_scripts:
-                    await self.mirror.load_scripts()
-                await pipe.execute()
+                await self.mirror.append(chats, cutoff)
                 break
-            except NoScriptError:
-                load_scripts = True  # Redis restarted (or dropped its scripts): load, resend
             except _REDIS_AWAY as exc:
                 attempt += 1
                 log.warning("history: redis unavailable (attempt %d): %r", attempt, exc)

@@ -60,9 +60,7 @@ def mirror(settings: Settings, redis: Redis) -> HistoryMirror:
 async def append(
     mirror: HistoryMirror, chat: str, events: list[bytes], cutoff: str = CUTOFF
 ) -> None:
-    pipe = mirror.redis.pipeline(transaction=False)
-    mirror.append(pipe, chat, [(orjson.loads(e)["seq"], e) for e in events], cutoff)
-    await pipe.execute()
+    await mirror.append({chat: [(orjson.loads(e)["seq"], e) for e in events]}, cutoff)
 
 
 async def raw(mirror: HistoryMirror, chat: str) -> list[tuple[bytes, float]]:
@@ -147,6 +145,8 @@ async def test_a_fill_keeps_what_the_projector_wrote_meanwhile(mirror: HistoryMi
     assert snapshot.marker == Marker(5, "x")
     assert [seq for seq, _ in snapshot.events] == [6, 7, 8]
     assert (await raw(mirror, chat))[0][1] == -1.0  # the fill nonce is gone
+    await append(mirror, chat, [wire(chat, 5)])  # older than the marker: not taken back in
+    assert [seq for seq, _ in (await mirror.snapshot(chat)).events] == [6, 7, 8]
 
 
 async def test_the_later_of_two_concurrent_fills_wins(mirror: HistoryMirror) -> None:
