@@ -6,11 +6,13 @@ unaffordable donation is refused at once; the ledger's check inside its transact
 counts when donations race.
 """
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
+import pymysql
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -30,7 +32,10 @@ from chatledger.ledger.commands import (
     RegisterConnection,
 )
 
+log = logging.getLogger(__name__)
+
 B = TypeVar("B", bound=BaseModel)
+MYSQL_UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("0c4f6a4e-3b1d-4f5e-9d55-7a0e2b6c8f31")
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -46,6 +51,15 @@ async def principal_of(request: web.Request) -> Principal:
         return await authenticate(token, request.app[SETTINGS], request.app[DIRECTORY])
     except Unauthorized as exc:
         raise Rejected(responses.unauthorized()) from exc
+    except MYSQL_UNAVAILABLE as exc:
+        raise Rejected(mysql_unavailable(exc)) from exc
+
+
+def mysql_unavailable(exc: BaseException) -> web.Response:
+    # Looking people up (and the 402 pre-check) reads MySQL: while it is away the answer is a
+    # clean 503 to retry, never a 500. Commands already acknowledged are on Kafka, not lost.
+    log.warning("MySQL unavailable: %r", exc)
+    return responses.unavailable()
 
 
 def _error_text(error: Any) -> str:
@@ -116,6 +130,8 @@ def command_endpoint(
             command = await build(request, principal, command_id_for(request, principal), body)
         except Rejected as rejection:
             return rejection.response
+        except MYSQL_UNAVAILABLE as exc:
+            return mysql_unavailable(exc)
         return await submit(request, command)
 
     handler.__name__ = f"post_{schema.__name__.removesuffix('Body').lower()}"
