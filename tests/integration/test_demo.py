@@ -1,42 +1,58 @@
 """tools/demo_accounts.py is idempotent; /dev/tokens exists only in dev mode; / serves the page."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
-from databases import Database
 
+from chatledger.accounts import balance_of
 from chatledger.config import Settings
+from chatledger.db import database, migrate
 from chatledger.http.auth import read_claims
 from chatledger.service import create_app
+from tests.conftest import _drop
 from tests.helpers.demo import run_demo_accounts
-from tests.helpers.people import People
 
 ClientFactory = Callable[..., Any]
 
 
-async def test_demo_accounts_creates_once_and_reuses(
-    migrated: Settings, db: Database, people: People
-) -> None:
-    first = run_demo_accounts(migrated)
-    second = run_demo_accounts(migrated)
+@pytest.fixture
+async def fresh(migrated: Settings) -> AsyncIterator[Settings]:
+    """A database of its own: the session's one may already hold the demo people (e2e)."""
+    settings = migrated.model_copy(update={"mysql_dsn": migrated.mysql_dsn + "_demo"})
+    await migrate(settings.mysql_dsn, recreate=True)
+    yield settings
+    await _drop(settings)
 
-    assert [(p["name"], p["role"]) for p in first] == [
-        ("Mia", "model"),
-        ("Alice", "client"),
-        ("Bob", "client"),
+
+async def balances(settings: Settings, people: list[dict[str, Any]]) -> list[Decimal | None]:
+    db = database(settings.mysql_dsn, 1)
+    await db.connect()
+    try:
+        return [await balance_of(db, person["uuid"]) for person in people]
+    finally:
+        await db.disconnect()
+
+
+async def test_demo_accounts_creates_once_and_reuses(fresh: Settings) -> None:
+    first = run_demo_accounts(fresh)
+    second = run_demo_accounts(fresh)
+
+    assert [(p["name"], p["role"], p["created"]) for p in first] == [
+        ("Mia", "model", True),
+        ("Alice", "client", True),
+        ("Bob", "client", True),
     ]
     assert [p["uuid"] for p in second] == [p["uuid"] for p in first]
     assert {p["created"] for p in second} == {False}
-    mia, alice, bob = first
-    # Money went in once, on creation: a re-run deposits nothing more.
-    assert await people.balance(alice["uuid"]) == Decimal("500.00")
-    assert await people.balance(bob["uuid"]) == Decimal("300.00")
-    assert await people.balance(mia["uuid"]) == Decimal("0.00")
+    # Money went in once, on creation: the re-run deposited nothing more.
+    assert await balances(fresh, second) == [Decimal("0.00"), Decimal("500.00"), Decimal("300.00")]
+    mia, alice, _ = second
     # The tokens are for Mia's chat.
-    assert read_claims(alice["token"], migrated) == (alice["uuid"], "client", mia["uuid"])
-    assert read_claims(mia["token"], migrated) == (mia["uuid"], "model", mia["uuid"])
+    assert read_claims(alice["token"], fresh) == (alice["uuid"], "client", mia["uuid"])
+    assert read_claims(mia["token"], fresh) == (mia["uuid"], "model", mia["uuid"])
 
 
 async def test_dev_tokens_is_not_routed_without_dev(
