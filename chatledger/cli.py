@@ -1,7 +1,6 @@
 """`chatledger ...`: the command line of DESIGN §8."""
 
 import argparse
-import logging
 import sys
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -18,6 +17,7 @@ from chatledger.db import database, migrate, redact
 from chatledger.http.auth import issue_token
 from chatledger.ledger.commands import Command, Deposit, Payout
 from chatledger.ledger.store import LedgerStore
+from chatledger.logs import configure_logging
 from chatledger.projections import audit, rebuild, source
 from chatledger.projections.progress import progress_for
 from chatledger.service import ALL_ROLES, create_app
@@ -143,6 +143,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         print=None,
         loop=uvloop.new_event_loop(),
         shutdown_timeout=5,
+        access_log=None,  # chatledger.http.observe logs each request as one JSON line
     )
     return 0
 
@@ -196,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     settings = Settings()
     if args.command == "serve":
         return serve(args, settings)

@@ -17,6 +17,8 @@ from chatledger.gateway.role import add_gateway
 from chatledger.gateway.state import GATEWAY
 from chatledger.http.app import add_api_routes, add_demo_routes, error_bodies
 from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, PRODUCER, REDIS, SETTINGS
+from chatledger.http.observe import observe
+from chatledger.http.ops import LEDGER_LAG, add_ops
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.worker import LedgerWorker
 from chatledger.projections.history import HistoryReader
@@ -70,6 +72,7 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
     app[LEDGER_WORKER] = worker
+    app[LEDGER_LAG] = worker
     async with background(_consume_commands(settings, worker), "ledger"):
         yield
 
@@ -118,11 +121,14 @@ def create_app(settings: Settings, roles: Iterable[str] = ALL_ROLES) -> web.Appl
     unknown = roles - set(ALL_ROLES)
     if unknown:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_bodies])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[observe, error_bodies]
+    )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(producer_ctx)
     app.cleanup_ctx.append(redis_ctx)
+    add_ops(app)
     if "api" in roles:
         add_api_routes(app)
         add_demo_routes(app, dev=settings.dev)

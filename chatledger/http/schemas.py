@@ -12,10 +12,31 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
+from pydantic.config import JsonDict
 
 ALLOWED_CONTROLS = frozenset("\n\r\t")
+DEFAULT_MAX_TEXT = 2000  # Settings.max_text_length's default; the published schema states it
+
+# The JSON Schema of what the parsers below really accept, published in /openapi.json. The lenient
+# forms the brief's clients send are part of it, so data generated from the document is data the
+# server takes; each is a subset of what the parser allows (e.g. "TRUE" works but is not promised).
+NO_CONTROLS = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+TEXT_SCHEMA: JsonDict = {"maxLength": DEFAULT_MAX_TEXT, "pattern": NO_CONTROLS}
+BOOL_SCHEMA = {"anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]}
+MONEY_SCHEMA = {
+    "description": "> 0, at most 2 decimal places, at most the configured maximum (100000.00)",
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 100000, "multipleOf": 0.01},
+        {
+            "type": "string",
+            "pattern": "^(?:[1-9][0-9]{0,4}(?:\\.[0-9]{1,2})?|0?\\.(?:0[1-9]|[1-9][0-9]?))$",
+        },
+    ],
+}
+UUID_SCHEMA = {"type": "string", "format": "uuid"}
 MONEY_CEILING = Decimal(10) ** 18  # DECIMAL(20, 2) holds 18 integer digits
 
 
@@ -55,7 +76,7 @@ def parse_uuid(value: object) -> str:
 
 
 def check_text(value: str, info: ValidationInfo) -> str:
-    limit = (info.context or {}).get("max_text_length", 2000)
+    limit = (info.context or {}).get("max_text_length", DEFAULT_MAX_TEXT)
     if len(value) > limit:
         raise ValueError(f"must be at most {limit} characters")
     if any(unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS for ch in value):
@@ -70,9 +91,9 @@ def check_money_limit(value: Decimal, info: ValidationInfo) -> Decimal:
     return value
 
 
-BoolLike = Annotated[bool, BeforeValidator(parse_bool)]
-Money = Annotated[Decimal, BeforeValidator(parse_money)]
-UuidStr = Annotated[str, BeforeValidator(parse_uuid)]
+BoolLike = Annotated[bool, BeforeValidator(parse_bool), WithJsonSchema(BOOL_SCHEMA)]
+Money = Annotated[Decimal, BeforeValidator(parse_money), WithJsonSchema(MONEY_SCHEMA)]
+UuidStr = Annotated[str, BeforeValidator(parse_uuid), WithJsonSchema(UUID_SCHEMA)]
 
 
 class _Body(BaseModel):
@@ -80,7 +101,7 @@ class _Body(BaseModel):
 
 
 class MessageBody(_Body):
-    message: str = Field(min_length=1)
+    message: str = Field(min_length=1, json_schema_extra=TEXT_SCHEMA)
     is_public: BoolLike = True
     to: UuidStr | None = None
 
@@ -88,15 +109,31 @@ class MessageBody(_Body):
 
 
 class DonationNote(_Body):
-    message: str = ""
+    message: str = Field("", json_schema_extra=TEXT_SCHEMA)
     is_public: BoolLike = True
 
     _text = field_validator("message")(check_text)
 
 
+def _note_schema(schema: dict[str, Any]) -> None:
+    """The note is an object, or plain text (see _plain_text_note)."""
+    schema["anyOf"].insert(1, {"type": "string", **TEXT_SCHEMA})
+
+
+def _both_note_spellings(schema: dict[str, Any]) -> None:
+    """The brief's "messgae" and the correct "message" are both read (first one wins)."""
+    schema["properties"]["message"] = dict(schema["properties"]["messgae"])
+
+
 class DonationBody(_Body):
+    model_config = ConfigDict(json_schema_extra=_both_note_spellings)
+
     sum: Money
-    note: DonationNote | None = Field(None, validation_alias=AliasChoices("messgae", "message"))
+    note: DonationNote | None = Field(
+        None,
+        validation_alias=AliasChoices("messgae", "message"),
+        json_schema_extra=_note_schema,
+    )
 
     _limit = field_validator("sum")(check_money_limit)
 
@@ -120,7 +157,7 @@ class ConnectionBody(_Body):
 
 
 class GoalBody(_Body):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, json_schema_extra={"pattern": NO_CONTROLS})
     require_sum: Money
 
     _text = field_validator("name")(check_text)
