@@ -1,0 +1,305 @@
+"""`chatledger audit`, `rebuild` and `payout` as an operator runs them: real CLI processes against
+the session's database while the real service keeps working.
+
+The database is shared by the whole session, so every `audit` here also checks what the other
+tests left behind: it must pass on it.
+"""
+
+import asyncio
+import os
+import sys
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from databases import Database
+
+from chatledger.config import Settings
+from chatledger.ledger.commands import AddGoal, Deposit, Donate
+from chatledger.ledger.store import LedgerStore
+from chatledger.projections import rebuild as rebuild_module
+from chatledger.projections.rebuild import rebuild
+from chatledger.projections.source import audit_database
+from tests.helpers.people import People, Someone
+from tests.helpers.service import ROOT, Service
+from tests.helpers.wait import eventually
+
+
+class Ran:
+    def __init__(self, code: int, out: bytes, err: bytes) -> None:
+        self.code, self.out, self.err = code, out.decode(), err.decode()
+
+    def json(self) -> Any:
+        return orjson.loads(self.out)
+
+    def __repr__(self) -> str:
+        return f"exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err[-3000:]}"
+
+
+async def cli(*args: str) -> Ran:
+    """`python -m chatledger ARGS` with this session's environment (database, prefix)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "chatledger",
+        *args,
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=240)
+    assert process.returncode is not None
+    return Ran(process.returncode, out, err)
+
+
+def cid() -> str:
+    return str(uuid.uuid4())
+
+
+async def audit_ok() -> Ran:
+    ran = await cli("audit")
+    assert ran.code == 0, ran
+    assert ran.out.startswith("audit OK:"), ran
+    return ran
+
+
+async def post_tip(http: aiohttp.ClientSession, viewer: Someone, amount: str) -> tuple[int, Any]:
+    async with http.post(
+        "/chat/donat/add",
+        json={"sum": amount, "messgae": {"message": "tip", "is_public": "true"}},
+        headers=viewer.headers,
+    ) as response:
+        return response.status, await response.json()
+
+
+async def events_of(db: Database, command_ids: list[str]) -> int:
+    if not command_ids:
+        return 0
+    marks = ", ".join(f":c{n}" for n in range(len(command_ids)))
+    value = await db.fetch_val(
+        f"SELECT COUNT(DISTINCT command_id) FROM chat_events WHERE command_id IN ({marks})",
+        {f"c{n}": command_id for n, command_id in enumerate(command_ids)},
+    )
+    return int(value)
+
+
+async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
+    service: Service, people: People, db: Database
+) -> None:
+    model = await people.model("Mia")
+    ann = await people.client(model, "Ann", money="100.00")
+    bob = await people.client(model, "Bob", money="100.00")
+    async with aiohttp.ClientSession(service.url) as http:
+        async with http.post(
+            "/chat/goal/add", json={"name": "Car", "require_sum": 1000}, headers=model.headers
+        ) as response:
+            assert response.status == 201
+        ids = []
+        for viewer, amount in ((ann, "10.00"), (bob, "30.00"), (ann, "5.00")):
+            status, body = await post_tip(http, viewer, amount)
+            assert status == 201, body
+            ids.append(body["id"])
+    await eventually(lambda: events_of(db, ids), until=lambda n: n == 3, what="3 donations")
+    goal = await db.fetch_val("SELECT uuid FROM goals WHERE model_uuid = :m", {"m": model.uuid})
+    assert await people.balance(model.uuid) == Decimal("45.00")
+
+    await audit_ok()  # and so is everything the session's other tests did
+
+    await db.execute(
+        "UPDATE accounts SET balance = balance + 7 WHERE owner_uuid = :m", {"m": model.uuid}
+    )
+    await db.execute("UPDATE goals SET sum = sum + 3 WHERE uuid = :g", {"g": goal})
+    await db.execute(
+        "UPDATE current_sponsors SET client_uuid = :a, client_name = 'Ann' WHERE model_uuid = :m",
+        {"a": ann.uuid, "m": model.uuid},
+    )
+
+    failed = await cli("audit")
+    assert failed.code == 1, failed
+    assert failed.out.startswith("audit FAILED"), failed
+    assert (
+        f"[balance] accounts.owner_uuid={model.uuid}: balance 52.00, replay says 45.00"
+        in failed.out
+    )
+    assert f"[goal] goals.uuid={goal}: sum 48.00, replay 45.00" in failed.out
+    assert f"[sponsor] current_sponsors.model_uuid={model.uuid}:" in failed.out
+    assert "[conservation] accounts (all rows)" in failed.out
+    as_json = await cli("audit", "--json")
+    assert as_json.code == 1, as_json
+    rows = {(f["check"], f["row"]) for f in as_json.json()["findings"]}
+    assert {
+        ("balance", f"accounts.owner_uuid={model.uuid}"),
+        ("goal", f"goals.uuid={goal}"),
+        ("sponsor", f"current_sponsors.model_uuid={model.uuid}"),
+    } <= rows
+
+    rebuilt = await cli("rebuild")
+    assert rebuilt.code == 0, rebuilt
+    summary = rebuilt.json()
+    assert summary["projections"] == ["balances", "goals", "sponsors", "donor_totals"]
+    assert summary["rows_changed"]["accounts"] == 1
+    assert (
+        summary["rows_changed"]["goals"] >= 1 and summary["rows_changed"]["current_sponsors"] >= 1
+    )
+    assert "events/s" in rebuilt.err  # plain progress lines: stdout is not a terminal
+
+    await audit_ok()
+    assert await people.balance(model.uuid) == Decimal("45.00")
+    sponsor = await db.fetch_val(
+        "SELECT client_uuid FROM current_sponsors WHERE model_uuid = :m", {"m": model.uuid}
+    )
+    assert sponsor == bob.uuid
+    rows_ = await db.fetch_all("SELECT name, position FROM projection_positions")
+    positions = {row[0]: row[1] for row in rows_}
+    assert set(positions) >= {"balances", "goals", "sponsors", "donor_totals"}
+    assert min(positions.values()) >= summary["position"] > 0
+
+
+async def test_rebuild_while_donations_flow_loses_nothing(
+    service: Service, people: People, db: Database
+) -> None:
+    model = await people.model("Stream")
+    viewers = [await people.client(model, f"v{n}", money="1000.00") for n in range(6)]
+    accepted: list[str] = []
+    rebuilds: list[Ran] = []
+    accepted_during: list[int] = []
+    done = asyncio.Event()
+
+    async def donate_in_a_loop(http: aiohttp.ClientSession, lane: int) -> None:
+        for n in range(400):  # bounded; stops early once the rebuilds are over
+            if done.is_set() and n > 20:
+                return
+            viewer = viewers[(lane + n) % len(viewers)]
+            status, body = await post_tip(http, viewer, "1.00")
+            if status == 201:
+                accepted.append(body["id"])
+            else:
+                assert status == 429, body  # the rate limit; never an error
+                await asyncio.sleep(0.05)
+
+    async def rebuild_twice() -> None:
+        await eventually(
+            lambda: events_of(db, accepted),
+            until=lambda n: n >= 20,
+            what="donations flowing before the rebuild",
+        )
+        try:
+            for _ in range(2):
+                before = len(accepted)
+                rebuilds.append(await cli("rebuild"))
+                accepted_during.append(len(accepted) - before)
+        finally:
+            done.set()
+
+    async with aiohttp.ClientSession(service.url) as http:
+        await asyncio.gather(rebuild_twice(), *(donate_in_a_loop(http, lane) for lane in range(3)))
+
+    assert all(ran.code == 0 for ran in rebuilds), rebuilds
+    assert min(accepted_during) > 0, accepted_during  # donations really flowed meanwhile
+    print("accepted during each rebuild:", accepted_during, "in all:", len(accepted))
+    print("rebuilds:", [ran.json() for ran in rebuilds])
+    await eventually(
+        lambda: events_of(db, accepted),
+        until=lambda n: n == len(accepted),
+        timeout=60,
+        what=f"an event for each of the {len(accepted)} accepted donations",
+    )
+    await eventually(
+        lambda: people.balance(model.uuid),
+        until=lambda balance: balance == Decimal(len(accepted)),
+        what="the model credited with every accepted donation",
+    )
+    ran = await audit_ok()
+    assert "donations:" in ran.out
+
+
+async def test_events_appended_between_fold_and_swap_are_folded_in(
+    migrated: Settings, people: People, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window the swap's stream locks close, made certain: the ledger appends after the fold
+    (to an existing stream and to a brand-new one) and the rebuilt projections include it."""
+    model = await people.model("Tail")
+    ann = await people.client(model, "Ann", money="50.00")
+    newcomer = await people.client(model, "New")  # no event yet: its stream does not exist
+    store = LedgerStore(db)
+    goal = AddGoal(cid(), model.uuid, model.person.as_actor(), "Bike", Decimal("100"))
+    await store.apply_batch([goal])
+    create_shadows = rebuild_module._create_shadows
+
+    async def append_then_create(*args: Any) -> None:
+        result = await store.apply_batch(
+            [
+                Donate(cid(), model.uuid, ann.person.as_actor(), Decimal("20.00")),
+                Deposit(cid(), newcomer.uuid, Decimal("9.00")),
+            ]
+        )
+        assert set(result.outcomes.values()) == {"applied"}
+        await create_shadows(*args)
+
+    monkeypatch.setattr(rebuild_module, "_create_shadows", append_then_create)
+    result = await rebuild(db)
+    assert result.tail_events == 3  # donate, change_sponsor, deposited
+    assert await people.balance(model.uuid) == Decimal("20.00")
+    assert await people.balance(newcomer.uuid) == Decimal("9.00")
+    assert await db.fetch_val(
+        "SELECT sum FROM goals WHERE model_uuid = :m", {"m": model.uuid}
+    ) == Decimal("20.00")
+    report = await audit_database(db)
+    assert report.ok, report.findings
+
+
+async def test_payout_above_the_balance_is_refused_and_writes_nothing(
+    migrated: Settings, people: People, db: Database
+) -> None:
+    model = await people.model("Payee")
+    await people.deposit(model.uuid, "30.00")
+    version = await db.fetch_val("SELECT version FROM streams WHERE stream = :m", {"m": model.uuid})
+
+    refused = await cli("payout", model.uuid, "30.01")
+    assert refused.code != 0, refused
+    body = refused.json()
+    assert body["outcome"] == "refused: insufficient funds: balance 30.00"
+    assert body["balance"] == "30.00"
+    assert await people.balance(model.uuid) == Decimal("30.00")
+    assert (
+        await db.fetch_val(
+            "SELECT COUNT(*) FROM chat_events WHERE stream = :m AND type = 'paid_out'",
+            {"m": model.uuid},
+        )
+        == 0
+    )
+    assert (
+        await db.fetch_val("SELECT version FROM streams WHERE stream = :m", {"m": model.uuid})
+        == version
+    )
+
+    bad = await cli("payout", model.uuid, "1.001")
+    assert bad.code == 2 and "at most 2 decimal places" in bad.err, bad
+
+
+async def test_payout_within_the_balance_is_applied_and_audited(
+    migrated: Settings, people: People, db: Database
+) -> None:
+    model = await people.model("Earner")
+    await people.deposit(model.uuid, "30.00")
+    before = (await cli("audit", "--json")).json()["money"]
+
+    paid = await cli("payout", model.uuid, "12.50")
+    assert paid.code == 0, paid
+    body = paid.json()
+    assert body["outcome"] == "applied" and body["balance"] == "17.50"
+    row = await db.fetch_one(
+        "SELECT amount, command_id FROM chat_events WHERE stream = :m AND type = 'paid_out'",
+        {"m": model.uuid},
+    )
+    assert row is not None and row[0] == Decimal("12.50") and row[1] == body["command_id"]
+
+    audited = await cli("audit", "--json")
+    assert audited.code == 0, audited
+    after = audited.json()["money"]
+    assert Decimal(after["payouts"]) - Decimal(before["payouts"]) >= Decimal("12.50")
+    assert after["balances"] == f"{Decimal(after['deposits']) - Decimal(after['payouts']):.2f}"
