@@ -155,3 +155,42 @@ async def test_mysql_killed_under_load_loses_no_acknowledged_command(
             assert outage[201] > 0, outage  # messages of cached people keep flowing
         report = audit(env)
         assert report.returncode == 0, report.stdout + report.stderr
+
+
+async def test_redis_flushed_under_load_history_stays_complete(
+    service: Service, migrated: Settings, people: People, db: Database
+) -> None:
+    """Deleting every Redis key of this session (never FLUSHALL: the server is shared) mid-load
+    loses nothing: history is MySQL's, the mirror is only a cache that refills."""
+    from redis.asyncio import Redis
+
+    model = await people.model()
+    viewer = await people.client(model, money="100")
+    redis = Redis.from_url(migrated.redis_url)
+    pattern = migrated.redis_key("*")
+    load = Load(service, [viewer, model])
+    try:
+        async with load.running():
+            for _ in range(3):
+                await load.grows(8)
+                keys = [key async for key in redis.scan_iter(match=pattern, count=500)]
+                assert all(key.decode().startswith(migrated.prefix) for key in keys)
+                if keys:
+                    await redis.delete(*keys)
+        await eventually(lambda: missing_from_ledger(db, load.accepted),
+                         until=lambda m: m == [], what="every 201 applied")
+    finally:
+        await redis.aclose()
+    expected = await db.fetch_all(
+        "SELECT seq FROM chat_events WHERE stream = :c ORDER BY seq DESC LIMIT 20",
+        {"c": model.uuid})
+    want = sorted(row[0] for row in expected)
+
+    async def seqs() -> list[int]:
+        async with (aiohttp.ClientSession(service.url) as http,
+                    http.get("/chat/event/history", headers=viewer.headers) as response):
+            return [event["seq"] for event in (await response.json())["events"]]
+
+    assert len(want) == 20
+    assert await eventually(seqs, until=lambda got: got == want,
+                            what="history equal to MySQL's last 20") == want
