@@ -105,17 +105,22 @@ async def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
-    db = database(settings.mysql_dsn, 2)
-    await db.connect()
-    try:
-        names = args.projection or rebuild.SQL_PROJECTIONS
-        result = await rebuild.rebuild(db, names, progress_for("rebuild"))
-    except rebuild.RebuildBusy as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 1
-    finally:
-        await db.disconnect()
-    _print_json(result.as_json())
+    names = args.projection or rebuild.ALL_PROJECTIONS
+    summary: dict[str, object] = {}
+    sql = [name for name in names if name in rebuild.SQL_PROJECTIONS]
+    if sql:
+        db = database(settings.mysql_dsn, 2)
+        await db.connect()
+        try:
+            summary = (await rebuild.rebuild(db, sql, progress_for("rebuild"))).as_json()
+        except rebuild.RebuildBusy as exc:
+            sys.stderr.write(f"{exc}\n")
+            return 1
+        finally:
+            await db.disconnect()
+    if rebuild.HISTORY in names:
+        summary["history_keys_dropped"] = await rebuild.rebuild_history(settings)
+    _print_json(summary)
     return 0
 
 
@@ -187,7 +192,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild_p.add_argument(
         "--projection",
         action="append",
-        choices=rebuild.SQL_PROJECTIONS,
+        choices=rebuild.ALL_PROJECTIONS,
         help="rebuild only this one (repeatable); all by default",
     )
     audit_p = sub.add_parser("audit", help="replay chat_events and check every projection")

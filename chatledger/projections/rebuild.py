@@ -29,6 +29,11 @@ event the ledger appends meanwhile.
    A deadlock or lock-wait timeout rolls the swap back (shadows included) and it is retried:
    the replay keeps what it folded, and the shadows are re-patched from the rows first written.
 
+The Redis history mirror (`--projection history`) needs none of this: a chat key without its
+completeness marker is cold, and the next read refills it from `chat_events` (history_mirror.py
+explains why that never leaves a hole, even with the projector writing meanwhile). Rebuilding it
+is dropping every chat's key of this prefix, exactly the flush the mirror is built to survive.
+
 Rows that a corruption deleted from `sponsors` come back with new ids (after later changes); the
 current sponsor is read from `current_sponsors`, which is exact.
 """
@@ -44,7 +49,9 @@ from typing import Any, Protocol
 import pymysql
 from databases import Database
 
+from chatledger.config import Settings
 from chatledger.ledger.store import EVENT_COLUMNS, placeholders, row_to_event
+from chatledger.projections.history_mirror import HistoryMirror, redis_client
 from chatledger.projections.replay import (
     Replay,
     balance_rows,
@@ -58,6 +65,8 @@ from chatledger.projections.source import event_chunks, last_event_id, snapshot
 log = logging.getLogger(__name__)
 
 SQL_PROJECTIONS = ("balances", "goals", "sponsors", "donor_totals")
+HISTORY = "history"
+ALL_PROJECTIONS = (*SQL_PROJECTIONS, HISTORY)
 _RETRYABLE = frozenset({1205, 1213})  # lock wait timeout, deadlock
 MAX_SWAP_ATTEMPTS = 8
 WRITE_CHUNK = 1000
@@ -395,3 +404,22 @@ async def _patch_shadow(
             f" IN ({placeholders(len(keys), len(table.keys))})",
             [value for key in keys for value in key],
         )
+
+
+async def rebuild_history(settings: Settings) -> int:
+    """Drop every chat's mirror key (UNLINK, in pages of SCAN): readers refill from MySQL."""
+    redis = redis_client(settings)
+    dropped = 0
+    try:
+        pattern = HistoryMirror(settings, redis).key("*")
+        batch: list[bytes] = []
+        async for key in redis.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                dropped += int(await redis.unlink(*batch))
+                batch = []
+        if batch:
+            dropped += int(await redis.unlink(*batch))
+    finally:
+        await redis.aclose()
+    return dropped

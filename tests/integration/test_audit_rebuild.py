@@ -21,6 +21,7 @@ from chatledger.config import Settings
 from chatledger.ledger.commands import AddGoal, Deposit, Donate
 from chatledger.ledger.store import LedgerStore
 from chatledger.projections import rebuild as rebuild_module
+from chatledger.projections.history_mirror import redis_client
 from chatledger.projections.rebuild import rebuild
 from chatledger.projections.source import audit_database
 from tests.helpers.people import People, Someone
@@ -141,6 +142,7 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
     assert rebuilt.code == 0, rebuilt
     summary = rebuilt.json()
     assert summary["projections"] == ["balances", "goals", "sponsors", "donor_totals"]
+    assert summary["history_keys_dropped"] >= 0
     assert summary["rows_changed"]["accounts"] == 1
     assert (
         summary["rows_changed"]["goals"] >= 1 and summary["rows_changed"]["current_sponsors"] >= 1
@@ -303,3 +305,39 @@ async def test_payout_within_the_balance_is_applied_and_audited(
     after = audited.json()["money"]
     assert Decimal(after["payouts"]) - Decimal(before["payouts"]) >= Decimal("12.50")
     assert after["balances"] == f"{Decimal(after['deposits']) - Decimal(after['payouts']):.2f}"
+
+
+async def test_rebuild_of_the_history_mirror_drops_it_and_reads_refill_it(
+    service: Service, people: People, settings: Settings
+) -> None:
+    model = await people.model("Echo")
+    viewer = await people.client(model, "Ann")
+    key = settings.redis_key("history", model.uuid)
+    redis = redis_client(settings)
+
+    async def history(http: aiohttp.ClientSession) -> tuple[str, list[str]]:
+        async with http.get("/chat/event/history", headers=viewer.headers) as response:
+            assert response.status == 200
+            body = await response.json()
+            return response.headers["X-History-Source"], [e["message"] for e in body["events"]]
+
+    try:
+        async with aiohttp.ClientSession(service.url) as http:
+            async with http.post(
+                "/chat/message/add",
+                json={"message": "hello", "is_public": True},
+                headers=viewer.headers,
+            ) as response:
+                assert response.status == 201
+            await eventually(lambda: redis.exists(key), what="the mirror to hold the chat")
+
+            ran = await cli("rebuild", "--projection", "history")
+            assert ran.code == 0, ran
+            assert ran.json()["history_keys_dropped"] >= 1
+            assert not await redis.exists(key)
+
+            assert await history(http) == ("mysql", ["hello"])
+            await eventually(lambda: redis.exists(key), what="the read to refill the mirror")
+            assert await history(http) == ("mirror", ["hello"])
+    finally:
+        await redis.aclose()
