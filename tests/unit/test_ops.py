@@ -1,0 +1,86 @@
+"""Readiness verdicts, consumer lag, the JSON log line and the access log's command id."""
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
+
+from chatledger.http.observe import command_id_of
+from chatledger.http.ops import NotReady, lag_verdict, run_check
+from chatledger.http.responses import accepted, bad_params
+from chatledger.ledger.worker import consumer_lag
+from chatledger.logs import JsonFormatter
+
+
+def test_lag_under_the_threshold_is_ready_and_at_it_is_not() -> None:
+    assert lag_verdict(None, threshold=10) == {"lag": None, "threshold": 10}
+    assert lag_verdict(9, threshold=10) == {"lag": 9, "threshold": 10}
+    with pytest.raises(NotReady, match="lag 10"):
+        lag_verdict(10, threshold=10)
+
+
+async def test_a_check_reports_details_errors_and_timeouts_without_raising() -> None:
+    async def fine() -> dict[str, Any]:
+        return {"brokers": 1}
+
+    async def broken() -> dict[str, Any]:
+        raise ConnectionError("connection refused")
+
+    async def hanging() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    assert await run_check(fine) == {"ok": True, "brokers": 1}
+    assert await run_check(broken) == {"ok": False, "error": "connection refused"}
+    assert await run_check(hanging, timeout_s=0.01) == {
+        "ok": False,
+        "error": "no answer within 0.01s",
+    }
+
+
+class FakeConsumer:
+    def __init__(self, highwater: dict[int, int | None], position: dict[int, int]) -> None:
+        self._highwater = {TopicPartition("c", p): h for p, h in highwater.items()}
+        self._position = {TopicPartition("c", p): o for p, o in position.items()}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._highwater)
+
+    def highwater(self, partition: TopicPartition) -> int | None:
+        return self._highwater[partition]
+
+    async def position(self, partition: TopicPartition) -> int:
+        if partition not in self._position:
+            raise IllegalStateError("revoked")
+        return self._position[partition]
+
+
+async def test_consumer_lag_sums_fetched_partitions_and_skips_unknown_ones() -> None:
+    consumer = FakeConsumer({0: 10, 1: 7, 2: None, 3: 5}, {0: 4, 1: 7, 2: 0})
+    assert await consumer_lag(consumer) == 6  # type: ignore[arg-type]
+    assert await consumer_lag(FakeConsumer({0: None}, {0: 0})) is None  # type: ignore[arg-type]
+
+
+def test_a_log_record_is_one_json_line_with_its_extra_fields() -> None:
+    record = logging.LogRecord(
+        "chatledger.x", logging.INFO, __file__, 1, "hello %s", ("you",), None
+    )
+    record.command_id = "c-1"
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    body = json.loads(line)
+    assert body["msg"] == "hello you" and body["level"] == "info" and body["command_id"] == "c-1"
+    assert body["logger"] == "chatledger.x" and body["ts"].endswith("+00:00")
+
+
+def test_the_access_log_takes_the_command_id_from_a_201_only() -> None:
+    assert command_id_of(accepted("2c1b4c1e-0000-4000-8000-000000000000")) == (
+        "2c1b4c1e-0000-4000-8000-000000000000"
+    )
+    assert command_id_of(bad_params(["x"])) is None
+    assert command_id_of(web.Response(status=201, text="not json")) is None
