@@ -29,6 +29,11 @@ test: stack
 	tools/browser.sh
 	$(PY) -m pytest -q
 
+# Benchmark (issue 5): one run of every scenario and baseline; writes bench/results.json and
+# the README's performance block. Uses its own database (chatledger_bench) and prefix.
+bench: stack
+	$(PY) -m tools.bench
+
 test-unit: venv
 	$(PY) -m pytest -q tests/unit
 
