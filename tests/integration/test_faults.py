@@ -23,6 +23,7 @@ from databases import Database
 
 from chatledger.config import Settings
 from chatledger.db import database, migrate
+from tests.helpers.broker import private_broker, start_tansu
 from tests.helpers.mariadb import private_mariadb
 from tests.helpers.people import People, Someone
 from tests.helpers.service import ROOT, Service, start_service
@@ -194,3 +195,45 @@ async def test_redis_flushed_under_load_history_stays_complete(
     assert len(want) == 20
     assert await eventually(seqs, until=lambda got: got == want,
                             what="history equal to MySQL's last 20") == want
+
+
+async def test_broker_restarted_the_ledger_resumes_by_itself(
+    migrated: Settings, people: People, db: Database, tmp_path: Path
+) -> None:
+    """A private Tansu (memory storage) killed and started again: the API answers 503 while it
+    is away (test_unavailable.py times that) and both the API and the ledger recover without a
+    restart of their own. What the broker held is gone with memory storage, so 'accepted before
+    the restart survives it' needs a persistent broker (Kafka, or Tansu on S3/Postgres)."""
+    model = await people.model()
+    viewer = await people.client(model, money="10")
+    body = {"message": "across a broker restart", "is_public": True}
+    with private_broker(tmp_path) as (port, broker):
+        env = {"CHATLEDGER_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+               "CHATLEDGER_COMMAND_TIMEOUT_S": "1.5",
+               "CHATLEDGER_PREFIX": f"{migrated.prefix}br{uuid.uuid4().hex[:6]}."}
+        with start_service(migrated, roles="api,ledger", extra_env=env) as service:
+            async def send() -> tuple[int, Any]:
+                async with (aiohttp.ClientSession(service.url) as http,
+                            http.post("/chat/message/add", json=body,
+                                      headers=viewer.headers) as response):
+                    return response.status, await response.json()
+
+            async def applied(command_id: str) -> Any:
+                return await db.fetch_val("SELECT outcome FROM applied_commands"
+                                          " WHERE command_id = :c", {"c": command_id})
+
+            status, first = await send()
+            assert status == 201
+            await eventually(lambda: applied(first["id"]), timeout=60, what="applied before")
+            broker.kill()
+            broker.wait()
+            assert (await send())[0] == 503
+            revived = start_tansu(port, tmp_path / "tansu-again.log")
+            try:
+                status, after = await eventually(send, until=lambda r: r[0] == 201, timeout=60,
+                                                 interval=0.5, what="201 after the restart")
+                await eventually(lambda: applied(after["id"]), timeout=90, interval=0.5,
+                                 what="the ledger applying a command sent after the restart")
+            finally:
+                revived.kill()
+                revived.wait()
