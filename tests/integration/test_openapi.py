@@ -27,6 +27,7 @@ from chatledger.service import create_app
 from tests.helpers.people import People
 from tests.helpers.service import Service
 
+# A JSON round trip: schemathesis gets its own copy (and exactly what /openapi.json serves).
 API = schemathesis.openapi.from_dict(json.loads(json.dumps(document())))
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 # Routed but not part of the API: the demo chat page and its assets (dev tokens only in dev).
