@@ -18,6 +18,7 @@ import pytest
 from databases import Database
 
 from chatledger.config import Settings
+from chatledger.db import database
 from chatledger.ledger.commands import AddGoal, Deposit, Donate
 from chatledger.ledger.store import LedgerStore
 from chatledger.projections import rebuild as rebuild_module
@@ -341,3 +342,41 @@ async def test_rebuild_of_the_history_mirror_drops_it_and_reads_refill_it(
             assert await history(http) == ("mirror", ["hello"])
     finally:
         await redis.aclose()
+
+
+async def test_the_swap_holds_ledger_batches_until_it_commits(
+    migrated: Settings, people: People, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch for a brand-new stream (the gap case) waits for the swap, then applies on top."""
+    model = await people.model("Held")
+    newcomer = await people.client(model, "Late")
+    ledger_db = database(migrated.mysql_dsn, 1)  # the ledger's own connection
+    await ledger_db.connect()
+    fold_tail = rebuild_module._fold_tail
+    held: list[bool] = []
+
+    async def fold_tail_while_a_batch_arrives(cur: Any, *args: Any) -> None:
+        batch = asyncio.ensure_future(
+            LedgerStore(ledger_db).apply_batch([Deposit(cid(), newcomer.uuid, Decimal("9.00"))])
+        )
+        done, _ = await asyncio.wait([batch], timeout=0.5)
+        held.append(not done)
+        late.append(batch)
+        await fold_tail(cur, *args)
+
+    late: list[asyncio.Future[Any]] = []
+    monkeypatch.setattr(rebuild_module, "_fold_tail", fold_tail_while_a_batch_arrives)
+    try:
+        result = await rebuild(db)
+        outcome = await asyncio.wait_for(late[0], timeout=60)
+    finally:
+        await ledger_db.disconnect()
+    assert held == [True], "a ledger batch got through while the swap held the streams"
+    assert set(outcome.outcomes.values()) == {"applied"}
+    position = await db.fetch_val(
+        "SELECT id FROM chat_events WHERE stream = :s", {"s": newcomer.uuid}
+    )
+    assert position > result.position  # appended after the swap, on the rebuilt projections
+    assert await people.balance(newcomer.uuid) == Decimal("9.00")
+    report = await audit_database(db)
+    assert report.ok, report.findings
