@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine: `make run` and `make test`.
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
-export CHATLEDGER_JWT_SECRET ?= local-dev-secret-change-me
+export CHATLEDGER_JWT_SECRET ?= local-dev-secret-change-me-0123456789abcdef
 
 .PHONY: venv stack migrate demo run test test-unit lint bench clean
 
