@@ -18,8 +18,8 @@ event the ledger appends meanwhile.
       versions are exact where "events with id > N" is not: ids are given at insert, so an
       event with a smaller id can commit after one with a larger id.
    c. The shadow rows the tail changed are rewritten, then each shadow is applied to its live
-      table with DML that touches only differing rows (UPDATE accounts ... JOIN for balances,
-      INSERT ... SELECT ... ON DUPLICATE KEY UPDATE plus DELETE of strays for the others), and
+      table with DML that touches only differing rows (UPDATE accounts ... JOIN for balances;
+      UPDATE ... JOIN, INSERT ... SELECT of missing rows and DELETE of strays for the others), and
       `projection_positions` records the last event id folded, all in the same transaction.
    d. COMMIT: readers (MVCC) see the old projections or the new ones, never a mix; the ledger
       resumes on projections that include every event it appended.
@@ -120,13 +120,13 @@ class ShadowTable:
         """Make the live table equal to the shadow, writing only the rows that differ."""
         on = " AND ".join(f"l.{k} = s.{k}" for k in self.keys)
         same = " AND ".join(f"l.{v} <=> s.{v}" for v in self.values)
+        sets = ", ".join(f"l.{v} = s.{v}" for v in self.values)
         live_cols = ", ".join((*self.names, *self.derived))
         shadow_cols = ", ".join((*(f"s.{c}" for c in self.names), *self.derived.values()))
-        updates = ", ".join(f"{v} = VALUES({v})" for v in self.values)
         return [
+            f"UPDATE {self.live} l JOIN {self.shadow} s ON {on} SET {sets} WHERE NOT ({same})",
             f"INSERT INTO {self.live} ({live_cols}) SELECT {shadow_cols} FROM {self.shadow} s"
-            f" LEFT JOIN {self.live} l ON {on} WHERE l.{self.keys[0]} IS NULL OR NOT ({same})"
-            f" ON DUPLICATE KEY UPDATE {updates}",
+            f" LEFT JOIN {self.live} l ON {on} WHERE l.{self.keys[0]} IS NULL",
             f"DELETE l FROM {self.live} l LEFT JOIN {self.shadow} s ON {on}"
             f" WHERE s.{self.keys[0]} IS NULL",
         ]

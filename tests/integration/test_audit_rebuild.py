@@ -119,6 +119,13 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
         "UPDATE current_sponsors SET client_uuid = :a, client_name = 'Ann' WHERE model_uuid = :m",
         {"a": ann.uuid, "m": model.uuid},
     )
+    change = await db.fetch_val(
+        "SELECT event_id FROM sponsors WHERE model_uuid = :m ORDER BY id DESC LIMIT 1",
+        {"m": model.uuid},
+    )
+    await db.execute(
+        "UPDATE sponsors SET client_uuid = :a WHERE event_id = :e", {"a": ann.uuid, "e": change}
+    )
 
     failed = await cli("audit")
     assert failed.code == 1, failed
@@ -130,6 +137,7 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
     assert f"[goal] goals.uuid={goal}: sum 48.00, replay 45.00" in failed.out
     assert f"[sponsor] current_sponsors.model_uuid={model.uuid}:" in failed.out
     assert "[conservation] accounts (all rows)" in failed.out
+    assert f"[sponsor_row] sponsors.event_id={change}: client_uuid {ann.uuid}" in failed.out
     as_json = await cli("audit", "--json")
     assert as_json.code == 1, as_json
     rows = {(f["check"], f["row"]) for f in as_json.json()["findings"]}
@@ -137,6 +145,7 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
         ("balance", f"accounts.owner_uuid={model.uuid}"),
         ("goal", f"goals.uuid={goal}"),
         ("sponsor", f"current_sponsors.model_uuid={model.uuid}"),
+        ("sponsor_row", f"sponsors.event_id={change}"),
     } <= rows
 
     rebuilt = await cli("rebuild")
@@ -144,10 +153,13 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
     summary = rebuilt.json()
     assert summary["projections"] == ["balances", "goals", "sponsors", "donor_totals"]
     assert summary["history_keys_dropped"] >= 0
-    assert summary["rows_changed"]["accounts"] == 1
-    assert (
-        summary["rows_changed"]["goals"] >= 1 and summary["rows_changed"]["current_sponsors"] >= 1
-    )
+    assert summary["rows_changed"] == {  # exactly the corrupted rows, nothing else
+        "accounts": 1,
+        "goals": 1,
+        "donor_totals": 0,
+        "current_sponsors": 1,
+        "sponsors": 1,
+    }
     assert "events/s" in rebuilt.err  # plain progress lines: stdout is not a terminal
 
     await audit_ok()
