@@ -46,8 +46,10 @@ class Room:
             return
         candidates = {self.chat, (event.get("from") or {}).get("uuid"), event.get("to")}
         for person in candidates:
-            if isinstance(person, str) and person in self.members and visible_to(
-                event, person, self.chat
+            if (
+                isinstance(person, str)
+                and person in self.members
+                and visible_to(event, person, self.chat)
             ):
                 yield from self.members[person]
 

@@ -26,15 +26,15 @@ from chatledger.gateway.outbox import Outbox
 from chatledger.gateway.state import GATEWAY, Gateway
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.http.keys import DATABASE, DIRECTORY, SETTINGS
-from chatledger.projections.event_log import chat_events_after, latest_seq
+from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, SETTINGS
+from chatledger.projections.event_log import latest_seq
+from chatledger.projections.history import HistoryReader
 from chatledger.projections.visibility import visible_to
 
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 10.0  # how long a socket may wait for a gateway that is still starting
 CLOSE_TIMEOUT_S = 2.0  # the close handshake; a peer that does not answer is cut off
-REPLAY_PAGE = 1000
 MAX_INCOMING_BYTES = 4096  # clients only ever send pings and close frames
 
 
@@ -101,11 +101,13 @@ class Connection:
         ):
             transport.abort()
 
-    async def serve(self, db: Database, since: int | None) -> None:
+    async def serve(self, db: Database, history: HistoryReader, since: int | None) -> None:
         self.gateway.rooms.join(self.principal.chat, self)
         self.gateway.sockets.add(self)
         writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
-        session = asyncio.create_task(self._session(db, since), name=f"ws-session-{self.id}")
+        session = asyncio.create_task(
+            self._session(db, history, since), name=f"ws-session-{self.id}"
+        )
         try:
             await asyncio.wait({writer, session}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -119,7 +121,7 @@ class Connection:
             with contextlib.suppress(Exception):
                 await asyncio.shield(registry.unregister(db, self.id))
 
-    async def _session(self, db: Database, since: int | None) -> None:
+    async def _session(self, db: Database, history: HistoryReader, since: int | None) -> None:
         chat = self.principal.chat
         await registry.register(db, self.principal, self.id)
         latest = await latest_seq(db, chat)
@@ -130,7 +132,7 @@ class Connection:
             ).decode()
         )
         if since is not None:
-            await self._replay(db, since)
+            await self._replay(history, since, latest)
         await self.outbox.go_live()
         async for _message in self.ws:
             # Nothing to do with what clients send (reading answers pings and sees close), but
@@ -140,16 +142,18 @@ class Connection:
                 await self.close(WSCloseCode.POLICY_VIOLATION, "too many frames")
                 return
 
-    async def _replay(self, db: Database, since: int) -> None:
+    async def _replay(self, history: HistoryReader, since: int, latest: int) -> None:
+        """Everything in (since, latest]: what came later is held in the outbox already."""
         chat, viewer = self.principal.chat, self.principal.uuid
         after = since
-        while True:
-            page = await chat_events_after(db, chat, after, limit=REPLAY_PAGE)
+        while after < latest:
+            # From the Redis mirror when it has reached `latest`, else from MySQL; paged.
+            page = await history.events_after(chat, after, until_seq=latest)
+            if not page:
+                return
             for event in page:
                 if visible_to(event, viewer, chat):
                     await self.outbox.replay(event["seq"], dumps(event).decode())
-            if len(page) < REPLAY_PAGE:
-                return
             after = page[-1]["seq"]
 
     async def _write(self) -> None:
@@ -194,5 +198,5 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     connection = Connection(
         request, ws, principal, gateway, settings.ws_send_queue, settings.ws_max_frames_per_s
     )
-    await connection.serve(app[DATABASE], since)
+    await connection.serve(app[DATABASE], app[HISTORY], since)
     return ws

@@ -92,7 +92,7 @@ def test_refused_donation_reaches_only_its_donor() -> None:
 
 
 def test_every_socket_of_one_person_gets_their_private_events() -> None:
-    rooms, sockets = room_of(MODEL, BOB)
+    rooms, _ = room_of(MODEL, BOB)
     second_tab = FakeSocket(ALICE)
     first_tab = FakeSocket(ALICE)
     rooms.join(MODEL, first_tab)
