@@ -111,6 +111,19 @@ def texts_of(events: list[Event]) -> list[str]:
     return [e["message"] for e in events if e["type"] == "message"]
 
 
+async def trio(people: People) -> tuple[Someone, Someone, Someone]:
+    model = await people.model()
+    return model, await people.client(model, "Alice"), await people.client(model, "Bob")
+
+
+@contextlib.asynccontextmanager
+async def room_of_three(
+    http: aiohttp.ClientSession, base: str, *who: Someone
+) -> AsyncIterator[tuple[Client, ...]]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield tuple([await stack.enter_async_context(connected(http, base, w)) for w in who])
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
@@ -120,13 +133,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def test_public_event_reaches_the_whole_room(
     service: Service, people: People, http: aiohttp.ClientSession, db: Database
 ) -> None:
-    model = await people.model()
-    alice, bob = await people.client(model, "Alice"), await people.client(model, "Bob")
-    async with (
-        connected(http, service.url, model) as m,
-        connected(http, service.url, alice) as a,
-        connected(http, service.url, bob) as b,
-    ):
+    model, alice, bob = await trio(people)
+    async with room_of_three(http, service.url, model, alice, bob) as (m, a, b):
         for client in (m, a, b):
             assert client.connected["chat"] == model.uuid
             assert client.connected["seq"] == 0
@@ -158,13 +166,8 @@ async def test_public_event_reaches_the_whole_room(
 async def test_private_events_reach_only_sender_model_and_recipient(
     service: Service, people: People, http: aiohttp.ClientSession
 ) -> None:
-    model = await people.model()
-    alice, bob = await people.client(model, "Alice"), await people.client(model, "Bob")
-    async with (
-        connected(http, service.url, model) as m,
-        connected(http, service.url, alice) as a,
-        connected(http, service.url, bob) as b,
-    ):
+    model, alice, bob = await trio(people)
+    async with room_of_three(http, service.url, model, alice, bob) as (m, a, b):
         await say(http, service.url, alice, "just for you", public=False)  # seq 1
         await say(http, service.url, model, "thanks alice", public=False, to=alice.uuid)  # 2
         await say(http, service.url, bob, "public again")  # seq 3: everyone's marker
@@ -179,8 +182,7 @@ async def test_private_events_reach_only_sender_model_and_recipient(
 async def test_reconnect_with_since_gets_exactly_what_was_missed(
     service: Service, people: People, http: aiohttp.ClientSession
 ) -> None:
-    model = await people.model()
-    alice, bob = await people.client(model, "Alice"), await people.client(model, "Bob")
+    model, alice, bob = await trio(people)
     async with connected(http, service.url, model) as m:
         async with connected(http, service.url, alice) as a:
             await say(http, service.url, bob, "seen live")
@@ -209,8 +211,7 @@ async def test_reconnect_with_since_gets_exactly_what_was_missed(
 async def test_reconnecting_again_and_again_under_live_traffic_loses_and_repeats_nothing(
     service: Service, people: People, http: aiohttp.ClientSession
 ) -> None:
-    model = await people.model()
-    alice, bob = await people.client(model, "Alice"), await people.client(model, "Bob")
+    _model, alice, bob = await trio(people)
     total = 40
 
     async def chatter() -> None:
@@ -240,8 +241,7 @@ async def test_reconnecting_again_and_again_under_live_traffic_loses_and_repeats
 async def test_gateway_shutdown_says_going_away_and_kill_loses_nothing(
     service: Service, people: People, http: aiohttp.ClientSession, migrated: Settings
 ) -> None:
-    model = await people.model()
-    alice, bob = await people.client(model, "Alice"), await people.client(model, "Bob")
+    _model, alice, bob = await trio(people)
 
     with start_service(migrated, roles="gateway") as gateway:
         ws = await http.ws_connect(ws_url(gateway.url, alice))
