@@ -1,6 +1,7 @@
 """Kafka plumbing: topics, a producer that never hangs a request, consumers with manual commits."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,10 +35,8 @@ async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first
     finally:
         await admin.close()
 

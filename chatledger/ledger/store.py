@@ -7,7 +7,6 @@ application impossible even if they did not. Deadlocks and duplicate-key races r
 batch, which is then decided again from fresh state.
 """
 
-import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +15,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-import pymysql
 from databases import Database
 
+from chatledger.db import DUPLICATE_KEY, LOCK_CONFLICTS, retry_on_conflict
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import (
     Actor,
@@ -35,8 +34,6 @@ from chatledger.projections.state import Goal, LedgerState, Sponsor
 
 log = logging.getLogger(__name__)
 
-_RETRYABLE_MYSQL_ERRORS = frozenset({1062, 1205, 1213})  # duplicate key, lock wait, deadlock
-MAX_ATTEMPTS = 8
 
 EVENT_COLUMNS = (
     "id, event_id, command_id, stream, seq, type, actor_uuid, actor_role, actor_name,"
@@ -121,16 +118,11 @@ class LedgerStore:
         self.database = database
 
     async def apply_batch(self, commands: Sequence[Command]) -> BatchResult:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                return await self._apply_once(commands)
-            except pymysql.err.MySQLError as exc:
-                code = exc.args[0] if exc.args else None
-                if code not in _RETRYABLE_MYSQL_ERRORS or attempt == MAX_ATTEMPTS:
-                    raise
-                log.warning("ledger batch retry %d after MySQL error %s", attempt, exc)
-                await asyncio.sleep(0.005 * 2**attempt)
-        raise AssertionError("unreachable")
+        # A duplicate key means another worker applied some of these commands first (rebalance).
+        return await retry_on_conflict(
+            lambda: self._apply_once(commands), what="ledger batch",
+            codes=LOCK_CONFLICTS | {DUPLICATE_KEY},
+        )
 
     async def _apply_once(self, commands: Sequence[Command]) -> BatchResult:
         async with self.database.connection() as connection:
@@ -143,14 +135,14 @@ class LedgerStore:
     async def events_of_commands(self, command_ids: Sequence[str]) -> list[Event]:
         if not command_ids:
             return []
-        async with self.database.connection() as connection:
-            async with connection.raw_connection.cursor() as cur:
-                await cur.execute(
-                    f"SELECT {EVENT_COLUMNS} FROM chat_events"
-                    f" WHERE command_id IN ({placeholders(len(command_ids))}) ORDER BY id",
-                    list(command_ids),
-                )
-                return [row_to_event(row) for row in await cur.fetchall()]
+        async with self.database.connection() as connection, \
+                connection.raw_connection.cursor() as cur:
+            await cur.execute(
+                f"SELECT {EVENT_COLUMNS} FROM chat_events"
+                f" WHERE command_id IN ({placeholders(len(command_ids))}) ORDER BY id",
+                list(command_ids),
+            )
+            return [row_to_event(row) for row in await cur.fetchall()]
 
 
 class _Batch:
@@ -203,7 +195,8 @@ class _Batch:
 
     async def _already_applied(self, ids: list[str]) -> set[str]:
         await self.cur.execute(
-            f"SELECT command_id FROM applied_commands WHERE command_id IN ({placeholders(len(ids))})",
+            "SELECT command_id FROM applied_commands"
+            f" WHERE command_id IN ({placeholders(len(ids))})",
             ids,
         )
         return {row[0] for row in await self.cur.fetchall()}

@@ -16,25 +16,24 @@ async def chat_events_after(
     db: Database, chat: str, after_seq: int, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Chat events with seq > after_seq, oldest first, in wire form (all visibilities)."""
-    async with db.connection() as connection, connection.raw_connection.cursor() as cur:
-        await cur.execute(
-            f"SELECT {EVENT_COLUMNS} FROM chat_events WHERE stream = %s AND seq > %s"
-            f" AND type IN ({_CHAT_TYPES}) ORDER BY seq LIMIT %s",
-            (chat, after_seq, limit),
-        )
-        rows = await cur.fetchall()
-    return [event_to_wire(row_to_event(row)) for row in rows]
+    return await _chat_events(db, "seq > %s", chat, after_seq, limit)
 
 
 async def chat_events_since_time(
     db: Database, chat: str, since: datetime, limit: int = 10_000
 ) -> list[dict[str, Any]]:
     """Chat events created at or after `since` (naive UTC), oldest first, in wire form."""
+    return await _chat_events(db, "created_at >= %s", chat, since.replace(tzinfo=None), limit)
+
+
+async def _chat_events(
+    db: Database, condition: str, chat: str, bound: object, limit: int
+) -> list[dict[str, Any]]:
     async with db.connection() as connection, connection.raw_connection.cursor() as cur:
         await cur.execute(
-            f"SELECT {EVENT_COLUMNS} FROM chat_events WHERE stream = %s AND created_at >= %s"
+            f"SELECT {EVENT_COLUMNS} FROM chat_events WHERE stream = %s AND {condition}"
             f" AND type IN ({_CHAT_TYPES}) ORDER BY seq LIMIT %s",
-            (chat, since.replace(tzinfo=None), limit),
+            (chat, bound, limit),
         )
         rows = await cur.fetchall()
     return [event_to_wire(row_to_event(row)) for row in rows]

@@ -38,7 +38,6 @@ Rows that a corruption deleted from `sponsors` come back with new ids (after lat
 current sponsor is read from `current_sponsors`, which is exact.
 """
 
-import asyncio
 import logging
 import time
 import warnings
@@ -46,10 +45,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import pymysql
 from databases import Database
 
 from chatledger.config import Settings
+from chatledger.db import retry_on_conflict
 from chatledger.ledger.store import EVENT_COLUMNS, placeholders, row_to_event
 from chatledger.projections.history_mirror import HistoryMirror, redis_client
 from chatledger.projections.replay import (
@@ -67,7 +66,6 @@ log = logging.getLogger(__name__)
 SQL_PROJECTIONS = ("balances", "goals", "sponsors", "donor_totals")
 HISTORY = "history"
 ALL_PROJECTIONS = (*SQL_PROJECTIONS, HISTORY)
-_RETRYABLE = frozenset({1205, 1213})  # lock wait timeout, deadlock
 MAX_SWAP_ATTEMPTS = 8
 WRITE_CHUNK = 1000
 TAIL_STREAMS_PER_QUERY = 200
@@ -325,18 +323,17 @@ async def _swap(
     replay: Replay,
     written: Mapping[str, dict[Any, Row]],
 ) -> tuple[dict[str, int], int, float]:
-    for attempt in range(1, MAX_SWAP_ATTEMPTS + 1):
+    attempts = 0
+
+    async def attempt() -> tuple[dict[str, int], int, float]:
+        nonlocal attempts
+        attempts += 1
         started = time.perf_counter()
-        try:
-            changed = await _swap_once(db, tables, replay, written)
-            return changed, attempt, (time.perf_counter() - started) * 1000
-        except pymysql.err.MySQLError as exc:
-            code = exc.args[0] if exc.args else None
-            if code not in _RETRYABLE or attempt == MAX_SWAP_ATTEMPTS:
-                raise
-            log.warning("rebuild swap retry %d after MySQL error %s", attempt, exc)
-            await asyncio.sleep(0.01 * 2**attempt)
-    raise AssertionError("unreachable")
+        changed = await _swap_once(db, tables, replay, written)
+        return changed, attempts, (time.perf_counter() - started) * 1000
+
+    return await retry_on_conflict(attempt, what="rebuild swap", attempts=MAX_SWAP_ATTEMPTS,
+                                   pause_s=0.01)
 
 
 async def _swap_once(

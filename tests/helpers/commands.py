@@ -1,4 +1,4 @@
-"""Put commands on the commands topic directly, as the API would (for redelivery and crash tests)."""
+"""Put commands on the commands topic directly, as the API would (redelivery, crash tests)."""
 
 from collections.abc import Sequence
 

@@ -20,9 +20,9 @@ UNAUTHORIZED = {"success": "false", "message": "anauthorized"}
 async def post(service: Service, path: str, who: Someone | None, body: object,
                headers: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
     all_headers = {**(who.headers if who else {}), **(headers or {})}
-    async with aiohttp.ClientSession(service.url) as http:
-        async with http.post(path, json=body, headers=all_headers) as response:
-            return response.status, await response.json()
+    async with aiohttp.ClientSession(service.url) as http, \
+            http.post(path, json=body, headers=all_headers) as response:
+        return response.status, await response.json()
 
 
 async def events_of_command(db: Database, command_id: object) -> list[str]:

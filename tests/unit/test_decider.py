@@ -1,5 +1,6 @@
 """The rules of the ledger, on the pure decider and fold (no I/O)."""
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,10 +40,8 @@ commands = st.one_of(
 def run(history: list[Command]) -> tuple[LedgerState, list[ev.Event]]:
     state, log = fresh_state(), []
     for command in history:
-        try:
+        with contextlib.suppress(CommandRefused):
             log.extend(apply(command, state, NOW))
-        except CommandRefused:
-            pass
         assert all(balance >= ZERO for balance in state.balances.values())
     return state, log
 
