@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 import uvloop
 
+from tools.bench.stats import percentile
+
 MARKER = "bench "
 MAX_SAMPLES = 200_000
 CONNECT_CONCURRENCY = 50
@@ -149,16 +151,19 @@ async def _post_at_rate(
 ) -> dict[str, Any]:
     interval = 1 / rate
     statuses: dict[int, int] = {}
+    answered: list[float] = []
     cpu0 = time.process_time()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
 
         async def one(token: str) -> None:
             body = {"message": f"{MARKER}{time.time_ns()}", "is_public": True}
+            started = time.monotonic()
             try:
                 async with session.post(url, json=body,
                                         headers={"Authorization": f"Bearer {token}"}) as reply:
                     await reply.read()
                     statuses[reply.status] = statuses.get(reply.status, 0) + 1
+                    answered.append(1000 * (time.monotonic() - started))
             except aiohttp.ClientError:
                 statuses[0] = statuses.get(0, 0) + 1
 
@@ -174,7 +179,13 @@ async def _post_at_rate(
         await asyncio.gather(*tasks)
         wall = time.monotonic() - start
     return {"sent": sent, "statuses": statuses,
+            "post_p50_ms": _rounded(percentile(answered, 50)),
+            "post_p99_ms": _rounded(percentile(answered, 99)),
             "loadgen_cpu_pct": round(100 * (time.process_time() - cpu0) / wall, 1)}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _poster_main(queue: Any, url: str, tokens: Sequence[str], rate: float, seconds: float) -> None:

@@ -319,7 +319,9 @@ def _round(value: float | None) -> float | None:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
-    p.add_argument("--layout", default="api,gateway,ledger,history",
+    # Default: one process per concern, so the service can use both cores like a deployment
+    # would ("api,gateway,ledger,history" puts everything in one process, as `make run` does).
+    p.add_argument("--layout", default="api,history;gateway;ledger",
                    help="service processes, ';' between them: e.g. 'api,history;gateway;ledger'")
     p.add_argument("--seconds", type=float, default=8.0, help="measurement window per scenario")
     p.add_argument("--connections", type=int, default=64)
@@ -327,7 +329,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--chats", type=int, default=10)
     p.add_argument("--donors", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--ledger-commands", type=int, default=10_000)
+    p.add_argument("--ledger-commands", type=int, default=20_000)
     p.add_argument("--batch1-commands", type=int, default=1_000)
     p.add_argument("--redis-requests", type=int, default=40_000)
     p.add_argument("--drain-timeout", type=float, default=120.0)
