@@ -136,9 +136,12 @@ async def test_a_deleted_subject_is_refused(
     """CHATLEDGER_SUBJECT_CACHE_TTL_S=0 in tests: a deleted client is unknown at once."""
     model = await people.model()
     viewer = await people.client(model)
-    status, _ = await post(service, "/chat/message/add", viewer.headers,
-                           {"message": "still here", "is_public": True})
+    status, accepted = await post(service, "/chat/message/add", viewer.headers,
+                                  {"message": "still here", "is_public": True})
     assert status == 201
+    # let the ledger finish with it, so the refusals below are the only thing left to count
+    await eventually(lambda: db.fetch_val("SELECT 1 FROM applied_commands WHERE command_id = :c",
+                                          {"c": accepted["id"]}), what="the message applied")
     account = await db.fetch_val("SELECT account_id FROM clients WHERE uuid = :u",
                                  {"u": viewer.uuid})
     await db.execute("DELETE FROM clients WHERE uuid = :u", {"u": viewer.uuid})
