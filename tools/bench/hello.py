@@ -15,7 +15,7 @@ import orjson
 import uvloop
 from aiohttp import web
 
-SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
+SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 
 
 async def hello_post(request: web.Request) -> web.Response:
@@ -44,7 +44,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 async def blast(request: web.Request) -> web.Response:
     seconds = float(request.query.get("seconds", "5"))
     padding = "x" * max(0, int(request.query.get("size", "300")) - 60)
-    sockets = list(request.app[SOCKETS])
+    open_sockets: set[web.WebSocketResponse] = request.app[SOCKETS]
+    sockets = list(open_sockets)
     deadline = time.monotonic() + seconds
     frames = 0
     while time.monotonic() < deadline:

@@ -48,8 +48,8 @@ async def measure_ledger(
     env = {**base_env, "CHATLEDGER_PREFIX": prefix,
            "CHATLEDGER_LEDGER_BATCH_SIZE": str(batch_size),
            "CHATLEDGER_HTTP_PORT": str(free_port())}
-    settings = Settings(**{k.removeprefix("CHATLEDGER_").lower(): v for k, v in env.items()
-                           if k.startswith("CHATLEDGER_")})
+    settings = Settings(mysql_dsn=env["CHATLEDGER_MYSQL_DSN"], prefix=prefix,
+                        jwt_secret=env["CHATLEDGER_JWT_SECRET"])
     process = spawn("ledger", env, log_dir / f"ledger-{prefix}log")
     try:
         wait_http(f"http://127.0.0.1:{env['CHATLEDGER_HTTP_PORT']}", process)

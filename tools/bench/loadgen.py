@@ -14,6 +14,7 @@ import multiprocessing.connection
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -26,14 +27,34 @@ MAX_SAMPLES = 200_000
 CONNECT_CONCURRENCY = 50
 
 
+SPLIT_EVERY = 25  # one marked frame in this many is also split at the ledger's created_at
+
+
 @dataclass
 class Tally:
     measuring: bool = False
     deliveries: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    # (POST -> ledger decided, ledger decided -> viewer) for a sample of frames, in ms
+    splits_ms: list[tuple[float, float]] = field(default_factory=list)
 
 
-def latency_ms(text: str, now_ns: int) -> float | None:
+def split_ms(text: str, sent_ns: int, now_ns: int) -> tuple[float, float] | None:
+    """Where the time went, from the event's created_at (set by the ledger when it decides)."""
+    at = text.find('"created_at":"')
+    if at < 0:
+        return None
+    start = at + len('"created_at":"')
+    stamp = text[start:text.find('"', start)].replace("Z", "+00:00")
+    try:
+        decided_ns = int(datetime.fromisoformat(stamp).timestamp() * 1e9)
+    except ValueError:
+        return None
+    return (decided_ns - sent_ns) / 1e6, (now_ns - decided_ns) / 1e6
+
+
+def sent_ns(text: str) -> int | None:
+    """The send time a marked frame carries (`bench <time_ns>`), or None."""
     at = text.find(MARKER)
     if at < 0:
         return None
@@ -41,7 +62,7 @@ def latency_ms(text: str, now_ns: int) -> float | None:
     stop = end
     while stop < len(text) and text[stop].isdigit():
         stop += 1
-    return (now_ns - int(text[end:stop])) / 1e6 if stop > end else None
+    return int(text[end:stop]) if stop > end else None
 
 
 async def _read(ws: aiohttp.ClientWebSocketResponse, tally: Tally) -> None:
@@ -50,9 +71,14 @@ async def _read(ws: aiohttp.ClientWebSocketResponse, tally: Tally) -> None:
             continue
         tally.deliveries += 1
         if len(tally.latencies_ms) < MAX_SAMPLES:
-            delay = latency_ms(message.data, time.time_ns())
-            if delay is not None:
-                tally.latencies_ms.append(delay)
+            now = time.time_ns()
+            sent = sent_ns(message.data)
+            if sent is not None:
+                tally.latencies_ms.append((now - sent) / 1e6)
+                if len(tally.latencies_ms) % SPLIT_EVERY == 0:
+                    split = split_ms(message.data, sent, now)
+                    if split is not None:
+                        tally.splits_ms.append(split)
 
 
 async def _viewers(pipe: multiprocessing.connection.Connection, urls: Sequence[str]) -> None:
@@ -80,7 +106,7 @@ async def _viewers(pipe: multiprocessing.connection.Connection, urls: Sequence[s
             if order[0] == "stop":
                 break
             seconds = order[1]
-            tally.deliveries, tally.latencies_ms = 0, []
+            tally.deliveries, tally.latencies_ms, tally.splits_ms = 0, [], []
             cpu0, wall0 = time.process_time(), time.monotonic()
             tally.measuring = True
             await asyncio.sleep(seconds)
@@ -88,7 +114,7 @@ async def _viewers(pipe: multiprocessing.connection.Connection, urls: Sequence[s
             wall = time.monotonic() - wall0
             open_now = sum(1 for ws in sockets if not ws.closed)
             pipe.send(("result", tally.deliveries, tally.latencies_ms,
-                       time.process_time() - cpu0, wall, open_now))
+                       time.process_time() - cpu0, wall, open_now, tally.splits_ms))
         for task in readers:
             task.cancel()
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
@@ -128,12 +154,15 @@ class ViewerPool:
         replies = [pipe.recv() for pipe in self.pipes]
         wall = max(reply[4] for reply in replies)
         latencies = [value for reply in replies for value in reply[2]]
+        splits = [value for reply in replies for value in reply[6]]
         return {
             "deliveries": sum(reply[1] for reply in replies),
             "deliveries_per_s": round(sum(reply[1] for reply in replies) / wall, 1),
             "latencies_ms": latencies,
             "loadgen_cpu_pct": round(100 * sum(reply[3] for reply in replies) / wall, 1),
             "open_sockets": sum(reply[5] for reply in replies),
+            "to_ledger_p50_p99_ms": _p50_p99([split[0] for split in splits]),
+            "ledger_to_viewer_p50_p99_ms": _p50_p99([split[1] for split in splits]),
         }
 
     def close(self) -> None:
@@ -182,6 +211,12 @@ async def _post_at_rate(
             "post_p50_ms": _rounded(percentile(answered, 50)),
             "post_p99_ms": _rounded(percentile(answered, 99)),
             "loadgen_cpu_pct": round(100 * (time.process_time() - cpu0) / wall, 1)}
+
+
+def _p50_p99(values: list[float]) -> list[float | None] | None:
+    if not values:
+        return None
+    return [_rounded(percentile(values, 50)), _rounded(percentile(values, 99))]
 
 
 def _rounded(value: float | None) -> float | None:

@@ -41,7 +41,8 @@ class Stack:
     def __init__(self, layout: str, env: dict[str, str], log_dir: Path) -> None:
         self.urls: dict[str, str] = {}
         self.processes: list[subprocess.Popen[bytes]] = []
-        for roles in layout.split(";"):
+        self.layout = layout.split(";")
+        for roles in self.layout:
             port = free_port()
             process = spawn(roles, {**env, "CHATLEDGER_HTTP_PORT": str(port)},
                             log_dir / f"service-{port}.log")
@@ -52,8 +53,10 @@ class Stack:
             wait_http(url, process)
 
     @property
-    def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
+    def pids_by_roles(self) -> dict[str, list[int]]:
+        """CPU is reported per service process, named by its roles."""
+        return {f"service[{roles}]": [process.pid]
+                for roles, process in zip(self.layout, self.processes, strict=True)}
 
     def close(self) -> None:
         for process in self.processes:
@@ -94,10 +97,11 @@ class Bench:
         self.log_dir = Path(tempfile.mkdtemp(prefix="chatledger-bench-"))
         self.results: dict[str, Any] = {"http": {}, "ledger": {}, "websocket": {}, "redis": {}}
         self.stack_pids = {name: pids_of(name) for name in ("mariadbd", "redis-server", "tansu")}
+        self.service_pids: dict[str, list[int]] = {}
 
     def meter(self, *extra: int, **groups: list[int]) -> CpuMeter:
         return CpuMeter({**{k: v for k, v in self.stack_pids.items() if v},
-                         "service": self.service_pids, **groups,
+                         **self.service_pids, **groups,
                          **({"loadgen": list(extra)} if extra else {})})
 
     # --- HTTP ------------------------------------------------------------------------------
@@ -141,7 +145,7 @@ class Bench:
         ):
             applied = await count(db, "applied_commands")
             outcome = self.http(name, api, self.post_lines(people, path, hot, body, senders))
-            await self.drain(db, applied + outcome["ok"], name)
+            await self.drain(db, applied + int(outcome["ok"]), name)
         self.http("history", api, [HttpRequest("GET", "/chat/event/history", viewer.token)
                                    for viewer in people.mix(2000, None)])
 
@@ -163,7 +167,7 @@ class Bench:
         row = dict(zip(header, values, strict=True))
         self.results["redis"] = {
             "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]),
-            "p99_ms": float(row["p99_latency_ms"]), "key_events": None,
+            "p99_ms": float(row["p99_latency_ms"]), "key_members": _zcard(key),
             "loadgen_cpu_pct": round(100 * (after.children_user + after.children_system
                                             - before.children_user - before.children_system)
                                      / wall, 1),
@@ -180,7 +184,7 @@ class Bench:
             warmup, *commands = message_commands(people.mix(size + 1, hot, seed=len(name)))
             outcome = await measure_ledger(
                 db, self.env, f"{self.run_id}{name}.", batch, warmup, commands, self.log_dir,
-                lambda pid: self.meter(service=[pid]))
+                lambda pid: self.meter(**{"service[ledger]": [pid]}))
             self.results["ledger"][name] = outcome
             log(f"ledger {name}: {outcome['commands_per_s']} commands/s,"
                 f" {outcome['rows_per_s']} rows/s")
@@ -235,33 +239,54 @@ class Bench:
             self.results["websocket"]["gateway"] = outcome
             log(f"gateway: {outcome['deliveries_per_s']} deliveries/s"
                 f" (posts {flood['ok_per_s']}/s, viewers cpu {outcome['loadgen_cpu_pct']}%)")
-            await self.drain(db, applied + flood["ok"], "websocket flood")
+            await self.drain(db, applied + int(flood["ok"]), "websocket flood")
+            self.settle(pool)
             # Latency at half the max sustained load (the slowest stage of the pipeline).
             sustained = min(filter(None, [
                 self.results["http"].get("post_message", {}).get("ok_per_s"),
                 self.results["ledger"].get("batched", {}).get("commands_per_s"),
                 outcome["deliveries_per_s"] / per_chat]))
-            rate = max(1.0, sustained / 2)
-            models = {m.uuid: m for m in people.models}
-            senders = [viewer.token for viewer in people.mix(2000, None)
-                       if viewer.chat in models]
-            meter = self.meter(*pool.pids)
-            meter.start()
-            started = time.monotonic()
-            pool.start_measure(self.seconds + 2)
-            poster = Poster(f"{api}/chat/message/add", senders, rate, self.seconds)
-            posted = poster.result()
-            latency = pool.collect()
-            lat = latency.pop("latencies_ms")
-            latency.update(rate_per_s=round(rate, 1), posted=posted,
-                           p50_ms=_round(percentile(lat, 50)), p99_ms=_round(percentile(lat, 99)),
-                           max_ms=_round(max(lat, default=None)), samples=len(lat),
-                           cpu_pct=meter.stop(time.monotonic() - started))
-            self.results["websocket"]["latency"] = latency
-            log(f"POST->ws at {rate:.0f}/s: p50 {latency['p50_ms']} ms p99 {latency['p99_ms']} ms"
-                f" ({len(lat)} samples)")
+            senders = [viewer.token for viewer in people.mix(2000, None)]
+            curve = []
+            for share in self.args.latency_shares:
+                latency = self.paced_latency(pool, f"{api}/chat/message/add", senders,
+                                             max(1.0, sustained * share))
+                latency.update(share_of_max=share, max_sustained_per_s=round(sustained, 1))
+                curve.append(latency)
+                if share == 0.5:
+                    self.results["websocket"]["latency"] = latency
+            self.results["websocket"]["latency_curve"] = curve
         finally:
             pool.close()
+
+    def settle(self, pool: ViewerPool, quiet_s: float = 0.5, timeout_s: float = 60.0) -> None:
+        """Wait until the gateway has flushed what the flood left in its outboxes and on Kafka:
+        a latency window that starts on a backlog would time the backlog, not the pipeline."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            pool.start_measure(quiet_s)
+            if pool.collect()["deliveries"] == 0:
+                return
+        log("WARNING: viewers still receiving the flood's backlog")
+
+    def paced_latency(self, pool: ViewerPool, url: str, senders: list[str],
+                      rate: float) -> dict[str, Any]:
+        """POST at a fixed rate with a send time in each message; viewers time the arrival."""
+        self.settle(pool)
+        meter = self.meter(*pool.pids)
+        meter.start()
+        started = time.monotonic()
+        pool.start_measure(self.seconds + 2)
+        posted = Poster(url, senders, rate, self.seconds).result()
+        latency = pool.collect()
+        lat = latency.pop("latencies_ms")
+        latency.update(rate_per_s=round(rate, 1), posted=posted,
+                       p50_ms=_round(percentile(lat, 50)), p99_ms=_round(percentile(lat, 99)),
+                       max_ms=_round(max(lat, default=None)), samples=len(lat),
+                       cpu_pct=meter.stop(time.monotonic() - started))
+        log(f"POST->ws at {rate:.0f}/s: p50 {latency['p50_ms']} ms p99 {latency['p99_ms']} ms"
+            f" ({len(lat)} samples; POST p99 {posted['post_p99_ms']} ms)")
+        return latency
 
     # --- the run --------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -276,7 +301,7 @@ class Bench:
                                     self.args.donors)
             log(f"{len(people.models)} chats, {len(people.viewers)} viewers")
             self.stack = Stack(self.args.layout, self.env, self.log_dir)
-            self.service_pids = self.stack.pids
+            self.service_pids = self.stack.pids_by_roles
             try:
                 await self.warm_up(db, people)
                 with hello_server(self.log_dir) as (hello, hello_pid):
@@ -287,7 +312,7 @@ class Bench:
                     await self.gateway_ws(db, people)
             finally:
                 self.stack.close()
-            self.service_pids = []
+            self.service_pids = {}
             await self.ledger_scenarios(db, people)
         finally:
             await db.disconnect()
@@ -313,6 +338,13 @@ class Bench:
         await wait_count(db, "applied_commands", applied + 1, 60)
 
 
+def _zcard(key: str) -> int:
+    """How many members the range read returned each time (the mirror's events + its marker)."""
+    done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "ZCARD", key],
+                          check=True, capture_output=True, text=True)
+    return int(done.stdout.strip() or 0)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -332,6 +364,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ledger-commands", type=int, default=20_000)
     p.add_argument("--batch1-commands", type=int, default=1_000)
     p.add_argument("--redis-requests", type=int, default=40_000)
+    p.add_argument("--latency-shares", type=float, nargs="+", default=[0.1, 0.25, 0.5],
+                   help="POST -> websocket latency at these shares of the max sustained rate")
     p.add_argument("--drain-timeout", type=float, default=120.0)
     p.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
     p.add_argument("--readme", type=Path, default=ROOT / "README.md")
