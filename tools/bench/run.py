@@ -98,6 +98,7 @@ class Bench:
         self.results: dict[str, Any] = {"http": {}, "ledger": {}, "websocket": {}, "redis": {}}
         self.stack_pids = {name: pids_of(name) for name in ("mariadbd", "redis-server", "tansu")}
         self.service_pids: dict[str, list[int]] = {}
+        self.hello_pid = 0
 
     def meter(self, *extra: int, **groups: list[int]) -> CpuMeter:
         return CpuMeter({**{k: v for k, v in self.stack_pids.items() if v},
@@ -106,7 +107,7 @@ class Bench:
 
     # --- HTTP ------------------------------------------------------------------------------
     def http(self, name: str, base: str, requests: list[HttpRequest]) -> dict[str, Any]:
-        meter = self.meter()
+        meter = self.meter(**({"hello": [self.hello_pid]} if self.hello_pid else {}))
         meter.start()
         started = time.monotonic()
         outcome: dict[str, Any] = run_wrk(base, requests, duration_s=self.seconds,
@@ -305,9 +306,11 @@ class Bench:
             try:
                 await self.warm_up(db, people)
                 with hello_server(self.log_dir) as (hello, hello_pid):
+                    self.hello_pid = hello_pid
                     await self.http_scenarios(db, people, hello)
                     self.redis_baseline(people)
                     self.raw_ws(hello, hello_pid, people)
+                self.hello_pid = 0
                 if "gateway" in self.stack.urls:
                     await self.gateway_ws(db, people)
             finally:
@@ -336,6 +339,15 @@ class Bench:
                      "Content-Type": "application/json"})
         await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read())
         await wait_count(db, "applied_commands", applied + 1, 60)
+        # Then 2 s of unmeasured POSTs from everyone: connections, caches and the Kafka
+        # producer's partition leaders are warm before the first measured scenario.
+        message = json.dumps({"message": "warm-up", "is_public": True})
+        applied = await count(db, "applied_commands")
+        warm = await asyncio.to_thread(
+            run_wrk, self.stack.urls["api"],
+            self.post_lines(people, "/chat/message/add", None, message),
+            duration_s=2, connections=self.args.connections)
+        await self.drain(db, applied + int(warm["ok"]), "warm-up")
 
 
 def _zcard(key: str) -> int:
