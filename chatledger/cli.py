@@ -4,7 +4,7 @@ import argparse
 import sys
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import uvloop
@@ -15,6 +15,7 @@ from chatledger.bus.codec import dumps
 from chatledger.config import Settings
 from chatledger.db import database, migrate, redact
 from chatledger.http.auth import issue_token
+from chatledger.http.schemas import parse_money, parse_uuid
 from chatledger.ledger.commands import Command, Deposit, Payout
 from chatledger.ledger.store import LedgerStore
 from chatledger.logs import configure_logging
@@ -31,19 +32,18 @@ def _print_json(value: object) -> None:
 
 def _amount(text: str) -> Decimal:
     try:
-        amount = Decimal(text)
-    except InvalidOperation as exc:
-        raise argparse.ArgumentTypeError(f"not an amount: {text}") from exc
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise argparse.ArgumentTypeError("an amount is > 0 with at most 2 decimal places")
-    return amount.quantize(Decimal("0.01"))
+        return parse_money(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text}: an amount is > 0 with at most 2 decimal places ({exc})"
+        ) from exc
 
 
 def _uuid(text: str) -> str:
     try:
-        return str(uuid.UUID(text))
+        return parse_uuid(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a uuid: {text}") from exc
+        raise argparse.ArgumentTypeError(f"{text}: {exc}") from exc
 
 
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

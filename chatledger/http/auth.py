@@ -1,7 +1,6 @@
 """Bearer JWT -> the principal: who is asking, in which role, for which chat (DESIGN §4)."""
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +8,7 @@ import jwt
 
 from chatledger.accounts import Directory, Person
 from chatledger.config import Settings
+from chatledger.http.schemas import parse_uuid
 from chatledger.ledger.commands import Role
 
 
@@ -31,12 +31,10 @@ class Principal:
 
 
 def _canonical_uuid(value: object) -> str:
-    if not isinstance(value, str):
-        raise Unauthorized("not a uuid")
     try:
-        return str(uuid.UUID(value))
+        return parse_uuid(value)
     except ValueError as exc:
-        raise Unauthorized("not a uuid") from exc
+        raise Unauthorized(str(exc)) from exc
 
 
 def read_claims(token: str, settings: Settings) -> tuple[str, Role, str]:
