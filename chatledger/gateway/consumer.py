@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from chatledger.bus.kafka import _started
 from chatledger.config import Settings
+from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import Rooms
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,8 @@ log = logging.getLogger(__name__)
 def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
     """Forward one record to its room; returns how many sockets it was offered to.
 
-    The value is already the wire JSON: it is parsed once (for seq and visibility) and the same
-    text is handed to every recipient, never re-encoded per socket.
+    The value is already the wire JSON: it is parsed once (for seq and visibility) and framed
+    once; the same frame bytes go to every recipient, never re-encoded per socket.
     """
     if key is None:
         return 0
@@ -40,10 +41,10 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
         return 0
     if previous is not None and seq > previous + 1:
         log.warning("chat %s: seq jumped from %d to %d on the bus", room.chat, previous, seq)
-    text = value.decode()
+    frame = text_frame(value)
     offered = 0
     for member in list(room.recipients(event)):
-        member.offer(seq, text)
+        member.offer(seq, frame)
         offered += 1
     return offered
 

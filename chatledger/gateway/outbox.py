@@ -1,26 +1,53 @@
-"""What one socket still has to send: each seq once, in order, within a bound. No I/O.
+"""What one socket still has to send: each seq once, in order, within a bound. No I/O of its own.
+
+The outbox writes prepared frames (`frames.text_frame`, the same bytes for every recipient)
+straight to its socket's `Sink`. In the common case nothing is queued and nothing wakes up per
+socket: the frame goes to the transport at once. Frames wait in `pending` only while the sink's
+writing is paused by flow control (the kernel's buffer for that socket is full); when it
+resumes, everything pending leaves as ONE write.
 
 A new socket starts *holding*: live events are kept aside while the gateway replays what the
-caller missed from MySQL; then the held events are released, skipping every seq already sent,
+caller missed from the log; then the held events are released, skipping every seq already sent,
 and the outbox goes live. That is the whole no-gap, no-duplicate recovery (DESIGN §7).
 
-Live events are offered without waiting (the fan-out never blocks on one socket); an outbox that
-cannot take one more is marked overflowed and its socket gets disconnected as too slow.
+Guarantees kept here:
+- frames reach the sink in the order the outbox took them, and an event's seq at most once and
+  only above `sent_seq` (the dedup by seq of DESIGN §6);
+- a live event never waits: an outbox that would have to keep more than `bound` frames (held or
+  pending) overflows for good, and its socket is cut off as too slow, instead of slowing its room;
+- control and replayed frames are never dropped: the caller slows only this socket by waiting for
+  its sink (`flush`) before it replays more.
 """
 
-import asyncio
 from collections import deque
+from typing import Protocol
+
+
+class Sink(Protocol):
+    """Where one socket's frames go: its transport, as the gateway sees it."""
+
+    @property
+    def paused(self) -> bool:
+        """True while flow control says the transport cannot take more now."""
+        ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def backlogged(self) -> None:
+        """Frames started to wait in `pending`: something must call `flush` on resume."""
+        ...
 
 
 class Outbox:
-    def __init__(self, bound: int) -> None:
+    def __init__(self, sink: Sink, bound: int) -> None:
+        self._sink = sink
         self._bound = bound
-        self._queue: asyncio.Queue[str] = asyncio.Queue(bound)
-        self._held: deque[tuple[int, str]] | None = deque()
+        self._held: deque[tuple[int, bytes]] | None = deque()
+        self._pending: list[bytes] = []
         self.sent_seq = 0
         self.overflowed = False
 
-    def offer(self, seq: int, text: str) -> bool:
+    def offer(self, seq: int, frame: bytes) -> bool:
         """Take a live event; False means this socket cannot keep up and must go."""
         if self.overflowed:
             return False
@@ -28,41 +55,52 @@ class Outbox:
             if len(self._held) >= self._bound:
                 self.overflowed = True
                 return False
-            self._held.append((seq, text))
+            self._held.append((seq, frame))
             return True
         if seq <= self.sent_seq:
             return True
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if len(self._pending) >= self._bound:
             self.overflowed = True
             return False
         self.sent_seq = seq
+        self.send(frame)
         return True
 
-    async def put(self, text: str) -> None:
-        """A message that is not an event (`connected`): waits for room, never dropped."""
-        await self._queue.put(text)
+    def send(self, frame: bytes) -> None:
+        """A frame that is not dropped: the `connected` message, a replayed event."""
+        if self._pending or self._sink.paused:
+            if not self._pending:
+                self._sink.backlogged()
+            self._pending.append(frame)
+        else:
+            self._sink.write(frame)
 
-    async def replay(self, seq: int, text: str) -> None:
-        """A missed event read back from the log; waits for room (only this socket is slowed)."""
+    def replay(self, seq: int, frame: bytes) -> None:
+        """A missed event read back from the log, unless that seq was sent already."""
         if seq > self.sent_seq:
-            await self._queue.put(text)
             self.sent_seq = seq
+            self.send(frame)
 
-    async def go_live(self) -> None:
-        """Release the held live events, then take new ones straight into the queue."""
+    def go_live(self) -> None:
+        """Release the held live events, then take new ones straight to the sink."""
         held = self._held
         assert held is not None, "already live"
-        while held:
-            seq, text = held.popleft()
-            await self.replay(seq, text)
-        # No await between the last check of `held` and this line: nothing can slip past.
         self._held = None
+        for seq, frame in held:
+            self.replay(seq, frame)
 
-    async def next(self) -> str:
-        return await self._queue.get()
+    def flush(self) -> bool:
+        """Write everything pending as one write if the sink takes it; True when nothing waits."""
+        if self._pending and not self._sink.paused:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._sink.write(data)
+        return not self._pending
 
     @property
     def live(self) -> bool:
         return self._held is None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)

@@ -5,9 +5,10 @@ answers with a plain HTTP error BEFORE the upgrade. After it, the socket joins i
 first (live events are held), registers itself in `connections`, announces `connected`, replays
 from MySQL what the caller missed after `since`, releases the held live events and goes live.
 
-Per socket there is one writer task draining a bounded outbox; the room's fan-out only ever
-puts without waiting, and a socket whose outbox overflows is closed (1008) instead of slowing
-its room.
+The room's fan-out writes each event's prepared frame straight to the socket's transport (see
+`outbox.py`): no task per socket wakes up for an event. A socket gets a flusher task only while
+flow control holds its frames back, and a socket whose outbox overflows is closed (1008) instead
+of slowing its room. The request handler's own task reads the socket until it closes.
 """
 
 import asyncio
@@ -22,6 +23,7 @@ from databases import Database
 from chatledger.bus.codec import dumps
 from chatledger.gateway import registry
 from chatledger.gateway.flood import FrameBudget
+from chatledger.gateway.frames import text_frame
 from chatledger.gateway.outbox import Outbox
 from chatledger.gateway.state import GATEWAY, Gateway
 from chatledger.http import responses
@@ -52,7 +54,7 @@ def parse_since(raw: str | None) -> int | None:
 
 
 class Connection:
-    """One open socket: its outbox, its writer, and how it leaves."""
+    """One open socket: the sink of its outbox, its flusher when backlogged, and how it leaves."""
 
     def __init__(
         self,
@@ -66,18 +68,46 @@ class Connection:
         self.id = str(uuid.uuid4())
         self.ws = ws
         self.transport = request.transport
+        self.protocol = request.protocol
         self.principal = principal
         self.gateway = gateway
-        self.outbox = Outbox(bound)
+        self.outbox = Outbox(self, bound)
         self.frames = FrameBudget(max_frames_per_s)
+        self._flusher: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
 
     @property
     def person(self) -> str:
         return self.principal.uuid
 
-    def offer(self, seq: int, text: str) -> bool:
-        if self.outbox.offer(seq, text):
+    # -- the outbox's Sink ------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return self.protocol.writing_paused
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def backlogged(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name=f"ws-flush-{self.id}")
+
+    async def _flush(self) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self._drained()
+
+    async def _drained(self) -> None:
+        """Until nothing waits in the outbox: each round writes all of it once the kernel
+        takes more. aiohttp's protocol resolves `_drain_helper` on resume_writing (its own
+        websocket writer waits the same way)."""
+        while not self.outbox.flush():
+            await self.protocol._drain_helper()
+
+    # -----------------------------------------------------------------------------------------
+    def offer(self, seq: int, frame: bytes) -> bool:
+        if self.outbox.offer(seq, frame):
             return True
         if self._closing is None:
             log.warning("socket %s of %s too slow: disconnecting", self.id, self.person)
@@ -104,19 +134,16 @@ class Connection:
     async def serve(self, db: Database, history: HistoryReader, since: int | None) -> None:
         self.gateway.rooms.join(self.principal.chat, self)
         self.gateway.sockets.add(self)
-        writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
-        session = asyncio.create_task(
-            self._session(db, history, since), name=f"ws-session-{self.id}"
-        )
         try:
-            await asyncio.wait({writer, session}, return_when=asyncio.FIRST_COMPLETED)
+            await self._session(db, history, since)
+        except ConnectionError:
+            pass  # the peer went away mid-replay: nothing to tell it
+        except Exception:
+            log.exception("socket %s failed", self.id)
         finally:
             self._leave()
-            for task in (writer, session):
-                task.cancel()
-            await asyncio.gather(writer, session, return_exceptions=True)
-            if session.done() and not session.cancelled() and session.exception() is not None:
-                log.error("socket %s failed", self.id, exc_info=session.exception())
+            if self._flusher is not None:
+                self._flusher.cancel()
             # Shielded: a socket torn down by shutdown still removes its row.
             with contextlib.suppress(Exception):
                 await asyncio.shield(registry.unregister(db, self.id))
@@ -126,14 +153,14 @@ class Connection:
         await registry.register(db, self.principal, self.id)
         latest = await latest_seq(db, chat)
         self.outbox.sent_seq = latest if since is None else since
-        await self.outbox.put(
-            dumps(
-                {"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest}
-            ).decode()
+        self.outbox.send(
+            text_frame(
+                dumps({"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest})
+            )
         )
         if since is not None:
             await self._replay(history, since, latest)
-        await self.outbox.go_live()
+        self.outbox.go_live()
         async for _message in self.ws:
             # Nothing to do with what clients send (reading answers pings and sees close), but
             # a client that floods frames is cut off rather than allowed to burn our CPU.
@@ -153,12 +180,9 @@ class Connection:
                 return
             for event in page:
                 if visible_to(event, viewer, chat):
-                    await self.outbox.replay(event["seq"], dumps(event).decode())
+                    self.outbox.replay(event["seq"], text_frame(dumps(event)))
             after = page[-1]["seq"]
-
-    async def _write(self) -> None:
-        while True:
-            await self.ws.send_str(await self.outbox.next())
+            await self._drained()  # a slow reader slows only its own replay
 
     def _leave(self) -> None:
         self.gateway.rooms.leave(self.principal.chat, self)
@@ -185,8 +209,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         since = parse_since(request.query.get("since"))
     except ValueError as exc:
         return responses.bad_params([str(exc)])
+    # compress=False: frames are prepared once for every recipient, so none is compressed
+    # per socket, and an extension nobody uses is not negotiated.
     ws = web.WebSocketResponse(
-        heartbeat=settings.ws_heartbeat_s, timeout=CLOSE_TIMEOUT_S, max_msg_size=MAX_INCOMING_BYTES
+        heartbeat=settings.ws_heartbeat_s,
+        timeout=CLOSE_TIMEOUT_S,
+        max_msg_size=MAX_INCOMING_BYTES,
+        compress=False,
     )
     if not ws.can_prepare(request).ok:
         return responses.bad_params(["not a websocket upgrade request"])

@@ -1,6 +1,5 @@
-"""Gateway routing, dedup and per-socket recovery, without sockets or brokers."""
+"""Gateway routing and dedup, without sockets or brokers (the outbox: test_outbox.py)."""
 
-import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +8,7 @@ import orjson
 import pytest
 
 from chatledger.gateway.consumer import dispatch
-from chatledger.gateway.outbox import Outbox
+from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import Rooms
 from chatledger.gateway.socket import origin_allowed, parse_since
 
@@ -22,12 +21,12 @@ CAROL = str(uuid.uuid4())
 @dataclass(eq=False)
 class FakeSocket:
     person: str
-    got: list[tuple[int, str]] = field(default_factory=list)
+    got: list[tuple[int, bytes]] = field(default_factory=list)
     accepting: bool = True
 
-    def offer(self, seq: int, text: str) -> bool:
+    def offer(self, seq: int, frame: bytes) -> bool:
         if self.accepting:
-            self.got.append((seq, text))
+            self.got.append((seq, frame))
         return self.accepting
 
 
@@ -63,11 +62,13 @@ def seqs(socket: FakeSocket) -> list[int]:
     return [seq for seq, _ in socket.got]
 
 
-def test_public_event_reaches_the_whole_room_as_the_same_text() -> None:
+def test_public_event_reaches_the_whole_room_as_one_prepared_frame() -> None:
     rooms, sockets = room_of(MODEL, ALICE, BOB)
     raw = orjson.dumps(event(1))
     assert dispatch(rooms, MODEL.encode(), raw) == 3
-    assert all(s.got == [(1, raw.decode())] for s in sockets.values())
+    assert all(s.got == [(1, text_frame(raw))] for s in sockets.values())
+    frames = [s.got[0][1] for s in sockets.values()]
+    assert all(frame is frames[0] for frame in frames)  # built once, not per socket
 
 
 def test_private_message_reaches_only_sender_and_model() -> None:
@@ -137,53 +138,6 @@ def test_a_socket_that_cannot_keep_up_does_not_stop_the_others() -> None:
     send(rooms, event(1))
     send(rooms, event(2))
     assert seqs(sockets[ALICE]) == seqs(sockets[CAROL]) == [1, 2]
-
-
-async def drain(outbox: Outbox) -> list[str]:
-    out = []
-    while True:
-        try:
-            out.append(await asyncio.wait_for(outbox.next(), 0.01))
-        except TimeoutError:
-            return out
-
-
-async def test_recovery_holds_live_events_and_sends_each_seq_once_in_order() -> None:
-    outbox = Outbox(bound=100)
-    outbox.sent_seq = 2  # the client said since=2
-    # Live events that arrive while the log is being read: 4 and 5 (4 will also be in the log).
-    assert outbox.offer(4, "e4") and outbox.offer(5, "e5")
-    await outbox.put("connected")
-    for seq in (3, 4):
-        await outbox.replay(seq, f"e{seq}")
-    await outbox.go_live()
-    assert outbox.offer(5, "e5 again") and outbox.offer(6, "e6")
-    assert await drain(outbox) == ["connected", "e3", "e4", "e5", "e6"]
-
-
-async def test_without_since_nothing_at_or_before_the_announced_seq_is_sent() -> None:
-    outbox = Outbox(bound=10)
-    outbox.sent_seq = 7
-    outbox.offer(7, "e7")
-    await outbox.go_live()
-    outbox.offer(8, "e8")
-    assert await drain(outbox) == ["e8"]
-
-
-async def test_an_outbox_over_its_bound_overflows_for_good() -> None:
-    outbox = Outbox(bound=2)
-    await outbox.go_live()
-    assert outbox.offer(1, "a") and outbox.offer(2, "b")
-    assert not outbox.offer(3, "c")
-    assert outbox.overflowed
-    await outbox.next()
-    assert not outbox.offer(4, "d")  # once too slow, the socket is on its way out
-
-
-async def test_holding_too_many_live_events_during_recovery_overflows() -> None:
-    outbox = Outbox(bound=2)
-    assert outbox.offer(1, "a") and outbox.offer(2, "b")
-    assert not outbox.offer(3, "c")
 
 
 def test_origin_check() -> None:
