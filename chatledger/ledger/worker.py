@@ -3,23 +3,31 @@
 Order of effects per batch: commit in MySQL, then publish the events, then commit the offsets.
 A crash between any two steps redelivers the batch; the store recognises the applied commands and
 hands back their events, which are published again (consumers drop duplicates by (chat, seq)).
+
+Pipelined: the publish and offset commit of batch N run while batch N+1's MySQL transaction
+does. Batches still commit in MySQL in order, publish in order (N+1's publish starts only after
+N's has been acknowledged, so each chat's events reach the topic in seq order), and commit their
+offsets in order, each only after its own publish: the per-batch order above holds, and a crash
+anywhere leaves every uncommitted offset behind a published-or-redelivered batch.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import pymysql
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from chatledger.bus.codec import UndecodableCommand, decode_command, encode_event
 from chatledger.config import Settings
 from chatledger.ledger.commands import Command
 from chatledger.ledger.events import Event
-from chatledger.ledger.store import LedgerStore
+from chatledger.ledger.store import BatchResult, LedgerStore
 from chatledger.metrics import (
     EVENTS_PUBLISHED,
     LEDGER_BATCH_DURATION,
@@ -72,62 +80,93 @@ async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:
     return total
 
 
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A batch committed in MySQL whose events are not yet published nor its offsets committed."""
+
+    commands: list[Command]
+    result: BatchResult
+    offsets: dict[TopicPartition, int]
+    started: float
+
+
 class LedgerWorker:
     def __init__(self, settings: Settings, store: LedgerStore, producer: AIOKafkaProducer) -> None:
         self.settings = settings
         self.store = store
         self.producer = producer
-        self.batches = 0
-        self.commands_applied = 0
         self.lag: int | None = None  # read by /readyz and exported as a gauge
 
     async def run(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batch = await consumer.getmany(
-                timeout_ms=200, max_records=self.settings.ledger_batch_size
-            )
-            self.lag = await consumer_lag(consumer)
-            if self.lag is not None:
-                LEDGER_CONSUMER_LAG.set(self.lag)
-            if not batch:
-                continue
-            records = [record for records in batch.values() for record in records]
-            await self.handle(decode_batch(records))
-            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-            try:
-                await consumer.commit(offsets)
-            except CommitFailedError:
-                log.warning("offset commit lost to a rebalance; the batch will be redelivered")
+        publishing: asyncio.Task[None] | None = None  # batch N's publish + offset commit
+        try:
+            while True:
+                batch = await consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.ledger_batch_size
+                )
+                self.lag = await consumer_lag(consumer)
+                if self.lag is not None:
+                    LEDGER_CONSUMER_LAG.set(self.lag)
+                if not batch:
+                    continue
+                applied = await self.apply(batch)  # batch N+1's transaction, N publishing
+                if publishing is not None:
+                    await publishing
+                publishing = asyncio.create_task(self.publish(consumer, applied))
+        finally:
+            if publishing is not None:
+                # Its offsets stay uncommitted: the batch is redelivered and published again.
+                publishing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await publishing
 
-    async def handle(self, commands: list[Command]) -> None:
-        """Apply and publish, retrying while MySQL or the broker is away: never skip a batch."""
-        if not commands:
-            return
+    async def apply(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> Applied:
+        """Decide and commit in MySQL, retrying while MySQL is away: never skip a batch."""
         started = time.perf_counter()
-        result = await _until_done(lambda: self.store.apply_batch(commands), "mysql")
+        records = [record for records in batch.values() for record in records]
+        commands = decode_batch(records)
+        result = BatchResult()
+        if commands:
+            result = await _until_done(lambda: self.store.apply_batch(commands), "mysql")
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        return Applied(commands, result, offsets, started)
+
+    async def publish(self, consumer: AIOKafkaConsumer, applied: Applied) -> None:
+        """Publish a committed batch's events, then commit its offsets."""
+        events = applied.result.events
         await _until_done(
-            lambda: publish(self.producer, self.settings.events_topic, result.events), "publish"
+            lambda: publish(self.producer, self.settings.events_topic, events), "publish"
         )
-        elapsed = time.perf_counter() - started
-        self.batches += 1
-        self.commands_applied += len(commands)
-        LEDGER_BATCH_SIZE.observe(len(commands))
-        LEDGER_BATCH_DURATION.observe(elapsed)
-        LEDGER_COMMANDS.inc(len(commands))
-        for event in result.events:
-            EVENTS_PUBLISHED.labels(event.type).inc()
-        # One line per batch with every id in it: the way to follow a command from its POST (the
-        # access log's command_id) to the events it produced.
-        log.info(
-            "ledger batch",
-            extra={
-                "commands": len(commands),
-                "events": len(result.events),
-                "duration_ms": round(elapsed * 1000, 2),
-                "command_ids": [command.command_id for command in commands],
-                "event_ids": [event.event_id for event in result.events],
-            },
-        )
+        try:
+            await consumer.commit(applied.offsets)
+        except CommitFailedError:
+            log.warning("offset commit lost to a rebalance; the batch will be redelivered")
+        if applied.commands:
+            _observe(applied)
+
+
+def _observe(applied: Applied) -> None:
+    commands, events = applied.commands, applied.result.events
+    elapsed = time.perf_counter() - applied.started
+    LEDGER_BATCH_SIZE.observe(len(commands))
+    LEDGER_BATCH_DURATION.observe(elapsed)
+    LEDGER_COMMANDS.inc(len(commands))
+    for event in events:
+        EVENTS_PUBLISHED.labels(event.type).inc()
+    # One line per batch with every id in it: the way to follow a command from its POST (the
+    # access log's command_id) to the events it produced.
+    log.info(
+        "ledger batch",
+        extra={
+            "commands": len(commands),
+            "events": len(events),
+            "duration_ms": round(elapsed * 1000, 2),
+            "command_ids": [command.command_id for command in commands],
+            "event_ids": [event.event_id for event in events],
+        },
+    )
 
 
 async def _until_done(step: Callable[[], Awaitable[T]], what: str) -> T:

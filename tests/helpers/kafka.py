@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from chatledger.config import Settings
 
@@ -36,3 +36,36 @@ async def events_of_chat(
     finally:
         await consumer.stop()
     return found
+
+
+async def published_seqs(
+    settings: Settings, wanted: dict[str, set[int]], *, timeout: float = 60.0
+) -> dict[str, set[int]]:
+    """Read the events topic from the beginning (no group: every partition assigned) until every
+    wanted (chat, seq) has been seen or the deadline passes; return the seqs seen per chat."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    seen: dict[str, set[int]] = {chat: set() for chat in wanted}
+    deadline = time.monotonic() + timeout
+    try:
+        await consumer.topics()
+        partitions = [
+            TopicPartition(settings.events_topic, number)
+            for number in consumer.partitions_for_topic(settings.events_topic) or ()
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        while time.monotonic() < deadline and any(
+            not wanted[chat] <= seen[chat] for chat in wanted
+        ):
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    chat = (record.key or b"").decode()
+                    if chat in seen:
+                        seen[chat].add(int(orjson.loads(record.value)["seq"]))
+    finally:
+        await consumer.stop()
+    return seen

@@ -17,6 +17,7 @@ from chatledger.ledger.commands import Donate, PostMessage
 from chatledger.ledger.decider import apply
 from chatledger.projections.state import ZERO, LedgerState
 from tests.helpers.commands import produce
+from tests.helpers.kafka import published_seqs
 from tests.helpers.people import People
 from tests.helpers.service import ROOT, Service, spawn, stop
 from tests.helpers.wait import eventually
@@ -71,7 +72,9 @@ async def test_ledger_killed_mid_batch_ends_identical_to_an_uninterrupted_run(
     migrated: Settings, people: People, db: Database
 ) -> None:
     """SIGKILL the ledger process repeatedly while it works through a storm, then compare the
-    final state with the pure decider run over the same commands without interruption."""
+    final state with the pure decider run over the same commands without interruption, and
+    check that every committed event reached `chat.events` (the pipelined ledger publishes
+    batch N while batch N+1 commits: a kill between the two must not lose N's events)."""
     prefix = f"{migrated.prefix}crash{uuid.uuid4().hex[:6]}."
     settings = migrated.model_copy(update={"prefix": prefix})
     rng = random.Random(7)
@@ -134,11 +137,14 @@ async def test_ledger_killed_mid_batch_ends_identical_to_an_uninterrupted_run(
     finally:
         stop(process)
 
+    committed: dict[str, set[int]] = {}
     for model in models:
         rows = await db.fetch_all("SELECT command_id, type, seq FROM chat_events WHERE stream = :s"
                                   " ORDER BY seq", {"s": model.uuid})
         assert [(r[0], r[1]) for r in rows] == decided[model.uuid]
         assert [r[2] for r in rows] == list(range(1, len(rows) + 1))
+        committed[model.uuid] = {int(r[2]) for r in rows}
+    assert await published_seqs(settings, committed) == committed
     for owner, balance in expected.balances.items():
         assert await people.balance(owner) == balance, owner
     for model in models:
