@@ -55,6 +55,13 @@ EVENTS_PUBLISHED = Counter(
 
 WS_CONNECTIONS = Gauge("chatledger_ws_connections", "Open websocket connections.")
 WS_DELIVERIES = Counter("chatledger_ws_deliveries", "Events sent over websockets.")
+WS_BACKLOGS = Counter(
+    "chatledger_ws_backlogs",
+    "Times flow control held a websocket's frames back (its reader is slower than its room).",
+)
+WS_SLOW_DISCONNECTS = Counter(
+    "chatledger_ws_slow_disconnects", "Websockets closed (1008) because they could not keep up."
+)
 
 HISTORY_MIRROR_HITS = Counter(
     "chatledger_history_mirror_hits", "History requests answered from the Redis mirror."

@@ -15,6 +15,7 @@ from chatledger.bus.kafka import _started
 from chatledger.config import Settings
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import Rooms
+from chatledger.metrics import WS_DELIVERIES
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
     for member in list(room.recipients(event)):
         member.offer(seq, frame)
         offered += 1
+    WS_DELIVERIES.inc(offered)
     return offered
 
 

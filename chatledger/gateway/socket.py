@@ -29,6 +29,7 @@ from chatledger.gateway.state import GATEWAY, Gateway
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
 from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, SETTINGS
+from chatledger.metrics import WS_BACKLOGS, WS_CONNECTIONS, WS_SLOW_DISCONNECTS
 from chatledger.projections.event_log import latest_seq
 from chatledger.projections.history import HistoryReader
 from chatledger.projections.visibility import visible_to
@@ -91,6 +92,7 @@ class Connection:
             transport.write(data)
 
     def backlogged(self) -> None:
+        WS_BACKLOGS.inc()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name=f"ws-flush-{self.id}")
 
@@ -111,6 +113,7 @@ class Connection:
             return True
         if self._closing is None:
             log.warning("socket %s of %s too slow: disconnecting", self.id, self.person)
+            WS_SLOW_DISCONNECTS.inc()
             self._leave()
             self._closing = asyncio.create_task(
                 self.close(WSCloseCode.POLICY_VIOLATION, "too slow: send queue full")
@@ -134,6 +137,7 @@ class Connection:
     async def serve(self, db: Database, history: HistoryReader, since: int | None) -> None:
         self.gateway.rooms.join(self.principal.chat, self)
         self.gateway.sockets.add(self)
+        WS_CONNECTIONS.inc()
         try:
             await self._session(db, history, since)
         except ConnectionError:
@@ -141,6 +145,7 @@ class Connection:
         except Exception:
             log.exception("socket %s failed", self.id)
         finally:
+            WS_CONNECTIONS.dec()
             self._leave()
             if self._flusher is not None:
                 self._flusher.cancel()

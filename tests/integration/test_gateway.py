@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import signal
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -23,72 +23,7 @@ from chatledger.config import Settings
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, start_service
 from tests.helpers.wait import eventually
-
-Event = dict[str, Any]
-
-
-class Client:
-    """A websocket client that reads everything it is sent in the background."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.messages: list[Event] = []
-        self.texts: list[str] = []
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.ws:
-            if message.type is aiohttp.WSMsgType.TEXT:
-                self.texts.append(message.data)
-                self.messages.append(orjson.loads(message.data))
-
-    @property
-    def connected(self) -> Event:
-        assert self.messages and self.messages[0]["type"] == "connected", self.messages[:1]
-        return self.messages[0]
-
-    @property
-    def events(self) -> list[Event]:
-        return [m for m in self.messages if m["type"] != "connected"]
-
-    def seqs(self) -> list[int]:
-        return [e["seq"] for e in self.events]
-
-    async def until(self, holds: Callable[[list[Event]], bool], what: str) -> list[Event]:
-        async def snapshot() -> list[Event]:
-            return list(self.events)
-
-        return await eventually(snapshot, until=holds, what=what, timeout=30)
-
-    async def until_seq(self, seq: int) -> list[Event]:
-        async def seqs() -> list[int]:
-            return self.seqs()
-
-        await eventually(seqs, until=lambda got: any(s >= seq for s in got), what=f"seq {seq}")
-        return self.events
-
-
-def ws_url(base: str, who: Someone, since: int | None = None) -> str:
-    url = f"{base}/ws?token={who.token}"
-    return url if since is None else f"{url}&since={since}"
-
-
-@contextlib.asynccontextmanager
-async def connected(
-    http: aiohttp.ClientSession, base: str, who: Someone, since: int | None = None
-) -> AsyncIterator[Client]:
-    ws = await http.ws_connect(ws_url(base, who, since))
-    client = Client(ws)
-    try:
-        await eventually(lambda: _ready(client), what="the connected message")
-        yield client
-    finally:
-        await ws.close()
-        client.reader.cancel()
-
-
-async def _ready(client: Client) -> bool:
-    return bool(client.messages)
+from tests.helpers.ws import Client, Event, connected, ws_url
 
 
 async def say(
