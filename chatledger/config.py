@@ -1,7 +1,6 @@
 """Settings, read once from CHATLEDGER_* environment variables (DESIGN §3)."""
 
 from decimal import Decimal
-from functools import cached_property
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,11 +54,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported JWT algorithms: {sorted(unknown) or 'none given'}")
         return value
 
-    @cached_property
+    # Plain properties, not cached: a cached value would survive `model_copy(update={"prefix"})`
+    # and name the old prefix's topic.
+    @property
     def commands_topic(self) -> str:
         return f"{self.prefix}chat.commands"
 
-    @cached_property
+    @property
     def events_topic(self) -> str:
         return f"{self.prefix}chat.events"
 
