@@ -11,13 +11,13 @@ import uvloop
 from aiohttp import web
 
 from chatledger import accounts
-from chatledger.bus.codec import dumps
 from chatledger.config import Settings
 from chatledger.db import database, migrate, redact
 from chatledger.http.auth import issue_token
 from chatledger.http.schemas import parse_money, parse_uuid
 from chatledger.ledger.commands import Command, Deposit, Payout
 from chatledger.ledger.store import LedgerStore
+from chatledger.ledger.wire import dumps, money
 from chatledger.logs import configure_logging
 from chatledger.projections import audit, rebuild, source
 from chatledger.projections.progress import progress_for
@@ -72,7 +72,7 @@ async def apply_money_command(settings: Settings, command: Command) -> tuple[str
         balance = await accounts.balance_of(db, command.account)  # type: ignore[union-attr]
     finally:
         await db.disconnect()
-    return result.outcomes[command.command_id], None if balance is None else f"{balance:.2f}"
+    return result.outcomes[command.command_id], None if balance is None else money(balance)
 
 
 async def _money(args: argparse.Namespace, settings: Settings, kind: type[Command]) -> int:

@@ -13,6 +13,7 @@ from databases import Database
 from chatledger.accounts import Kind, Person, find_person
 from chatledger.config import Settings
 from chatledger.http.auth import issue_token
+from chatledger.ledger.wire import money
 
 DEMO_TOKEN_TTL_S = 24 * 3600
 
@@ -98,8 +99,8 @@ async def chat_state(db: Database, chat: str) -> dict[str, Any]:
             {
                 "id": row[0],
                 "name": row[1],
-                "sum": f"{row[2]:.2f}",
-                "require_sum": f"{row[3]:.2f}",
+                "sum": money(row[2]),
+                "require_sum": money(row[3]),
                 "reached": False,
             }
             for row in goals
@@ -108,4 +109,4 @@ async def chat_state(db: Database, chat: str) -> dict[str, Any]:
 
 
 def _sponsor(uuid: str, name: str, total: Decimal | None) -> dict[str, Any]:
-    return {"uuid": uuid, "name": name, "total": None if total is None else f"{total:.2f}"}
+    return {"uuid": uuid, "name": name, "total": None if total is None else money(total)}

@@ -12,11 +12,11 @@ from databases import Database
 
 from chatledger import demo
 from chatledger.accounts import Person, create_account
-from chatledger.bus.codec import dumps
 from chatledger.cli import apply_money_command
 from chatledger.config import Settings
 from chatledger.db import database
 from chatledger.ledger.commands import Deposit
+from chatledger.ledger.wire import dumps
 
 
 async def ensure(db: Database, settings: Settings, spec: demo.DemoSpec) -> tuple[Person, bool]:

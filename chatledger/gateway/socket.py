@@ -20,7 +20,6 @@ import uuid
 from aiohttp import WSCloseCode, web
 from databases import Database
 
-from chatledger.bus.codec import dumps
 from chatledger.gateway import registry
 from chatledger.gateway.flood import FrameBudget
 from chatledger.gateway.frames import text_frame
@@ -29,6 +28,7 @@ from chatledger.gateway.state import GATEWAY, Gateway
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
 from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, SETTINGS
+from chatledger.ledger.wire import dumps
 from chatledger.metrics import WS_BACKLOGS, WS_CONNECTIONS, WS_SLOW_DISCONNECTS
 from chatledger.projections.event_log import latest_seq
 from chatledger.projections.history import HistoryReader

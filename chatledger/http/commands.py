@@ -17,13 +17,13 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from chatledger.accounts import balance_of
-from chatledger.bus.codec import encode_command
 from chatledger.bus.kafka import BusUnavailable, send_bounded
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
 from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, SETTINGS
 from chatledger.http.ratelimit import rate_limited
 from chatledger.http.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
+from chatledger.ledger.codec import encode_command
 from chatledger.ledger.commands import (
     AddGoal,
     ChatCommand,

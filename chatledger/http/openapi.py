@@ -14,7 +14,6 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chatledger.bus.codec import dumps
 from chatledger.http.schemas import (
     UUID_SCHEMA,
     ConnectionBody,
@@ -22,6 +21,7 @@ from chatledger.http.schemas import (
     GoalBody,
     MessageBody,
 )
+from chatledger.ledger.wire import dumps
 
 REF = "#/components/schemas/{model}"
 DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "docs.html"

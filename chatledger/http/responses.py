@@ -4,7 +4,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chatledger.bus.codec import dumps
+from chatledger.ledger.wire import dumps
 
 
 def json_response(

@@ -23,7 +23,8 @@ from chatledger.ledger.commands import (
     stream_of,
 )
 from chatledger.ledger.events import Event, event_id_for
-from chatledger.projections.state import ZERO, LedgerState, evolve
+from chatledger.ledger.state import ZERO, Goal, LedgerState, evolve
+from chatledger.ledger.wire import money
 
 INSUFFICIENT_FUNDS = "insufficient funds"
 
@@ -118,19 +119,17 @@ def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
             command.actor,
             is_public=False,
             amount=amount,
-            sum=f"{amount:.2f}",
             reason=INSUFFICIENT_FUNDS,
             message=command.text,
         )
         return
     goals = state.goals.get(model, [])
-    progress = [{**goal.as_wire(), "sum": f"{goal.sum + amount:.2f}"} for goal in goals]
+    progress = [_goal_fact(goal, goal.sum + amount) for goal in goals]
     facts.add(
         ev.DONATE,
         command.actor,
         is_public=command.is_public,
         amount=amount,
-        sum=f"{amount:.2f}",
         message=command.text,
         goals=progress,
     )
@@ -138,6 +137,17 @@ def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
         if goal.sum + amount >= goal.require_sum:
             facts.add(ev.END_GOAL, command.actor, goal={**after, "reached": True})
     _maybe_change_sponsor(command, state, facts)
+
+
+def _goal_fact(goal: Goal, sum_: Decimal) -> dict[str, Any]:
+    """A goal as an event records it: where it stood once this event happened."""
+    return {
+        "id": goal.id,
+        "name": goal.name,
+        "sum": sum_,
+        "require_sum": goal.require_sum,
+        "reached": goal.reached,
+    }
 
 
 def _maybe_change_sponsor(command: Donate, state: LedgerState, facts: _Facts) -> None:
@@ -153,7 +163,7 @@ def _maybe_change_sponsor(command: Donate, state: LedgerState, facts: _Facts) ->
         command.actor,
         sponsor={"uuid": donor, "name": command.actor.name},
         previous=current.uuid if current else None,
-        total=f"{total:.2f}",
+        total=total,
     )
 
 
@@ -163,15 +173,9 @@ def _add_goal(command: AddGoal, state: LedgerState, facts: _Facts) -> None:
         raise CommandRefused("only the model sets goals")
     if command.require_sum <= ZERO:
         raise CommandRefused("a goal needs a positive sum")
-    goal_id = event_id_for(command.command_id, 0)
-    goal = {
-        "id": goal_id,
-        "name": command.name,
-        "sum": "0.00",
-        "require_sum": f"{command.require_sum:.2f}",
-        "reached": False,
-    }
-    facts.add(ev.NEW_GOAL, command.actor, goal=goal)
+    goal = Goal(event_id_for(command.command_id, 0), command.chat, command.name,
+                command.require_sum)
+    facts.add(ev.NEW_GOAL, command.actor, goal=_goal_fact(goal, ZERO))
 
 
 def _deposit(command: Deposit, state: LedgerState, facts: _Facts) -> None:
@@ -186,7 +190,7 @@ def _payout(command: Payout, state: LedgerState, facts: _Facts) -> None:
     if command.amount <= ZERO:
         raise CommandRefused("a payout is positive")
     if command.amount > balance:
-        raise CommandRefused(f"{INSUFFICIENT_FUNDS}: balance {balance:.2f}")
+        raise CommandRefused(f"{INSUFFICIENT_FUNDS}: balance {money(balance)}")
     facts.add(ev.PAID_OUT, None, is_public=False, amount=command.amount)
 
 

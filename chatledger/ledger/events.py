@@ -22,6 +22,10 @@ CHAT_TYPES: Final = frozenset(
 )
 ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
 
+# Payload keys that hold money, at any depth (a goal's `sum` inside `goals`): Decimals in an
+# event, rendered with two decimals on the wire (`wire.money`), read back as Decimals (`rows`).
+MONEY_FIELDS: Final = frozenset({"sum", "total", "require_sum"})
+
 _EVENT_NAMESPACE: Final = uuid.UUID("6f1c2d4e-9a57-4b8e-8f0a-2c3e5d7b9a11")
 
 

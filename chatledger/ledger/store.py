@@ -14,13 +14,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from databases import Database
 
 from chatledger.db import DUPLICATE_KEY, LOCK_CONFLICTS, retry_on_conflict
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import (
-    Actor,
     Command,
     Deposit,
     Donate,
@@ -30,15 +28,16 @@ from chatledger.ledger.commands import (
 )
 from chatledger.ledger.decider import CommandRefused, apply
 from chatledger.ledger.events import Event
-from chatledger.projections.state import Goal, LedgerState, Sponsor
+from chatledger.ledger.projection_rows import (
+    current_sponsor_rows,
+    donor_total_rows,
+    goal_rows,
+    sponsor_row,
+)
+from chatledger.ledger.rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
+from chatledger.ledger.state import Goal, LedgerState, Sponsor
 
 log = logging.getLogger(__name__)
-
-
-EVENT_COLUMNS = (
-    "id, event_id, command_id, stream, seq, type, actor_uuid, actor_role, actor_name,"
-    " is_public, amount, payload, created_at"
-)
 
 
 @dataclass
@@ -47,60 +46,6 @@ class BatchResult:
 
     events: list[Event] = field(default_factory=list)
     outcomes: dict[str, str] = field(default_factory=dict)
-
-
-def placeholders(count: int, width: int = 1) -> str:
-    row = "(" + ", ".join(["%s"] * width) + ")" if width > 1 else "%s"
-    return ", ".join([row] * count)
-
-
-def row_to_event(row: Sequence[Any]) -> Event:
-    (
-        _,
-        event_id,
-        command_id,
-        stream,
-        seq,
-        type_,
-        actor_uuid,
-        actor_role,
-        actor_name,
-        is_public,
-        amount,
-        payload,
-        created_at,
-    ) = row
-    actor = Actor(actor_uuid, actor_name or "", actor_role) if actor_uuid else None
-    return Event(
-        event_id=event_id,
-        command_id=command_id,
-        stream=stream,
-        seq=int(seq),
-        type=type_,
-        actor=actor,
-        is_public=bool(is_public),
-        amount=amount,
-        created_at=created_at.replace(tzinfo=UTC),
-        payload=orjson.loads(payload),
-    )
-
-
-def event_to_row(event: Event) -> tuple[Any, ...]:
-    actor = event.actor
-    return (
-        event.event_id,
-        event.command_id,
-        event.stream,
-        event.seq,
-        event.type,
-        actor.uuid if actor else None,
-        actor.role if actor else None,
-        actor.name if actor else None,
-        event.is_public,
-        event.amount,
-        orjson.dumps(event.payload).decode(),
-        event.created_at.replace(tzinfo=None),
-    )
 
 
 def _owners(commands: Iterable[Command]) -> set[str]:
@@ -131,18 +76,6 @@ class LedgerStore:
                 await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
             async with connection.transaction(), raw.cursor() as cur:
                 return await _Batch(cur, commands).run()
-
-    async def events_of_commands(self, command_ids: Sequence[str]) -> list[Event]:
-        if not command_ids:
-            return []
-        async with self.database.connection() as connection, \
-                connection.raw_connection.cursor() as cur:
-            await cur.execute(
-                f"SELECT {EVENT_COLUMNS} FROM chat_events"
-                f" WHERE command_id IN ({placeholders(len(command_ids))}) ORDER BY id",
-                list(command_ids),
-            )
-            return [row_to_event(row) for row in await cur.fetchall()]
 
 
 class _Batch:
@@ -302,8 +235,7 @@ class _Batch:
 
     async def _write_goals(self, events: list[Event]) -> None:
         touched = {e.stream for e in events if e.type in (ev.DONATE, ev.NEW_GOAL)}
-        goals = [goal for model in touched for goal in self.state.goals.get(model, [])]
-        goals += self.state.closed_goals
+        goals = goal_rows(self.state, touched)
         if not goals:
             return
         await self.cur.execute(
@@ -312,27 +244,28 @@ class _Batch:
             " ON DUPLICATE KEY UPDATE sum = VALUES(sum), is_active = VALUES(is_active)",
             [
                 value
-                for goal in goals
+                for goal_id, row in goals.items()
                 for value in (
-                    goal.id,
-                    self.entity_ids.get(goal.model, 0),
-                    goal.model,
-                    goal.name,
-                    goal.sum,
-                    goal.require_sum,
-                    not goal.reached,
+                    goal_id,
+                    self.entity_ids.get(row.model_uuid, 0),
+                    row.model_uuid,
+                    row.name,
+                    row.sum,
+                    row.require_sum,
+                    row.is_active,
                 )
             ],
         )
 
     async def _write_donors_and_sponsors(self, events: list[Event]) -> None:
         donations = {(e.stream, e.actor.uuid) for e in events if e.type == ev.DONATE and e.actor}
+        totals = donor_total_rows(self.state)
         if donations:
             await self.cur.execute(
                 "INSERT INTO donor_totals (model_uuid, client_uuid, total)"
                 f" VALUES {placeholders(len(donations), 3)}"
                 " ON DUPLICATE KEY UPDATE total = VALUES(total)",
-                [v for pair in sorted(donations) for v in (*pair, self.state.donor_totals[pair])],
+                [v for pair in sorted(donations) for v in (*pair, totals[pair])],
             )
         changes = [e for e in events if e.type == ev.CHANGE_SPONSOR]
         if not changes:
@@ -342,22 +275,24 @@ class _Batch:
             " VALUES (%s, %s, %s, %s, %s)",
             [
                 (
-                    self.entity_ids.get(e.stream, 0),
-                    self.entity_ids.get(e.payload["sponsor"]["uuid"], 0),
-                    e.stream,
-                    e.payload["sponsor"]["uuid"],
+                    self.entity_ids.get(row.model_uuid, 0),
+                    self.entity_ids.get(row.client_uuid, 0),
+                    row.model_uuid,
+                    row.client_uuid,
                     e.event_id,
                 )
                 for e in changes
+                for row in (sponsor_row(e),)
             ],
         )
-        current = {e.stream: e.payload["sponsor"] for e in changes}
+        models = {e.stream for e in changes}
+        current = {m: s for m, s in current_sponsor_rows(self.state).items() if m in models}
         await self.cur.execute(
             "INSERT INTO current_sponsors (model_uuid, client_uuid, client_name)"
             f" VALUES {placeholders(len(current), 3)}"
             " ON DUPLICATE KEY UPDATE client_uuid = VALUES(client_uuid),"
             " client_name = VALUES(client_name)",
-            [v for model, s in current.items() for v in (model, s["uuid"], s["name"])],
+            [v for model, sponsor in current.items() for v in (model, *sponsor)],
         )
 
     async def _write_connections(self, commands: list[Command]) -> None:

@@ -23,11 +23,12 @@ import pymysql
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from chatledger.bus.codec import UndecodableCommand, decode_command, encode_event
 from chatledger.config import Settings
+from chatledger.ledger.codec import UndecodableCommand, decode_command
 from chatledger.ledger.commands import Command
 from chatledger.ledger.events import Event
 from chatledger.ledger.store import BatchResult, LedgerStore
+from chatledger.ledger.wire import encode_event
 from chatledger.metrics import (
     EVENTS_PUBLISHED,
     LEDGER_BATCH_DURATION,

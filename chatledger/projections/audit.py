@@ -17,17 +17,17 @@ from typing import Any
 
 from chatledger.ledger import events as ev
 from chatledger.ledger.events import Event
-from chatledger.projections.replay import (
+from chatledger.ledger.projection_rows import (
     GoalRow,
-    Replay,
     SponsorRow,
     balance_rows,
     current_sponsor_rows,
     donor_total_rows,
     goal_rows,
-    sponsor_rows,
 )
-from chatledger.projections.state import ZERO
+from chatledger.ledger.state import ZERO
+from chatledger.ledger.wire import money
+from chatledger.projections.replay import Replay, sponsor_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +82,11 @@ class AuditReport:
             "events_by_type": self.events_by_type,
             "accounts_by_kind": self.accounts_by_kind,
             "money": {
-                "deposits": f"{self.deposits:.2f}",
-                "payouts": f"{self.payouts:.2f}",
-                "balances": f"{self.balances:.2f}",
+                "deposits": money(self.deposits),
+                "payouts": money(self.payouts),
+                "balances": money(self.balances),
                 "donations": self.donations,
-                "donated": f"{self.donated:.2f}",
+                "donated": money(self.donated),
             },
             "streams": self.streams,
             "findings": [
@@ -167,7 +167,7 @@ class Auditor:
         balance = self.replay.state.balances.get(owner, ZERO)
         if balance < ZERO and owner not in self.went_negative:
             self.went_negative.add(owner)  # once per account: the first time says it all
-            self._fail("negative_balance", where, f"balance of {owner} fell to {balance:.2f}")
+            self._fail("negative_balance", where, f"balance of {owner} fell to {money(balance)}")
 
     def finish(self, live: Live) -> AuditReport:
         self._check_versions(live.versions)
@@ -176,7 +176,7 @@ class Auditor:
         self._compare(
             "donor_total",
             "donor_totals.model_uuid,client_uuid",
-            donor_total_rows(self.replay),
+            donor_total_rows(self.replay.state),
             live.donor_totals,
         )
         self._check_sponsors(live)
@@ -206,7 +206,7 @@ class Auditor:
                 )
 
     def _check_balances(self, live: Live) -> None:
-        replayed = balance_rows(self.replay)
+        replayed = balance_rows(self.replay.state)
         for owner in sorted(replayed.keys() - live.accounts.keys()):
             self._fail("balance", f"accounts.owner_uuid={owner}", "events move money of no account")
         for owner, (_, balance) in sorted(live.accounts.items()):
@@ -215,32 +215,33 @@ class Auditor:
                 self._fail(
                     "balance",
                     f"accounts.owner_uuid={owner}",
-                    f"balance {balance:.2f}, replay says {expected:.2f}",
+                    f"balance {money(balance)}, replay says {money(expected)}",
                 )
         total = sum((balance for _, balance in live.accounts.values()), ZERO)
         if total != self.deposits - self.payouts:
             self._fail(
                 "conservation",
                 "accounts (all rows)",
-                f"balances sum to {total:.2f}, deposits - payouts = "
-                f"{self.deposits:.2f} - {self.payouts:.2f} = {self.deposits - self.payouts:.2f}",
+                f"balances sum to {money(total)}, deposits - payouts = {money(self.deposits)}"
+                f" - {money(self.payouts)} = {money(self.deposits - self.payouts)}",
             )
 
     def _check_goals(self, live_goals: Mapping[str, GoalRow]) -> None:
-        replayed = goal_rows(self.replay)
+        replayed = goal_rows(self.replay.state)
         for goal_id, goal in sorted(replayed.items()):
             reached = goal.sum >= goal.require_sum
             if reached == goal.is_active:
                 self._fail(
                     "goal_rule",
                     f"goals.uuid={goal_id}",
-                    f"sum {goal.sum:.2f} of {goal.require_sum:.2f} but active={goal.is_active}",
+                    f"sum {money(goal.sum)} of {money(goal.require_sum)}"
+                    f" but active={goal.is_active}",
                 )
         self._compare("goal", "goals.uuid", replayed, live_goals)
 
     def _check_sponsors(self, live: Live) -> None:
-        replayed = current_sponsor_rows(self.replay)
-        totals = donor_total_rows(self.replay)
+        replayed = current_sponsor_rows(self.replay.state)
+        totals = donor_total_rows(self.replay.state)
         top: dict[str, tuple[Decimal, str]] = {}
         for (model, client), total in totals.items():
             if model not in top or total > top[model][0]:
@@ -252,8 +253,8 @@ class Auditor:
                 self._fail(
                     "sponsor_rule",
                     f"current_sponsors.model_uuid={model}",
-                    f"donor {client} gave {best:.2f}, more than sponsor "
-                    f"{sponsor[0] if sponsor else None} with {held:.2f}",
+                    f"donor {client} gave {money(best)}, more than sponsor "
+                    f"{sponsor[0] if sponsor else None} with {money(held)}",
                 )
         self._compare("sponsor", "current_sponsors.model_uuid", replayed, live.current_sponsors)
         self._compare("sponsor_row", "sponsors.event_id", sponsor_rows(self.replay), live.sponsors)
@@ -296,10 +297,10 @@ def render(report: AuditReport) -> str:
         f"audit {'OK' if report.ok else 'FAILED'}: {report.events} events"
         f" (up to chat_events.id {report.position}), {report.streams} streams",
         "accounts: " + ", ".join(f"{n} {kind}" for kind, n in report.accounts_by_kind.items()),
-        f"money in (deposits): {report.deposits:.2f}",
-        f"money out (payouts): {report.payouts:.2f}",
-        f"balances held:       {report.balances:.2f}",
-        f"donations: {report.donations} moving {report.donated:.2f}",
+        f"money in (deposits): {money(report.deposits)}",
+        f"money out (payouts): {money(report.payouts)}",
+        f"balances held:       {money(report.balances)}",
+        f"donations: {report.donations} moving {money(report.donated)}",
         "events by type: " + ", ".join(f"{kind} {n}" for kind, n in report.events_by_type.items()),
     ]
     if report.findings:

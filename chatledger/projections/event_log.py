@@ -5,9 +5,9 @@ from typing import Any
 
 from databases import Database
 
-from chatledger.bus.codec import event_to_wire
 from chatledger.ledger import events as ev
-from chatledger.ledger.store import EVENT_COLUMNS, row_to_event
+from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
+from chatledger.ledger.wire import event_to_wire
 
 _CHAT_TYPES = ", ".join(f"'{name}'" for name in sorted(ev.CHAT_TYPES))
 

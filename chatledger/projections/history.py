@@ -17,8 +17,8 @@ import orjson
 from databases import Database
 from redis.exceptions import RedisError
 
-from chatledger.bus.codec import dumps, iso
 from chatledger.config import Settings
+from chatledger.ledger.wire import dumps, iso
 from chatledger.projections import event_log
 from chatledger.projections.history_mirror import HistoryMirror, Marker, Snapshot
 from chatledger.projections.visibility import visible_to

@@ -49,16 +49,15 @@ from databases import Database
 
 from chatledger.config import Settings
 from chatledger.db import retry_on_conflict
-from chatledger.ledger.store import EVENT_COLUMNS, placeholders, row_to_event
-from chatledger.projections.history_mirror import HistoryMirror, redis_client
-from chatledger.projections.replay import (
-    Replay,
+from chatledger.ledger.projection_rows import (
     balance_rows,
     current_sponsor_rows,
     donor_total_rows,
     goal_rows,
-    sponsor_rows,
 )
+from chatledger.ledger.rows import EVENT_COLUMNS, placeholders, row_to_event
+from chatledger.projections.history_mirror import HistoryMirror, redis_client
+from chatledger.projections.replay import Replay, sponsor_rows
 from chatledger.projections.source import event_chunks, last_event_id, snapshot
 
 log = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ TABLES: tuple[ShadowTable, ...] = (
         f"owner_uuid {_UUID} PRIMARY KEY, balance {_MONEY}",
         ("owner_uuid",),
         ("balance",),
-        lambda r: {owner: (owner, b) for owner, b in balance_rows(r).items()},
+        lambda r: {owner: (owner, b) for owner, b in balance_rows(r.state).items()},
     ),
     ShadowTable(
         "goals",
@@ -171,7 +170,7 @@ TABLES: tuple[ShadowTable, ...] = (
         ("model_uuid", "name", "sum", "require_sum", "is_active"),
         lambda r: {
             gid: (gid, g.model_uuid, g.name, g.sum, g.require_sum, g.is_active)
-            for gid, g in goal_rows(r).items()
+            for gid, g in goal_rows(r.state).items()
         },
         {"user_id": _user_id("model_uuid")},
     ),
@@ -182,7 +181,7 @@ TABLES: tuple[ShadowTable, ...] = (
         " PRIMARY KEY (model_uuid, client_uuid)",
         ("model_uuid", "client_uuid"),
         ("total",),
-        lambda r: {pair: (*pair, total) for pair, total in donor_total_rows(r).items()},
+        lambda r: {pair: (*pair, total) for pair, total in donor_total_rows(r.state).items()},
     ),
     ShadowTable(
         "sponsors",
@@ -190,7 +189,7 @@ TABLES: tuple[ShadowTable, ...] = (
         f"model_uuid {_UUID} PRIMARY KEY, client_uuid {_UUID}, client_name VARCHAR(100) NOT NULL",
         ("model_uuid",),
         ("client_uuid", "client_name"),
-        lambda r: {m: (m, *sponsor) for m, sponsor in current_sponsor_rows(r).items()},
+        lambda r: {m: (m, *sponsor) for m, sponsor in current_sponsor_rows(r.state).items()},
     ),
     ShadowTable(
         "sponsors",

@@ -2,34 +2,17 @@
 
 `Replay` folds events (in `chat_events.id` order) through `evolve`, the very function the ledger
 runs inline, and remembers the one thing the state does not keep: which `change_sponsor` events
-happened (the `sponsors` table has a row per change). The `*_rows` functions turn the folded
-state into the rows each projection table should hold, keyed like the table, so that `rebuild`
-writes exactly these and `audit` compares the live tables with exactly these. No I/O here.
+happened (the `sponsors` table has a row per change). The rows each projection table should
+hold come from `ledger/projection_rows.py`, the same functions the ledger writes with, so that
+`rebuild` writes exactly these and `audit` compares the live tables with exactly these. No I/O.
 """
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from chatledger.ledger import events as ev
 from chatledger.ledger.events import Event
-from chatledger.projections.state import LedgerState, evolve
-
-
-@dataclass(frozen=True, slots=True)
-class GoalRow:
-    model_uuid: str
-    name: str
-    sum: Decimal
-    require_sum: Decimal
-    is_active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SponsorRow:
-    """One row of the brief's `sponsors` table: a change of sponsor, keyed by its event."""
-
-    model_uuid: str
-    client_uuid: str
+from chatledger.ledger.projection_rows import SponsorRow, sponsor_row
+from chatledger.ledger.state import LedgerState, evolve
 
 
 @dataclass(slots=True)
@@ -42,36 +25,11 @@ class Replay:
     def fold(self, event: Event, position: int) -> None:
         evolve(self.state, event)
         if event.type == ev.CHANGE_SPONSOR:
-            self.sponsor_changes[event.event_id] = SponsorRow(
-                event.stream, event.payload["sponsor"]["uuid"]
-            )
+            self.sponsor_changes[event.event_id] = sponsor_row(event)
         self.position = max(self.position, position)
         self.count += 1
 
 
-def balance_rows(replay: Replay) -> dict[str, Decimal]:
-    """accounts.balance by owner_uuid (an owner without events has 0, not a row here)."""
-    return dict(replay.state.balances)
-
-
-def goal_rows(replay: Replay) -> dict[str, GoalRow]:
-    state = replay.state
-    goals = [goal for active in state.goals.values() for goal in active] + state.closed_goals
-    return {
-        goal.id: GoalRow(goal.model, goal.name, goal.sum, goal.require_sum, not goal.reached)
-        for goal in goals
-    }
-
-
-def donor_total_rows(replay: Replay) -> dict[tuple[str, str], Decimal]:
-    return dict(replay.state.donor_totals)
-
-
-def current_sponsor_rows(replay: Replay) -> dict[str, tuple[str, str]]:
-    """current_sponsors: model_uuid -> (client_uuid, client_name)."""
-    return {model: (s.uuid, s.name) for model, s in replay.state.sponsors.items()}
-
-
 def sponsor_rows(replay: Replay) -> dict[str, SponsorRow]:
-    """sponsors: event_id -> the change it records."""
+    """sponsors: event_id -> the change it records (the state keeps only the current one)."""
     return dict(replay.sponsor_changes)

@@ -16,9 +16,9 @@ from typing import Any
 from databases import Database
 
 from chatledger.ledger.events import Event
-from chatledger.ledger.store import EVENT_COLUMNS, row_to_event
+from chatledger.ledger.projection_rows import GoalRow, SponsorRow
+from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
 from chatledger.projections.audit import Auditor, AuditReport, Live
-from chatledger.projections.replay import GoalRow, SponsorRow
 
 CHUNK = 5000
 

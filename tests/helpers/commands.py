@@ -4,9 +4,9 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
-from chatledger.bus.codec import encode_command
 from chatledger.bus.kafka import ensure_topics
 from chatledger.config import Settings
+from chatledger.ledger.codec import encode_command
 from chatledger.ledger.commands import ChatCommand
 
 

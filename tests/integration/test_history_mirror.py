@@ -13,9 +13,9 @@ import pytest
 from databases import Database
 from redis.asyncio import Redis
 
-from chatledger.bus.codec import iso
 from chatledger.config import Settings
 from chatledger.ledger.commands import Actor
+from chatledger.ledger.wire import iso
 from chatledger.projections.history import HistoryReader, window_start
 from chatledger.projections.history_mirror import HistoryMirror, Marker, redis_client
 from chatledger.projections.history_projector import HistoryProjector
@@ -206,7 +206,7 @@ async def test_a_cold_chat_is_read_from_mysql_refilled_then_served_without_mysql
 
 
 async def _all(db: Database, chat: str) -> list[bytes]:
-    from chatledger.bus.codec import dumps
+    from chatledger.ledger.wire import dumps
     from chatledger.projections.event_log import chat_events_after
 
     return [dumps(e) for e in await chat_events_after(db, chat, 0)]

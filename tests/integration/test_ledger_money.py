@@ -15,7 +15,7 @@ from chatledger.config import Settings
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import Donate, PostMessage
 from chatledger.ledger.decider import apply
-from chatledger.projections.state import ZERO, LedgerState
+from chatledger.ledger.state import ZERO, LedgerState
 from tests.helpers.commands import produce
 from tests.helpers.kafka import published_seqs
 from tests.helpers.people import People

@@ -13,17 +13,16 @@ from chatledger.ledger import events as ev
 from chatledger.ledger.commands import Actor, AddGoal, Command, Deposit, Donate, Payout
 from chatledger.ledger.decider import CommandRefused, apply
 from chatledger.ledger.events import Event
-from chatledger.projections.audit import Auditor, AuditReport, Live, render
-from chatledger.projections.replay import (
-    Replay,
+from chatledger.ledger.projection_rows import (
     SponsorRow,
     balance_rows,
     current_sponsor_rows,
     donor_total_rows,
     goal_rows,
-    sponsor_rows,
 )
-from chatledger.projections.state import ZERO, LedgerState
+from chatledger.ledger.state import ZERO, LedgerState
+from chatledger.projections.audit import Auditor, AuditReport, Live, render
+from chatledger.projections.replay import Replay, sponsor_rows
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 MODEL = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")
@@ -65,12 +64,12 @@ def live_of(events: list[Event]) -> Live:
     replay = Replay()
     for position, event in enumerate(events, 1):
         replay.fold(event, position)
-    balances = balance_rows(replay)
+    balances = balance_rows(replay.state)
     return Live(
         accounts={p.uuid: (p.role, balances.get(p.uuid, ZERO)) for p in PEOPLE},
-        goals=goal_rows(replay),
-        donor_totals=donor_total_rows(replay),
-        current_sponsors=current_sponsor_rows(replay),
+        goals=goal_rows(replay.state),
+        donor_totals=donor_total_rows(replay.state),
+        current_sponsors=current_sponsor_rows(replay.state),
         sponsors=sponsor_rows(replay),
         versions=dict(replay.state.versions),
     )

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from chatledger.bus.codec import UndecodableCommand, decode_command, encode_command
+from chatledger.ledger.codec import UndecodableCommand, decode_command, encode_command
 from chatledger.ledger.commands import Actor, AddGoal, Deposit, Donate, PostMessage
 
 ACTOR = Actor("00000000-0000-4000-8000-000000000001", "Bob", "client")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import Actor, AddGoal, Command, Deposit, Donate, Payout, PostMessage
 from chatledger.ledger.decider import CommandRefused, apply, decide
-from chatledger.projections.state import ZERO, LedgerState
+from chatledger.ledger.state import ZERO, LedgerState
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 MODELS = [Actor(f"00000000-0000-4000-8000-00000000000{i}", f"model{i}", "model") for i in (1, 2)]

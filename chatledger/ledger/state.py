@@ -23,15 +23,6 @@ class Goal:
     sum: Decimal = ZERO
     reached: bool = False
 
-    def as_wire(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "sum": f"{self.sum:.2f}",
-            "require_sum": f"{self.require_sum:.2f}",
-            "reached": self.reached,
-        }
-
 
 @dataclass(slots=True)
 class Sponsor:

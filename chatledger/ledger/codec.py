@@ -1,7 +1,6 @@
-"""Bytes on Kafka: commands in `chat.commands`, events in their wire form in `chat.events`."""
+"""Commands as bytes on `chat.commands` (events go out in their wire form: `wire.py`)."""
 
 import dataclasses
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +16,7 @@ from chatledger.ledger.commands import (
     PostMessage,
     RegisterConnection,
 )
-from chatledger.ledger.events import Event
+from chatledger.ledger.wire import dumps
 
 _KINDS: dict[str, type[Any]] = {
     "message": PostMessage,
@@ -33,16 +32,6 @@ _DECIMAL_FIELDS = frozenset({"amount", "require_sum"})
 
 class UndecodableCommand(ValueError):
     """A record on the commands topic that no version of this program wrote."""
-
-
-def _default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def dumps(value: object) -> bytes:
-    return orjson.dumps(value, default=_default)
 
 
 def encode_command(command: Command) -> bytes:
@@ -64,28 +53,3 @@ def decode_command(data: bytes) -> Command:
     except (orjson.JSONDecodeError, KeyError, TypeError, ArithmeticError, AttributeError) as exc:
         raise UndecodableCommand(str(exc)) from exc
     return command
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def event_to_wire(event: Event) -> dict[str, Any]:
-    """DESIGN §5: the same shape on the websocket and in history."""
-    wire: dict[str, Any] = {
-        "type": event.type,
-        "id": event.event_id,
-        "seq": event.seq,
-        "chat": event.stream,
-        "is_public": event.is_public,
-        "from": dataclasses.asdict(event.actor) if event.actor else None,
-        "created_at": iso(event.created_at),
-    }
-    if event.amount is not None:
-        wire["sum"] = f"{event.amount:.2f}"
-    wire.update(event.payload)
-    return wire
-
-
-def encode_event(event: Event) -> bytes:
-    return dumps(event_to_wire(event))

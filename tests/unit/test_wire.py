@@ -1,0 +1,67 @@
+"""The wire form (DESIGN §5) from events that hold facts, and the row codec that stores them."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import orjson
+
+from chatledger.ledger import events as ev
+from chatledger.ledger.commands import Actor, AddGoal, Donate
+from chatledger.ledger.decider import apply
+from chatledger.ledger.events import Event
+from chatledger.ledger.rows import event_to_row, row_to_event
+from chatledger.ledger.state import ZERO, LedgerState
+from chatledger.ledger.wire import event_to_wire, money
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+MODEL = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")
+BOB = Actor("00000000-0000-4000-8000-000000000101", "Bob", "client")
+
+
+def a_goal_then_a_tip() -> list[Event]:
+    state = LedgerState(balances={MODEL.uuid: ZERO, BOB.uuid: Decimal("100")})
+    log = apply(AddGoal("g", MODEL.uuid, MODEL, "Dance", Decimal("15")), state, NOW)
+    log += apply(Donate("d", MODEL.uuid, BOB, Decimal("15.5"), "for the dance"), state, NOW)
+    return log
+
+
+def stored(event: Event) -> Event:
+    return row_to_event((1, *event_to_row(event)))
+
+
+def test_money_has_two_decimals() -> None:
+    assert money(Decimal("15.5")) == "15.50"
+    assert money(Decimal("0")) == "0.00"
+    assert money("7") == "7.00"
+
+
+def test_events_hold_decimals_and_the_wire_renders_them() -> None:
+    new_goal, tip, reached, sponsor = a_goal_then_a_tip()
+    assert [e.type for e in (new_goal, tip, reached, sponsor)] == [
+        ev.NEW_GOAL, ev.DONATE, ev.END_GOAL, ev.CHANGE_SPONSOR
+    ]
+    assert tip.payload["goals"][0]["sum"] == Decimal("15.5")
+    assert sponsor.payload["total"] == Decimal("15.5")
+    goal = {"id": new_goal.payload["goal"]["id"], "name": "Dance", "require_sum": "15.00"}
+    assert event_to_wire(new_goal)["goal"] == {**goal, "sum": "0.00", "reached": False}
+    wire = event_to_wire(tip)
+    assert wire["sum"] == "15.50" and wire["message"] == "for the dance"
+    assert wire["goals"] == [{**goal, "sum": "15.50", "reached": False}]
+    assert event_to_wire(reached)["goal"] == {**goal, "sum": "15.50", "reached": True}
+    assert event_to_wire(sponsor)["total"] == "15.50"
+    assert event_to_wire(sponsor)["sponsor"] == {"uuid": BOB.uuid, "name": "Bob"}
+
+
+def test_a_stored_event_reads_back_as_the_same_facts() -> None:
+    for event in a_goal_then_a_tip():
+        assert stored(event) == event
+        assert event_to_wire(stored(event)) == event_to_wire(event)
+
+
+def test_rows_written_when_events_held_strings_render_the_same() -> None:
+    _, tip, *_ = a_goal_then_a_tip()
+    goal = {**tip.payload["goals"][0], "sum": "15.50", "require_sum": "15.00"}
+    legacy = orjson.dumps({"sum": "15.50", "message": "for the dance", "goals": [goal]})
+    row = list(event_to_row(tip))
+    row[10] = legacy.decode()
+    assert event_to_wire(row_to_event((1, *row))) == event_to_wire(tip)
