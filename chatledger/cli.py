@@ -19,8 +19,9 @@ from chatledger.ledger.commands import Command, Deposit, Payout
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.wire import dumps, money
 from chatledger.logs import configure_logging
-from chatledger.projections import audit, rebuild, source
+from chatledger.projections import audit, history_rebuild, rebuild, source
 from chatledger.projections.progress import progress_for
+from chatledger.projections.shadow_tables import SQL_PROJECTIONS
 from chatledger.service import ALL_ROLES, create_app
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
@@ -107,7 +108,7 @@ async def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     names = args.projection or rebuild.ALL_PROJECTIONS
     summary: dict[str, object] = {}
-    sql = [name for name in names if name in rebuild.SQL_PROJECTIONS]
+    sql = [name for name in names if name in SQL_PROJECTIONS]
     if sql:
         db = database(settings.mysql_dsn, 2)
         await db.connect()
@@ -119,7 +120,7 @@ async def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await db.disconnect()
     if rebuild.HISTORY in names:
-        summary["history_keys_dropped"] = await rebuild.rebuild_history(settings)
+        summary["history_keys_dropped"] = await history_rebuild.rebuild_history(settings)
     _print_json(summary)
     return 0
 

@@ -2,17 +2,42 @@
 
 import sys
 import time
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.progress import (
+    Progress as RichProgress,
+)
+
+
+class Progress(Protocol):
+    """What a long replay reports to (rebuild)."""
+
+    def start(self, total: int) -> None: ...
+    def advance(self, events: int, position: int) -> None: ...
+    def note(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, events: int, position: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class TerminalProgress:
@@ -20,7 +45,7 @@ class TerminalProgress:
 
     def __init__(self, label: str, stream: TextIO = sys.stdout) -> None:
         self.label = label
-        self.bar = Progress(
+        self.bar = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),

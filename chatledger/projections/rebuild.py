@@ -19,20 +19,18 @@ event the ledger appends meanwhile.
       event with a smaller id can commit after one with a larger id.
    c. The shadow rows the tail changed are rewritten, then each shadow is applied to its live
       table with DML that touches only differing rows (UPDATE accounts ... JOIN for balances;
-      UPDATE ... JOIN, INSERT ... SELECT of missing rows and DELETE of strays for the others), and
-      `projection_positions` records the last event id folded, all in the same transaction.
+      UPDATE ... JOIN, INSERT ... SELECT of missing rows and DELETE of strays for the others), all
+      in the same transaction.
    d. COMMIT: readers (MVCC) see the old projections or the new ones, never a mix; the ledger
       resumes on projections that include every event it appended.
    Why not RENAME TABLE: it is DDL, which commits the open transaction, so it cannot be atomic
    with the balances UPDATE (accounts is referenced by users/clients and cannot be renamed
-   away) nor with `projection_positions`; and it would release the stream locks mid-swap.
+   away); and it would release the stream locks mid-swap.
    A deadlock or lock-wait timeout rolls the swap back (shadows included) and it is retried:
    the replay keeps what it folded, and the shadows are re-patched from the rows first written.
 
-The Redis history mirror (`--projection history`) needs none of this: a chat key without its
-completeness marker is cold, and the next read refills it from `chat_events` (history_mirror.py
-explains why that never leaves a hole, even with the projector writing meanwhile). Rebuilding it
-is dropping every chat's key of this prefix, exactly the flush the mirror is built to survive.
+The Redis history mirror (`--projection history`) needs none of this: `history_rebuild.py`.
+How a shadow is filled and applied is `shadow_tables.py`.
 
 Rows that a corruption deleted from `sponsors` come back with new ids (after later changes); the
 current sponsor is read from `current_sponsors`, which is exact.
@@ -40,167 +38,33 @@ current sponsor is read from `current_sponsors`, which is exact.
 
 import logging
 import time
-import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from databases import Database
 
-from chatledger.config import Settings
 from chatledger.db import retry_on_conflict
-from chatledger.ledger.projection_rows import (
-    balance_rows,
-    current_sponsor_rows,
-    donor_total_rows,
-    goal_rows,
+from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
+from chatledger.projections.progress import NoProgress, Progress
+from chatledger.projections.replay import Replay
+from chatledger.projections.shadow_tables import (
+    SQL_PROJECTIONS,
+    TABLES,
+    Row,
+    ShadowTable,
+    create_shadows,
+    drop_shadows,
+    patch_shadow,
 )
-from chatledger.ledger.rows import EVENT_COLUMNS, placeholders, row_to_event
-from chatledger.projections.history_mirror import HistoryMirror, redis_client
-from chatledger.projections.replay import Replay, sponsor_rows
 from chatledger.projections.source import event_chunks, last_event_id, snapshot
 
 log = logging.getLogger(__name__)
 
-SQL_PROJECTIONS = ("balances", "goals", "sponsors", "donor_totals")
 HISTORY = "history"
 ALL_PROJECTIONS = (*SQL_PROJECTIONS, HISTORY)
 MAX_SWAP_ATTEMPTS = 8
-WRITE_CHUNK = 1000
 TAIL_STREAMS_PER_QUERY = 200
-
-Row = tuple[Any, ...]
-
-
-class Progress(Protocol):
-    def start(self, total: int) -> None: ...
-    def advance(self, events: int, position: int) -> None: ...
-    def note(self, text: str) -> None: ...
-    def close(self) -> None: ...
-
-
-class NoProgress:
-    def start(self, total: int) -> None:
-        pass
-
-    def advance(self, events: int, position: int) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-@dataclass(frozen=True)
-class ShadowTable:
-    """A live projection table, its shadow, and how the replay becomes the shadow's rows."""
-
-    projection: str
-    live: str
-    columns: str  # the shadow's column definitions and primary key
-    keys: tuple[str, ...]
-    values: tuple[str, ...]
-    rows: Callable[[Replay], dict[Any, Row]]  # key -> (*keys, *values), in column order
-    derived: Mapping[str, str] = field(default_factory=dict)  # live column -> SQL over `s`
-
-    @property
-    def shadow(self) -> str:
-        return f"rebuild_{self.live}"
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.keys + self.values
-
-    def apply_sql(self) -> list[str]:
-        """Make the live table equal to the shadow, writing only the rows that differ."""
-        on = " AND ".join(f"l.{k} = s.{k}" for k in self.keys)
-        same = " AND ".join(f"l.{v} <=> s.{v}" for v in self.values)
-        sets = ", ".join(f"l.{v} = s.{v}" for v in self.values)
-        live_cols = ", ".join((*self.names, *self.derived))
-        shadow_cols = ", ".join((*(f"s.{c}" for c in self.names), *self.derived.values()))
-        return [
-            f"UPDATE {self.live} l JOIN {self.shadow} s ON {on} SET {sets} WHERE NOT ({same})",
-            f"INSERT INTO {self.live} ({live_cols}) SELECT {shadow_cols} FROM {self.shadow} s"
-            f" LEFT JOIN {self.live} l ON {on} WHERE l.{self.keys[0]} IS NULL",
-            f"DELETE l FROM {self.live} l LEFT JOIN {self.shadow} s ON {on}"
-            f" WHERE s.{self.keys[0]} IS NULL",
-        ]
-
-
-class BalancesTable(ShadowTable):
-    def apply_sql(self) -> list[str]:
-        # accounts rows belong to users/clients (foreign keys): only their balance is ours.
-        # An account no event ever touched holds 0.
-        return [
-            f"UPDATE accounts a LEFT JOIN {self.shadow} s ON s.owner_uuid = a.owner_uuid"
-            " SET a.balance = COALESCE(s.balance, 0)"
-            " WHERE a.balance <> COALESCE(s.balance, 0)"
-        ]
-
-
-_UUID = "CHAR(36) CHARACTER SET ascii NOT NULL"
-_MONEY = "DECIMAL(20, 2) NOT NULL"
-
-
-def _user_id(column: str) -> str:
-    return f"COALESCE((SELECT id FROM users WHERE uuid = s.{column}), 0)"
-
-
-def _client_id(column: str) -> str:
-    return f"COALESCE((SELECT id FROM clients WHERE uuid = s.{column}), 0)"
-
-
-TABLES: tuple[ShadowTable, ...] = (
-    BalancesTable(
-        "balances",
-        "accounts",
-        f"owner_uuid {_UUID} PRIMARY KEY, balance {_MONEY}",
-        ("owner_uuid",),
-        ("balance",),
-        lambda r: {owner: (owner, b) for owner, b in balance_rows(r.state).items()},
-    ),
-    ShadowTable(
-        "goals",
-        "goals",
-        f"uuid {_UUID} PRIMARY KEY, model_uuid {_UUID}, name VARCHAR(200) NOT NULL,"
-        f" sum {_MONEY}, require_sum {_MONEY}, is_active BOOLEAN NOT NULL",
-        ("uuid",),
-        ("model_uuid", "name", "sum", "require_sum", "is_active"),
-        lambda r: {
-            gid: (gid, g.model_uuid, g.name, g.sum, g.require_sum, g.is_active)
-            for gid, g in goal_rows(r.state).items()
-        },
-        {"user_id": _user_id("model_uuid")},
-    ),
-    ShadowTable(
-        "donor_totals",
-        "donor_totals",
-        f"model_uuid {_UUID}, client_uuid {_UUID}, total {_MONEY},"
-        " PRIMARY KEY (model_uuid, client_uuid)",
-        ("model_uuid", "client_uuid"),
-        ("total",),
-        lambda r: {pair: (*pair, total) for pair, total in donor_total_rows(r.state).items()},
-    ),
-    ShadowTable(
-        "sponsors",
-        "current_sponsors",
-        f"model_uuid {_UUID} PRIMARY KEY, client_uuid {_UUID}, client_name VARCHAR(100) NOT NULL",
-        ("model_uuid",),
-        ("client_uuid", "client_name"),
-        lambda r: {m: (m, *sponsor) for m, sponsor in current_sponsor_rows(r.state).items()},
-    ),
-    ShadowTable(
-        "sponsors",
-        "sponsors",
-        f"event_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID}",
-        ("event_id",),
-        ("model_uuid", "client_uuid"),
-        lambda r: {e: (e, s.model_uuid, s.client_uuid) for e, s in sponsor_rows(r).items()},
-        {"user_id": _user_id("model_uuid"), "client_id": _client_id("client_uuid")},
-    ),
-)
 
 
 @dataclass
@@ -250,12 +114,12 @@ async def rebuild(
             replay = await _fold(db, progress)
             written = {table.shadow: table.rows(replay) for table in tables}
             progress.note(f"folded {replay.count} events; filling shadow tables")
-            await _create_shadows(db, tables, written)
+            await create_shadows(db, tables, written)
             before = replay.count
             try:
                 changed, attempts, swap_ms = await _swap(db, tables, replay, written)
             finally:
-                await _drop_shadows(db, tables)
+                await drop_shadows(db, tables)
         finally:
             await guard.fetch_val("SELECT RELEASE_LOCK(:name)", {"name": name})
     progress.close()
@@ -280,40 +144,6 @@ async def _fold(db: Database, progress: Progress) -> Replay:
                 replay.fold(event, position)
             progress.advance(len(chunk), chunk[-1][0])
     return replay
-
-
-async def _execute(db: Database, statements: Iterable[str]) -> None:
-    async with db.connection() as connection, connection.raw_connection.cursor() as cur:
-        for statement in statements:
-            await cur.execute(statement)
-
-
-async def _drop_shadows(db: Database, tables: Sequence[ShadowTable]) -> None:
-    with warnings.catch_warnings():  # "Unknown table" notes from IF EXISTS are expected
-        warnings.simplefilter("ignore")
-        await _execute(db, [f"DROP TABLE IF EXISTS {table.shadow}" for table in tables])
-
-
-async def _create_shadows(
-    db: Database, tables: Sequence[ShadowTable], written: Mapping[str, dict[Any, Row]]
-) -> None:
-    await _drop_shadows(db, tables)  # a crashed run may have left them
-    await _execute(db, [f"CREATE TABLE {t.shadow} ({t.columns}) ENGINE = InnoDB" for t in tables])
-    async with db.connection() as connection, connection.raw_connection.cursor() as cur:
-        for table in tables:
-            await _upsert(cur, table, list(written[table.shadow].values()))
-
-
-async def _upsert(cur: Any, table: ShadowTable, rows: list[Row]) -> None:
-    names = ", ".join(table.names)
-    updates = ", ".join(f"{v} = VALUES({v})" for v in table.values)
-    for start in range(0, len(rows), WRITE_CHUNK):
-        chunk = rows[start : start + WRITE_CHUNK]
-        await cur.execute(
-            f"INSERT INTO {table.shadow} ({names}) VALUES"
-            f" {placeholders(len(chunk), len(table.names))} ON DUPLICATE KEY UPDATE {updates}",
-            [value for row in chunk for value in row],
-        )
 
 
 async def _swap(
@@ -350,18 +180,11 @@ async def _swap_once(
             await _fold_tail(cur, replay, versions)
             changed: dict[str, int] = {}
             for table in tables:
-                await _patch_shadow(cur, table, table.rows(replay), written[table.shadow])
+                await patch_shadow(cur, table, table.rows(replay), written[table.shadow])
                 changed[table.live] = 0
                 for statement in table.apply_sql():
                     await cur.execute(statement)
                     changed[table.live] += max(cur.rowcount, 0)
-            projections = sorted({table.projection for table in tables})
-            await cur.execute(
-                "INSERT INTO projection_positions (name, position)"
-                f" VALUES {placeholders(len(projections), 2)}"
-                " ON DUPLICATE KEY UPDATE position = VALUES(position)",
-                [value for name in projections for value in (name, replay.position)],
-            )
             await cur.execute("COMMIT")
         except BaseException:
             await cur.execute("ROLLBACK")
@@ -386,36 +209,3 @@ async def _fold_tail(cur: Any, replay: Replay, versions: Mapping[str, int]) -> N
         replay.fold(row_to_event(row), int(row[0]))
 
 
-async def _patch_shadow(
-    cur: Any, table: ShadowTable, now: Mapping[Any, Row], written: Mapping[Any, Row]
-) -> None:
-    """Bring a shadow from the rows first written to `now` (inside the swap transaction)."""
-    await _upsert(cur, table, [row for key, row in now.items() if written.get(key) != row])
-    gone = [key for key in written if key not in now]
-    for start in range(0, len(gone), WRITE_CHUNK):
-        chunk = gone[start : start + WRITE_CHUNK]
-        keys = [key if isinstance(key, tuple) else (key,) for key in chunk]
-        await cur.execute(
-            f"DELETE FROM {table.shadow} WHERE ({', '.join(table.keys)})"
-            f" IN ({placeholders(len(keys), len(table.keys))})",
-            [value for key in keys for value in key],
-        )
-
-
-async def rebuild_history(settings: Settings) -> int:
-    """Drop every chat's mirror key (UNLINK, in pages of SCAN): readers refill from MySQL."""
-    redis = redis_client(settings)
-    dropped = 0
-    try:
-        pattern = HistoryMirror(settings, redis).key("*")
-        batch: list[bytes] = []
-        async for key in redis.scan_iter(match=pattern, count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                dropped += int(await redis.unlink(*batch))
-                batch = []
-        if batch:
-            dropped += int(await redis.unlink(*batch))
-    finally:
-        await redis.aclose()
-    return dropped
