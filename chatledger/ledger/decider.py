@@ -6,6 +6,7 @@ ledger records as handled so a poisoned command is not retried forever.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -70,6 +71,9 @@ class _Facts:
 
 
 def decide(command: Command, state: LedgerState, now: datetime) -> list[Event]:
+    refused = refusal(command)
+    if refused is not None:
+        raise CommandRefused(refused.reason)
     facts = _Facts(command, state, now)
     decider = _DECIDERS[type(command)]
     decider(command, state, facts)  # type: ignore[operator]
@@ -84,6 +88,50 @@ def apply(command: Command, state: LedgerState, now: datetime) -> list[Event]:
     return events
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a command can never apply: `forbidden` when the asker may not, else what is asked."""
+
+    reason: str
+    forbidden: bool = False
+
+
+def refusal(command: Command) -> Refusal | None:
+    """The rules that need no state: who may do what, and sums above zero.
+
+    The API answers them at once (403 or 400) by calling this very function; `decide` applies
+    it again to whatever reaches the ledger.
+    """
+    if isinstance(command, Deposit | Payout):
+        return None if command.amount > ZERO else Refusal("the amount must be positive")
+    actor = command.actor
+    if actor.role == "model" and actor.uuid != command.chat:
+        return Refusal("a model acts only in its own chat", forbidden=True)
+    if isinstance(command, PostMessage) and command.to is not None and actor.role != "model":
+        return Refusal("to: only the model sends private replies")
+    if isinstance(command, Donate):
+        if actor.role != "client":
+            return Refusal("only clients donate", forbidden=True)
+        if command.amount <= ZERO:
+            return Refusal("sum: a donation is positive")
+    if isinstance(command, AddGoal):
+        if actor.role != "model":
+            return Refusal("only the model sets goals", forbidden=True)
+        if command.require_sum <= ZERO:
+            return Refusal("require_sum: a goal needs a positive sum")
+    return None
+
+
+def affordable(balance: Decimal | None, amount: Decimal) -> bool:
+    """A donation or payout the balance covers (the ledger's check is the one that counts)."""
+    return balance is not None and amount <= balance
+
+
+def message_is_public(command: PostMessage) -> bool:
+    """A private reply is private whatever the flag says."""
+    return command.is_public and command.to is None
+
+
 def _require_account(state: LedgerState, owner: str) -> Decimal:
     balance = state.balances.get(owner)
     if balance is None:
@@ -94,26 +142,23 @@ def _require_account(state: LedgerState, owner: str) -> Decimal:
 def _require_model_chat(command: PostMessage | Donate | AddGoal, state: LedgerState) -> None:
     _require_account(state, command.chat)
     _require_account(state, command.actor.uuid)
-    if command.actor.role == "model" and command.actor.uuid != command.chat:
-        raise CommandRefused("a model acts only in its own chat")
 
 
 def _message(command: PostMessage, state: LedgerState, facts: _Facts) -> None:
     _require_model_chat(command, state)
-    if command.to is not None and command.actor.role != "model":
-        raise CommandRefused("only the model addresses a private reply")
-    is_public = command.is_public and command.to is None
-    facts.add(ev.MESSAGE, command.actor, is_public=is_public, message=command.text, to=command.to)
+    facts.add(
+        ev.MESSAGE,
+        command.actor,
+        is_public=message_is_public(command),
+        message=command.text,
+        to=command.to,
+    )
 
 
 def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
     _require_model_chat(command, state)
-    if command.actor.role != "client":
-        raise CommandRefused("only clients donate")
-    if command.amount <= ZERO:
-        raise CommandRefused("a donation is positive")
     model, donor, amount = command.chat, command.actor.uuid, command.amount
-    if amount > state.balances[donor]:
+    if not affordable(state.balances[donor], amount):
         facts.add(
             ev.DONATE_REJECTED,
             command.actor,
@@ -169,10 +214,6 @@ def _maybe_change_sponsor(command: Donate, state: LedgerState, facts: _Facts) ->
 
 def _add_goal(command: AddGoal, state: LedgerState, facts: _Facts) -> None:
     _require_model_chat(command, state)
-    if command.actor.role != "model":
-        raise CommandRefused("only the model sets goals")
-    if command.require_sum <= ZERO:
-        raise CommandRefused("a goal needs a positive sum")
     goal = Goal(event_id_for(command.command_id, 0), command.chat, command.name,
                 command.require_sum)
     facts.add(ev.NEW_GOAL, command.actor, goal=_goal_fact(goal, ZERO))
@@ -180,16 +221,12 @@ def _add_goal(command: AddGoal, state: LedgerState, facts: _Facts) -> None:
 
 def _deposit(command: Deposit, state: LedgerState, facts: _Facts) -> None:
     _require_account(state, command.account)
-    if command.amount <= ZERO:
-        raise CommandRefused("a deposit is positive")
     facts.add(ev.DEPOSITED, None, is_public=False, amount=command.amount)
 
 
 def _payout(command: Payout, state: LedgerState, facts: _Facts) -> None:
     balance = _require_account(state, command.account)
-    if command.amount <= ZERO:
-        raise CommandRefused("a payout is positive")
-    if command.amount > balance:
+    if not affordable(balance, command.amount):
         raise CommandRefused(f"{INSUFFICIENT_FUNDS}: balance {money(balance)}")
     facts.add(ev.PAID_OUT, None, is_public=False, amount=command.amount)
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import Actor, AddGoal, Command, Deposit, Donate, Payout, PostMessage
-from chatledger.ledger.decider import CommandRefused, apply, decide
+from chatledger.ledger.decider import CommandRefused, affordable, apply, decide, refusal
 from chatledger.ledger.state import ZERO, LedgerState
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -147,3 +147,40 @@ def test_private_reply_is_private_and_addressed() -> None:
     reply = PostMessage(cid(), MODELS[0].uuid, MODELS[0], "psst", True, CLIENTS[0].uuid)
     [event] = apply(reply, state, NOW)
     assert event.is_public is False and event.payload["to"] == CLIENTS[0].uuid
+
+
+@pytest.mark.parametrize(("command", "forbidden"), [
+    (Donate(cid(), MODELS[0].uuid, MODELS[0], Decimal("1")), True),
+    (AddGoal(cid(), MODELS[0].uuid, CLIENTS[0], "g", Decimal("1")), True),
+    (PostMessage(cid(), MODELS[0].uuid, MODELS[1], "x", True), True),
+    (PostMessage(cid(), MODELS[0].uuid, CLIENTS[0], "x", False, CLIENTS[1].uuid), False),
+    (Donate(cid(), MODELS[0].uuid, CLIENTS[0], Decimal("0")), False),
+    (AddGoal(cid(), MODELS[0].uuid, MODELS[0], "g", Decimal("-1")), False),
+    (Deposit(cid(), CLIENTS[0].uuid, Decimal("0")), False),
+])
+def test_the_stateless_rules_the_api_asks_are_the_ones_the_decider_applies(
+    command: Command, forbidden: bool
+) -> None:
+    refused = refusal(command)
+    assert refused is not None and refused.forbidden is forbidden
+    state = fresh_state()
+    state.balances[CLIENTS[0].uuid] = Decimal("100")
+    with pytest.raises(CommandRefused, match=refused.reason):
+        decide(command, state, NOW)
+
+
+@pytest.mark.parametrize("command", [
+    Donate(cid(), MODELS[0].uuid, CLIENTS[0], Decimal("1")),
+    AddGoal(cid(), MODELS[0].uuid, MODELS[0], "g", Decimal("1")),
+    PostMessage(cid(), MODELS[0].uuid, MODELS[0], "x", True, CLIENTS[1].uuid),
+    PostMessage(cid(), MODELS[0].uuid, CLIENTS[0], "x", True),
+    Payout(cid(), MODELS[0].uuid, Decimal("0.01")),
+])
+def test_commands_within_the_rules_pass_them(command: Command) -> None:
+    assert refusal(command) is None
+
+
+def test_affordable_is_the_balance_check_of_donations_and_payouts() -> None:
+    assert affordable(Decimal("5.00"), Decimal("5.00"))
+    assert not affordable(Decimal("4.99"), Decimal("5.00"))
+    assert not affordable(None, Decimal("0.01"))
