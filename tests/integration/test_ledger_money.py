@@ -7,6 +7,7 @@ import signal
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 from databases import Database
@@ -153,3 +154,51 @@ async def test_ledger_killed_mid_batch_ends_identical_to_an_uninterrupted_run(
         want = expected.sponsors.get(model.uuid)
         assert sponsor == (want.uuid if want else None)
     assert ev.DONATE in {t for pairs in decided.values() for _, t in pairs}
+
+
+async def test_a_tie_keeps_the_sponsor_and_one_cent_more_takes_it_end_to_end(
+    service: Service, people: People, db: Database
+) -> None:
+    model = await people.model()
+    ann = await people.client(model, "Ann", money="10.00")
+    bob = await people.client(model, "Bob", money="10.00")
+
+    async def tip(who: Any, amount: str) -> None:
+        async with (
+            aiohttp.ClientSession(service.url) as http,
+            http.post("/chat/donate/add", json={"sum": amount}, headers=who.headers) as response,
+        ):
+            assert response.status == 201, await response.text()
+
+    async def donations() -> int:
+        return await count(db, "SELECT COUNT(*) FROM chat_events WHERE stream = :m"
+                               " AND type = 'donate'", m=model.uuid)
+
+    async def sponsor() -> Any:
+        return await db.fetch_val("SELECT client_uuid FROM current_sponsors WHERE model_uuid = :m",
+                                  {"m": model.uuid})
+
+    # One after another: each waits for the previous one to be applied, so the order is known.
+    for who, amount, done in ((ann, "5.00", 1), (bob, "5.00", 2)):
+        await tip(who, amount)
+        await eventually(donations, until=lambda n, d=done: n == d, what=f"{done} donations")
+    assert await sponsor() == ann.uuid  # 5.00 each: the tie keeps Ann
+    await tip(bob, "0.01")
+    await eventually(donations, until=lambda n: n == 3, what="the third donation")
+    assert await sponsor() == bob.uuid
+    changes = await db.fetch_all(
+        "SELECT JSON_VALUE(payload, '$.sponsor.uuid'), JSON_VALUE(payload, '$.total')"
+        " FROM chat_events WHERE stream = :m AND type = 'change_sponsor' ORDER BY seq",
+        {"m": model.uuid},
+    )
+    assert [(row[0], Decimal(row[1])) for row in changes] == [
+        (ann.uuid, Decimal("5.00")), (bob.uuid, Decimal("5.01"))
+    ]
+    async with (
+        aiohttp.ClientSession(service.url) as http,
+        http.get("/chat/event/history", headers=ann.headers) as response,
+    ):
+        wire = [e for e in (await response.json())["events"] if e["type"] == "change_sponsor"]
+    assert [(e["sponsor"]["uuid"], e["total"]) for e in wire] == [
+        (ann.uuid, "5.00"), (bob.uuid, "5.01")
+    ]
