@@ -1,15 +1,12 @@
 """MySQL: the connection pool and the schema migrations in `sql/`."""
 
-import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiomysql
-import pymysql
 from databases import Database
 
 log = logging.getLogger(__name__)
@@ -94,28 +91,3 @@ def redact(dsn: str) -> str:
         netloc = f"{parts.username}:***@{parts.hostname}:{parts.port or 3306}"
         return urlunsplit(parts._replace(netloc=netloc))
     return dsn
-
-
-LOCK_CONFLICTS = frozenset({1205, 1213})  # lock wait timeout, deadlock
-DUPLICATE_KEY = 1062
-
-
-async def retry_on_conflict(
-    step: Callable[[], Awaitable[T]],
-    *,
-    what: str,
-    codes: frozenset[int] = LOCK_CONFLICTS,
-    attempts: int = 8,
-    pause_s: float = 0.005,
-) -> T:
-    """Run a whole transaction again when MySQL says it lost a race (deadlock and the like)."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await step()
-        except pymysql.err.MySQLError as exc:
-            code = exc.args[0] if exc.args else None
-            if code not in codes or attempt == attempts:
-                raise
-            log.warning("%s retry %d after MySQL error %s", what, attempt, exc)
-            await asyncio.sleep(pause_s * 2**attempt)
-    raise AssertionError("unreachable")

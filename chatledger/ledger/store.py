@@ -16,7 +16,6 @@ from typing import Any
 
 from databases import Database
 
-from chatledger.db import DUPLICATE_KEY, LOCK_CONFLICTS, retry_on_conflict
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import (
     Command,
@@ -36,6 +35,7 @@ from chatledger.ledger.projection_rows import (
 )
 from chatledger.ledger.rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
 from chatledger.ledger.state import Goal, LedgerState, Sponsor
+from chatledger.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class LedgerStore:
 
     async def apply_batch(self, commands: Sequence[Command]) -> BatchResult:
         # A duplicate key means another worker applied some of these commands first (rebalance).
-        return await retry_on_conflict(
+        return await on_conflict(
             lambda: self._apply_once(commands), what="ledger batch",
             codes=LOCK_CONFLICTS | {DUPLICATE_KEY},
         )

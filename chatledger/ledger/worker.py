@@ -15,13 +15,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-import pymysql
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from chatledger.config import Settings
 from chatledger.ledger.codec import UndecodableCommand, decode_command
@@ -36,9 +35,9 @@ from chatledger.metrics import (
     LEDGER_COMMANDS,
     LEDGER_CONSUMER_LAG,
 )
+from chatledger.retrying import until_available
 
 log = logging.getLogger(__name__)
-RETRY_PAUSE_S = 0.5
 T = TypeVar("T")
 
 
@@ -130,15 +129,17 @@ class LedgerWorker:
         commands = decode_batch(records)
         result = BatchResult()
         if commands:
-            result = await _until_done(lambda: self.store.apply_batch(commands), "mysql")
+            result = await until_available(
+                lambda: self.store.apply_batch(commands), what="ledger batch"
+            )
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         return Applied(commands, result, offsets, started)
 
     async def publish(self, consumer: AIOKafkaConsumer, applied: Applied) -> None:
         """Publish a committed batch's events, then commit its offsets."""
         events = applied.result.events
-        await _until_done(
-            lambda: publish(self.producer, self.settings.events_topic, events), "publish"
+        await until_available(
+            lambda: publish(self.producer, self.settings.events_topic, events), what="publish"
         )
         try:
             await consumer.commit(applied.offsets)
@@ -168,19 +169,3 @@ def _observe(applied: Applied) -> None:
             "event_ids": [event.event_id for event in events],
         },
     )
-
-
-async def _until_done(step: Callable[[], Awaitable[T]], what: str) -> T:
-    attempt = 0
-    while True:
-        try:
-            return await step()
-        except (
-            pymysql.err.OperationalError,
-            pymysql.err.InterfaceError,
-            KafkaError,
-            OSError,
-        ) as exc:
-            attempt += 1
-            log.warning("%s unavailable (attempt %d): %r; retrying", what, attempt, exc)
-            await asyncio.sleep(min(RETRY_PAUSE_S * attempt, 5.0))

@@ -44,7 +44,6 @@ from typing import Any
 
 from databases import Database
 
-from chatledger.db import retry_on_conflict
 from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
 from chatledger.projections.progress import NoProgress, Progress
 from chatledger.projections.replay import Replay
@@ -58,6 +57,7 @@ from chatledger.projections.shadow_tables import (
     patch_shadow,
 )
 from chatledger.projections.source import event_chunks, last_event_id, snapshot
+from chatledger.retrying import on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,7 @@ async def _swap(
         changed = await _swap_once(db, tables, replay, written)
         return changed, attempts, (time.perf_counter() - started) * 1000
 
-    return await retry_on_conflict(attempt, what="rebuild swap", attempts=MAX_SWAP_ATTEMPTS,
-                                   pause_s=0.01)
+    return await on_conflict(attempt, what="rebuild swap", attempts=MAX_SWAP_ATTEMPTS)
 
 
 async def _swap_once(

@@ -1,0 +1,59 @@
+"""The three retry policies, on steps that fail a known number of times (no I/O)."""
+
+import pymysql
+import pytest
+
+from chatledger.retrying import DUPLICATE_KEY, on_conflict, until_available, until_deadline
+
+
+class Flaky:
+    """Fails with `error` the first `failures` calls, then answers how many calls it took."""
+
+    def __init__(self, failures: int, error: BaseException) -> None:
+        self.failures, self.error, self.calls = failures, error, 0
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return self.calls
+
+
+DEADLOCK = pymysql.err.OperationalError(1213, "Deadlock found")
+
+
+async def test_a_lost_race_is_run_again_until_it_wins() -> None:
+    assert await on_conflict(Flaky(3, DEADLOCK), what="t") == 4
+    step = Flaky(1, DEADLOCK)  # a plain callable returning a coroutine, as the callers pass
+    assert await on_conflict(lambda: step(), what="t") == 2
+
+
+async def test_a_race_lost_too_often_gives_up_with_the_last_error() -> None:
+    step = Flaky(10, DEADLOCK)
+    with pytest.raises(pymysql.err.OperationalError):
+        await on_conflict(step, what="t", attempts=3)
+    assert step.calls == 3
+
+
+async def test_only_the_named_conflicts_are_retried() -> None:
+    duplicate = pymysql.err.IntegrityError(DUPLICATE_KEY, "Duplicate entry")
+    step = Flaky(1, duplicate)
+    with pytest.raises(pymysql.err.IntegrityError):
+        await on_conflict(step, what="t")
+    assert step.calls == 1
+    assert await on_conflict(Flaky(1, duplicate), what="t", codes=frozenset({DUPLICATE_KEY})) == 2
+
+
+async def test_a_missing_dependency_is_waited_for_and_a_bug_is_not() -> None:
+    assert await until_available(Flaky(2, ConnectionRefusedError()), what="t") == 3
+    bug = Flaky(1, ValueError("a bug, not an outage"))
+    with pytest.raises(ValueError):
+        await until_available(bug, what="t")
+    assert bug.calls == 1
+
+
+async def test_a_deadline_ends_the_wait() -> None:
+    step = Flaky(1_000, ConnectionRefusedError())
+    with pytest.raises(ConnectionRefusedError):
+        await until_deadline(step, what="t", deadline_s=0.3)
+    assert 1 < step.calls < 1_000
