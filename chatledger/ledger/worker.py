@@ -4,24 +4,22 @@ Order of effects per batch: commit in MySQL, then publish the events, then commi
 A crash between any two steps redelivers the batch; the store recognises the applied commands and
 hands back their events, which are published again (consumers drop duplicates by (chat, seq)).
 
-Pipelined: the publish and offset commit of batch N run while batch N+1's MySQL transaction
-does. Batches still commit in MySQL in order, publish in order (N+1's publish starts only after
-N's has been acknowledged, so each chat's events reach the topic in seq order), and commit their
-offsets in order, each only after its own publish: the per-batch order above holds, and a crash
-anywhere leaves every uncommitted offset behind a published-or-redelivered batch.
+Pipelined by the shared consume loop (`bus/consume.py`): the publish and offset commit of batch
+N run while batch N+1's MySQL transaction does. Batches still commit in MySQL in order, publish
+in order (N+1's publish starts only after N's has been acknowledged, so each chat's events reach
+the topic in seq order), and commit their offsets in order, each only after its own publish.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import IllegalStateError
 
+from chatledger.bus.consume import Batch, Finish, consume, nothing_left
 from chatledger.config import Settings
 from chatledger.ledger.codec import UndecodableCommand, decode_command
 from chatledger.ledger.commands import Command
@@ -80,16 +78,6 @@ async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:
     return total
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """A batch committed in MySQL whose events are not yet published nor its offsets committed."""
-
-    commands: list[Command]
-    result: BatchResult
-    offsets: dict[TopicPartition, int]
-    started: float
-
-
 class LedgerWorker:
     def __init__(self, settings: Settings, store: LedgerStore, producer: AIOKafkaProducer) -> None:
         self.settings = settings
@@ -98,60 +86,41 @@ class LedgerWorker:
         self.lag: int | None = None  # read by /readyz and exported as a gauge
 
     async def run(self, consumer: AIOKafkaConsumer) -> None:
-        publishing: asyncio.Task[None] | None = None  # batch N's publish + offset commit
-        try:
-            while True:
-                batch = await consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.ledger_batch_size
-                )
-                self.lag = await consumer_lag(consumer)
-                if self.lag is not None:
-                    LEDGER_CONSUMER_LAG.set(self.lag)
-                if not batch:
-                    continue
-                applied = await self.apply(batch)  # batch N+1's transaction, N publishing
-                if publishing is not None:
-                    await publishing
-                publishing = asyncio.create_task(self.publish(consumer, applied))
-        finally:
-            if publishing is not None:
-                # Its offsets stay uncommitted: the batch is redelivered and published again.
-                publishing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await publishing
+        await consume(
+            consumer, self.apply, max_records=self.settings.ledger_batch_size,
+            after_fetch=self.measure_lag,
+        )
 
-    async def apply(
-        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> Applied:
-        """Decide and commit in MySQL, retrying while MySQL is away: never skip a batch."""
+    async def measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        self.lag = await consumer_lag(consumer)
+        if self.lag is not None:
+            LEDGER_CONSUMER_LAG.set(self.lag)
+
+    async def apply(self, batch: Batch) -> Finish:
+        """Decide and commit in MySQL (waiting while MySQL is away: a batch is never skipped);
+        what is left is publishing the events."""
         started = time.perf_counter()
         records = [record for records in batch.values() for record in records]
         commands = decode_batch(records)
-        result = BatchResult()
-        if commands:
-            result = await until_available(
-                lambda: self.store.apply_batch(commands), what="ledger batch"
-            )
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-        return Applied(commands, result, offsets, started)
-
-    async def publish(self, consumer: AIOKafkaConsumer, applied: Applied) -> None:
-        """Publish a committed batch's events, then commit its offsets."""
-        events = applied.result.events
-        await until_available(
-            lambda: publish(self.producer, self.settings.events_topic, events), what="publish"
+        if not commands:
+            return nothing_left
+        result = await until_available(
+            lambda: self.store.apply_batch(commands), what="ledger batch"
         )
-        try:
-            await consumer.commit(applied.offsets)
-        except CommitFailedError:
-            log.warning("offset commit lost to a rebalance; the batch will be redelivered")
-        if applied.commands:
-            _observe(applied)
+
+        async def publish_events() -> None:
+            await until_available(
+                lambda: publish(self.producer, self.settings.events_topic, result.events),
+                what="publish",
+            )
+            _observe(commands, result, started)
+
+        return publish_events
 
 
-def _observe(applied: Applied) -> None:
-    commands, events = applied.commands, applied.result.events
-    elapsed = time.perf_counter() - applied.started
+def _observe(commands: list[Command], result: BatchResult, started: float) -> None:
+    events = result.events
+    elapsed = time.perf_counter() - started
     LEDGER_BATCH_SIZE.observe(len(commands))
     LEDGER_BATCH_DURATION.observe(elapsed)
     LEDGER_COMMANDS.inc(len(commands))
