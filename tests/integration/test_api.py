@@ -10,6 +10,7 @@ import pytest
 from databases import Database
 
 from chatledger.config import Settings
+from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service
 from tests.helpers.wait import eventually
@@ -77,7 +78,7 @@ async def test_bad_tokens_get_401_and_write_nothing(
 ) -> None:
     model = await people.model()
     viewer = await people.client(model, money="10")
-    before = await db.fetch_val("SELECT COUNT(*) FROM applied_commands")
+    then = await before(db, people, model.uuid, viewer)
     none_alg = jwt.encode({"sub": viewer.uuid, "role": "client", "chat": model.uuid,
                            "exp": int(time.time()) + 60}, None, algorithm="none")
     tokens = [
@@ -101,7 +102,7 @@ async def test_bad_tokens_get_401_and_write_nothing(
             async with http.post("/chat/donat/add", json={"sum": 1},
                                  headers={"Authorization": header}) as response:
                 assert (response.status, await response.json()) == (401, UNAUTHORIZED), header
-    assert await db.fetch_val("SELECT COUNT(*) FROM applied_commands") == before
+    await only_the_marker_followed(service.url, db, people, viewer, then)
 
 
 @pytest.mark.parametrize("path,body,error", [
@@ -119,46 +120,57 @@ async def test_bad_tokens_get_401_and_write_nothing(
     ("/chat/connection/add", {"connection_id": "not-a-uuid"}, "connection_id"),
 ])
 async def test_bad_params_get_400_with_a_reason(
-    service: Service, people: People, path: str, body: object, error: str
+    service: Service, people: People, db: Database, path: str, body: object, error: str
 ) -> None:
     model = await people.model()
     viewer = await people.client(model, money="10")
+    then = await before(db, people, model.uuid, viewer)
     status, answer = await post(service, path, viewer, body)
     assert status == 400
     assert answer["success"] == "false" and answer["message"] == "bad params"
     assert any(error in reason for reason in answer["errors"]), answer  # type: ignore[attr-defined]
+    await only_the_marker_followed(service.url, db, people, viewer, then)
 
 
-async def test_malformed_json_and_nan_are_400(service: Service, people: People) -> None:
+async def test_malformed_json_and_nan_are_400(
+    service: Service, people: People, db: Database
+) -> None:
     model = await people.model()
     viewer = await people.client(model, money="10")
+    then = await before(db, people, model.uuid, viewer)
     async with aiohttp.ClientSession(service.url) as http:
         for raw in (b"{", b'{"sum": NaN}', b'{"sum": Infinity}', b"\xff\xfe"):
             async with http.post("/chat/donat/add", data=raw, headers=viewer.headers) as r:
                 assert r.status == 400 and (await r.json())["message"] == "bad params"
+    await only_the_marker_followed(service.url, db, people, viewer, then)
 
 
-async def test_oversized_body_is_413(service: Service, people: People) -> None:
+async def test_oversized_body_is_413(service: Service, people: People, db: Database) -> None:
     model = await people.model()
     viewer = await people.client(model)
+    then = await before(db, people, model.uuid, viewer)
     status, answer = await post(service, "/chat/message/add", viewer,
                                 {"message": "x" * 70_000, "is_public": True})
     assert status == 413 and answer["success"] == "false"
+    await only_the_marker_followed(service.url, db, people, viewer, then)
 
 
 async def test_unaffordable_donation_is_402_and_moves_nothing(
-    service: Service, people: People
+    service: Service, people: People, db: Database
 ) -> None:
     model = await people.model()
     viewer = await people.client(model, money="5.00")
+    then = await before(db, people, model.uuid, viewer, model)
     status, answer = await post(service, "/chat/donat/add", viewer, {"sum": "5.01"})
     assert (status, answer) == (402, {"success": "false", "message": "insufficient funds"})
-    assert await people.balance(viewer.uuid) == Decimal("5.00")
+    await only_the_marker_followed(service.url, db, people, viewer, then)
+    assert then.balances[viewer.uuid] == Decimal("5.00")
 
 
-async def test_role_rules(service: Service, people: People) -> None:
+async def test_role_rules(service: Service, people: People, db: Database) -> None:
     model = await people.model()
     viewer = await people.client(model, money="5")
+    then = await before(db, people, model.uuid, viewer, model)
     status, _ = await post(service, "/chat/goal/add", viewer, {"name": "x", "require_sum": 1})
     assert status == 403
     status, _ = await post(service, "/chat/donat/add", model, {"sum": 1})
@@ -166,6 +178,7 @@ async def test_role_rules(service: Service, people: People) -> None:
     status, answer = await post(service, "/chat/message/add", viewer,
                                 {"message": "x", "is_public": False, "to": model.uuid})
     assert status == 400 and "to" in answer["errors"][0]  # type: ignore[index]
+    await only_the_marker_followed(service.url, db, people, viewer, then)
 
 
 async def test_idempotency_key_answers_the_same_and_applies_once(

@@ -22,6 +22,7 @@ import pytest
 from databases import Database
 
 from chatledger.config import Settings
+from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, free_port, start_service
 from tests.helpers.wait import eventually
@@ -64,10 +65,6 @@ def hmac_token(secret: str, claims: dict[str, object], alg: str = "HS256") -> st
     return signing_input + "." + _b64(mac)
 
 
-async def ledger_rows(db: Database) -> int:
-    return int(await db.fetch_val("SELECT COUNT(*) FROM applied_commands"))
-
-
 async def post(service: Service, path: str, headers: dict[str, str],
                body: object) -> tuple[int, dict[str, object]]:
     async with (aiohttp.ClientSession(service.url) as http,
@@ -75,13 +72,17 @@ async def post(service: Service, path: str, headers: dict[str, str],
         return response.status, await response.json()
 
 
-async def assert_all_refused(service: Service, db: Database, tokens: dict[str, str]) -> None:
-    before = await ledger_rows(db)
+async def assert_all_refused(
+    service: Service, db: Database, people: People, marker_author: Someone,
+    chat: Someone, tokens: dict[str, str],
+) -> None:
+    """401 for each token, then the marker proves none of them reached the ledger, even late."""
+    then = await before(db, people, chat.uuid, marker_author, chat)
     for why, token in tokens.items():
         answer = await post(service, "/chat/donat/add", {"Authorization": f"Bearer {token}"},
                             {"sum": 1})
         assert answer == (401, UNAUTHORIZED), why
-    assert await ledger_rows(db) == before
+    await only_the_marker_followed(service.url, db, people, marker_author, then)
 
 
 async def test_key_confusion_is_refused(
@@ -94,7 +95,7 @@ async def test_key_confusion_is_refused(
     private, public_pem = rsa_key_pair(tmp_path)
     # The classic confusion: a server that took the token's `alg` at its word would verify this
     # HS256 token with its "public key" as the HMAC secret. Ours has no public key and only HS*.
-    await assert_all_refused(service, db, {
+    await assert_all_refused(service, db, people, viewer, model, {
         "RS256 signed with a foreign RSA key": rs256_token(private, claims),
         "HS256 keyed with that public PEM": hmac_token(public_pem, claims),
         "HMAC keyed with the PEM, header says RS256": hmac_token(public_pem, claims, "RS256"),
@@ -114,7 +115,7 @@ async def test_time_and_claim_sanity(
     def without(claim: str) -> dict[str, object]:
         return {k: v for k, v in good.items() if k != claim}
 
-    await assert_all_refused(service, db, {
+    await assert_all_refused(service, db, people, viewer, model, {
         "nbf in the future": hs256(secret, {**good, "nbf": now + 300}),
         "iat in the future": hs256(secret, {**good, "iat": now + 300}),
         "no exp": hs256(secret, without("exp")),
@@ -146,7 +147,7 @@ async def test_a_deleted_subject_is_refused(
                                  {"u": viewer.uuid})
     await db.execute("DELETE FROM clients WHERE uuid = :u", {"u": viewer.uuid})
     await db.execute("DELETE FROM accounts WHERE id = :a", {"a": account})
-    await assert_all_refused(service, db, {"deleted client": viewer.token})
+    await assert_all_refused(service, db, people, model, model, {"deleted client": viewer.token})
     status, answer = await post(service, "/chat/message/add", viewer.headers,
                                 {"message": "ghost", "is_public": True})
     assert (status, answer) == (401, UNAUTHORIZED)
