@@ -1,4 +1,4 @@
-"""Every retry in chatledger is one of these three policies, built on tenacity.
+"""Every retry in chatledger is one of these two policies, built on tenacity.
 
 tenacity is the well-kept standard for this in Python (asyncio-native, composable stop / wait /
 retry rules), so no module writes its own loop: each says only which policy a step follows.
@@ -7,8 +7,8 @@ retry rules), so no module writes its own loop: each says only which policy a st
   another worker applied the same commands first). Run the whole transaction again, a few times,
   quickly; then give up loudly.
 - `until_available`: a dependency is away (MySQL, the broker, Redis). A step that must never be
-  skipped (a ledger batch, a publish) waits for it, however long, backing off to 5 s.
-- `until_deadline`: the same, bounded: starting up against a broker that is still starting.
+  skipped (a ledger batch, a publish) waits for it, however long, backing off to 5 s; starting
+  up against a broker that is still starting waits until a deadline.
 """
 
 import logging
@@ -76,27 +76,13 @@ async def until_available(
     *,
     what: str,
     errors: tuple[type[BaseException], ...] = UNAVAILABLE,
+    deadline_s: float | None = None,
 ) -> T:
+    """Wait for the dependency for ever, or until `deadline_s` when starting up."""
     retrying = tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception_type(errors),
+        stop=tenacity.stop_never if deadline_s is None else tenacity.stop_after_delay(deadline_s),
         wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
-        before_sleep=_log_retry(what),
-        reraise=True,
-    )
-    return await retrying(_awaited, step)
-
-
-async def until_deadline(
-    step: Callable[[], Awaitable[T]],
-    *,
-    what: str,
-    deadline_s: float,
-    errors: tuple[type[BaseException], ...] = UNAVAILABLE,
-) -> T:
-    retrying = tenacity.AsyncRetrying(
-        retry=tenacity.retry_if_exception_type(errors),
-        stop=tenacity.stop_after_delay(deadline_s),
-        wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.1),
         before_sleep=_log_retry(what),
         reraise=True,
     )

@@ -1,6 +1,7 @@
 """Events: past-tense facts, one row of `chat_events` each (DESIGN §5)."""
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,19 @@ ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
 # Payload keys that hold money, at any depth (a goal's `sum` inside `goals`): Decimals in an
 # event, rendered with two decimals on the wire (`wire.money`), read back as Decimals (`rows`).
 MONEY_FIELDS: Final = frozenset({"sum", "total", "require_sum"})
+
+
+def map_money(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """A copy of a payload (or part of one) with `convert` applied to every money field."""
+    if isinstance(value, Mapping):
+        return {
+            key: convert(item) if key in MONEY_FIELDS and item is not None
+            else map_money(item, convert)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [map_money(item, convert) for item in value]
+    return value
 
 _EVENT_NAMESPACE: Final = uuid.UUID("6f1c2d4e-9a57-4b8e-8f0a-2c3e5d7b9a11")
 

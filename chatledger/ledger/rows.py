@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from chatledger.ledger.commands import Actor
-from chatledger.ledger.events import MONEY_FIELDS, Event
+from chatledger.ledger.events import Event, map_money
 from chatledger.ledger.wire import dumps
 
 EVENT_COLUMNS = (
@@ -52,7 +52,7 @@ def row_to_event(row: Sequence[Any]) -> Event:
         is_public=bool(is_public),
         amount=amount,
         created_at=created_at.replace(tzinfo=UTC),
-        payload=_with_decimals(orjson.loads(payload)),
+        payload=map_money(orjson.loads(payload), Decimal),  # exact digits, kept as text
     )
 
 
@@ -72,15 +72,3 @@ def event_to_row(event: Event) -> tuple[Any, ...]:
         dumps(event.payload).decode(),
         event.created_at.replace(tzinfo=None),
     )
-
-
-def _with_decimals(value: Any) -> Any:
-    """The payload's money back as Decimals: the JSON keeps their exact digits as strings."""
-    if isinstance(value, dict):
-        return {
-            key: Decimal(item) if key in MONEY_FIELDS and item is not None else _with_decimals(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_with_decimals(item) for item in value]
-    return value

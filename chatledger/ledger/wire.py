@@ -5,14 +5,13 @@ This is the one place money becomes a string: events hold Decimals (`events.MONE
 """
 
 import dataclasses
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from chatledger.ledger.events import MONEY_FIELDS, Event
+from chatledger.ledger.events import Event, map_money
 
 
 def money(amount: Decimal | str) -> str:
@@ -48,20 +47,9 @@ def event_to_wire(event: Event) -> dict[str, Any]:
     }
     if event.amount is not None:
         wire["sum"] = money(event.amount)
-    wire.update(_rendered(event.payload))
+    wire.update(map_money(event.payload, money))
     return wire
 
 
 def encode_event(event: Event) -> bytes:
     return dumps(event_to_wire(event))
-
-
-def _rendered(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {
-            key: money(item) if key in MONEY_FIELDS and item is not None else _rendered(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [_rendered(item) for item in value]
-    return value

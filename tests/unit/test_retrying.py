@@ -3,7 +3,7 @@
 import pymysql
 import pytest
 
-from chatledger.retrying import DUPLICATE_KEY, on_conflict, until_available, until_deadline
+from chatledger.retrying import DUPLICATE_KEY, on_conflict, until_available
 
 
 class Flaky:
@@ -55,5 +55,5 @@ async def test_a_missing_dependency_is_waited_for_and_a_bug_is_not() -> None:
 async def test_a_deadline_ends_the_wait() -> None:
     step = Flaky(1_000, ConnectionRefusedError())
     with pytest.raises(ConnectionRefusedError):
-        await until_deadline(step, what="t", deadline_s=0.3)
+        await until_available(step, what="t", deadline_s=0.3)
     assert 1 < step.calls < 1_000
