@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)
 class FrameBudget:
     """At most `per_second` frames in any one-second window (fixed windows: cheap, good enough)."""
 

@@ -39,11 +39,13 @@ class Sink(Protocol):
 
 
 class Outbox:
+    __slots__ = ("_bound", "_held", "_pending", "_sink", "overflowed", "sent_seq")
+
     def __init__(self, sink: Sink, bound: int) -> None:
         self._sink = sink
         self._bound = bound
         self._held: deque[tuple[int, bytes]] | None = deque()
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] = []  # kept short: emptied by every flush
         self.sent_seq = 0
         self.overflowed = False
 

@@ -57,6 +57,12 @@ def parse_since(raw: str | None) -> int | None:
 class Connection:
     """One open socket: the sink of its outbox, its flusher when backlogged, and how it leaves."""
 
+    # Thousands live at once: no per-instance __dict__.
+    __slots__ = (
+        "_closing", "_flusher", "frames", "gateway", "id", "outbox", "principal", "protocol",
+        "transport", "ws",
+    )
+
     def __init__(
         self,
         request: web.Request,
