@@ -141,11 +141,31 @@ class Connection:
             transport.abort()
 
     async def serve(self, db: Database, history: HistoryReader, since: int | None) -> None:
-        self.gateway.rooms.join(self.principal.chat, self)
+        """Join, register, announce, replay, go live, then read until the socket closes.
+
+        One coroutine for the socket's whole life (thousands are parked here at once)."""
+        chat = self.principal.chat
+        self.gateway.rooms.join(chat, self)
         self.gateway.sockets.add(self)
         WS_CONNECTIONS.inc()
         try:
-            await self._session(db, history, since)
+            await registry.register(db, self.principal, self.id)
+            latest = await latest_seq(db, chat)
+            self.outbox.sent_seq = latest if since is None else since
+            self.outbox.send(text_frame(dumps(
+                {"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest}
+            )))
+            if since is not None:
+                await self._replay(history, since, latest)
+            self.outbox.go_live()
+            async for _message in self.ws:
+                # Nothing to do with what clients send (reading answers pings and sees close),
+                # but a client that floods frames is cut off rather than let burn our CPU.
+                if not self.frames.allow(time.monotonic()):
+                    log.warning("socket %s of %s floods frames: disconnecting", self.id,
+                                self.person)
+                    await self.close(WSCloseCode.POLICY_VIOLATION, "too many frames")
+                    return
         except ConnectionError:
             pass  # the peer went away mid-replay: nothing to tell it
         except Exception:
@@ -158,27 +178,6 @@ class Connection:
             # Shielded: a socket torn down by shutdown still removes its row.
             with contextlib.suppress(Exception):
                 await asyncio.shield(registry.unregister(db, self.id))
-
-    async def _session(self, db: Database, history: HistoryReader, since: int | None) -> None:
-        chat = self.principal.chat
-        await registry.register(db, self.principal, self.id)
-        latest = await latest_seq(db, chat)
-        self.outbox.sent_seq = latest if since is None else since
-        self.outbox.send(
-            text_frame(
-                dumps({"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest})
-            )
-        )
-        if since is not None:
-            await self._replay(history, since, latest)
-        self.outbox.go_live()
-        async for _message in self.ws:
-            # Nothing to do with what clients send (reading answers pings and sees close), but
-            # a client that floods frames is cut off rather than allowed to burn our CPU.
-            if not self.frames.allow(time.monotonic()):
-                log.warning("socket %s of %s floods frames: disconnecting", self.id, self.person)
-                await self.close(WSCloseCode.POLICY_VIOLATION, "too many frames")
-                return
 
     async def _replay(self, history: HistoryReader, since: int, latest: int) -> None:
         """Everything in (since, latest]: what came later is held in the outbox already."""
