@@ -13,10 +13,19 @@ from chatledger.bus.kafka import ensure_topics, start_consumer, start_producer
 from chatledger.config import Settings
 from chatledger.db import database
 from chatledger.gateway.consumer import follow
+from chatledger.gateway.presence import announce_presence
 from chatledger.gateway.role import add_gateway
 from chatledger.gateway.state import GATEWAY
 from chatledger.http.app import add_api_routes, add_demo_routes, error_bodies
-from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, PRODUCER, REDIS, SETTINGS
+from chatledger.http.keys import (
+    DATABASE,
+    DIRECTORY,
+    HISTORY,
+    PRESENCE,
+    PRODUCER,
+    REDIS,
+    SETTINGS,
+)
 from chatledger.http.observe import observe
 from chatledger.http.ops import LEDGER_LAG, add_ops
 from chatledger.ledger.store import LedgerStore
@@ -24,6 +33,7 @@ from chatledger.ledger.worker import LedgerWorker
 from chatledger.projections.history import HistoryReader
 from chatledger.projections.history_mirror import HistoryMirror, redis_client
 from chatledger.projections.history_projector import project_history
+from chatledger.projections.presence import PresenceBoard
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = redis_client(settings)
     app[REDIS] = client
     app[HISTORY] = HistoryReader(settings, HistoryMirror(settings, client), app[DATABASE])
+    app[PRESENCE] = PresenceBoard(settings, client)
     yield
     await client.aclose()
 
@@ -79,7 +90,10 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     gateway = app[GATEWAY]
-    async with background(follow(app[SETTINGS], gateway.rooms, gateway.ready), "gateway"):
+    async with (
+        background(follow(app[SETTINGS], gateway.rooms, gateway.ready), "gateway"),
+        background(announce_presence(gateway.rooms, app[PRESENCE]), "presence"),
+    ):
         yield
 
 

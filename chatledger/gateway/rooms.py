@@ -25,12 +25,18 @@ class Member(Protocol):
 
     def offer(self, seq: int, frame: bytes) -> bool: ...
 
+    def send(self, frame: bytes) -> None:
+        """A frame outside the event stream (no seq): `presence`."""
+        ...
+
 
 @dataclass
 class Room:
     chat: str
     last_seq: int | None = None
     members: dict[str, set[Member]] = field(default_factory=dict)
+    # Joined since the room last heard its presence count: owed the current one.
+    unannounced: set[Member] = field(default_factory=set)
 
     def accept(self, seq: int) -> bool:
         """True the first time a seq newer than everything forwarded so far arrives."""
@@ -41,8 +47,7 @@ class Room:
 
     def recipients(self, event: Mapping[str, Any]) -> Iterator[Member]:
         if visible_to(event, _STRANGER, self.chat):
-            for sockets in self.members.values():
-                yield from sockets
+            yield from self.every_member()
             return
         candidates = {self.chat, (event.get("from") or {}).get("uuid"), event.get("to")}
         for person in candidates:
@@ -52,6 +57,14 @@ class Room:
                 and visible_to(event, person, self.chat)
             ):
                 yield from self.members[person]
+
+    def every_member(self) -> Iterator[Member]:
+        for sockets in self.members.values():
+            yield from sockets
+
+    def viewers(self) -> set[str]:
+        """The distinct people watching, the model (whose uuid is the chat's) not counted."""
+        return set(self.members) - {self.chat}
 
     def __len__(self) -> int:
         return sum(len(sockets) for sockets in self.members.values())
@@ -68,12 +81,14 @@ class Rooms:
         if room is None:
             room = self._rooms[chat] = Room(chat)
         room.members.setdefault(member.person, set()).add(member)
+        room.unannounced.add(member)
         return room
 
     def leave(self, chat: str, member: Member) -> None:
         room = self._rooms.get(chat)
         if room is None:
             return
+        room.unannounced.discard(member)
         sockets = room.members.get(member.person)
         if sockets is not None:
             sockets.discard(member)
@@ -84,6 +99,10 @@ class Rooms:
 
     def get(self, chat: str) -> Room | None:
         return self._rooms.get(chat)
+
+    def viewers(self) -> dict[str, set[str]]:
+        """Per chat with a room here, the viewers this process holds."""
+        return {chat: room.viewers() for chat, room in self._rooms.items()}
 
     def __len__(self) -> int:
         return len(self._rooms)

@@ -126,6 +126,10 @@ class Connection:
             )
         return False
 
+    def send(self, frame: bytes) -> None:
+        if not self.outbox.overflowed and self._closing is None:
+            self.outbox.send(frame)
+
     async def close(self, code: int, reason: str) -> None:
         """Close politely if the peer answers in time, else cut the TCP connection."""
         with contextlib.suppress(TimeoutError, ConnectionError):

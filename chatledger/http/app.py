@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from chatledger.http import commands, demo_page, history, openapi, responses
+from chatledger.http import commands, demo_page, history, openapi, presence, responses
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/connection/add", commands.post_connection),
     ("POST", "/chat/goal/add", commands.post_goal),
     ("GET", "/chat/event/history", history.get_history),
+    ("GET", "/chat/presence", presence.get_presence),
     ("GET", "/openapi.json", openapi.serve_document),
     ("GET", "/docs", openapi.serve_docs),
 ]

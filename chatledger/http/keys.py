@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from chatledger.accounts import Directory
 from chatledger.config import Settings
 from chatledger.projections.history import HistoryReader
+from chatledger.projections.presence import PresenceBoard
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)
@@ -15,3 +16,4 @@ PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 DIRECTORY = web.AppKey("directory", Directory)
 REDIS = web.AppKey("redis", Redis)
 HISTORY = web.AppKey("history", HistoryReader)
+PRESENCE = web.AppKey("presence", PresenceBoard)

@@ -166,6 +166,10 @@ function connect() {
       setStatus("live", "live");
       return;
     }
+    if (data.type === "presence") {
+      showViewers(data.viewers);
+      return;
+    }
     receive(data);
   });
   socket.addEventListener("close", () => {
@@ -175,6 +179,12 @@ function connect() {
     setStatus("offline", `offline, retrying in ${Math.round(delay / 1000)}s`);
     setTimeout(connect, delay);
   });
+}
+
+function showViewers(count) {
+  const viewers = document.getElementById("viewers");
+  viewers.textContent = `${count} watching`;
+  viewers.hidden = false;
 }
 
 // ---- events ----------------------------------------------------------------------------------

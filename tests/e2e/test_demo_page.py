@@ -116,6 +116,8 @@ async def test_messages_reach_who_may_see_them_as_plain_text(
 ) -> None:
     mia, alice, bob = pages["Mia"], pages["Alice"], pages["Bob"]
     run = uuid.uuid4().hex[:6]
+    for page in pages.values():  # Alice and Bob watch; the model is not counted
+        await expect(page.locator("#viewers")).to_have_text("2 watching")
 
     hello = f"hello from Alice {run}"
     await say(alice, hello)

@@ -36,7 +36,12 @@ class Client:
 
     @property
     def events(self) -> list[Event]:
-        return [m for m in self.messages if m["type"] != "connected"]
+        """The chat's events: neither `connected` nor `presence` (frames without a seq)."""
+        return [m for m in self.messages if m["type"] not in ("connected", "presence")]
+
+    @property
+    def presence(self) -> list[int]:
+        return [m["viewers"] for m in self.messages if m["type"] == "presence"]
 
     def seqs(self) -> list[int]:
         return [e["seq"] for e in self.events]
@@ -76,3 +81,11 @@ async def connected(
 
 async def _ready(client: Client) -> bool:
     return bool(client.messages)
+
+
+async def next_event(ws: aiohttp.ClientWebSocketResponse, timeout: float = 30) -> Event:
+    """The next chat event on a raw socket, passing over `presence` frames (they have no seq)."""
+    while True:
+        frame: Event = await ws.receive_json(timeout=timeout)
+        if frame["type"] != "presence":
+            return frame

@@ -19,7 +19,7 @@ from chatledger.bus.kafka import ensure_topics
 from chatledger.config import Settings
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, start_service
-from tests.helpers.ws import connected, ws_url
+from tests.helpers.ws import connected, next_event, ws_url
 
 EVENTS = 4000
 PADDING = "x" * 4096  # 16 MB in all: several times what the socket buffers of one peer hold
@@ -93,8 +93,6 @@ async def test_a_paused_reader_gets_every_event_once_in_order_and_slows_nobody(
 
         seqs: list[int] = []
         while len(seqs) < EVENTS:
-            message = await paused.receive(timeout=30)
-            assert message.type is aiohttp.WSMsgType.TEXT, message
-            seqs.append(orjson.loads(message.data)["seq"])
+            seqs.append((await next_event(paused))["seq"])
         assert seqs == list(range(1, EVENTS + 1))
         assert not paused.closed

@@ -29,6 +29,9 @@ class FakeSocket:
             self.got.append((seq, frame))
         return self.accepting
 
+    def send(self, frame: bytes) -> None:
+        self.got.append((0, frame))
+
 
 def event(seq: int, *, sender: str = ALICE, public: bool = True, **extra: Any) -> dict[str, Any]:
     role = "model" if sender == MODEL else "client"
