@@ -10,6 +10,9 @@ same models.
 
 import asyncio
 import json
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -24,12 +27,16 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from chatledger.config import Settings
-from chatledger.db import database
+from chatledger.db import database, migrate
 from chatledger.http.openapi import document, routes_of
-from chatledger.http.response_models import Connected, History
+from chatledger.http.response_models import Connected, DemoTokens, History
 from chatledger.ledger import events as ev
+from chatledger.ledger.commands import Actor, AddGoal, Donate
+from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.wire_models import ChatEvent
 from chatledger.service import create_app
+from tests.conftest import _drop
+from tests.helpers.demo import run_demo_accounts
 from tests.helpers.people import People
 from tests.helpers.service import Service
 from tests.helpers.ws import connected
@@ -107,6 +114,37 @@ async def test_websocket_frames_and_history_are_the_documented_models(
         assert page.status == 200
         history = History.model_validate_json(await page.read(), strict=True)
         assert [e.root.seq for e in history.events] == [e["seq"] for e in events]
+
+
+async def test_the_demo_tokens_body_is_its_model(
+    migrated: Settings, aiohttp_client: Callable[..., Any]
+) -> None:
+    """In a database of its own, with a goal and a sponsor, so every key has a value."""
+    settings = migrated.model_copy(
+        update={"mysql_dsn": migrated.mysql_dsn + "_openapi", "dev": True}
+    )
+    await migrate(settings.mysql_dsn, recreate=True)
+    db = database(settings.mysql_dsn, 1)
+    await db.connect()
+    try:
+        mia, alice, _ = (
+            Actor(p["uuid"], p["name"], p["role"]) for p in run_demo_accounts(settings)
+        )
+        await LedgerStore(db).apply_batch(
+            [
+                AddGoal(str(uuid.uuid4()), mia.uuid, mia, "Dance", Decimal("100")),
+                Donate(str(uuid.uuid4()), mia.uuid, alice, Decimal("12.5"), "hi"),
+            ]
+        )
+        http = await aiohttp_client(create_app(settings, ["api"]))
+        answer = await http.get("/dev/tokens")
+        assert answer.status == 200, await answer.text()
+        body = DemoTokens.model_validate_json(await answer.read(), strict=True)
+        assert body.chat.sponsor is not None and body.chat.sponsor.total == "12.50"
+        assert [goal.sum for goal in body.chat.goals] == ["12.50"]
+    finally:
+        await db.disconnect()
+        await _drop(settings)
 
 
 @API.parametrize()
