@@ -38,12 +38,15 @@ class Failure(_Body):
     message: str
 
 
-class BadParams(Failure):
+class _WithReasons(Failure):
+    errors: list[str] = Field(min_length=1, description="Why, one reason a line.")
+
+
+class BadParams(_WithReasons):
     """Bad params: invalid JSON, fields, query or header; the reasons are in `errors`."""
 
     status = 400
     message: Literal["bad params"]
-    errors: list[str] = Field(min_length=1)
 
 
 class Unauthorized(Failure):
@@ -60,12 +63,11 @@ class InsufficientFunds(Failure):
     message: Literal["insufficient funds"]
 
 
-class Forbidden(Failure):
+class Forbidden(_WithReasons):
     """Not allowed for this role (or origin); the reason is in `errors`."""
 
     status = 403
     message: Literal["forbidden"]
-    errors: list[str] = Field(min_length=1)
 
 
 class NotFound(Failure):
