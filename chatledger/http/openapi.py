@@ -1,8 +1,9 @@
-"""The OpenAPI 3.1 document of every endpoint, served at /openapi.json, with a docs page at /docs.
+"""The OpenAPI 3.1 document, generated, served at /openapi.json, with a docs page at /docs.
 
-Request bodies are the pydantic models of `schemas.py`, exported with model_json_schema in
-validation mode, so the document cannot drift from what the server validates (a test holds the two
-equal). Responses are written out here with their exact bodies (DESIGN §4, typos included).
+Nothing in it is written by hand twice: the paths are the routes of the app that serves it (its
+router), each described by its entry in `operations.OPERATIONS`, and every body schema is a
+pydantic model's `model_json_schema` (requests in validation mode, so the document accepts what
+the server validates). A route without an entry is an error, not an omission.
 """
 
 from functools import cache
@@ -14,372 +15,120 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chatledger.http.schemas import (
-    UUID_SCHEMA,
-    ConnectionBody,
-    DonationBody,
-    GoalBody,
-    MessageBody,
-)
+from chatledger.http.operations import JSON, OPERATIONS, Operation, Reply, Route
+from chatledger.http.response_models import FAILURES, Connected, Failure
 from chatledger.ledger.wire import dumps
+from chatledger.ledger.wire_models import BusEvent, ChatEvent
 
 REF = "#/components/schemas/{model}"
 DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "docs.html"
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (MessageBody, DonationBody, ConnectionBody, GoalBody)
-JSON = "application/json"
-MAX_HISTORY = 20
-
-
-def ref(name: str) -> dict[str, str]:
-    return {"$ref": REF.format(model=name)}
-
-
-def request_schemas() -> dict[str, Any]:
-    """Every request model (and the models they nest) under its own name, refs pointing here."""
-    _, top = models_json_schema(
-        [(model, "validation") for model in REQUEST_MODELS], ref_template=REF
-    )
-    return dict(top["$defs"])
-
-
-def failure(message: str, *, errors: bool = False) -> dict[str, Any]:
-    """The brief's error body {"success": "false", "message"}, + "errors" where we give them."""
-    properties: dict[str, Any] = {"success": {"const": "false"}, "message": {"const": message}}
-    required = ["success", "message"]
-    if errors:
-        properties["errors"] = {"type": "array", "items": {"type": "string"}, "minItems": 1}
-        required.append("errors")
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": required,
-        "additionalProperties": False,
-    }
-
-
-MONEY_TEXT = {"type": "string", "pattern": "^[0-9]+\\.[0-9]{2}$"}
-NULLABLE_UUID = {"anyOf": [UUID_SCHEMA, {"type": "null"}]}
-NULLABLE_TEXT = {"type": ["string", "null"]}
-
-RESPONSE_SCHEMAS: dict[str, Any] = {
-    "Accepted": {
-        "type": "object",
-        "description": "The command is durable on the bus; `id` is its command id.",
-        "properties": {"success": {"const": "ok"}, "id": UUID_SCHEMA},
-        "required": ["success", "id"],
-        "additionalProperties": False,
-    },
-    "BadParams": failure("bad params", errors=True),
-    "Unauthorized": failure("anauthorized"),
-    "InsufficientFunds": failure("insufficient funds"),
-    "Forbidden": failure("forbidden", errors=True),
-    "PayloadTooLarge": failure("payload too large"),
-    "TooManyRequests": failure("too many requests"),
-    "Unavailable": failure("unavailable"),
-    "Actor": {
-        "type": "object",
-        "properties": {
-            "uuid": UUID_SCHEMA,
-            "name": {"type": "string"},
-            "role": {"enum": ["client", "model"]},
-        },
-        "required": ["uuid", "name", "role"],
-    },
-    "Goal": {
-        "type": "object",
-        "properties": {
-            "id": UUID_SCHEMA,
-            "name": {"type": "string"},
-            "sum": MONEY_TEXT,
-            "require_sum": MONEY_TEXT,
-            "reached": {"type": "boolean"},
-        },
-        "required": ["id", "name", "sum", "require_sum", "reached"],
-    },
-    "Event": {
-        "description": "DESIGN §5 wire form; identical on the websocket and in history.",
-        "type": "object",
-        "properties": {
-            "type": {"type": "string"},
-            "id": UUID_SCHEMA,
-            "seq": {"type": "integer", "minimum": 1},
-            "chat": UUID_SCHEMA,
-            "is_public": {"type": "boolean"},
-            "from": {"anyOf": [ref("Actor"), {"type": "null"}]},
-            "created_at": {"type": "string", "format": "date-time"},
-        },
-        "required": ["type", "id", "seq", "chat", "is_public", "from", "created_at"],
-        "oneOf": [
-            {
-                "properties": {
-                    "type": {"const": "message"},
-                    "message": {"type": "string"},
-                    "to": NULLABLE_UUID,
-                },
-                "required": ["message"],
-            },
-            {
-                "properties": {
-                    "type": {"const": "donate"},
-                    "sum": MONEY_TEXT,
-                    "message": NULLABLE_TEXT,
-                    "goals": {"type": "array", "items": ref("Goal")},
-                },
-                "required": ["sum", "goals"],
-            },
-            {
-                "properties": {
-                    "type": {"const": "donate_rejected"},
-                    "sum": MONEY_TEXT,
-                    "reason": {"type": "string"},
-                    "message": NULLABLE_TEXT,
-                },
-                "required": ["sum", "reason"],
-            },
-            {
-                "properties": {
-                    "type": {"const": "change_sponsor"},
-                    "sponsor": {
-                        "type": "object",
-                        "properties": {"uuid": UUID_SCHEMA, "name": {"type": "string"}},
-                        "required": ["uuid", "name"],
-                    },
-                    "previous": NULLABLE_UUID,
-                    "total": MONEY_TEXT,
-                },
-                "required": ["sponsor", "previous", "total"],
-            },
-            {
-                "properties": {"type": {"enum": ["end_goal", "new_goal"]}, "goal": ref("Goal")},
-                "required": ["goal"],
-            },
-        ],
-    },
-    "History": {
-        "type": "object",
-        "properties": {
-            "success": {"const": True},
-            "events": {"type": "array", "items": ref("Event"), "maxItems": MAX_HISTORY},
-        },
-        "required": ["success", "events"],
-        "additionalProperties": False,
-    },
-    "Health": {
-        "type": "object",
-        "properties": {"status": {"const": "ok"}},
-        "required": ["status"],
-        "additionalProperties": False,
-    },
-    "Check": {
-        "type": "object",
-        "description": "One dependency: ok, or the error that made it not ok (plus details).",
-        "properties": {"ok": {"type": "boolean"}, "error": {"type": "string"}},
-        "required": ["ok"],
-    },
-    "Readiness": {
-        "type": "object",
-        "properties": {
-            "status": {"enum": ["ready", "not ready"]},
-            "checks": {
-                "type": "object",
-                "description": "mysql, redis, kafka, and ledger_lag where this process runs it.",
-                "additionalProperties": ref("Check"),
-                "required": ["mysql", "redis", "kafka"],
-            },
-        },
-        "required": ["status", "checks"],
-        "additionalProperties": False,
-    },
-}
-
+# Described in prose (the websocket's frames) or for other readers (`chat.events`), not an
+# operation's body, and published all the same.
+EXTRA_MODELS: tuple[type[BaseModel], ...] = (Connected, ChatEvent, BusEvent)
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     }
 }
-
-
-def json_body(description: str, schema_name: str, **extra: Any) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": ref(schema_name)}}, **extra}
-
-
-# name -> (status, description); each response's body schema has the same name.
-RESPONSE_CODES: dict[str, tuple[str, str]] = {
-    "Accepted": ("201", "Accepted: the command will be applied once."),
-    "BadParams": ("400", "Bad params: invalid JSON, fields or header; reasons in errors."),
-    "Unauthorized": ("401", "Missing, bad, expired or unknown-subject token."),
-    "InsufficientFunds": ("402", "The donation is above the donor's current balance."),
-    "Forbidden": ("403", "Not allowed for this role (or origin); reason in errors."),
-    "PayloadTooLarge": ("413", "The body is over the configured size limit."),
-    "TooManyRequests": ("429", "Past a rate limit."),
-    "Unavailable": ("503", "A dependency (the broker) cannot take the request now."),
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "claims sub, role (client|model), chat, exp (DESIGN §4)",
 }
-RESPONSES: dict[str, Any] = {
-    name: json_body(
-        description, name, **({"headers": RETRY_AFTER} if status in ("429", "503") else {})
+
+
+class UndocumentedRoute(LookupError):
+    """The app routes something `operations.OPERATIONS` does not describe."""
+
+
+def routes_of(router: web.UrlDispatcher) -> tuple[Route, ...]:
+    """Every (method, canonical path) the router answers, in the order they were added.
+
+    HEAD is left out: aiohttp adds it beside GET, and it answers the GET without a body."""
+    return tuple(
+        (route.method, resource.canonical)
+        for resource in router.resources()
+        for route in resource
+        if route.method != "HEAD"
     )
-    for name, (status, description) in RESPONSE_CODES.items()
-}
-
-IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "A retried POST with the same key is applied once, under the same command id.",
-    "schema": {"type": "string", "pattern": "^[\\x21-\\x7E][\\x20-\\x7E]{0,253}[\\x21-\\x7E]$"},
-}
 
 
-def responses_for(*names: str) -> dict[str, Any]:
-    return {RESPONSE_CODES[name][0]: {"$ref": f"#/components/responses/{name}"} for name in names}
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
 
 
-COMMON = ("BadParams", "Unauthorized", "PayloadTooLarge", "TooManyRequests", "Unavailable")
+def request_models() -> list[type[BaseModel]]:
+    return sorted({op.body for op in OPERATIONS.values() if op.body}, key=lambda m: m.__name__)
 
 
-def command(model: type[BaseModel], summary: str, description: str, *extra: str) -> dict[str, Any]:
-    return {
-        "post": {
-            "operationId": f"post{model.__name__.removesuffix('Body')}",
-            "summary": summary,
-            "description": description,
-            "tags": ["chat"],
-            "parameters": [IDEMPOTENCY_KEY],
-            "requestBody": {
-                "required": True,
-                "content": {JSON: {"schema": ref(model.__name__)}},
-            },
-            "responses": responses_for("Accepted", *COMMON, *extra),
-        }
+def response_models() -> list[type[BaseModel]]:
+    replies = {
+        reply.model
+        for op in OPERATIONS.values()
+        for reply in op.replies
+        if isinstance(reply, Reply) and reply.model is not None
     }
+    return sorted({*replies, *FAILURES, *EXTRA_MODELS}, key=lambda m: m.__name__)
 
 
-def plain_get(
-    operation_id: str, summary: str, responses: dict[str, Any], tag: str = "operations"
-) -> dict[str, Any]:
-    return {
-        "get": {
-            "operationId": operation_id,
-            "summary": summary,
-            "tags": [tag],
-            "security": [],
-            "responses": responses,
-        }
-    }
-
-
-def paths() -> dict[str, Any]:
-    donation = (
-        DonationBody,
-        "Donate to the model of the token's chat (clients only)",
-        'Body: {"sum", "messgae" or "message": {"message", "is_public"} or plain text}.',
-        "InsufficientFunds",
-        "Forbidden",
+def schemas() -> dict[str, Any]:
+    """Every model under its own name (and the models they nest), refs pointing here."""
+    _, top = models_json_schema(
+        [(model, "validation") for model in (*request_models(), *response_models())],
+        ref_template=REF,
     )
-    donate_as = command(*donation)
-    donat = command(*donation)
-    donat["post"]["operationId"] = "postDonat"
-    donat["post"]["description"] += " /chat/donat/add is the brief's spelling of the same endpoint."
-    return {
-        "/chat/message/add": command(
-            MessageBody,
-            "Post a chat message",
-            "A model may add `to` (a client uuid) for a private reply; clients may not.",
-        ),
-        "/chat/donat/add": donat,
-        "/chat/donate/add": donate_as,
-        "/chat/connection/add": command(
-            ConnectionBody,
-            "Register a websocket connection for the token's subject",
-            "The gateway registers its own sockets; this is for clients that track their own.",
-        ),
-        "/chat/goal/add": command(
-            GoalBody, "Set a new goal (models only)", "Every donation advances it.", "Forbidden"
-        ),
-        "/chat/event/history": {
-            "get": {
-                "operationId": "getHistory",
-                "summary": "The chat's last 10 minutes, oldest first, only what the caller may see",
-                "tags": ["chat"],
-                "parameters": [
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "description": f"How many of the newest events (default {MAX_HISTORY}).",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_HISTORY},
-                    }
-                ],
-                "responses": {
-                    "200": json_body("The events, oldest first.", "History"),
-                    **responses_for("BadParams", "Unauthorized", "TooManyRequests", "Unavailable"),
-                },
-            }
-        },
-        "/ws": {
-            "get": {
-                "operationId": "websocket",
-                "summary": "The chat's live events over a websocket (DESIGN §7)",
-                "description": (
-                    'First message: {"type": "connected", "connection_id", "chat", "seq"}; then'
-                    " events in the wire form. With `since`, what was missed after that seq is"
-                    " replayed first, with no gap and no duplicate. Refusals are plain HTTP"
-                    " answers before the upgrade."
-                ),
-                "tags": ["chat"],
-                "security": [{"bearerAuth": []}, {}],
-                "parameters": [
-                    {
-                        "name": "token",
-                        "in": "query",
-                        "required": False,
-                        "description": "The JWT (browsers cannot set headers on a websocket).",
-                        "schema": {"type": "string"},
-                    },
-                    {
-                        "name": "since",
-                        "in": "query",
-                        "required": False,
-                        "description": "The last seq the caller has seen.",
-                        "schema": {"type": "integer", "minimum": 0},
-                    },
-                ],
-                "responses": {
-                    "101": {"description": "Switching protocols: the websocket is open."},
-                    **responses_for("BadParams", "Unauthorized", "Forbidden", "Unavailable"),
-                },
-            }
-        },
-        "/healthz": plain_get(
-            "healthz", "Alive (the process answers)", {"200": json_body("Alive.", "Health")}
-        ),
-        "/readyz": plain_get(
-            "readyz",
-            "Ready: MySQL, Redis, the broker answer and the ledger keeps up",
-            {
-                "200": json_body("Every check is ok.", "Readiness"),
-                "503": json_body("At least one check is not ok.", "Readiness"),
-            },
-        ),
-        "/metrics": plain_get(
-            "metrics",
-            "Prometheus metrics (text exposition format)",
-            {"200": {"description": "Metrics.", "content": {"text/plain": {"schema": {}}}}},
-        ),
-        "/openapi.json": plain_get(
-            "openapi",
-            "This document",
-            {"200": {"description": "OpenAPI 3.1.", "content": {JSON: {"schema": {}}}}},
-            tag="docs",
-        ),
-        "/docs": plain_get(
-            "docs",
-            "A page listing the operations of this document",
-            {"200": {"description": "HTML.", "content": {"text/html": {"schema": {}}}}},
-            tag="docs",
-        ),
+    return dict(top["$defs"])
+
+
+def failure_response(model: type[Failure]) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": (model.__doc__ or model.__name__).strip(),
+        "content": {JSON: {"schema": ref(model)}},
     }
+    if model.retry_after:
+        response["headers"] = RETRY_AFTER
+    return response
+
+
+def reply_object(reply: Reply | type[Failure]) -> tuple[str, dict[str, Any]]:
+    if not isinstance(reply, Reply):
+        return str(reply.status), {"$ref": f"#/components/responses/{reply.__name__}"}
+    answer: dict[str, Any] = {"description": reply.description}
+    if reply.media_type is not None:
+        schema = ref(reply.model) if reply.model else {}
+        answer["content"] = {reply.media_type: {"schema": schema}}
+    return str(reply.status), answer
+
+
+def operation_object(op: Operation) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
+    if op.description:
+        operation["description"] = op.description
+    if op.security is not None:
+        operation["security"] = list(op.security)
+    if op.parameters:
+        operation["parameters"] = list(op.parameters)
+    if op.body is not None:
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(op.body)}}}
+    operation["responses"] = dict(reply_object(reply) for reply in op.replies)
+    return operation
+
+
+def paths(routes: tuple[Route, ...]) -> dict[str, Any]:
+    missing = [route for route in routes if route not in OPERATIONS]
+    if missing:
+        raise UndocumentedRoute(f"routes without an entry in operations.OPERATIONS: {missing}")
+    documented: dict[str, Any] = {}
+    for method, path in routes:
+        op = OPERATIONS[(method, path)]
+        documented.setdefault(op.path or path, {})[method.lower()] = operation_object(op)
+    return documented
 
 
 def _version() -> str:
@@ -390,7 +139,8 @@ def _version() -> str:
 
 
 @cache
-def document() -> dict[str, Any]:
+def document(routes: tuple[Route, ...]) -> dict[str, Any]:
+    """The document of an app that serves `routes` (see `routes_of`)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -402,29 +152,22 @@ def document() -> dict[str, Any]:
             ),
         },
         "security": [{"bearerAuth": []}],
-        "paths": paths(),
+        "paths": paths(routes),
         "components": {
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": "claims sub, role (client|model), chat, exp (DESIGN §4)",
-                }
-            },
-            "schemas": {**request_schemas(), **RESPONSE_SCHEMAS},
-            "responses": RESPONSES,
+            "securitySchemes": {"bearerAuth": BEARER},
+            "schemas": schemas(),
+            "responses": {model.__name__: failure_response(model) for model in FAILURES},
         },
     }
 
 
 @cache
-def _document_bytes() -> bytes:
-    return dumps(document())
+def _document_bytes(routes: tuple[Route, ...]) -> bytes:
+    return dumps(document(routes))
 
 
 async def serve_document(request: web.Request) -> web.Response:
-    return web.Response(body=_document_bytes(), content_type=JSON)
+    return web.Response(body=_document_bytes(routes_of(request.app.router)), content_type=JSON)
 
 
 async def serve_docs(request: web.Request) -> web.FileResponse:

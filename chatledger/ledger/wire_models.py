@@ -1,0 +1,131 @@
+"""The wire form of every event type (DESIGN §5), declared once as pydantic models.
+
+`wire.event_to_wire` builds these shapes; the models describe them for /openapi.json and for
+anyone reading `chat.events`. They are strict on purpose (every key required, no other key
+allowed), so a test that validates the decider's real events through `event_to_wire` against
+them fails as soon as the code and the models disagree.
+
+`ChatEvent` is what a person sees (websocket and history); `BusEvent` is everything the ledger
+publishes on `chat.events`, which adds the account-only events.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+Uuid = Annotated[str, Field(pattern=UUID_PATTERN, json_schema_extra={"format": "uuid"})]
+MoneyText = Annotated[
+    str, Field(pattern="^[0-9]+\\.[0-9]{2}$", description='Two decimals, never a float: "15.50".')
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Actor(_Strict):
+    """Who did it: `from` of an event."""
+
+    uuid: Uuid
+    name: str
+    role: Literal["client", "model"]
+
+
+class Goal(_Strict):
+    """A goal where it stood once the event happened."""
+
+    id: Uuid
+    name: str
+    sum: MoneyText
+    require_sum: MoneyText
+    reached: bool
+
+
+class Sponsor(_Strict):
+    uuid: Uuid
+    name: str
+
+
+class _Envelope(_Strict):
+    """The keys every event has."""
+
+    type: str  # each event type narrows it to its name: the union's discriminator
+    id: Uuid = Field(description="The event id (unique, stable across redeliveries).")
+    seq: int = Field(ge=1, description="The chat's version: consumers drop what they have seen.")
+    chat: Uuid = Field(description="The model uuid (an account-only event: the owner's uuid).")
+    is_public: bool
+    from_: Actor | None = Field(alias="from")
+    created_at: datetime
+
+
+class MessageEvent(_Envelope):
+    type: Literal["message"]
+    message: str
+    to: Uuid | None = Field(description="The client of a model's private reply.")
+
+
+class DonateEvent(_Envelope):
+    type: Literal["donate"]
+    sum: MoneyText
+    message: str | None
+    goals: list[Goal] = Field(description="Every active goal of the model, this tip included.")
+
+
+class DonateRejectedEvent(_Envelope):
+    """Private to the donor: the ledger found the balance too low when it decided."""
+
+    type: Literal["donate_rejected"]
+    sum: MoneyText
+    reason: str
+    message: str | None
+
+
+class ChangeSponsorEvent(_Envelope):
+    type: Literal["change_sponsor"]
+    sponsor: Sponsor
+    previous: Uuid | None = Field(description="The sponsor before this one, if any.")
+    total: MoneyText = Field(description="The new sponsor's total donated to the model.")
+
+
+class NewGoalEvent(_Envelope):
+    type: Literal["new_goal"]
+    goal: Goal
+
+
+class EndGoalEvent(_Envelope):
+    type: Literal["end_goal"]
+    goal: Goal
+
+
+class DepositedEvent(_Envelope):
+    """Money in, on the account's own stream; never shown in a chat."""
+
+    type: Literal["deposited"]
+    sum: MoneyText
+
+
+class PaidOutEvent(_Envelope):
+    type: Literal["paid_out"]
+    sum: MoneyText
+
+
+ChatEvents = (
+    MessageEvent
+    | DonateEvent
+    | DonateRejectedEvent
+    | ChangeSponsorEvent
+    | NewGoalEvent
+    | EndGoalEvent
+)
+AccountEvents = DepositedEvent | PaidOutEvent
+
+
+class ChatEvent(RootModel[Annotated[ChatEvents, Field(discriminator="type")]]):
+    """An event as the websocket and history deliver it (DESIGN §5)."""
+
+
+class BusEvent(RootModel[Annotated[ChatEvents | AccountEvents, Field(discriminator="type")]]):
+    """An event as the ledger publishes it on `chat.events`: chat events and account events."""
+

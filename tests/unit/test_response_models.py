@@ -1,0 +1,125 @@
+"""The response models are the bodies the code builds: each helper's real answer validates
+strictly against the model of its status."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from pydantic import BaseModel, ValidationError
+
+from chatledger.http import responses
+from chatledger.http.app import error_bodies
+from chatledger.http.ops import healthz, lag_verdict, run_check
+from chatledger.http.ratelimit import too_many
+from chatledger.http.response_models import (
+    FAILURES,
+    Accepted,
+    BadParams,
+    Failure,
+    Forbidden,
+    Health,
+    InsufficientFunds,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Readiness,
+    TooManyRequests,
+    Unauthorized,
+    Unavailable,
+)
+
+
+def body_of(response: web.StreamResponse) -> bytes:
+    assert isinstance(response, web.Response) and isinstance(response.body, bytes)
+    return response.body
+
+
+def conforms(response: web.StreamResponse, model: type[BaseModel], status: int) -> None:
+    assert response.status == status
+    assert response.content_type == "application/json"
+    model.model_validate_json(body_of(response), strict=True)
+
+
+def test_an_accepted_command() -> None:
+    conforms(responses.accepted(str(uuid.uuid4())), Accepted, 201)
+
+
+@pytest.mark.parametrize(
+    ("answer", "model"),
+    [
+        (lambda: responses.bad_params(["sum: must be greater than 0"]), BadParams),
+        (responses.unauthorized, Unauthorized),
+        (responses.insufficient_funds, InsufficientFunds),
+        (lambda: responses.forbidden("only clients donate"), Forbidden),
+        (lambda: too_many(0.25), TooManyRequests),
+        (responses.unavailable, Unavailable),
+    ],
+)
+def test_each_failure_helper_answers_its_model(
+    answer: Callable[[], web.Response], model: type[Failure]
+) -> None:
+    response = answer()
+    conforms(response, model, model.status)
+    assert ("Retry-After" in response.headers) is model.retry_after
+
+
+def raising(exc: Exception) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise exc
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("exc", "model"),
+    [
+        (web.HTTPRequestEntityTooLarge(max_size=10, actual_size=20), PayloadTooLarge),
+        (web.HTTPMethodNotAllowed("GET", ["POST"]), MethodNotAllowed),
+        (web.HTTPNotFound(), NotFound),
+    ],
+)
+async def test_the_error_middleware_answers_the_models(
+    exc: Exception, model: type[Failure]
+) -> None:
+    response = await error_bodies(make_mocked_request("GET", "/x"), raising(exc))
+    conforms(response, model, model.status)
+
+
+def test_every_failure_model_has_its_own_status() -> None:
+    statuses = [model.status for model in FAILURES]
+    assert len(set(statuses)) == len(statuses)
+
+
+def test_a_body_off_the_contract_is_refused() -> None:
+    for body in (
+        b'{"success": false, "message": "anauthorized"}',  # the brief's "false" is a string
+        b'{"success": "false", "message": "unauthorized"}',  # and its typo is the contract
+        b'{"success": "false", "message": "anauthorized", "errors": ["x"]}',
+    ):
+        with pytest.raises(ValidationError):
+            Unauthorized.model_validate_json(body, strict=True)
+
+
+async def test_health_and_readiness_bodies() -> None:
+    conforms(await healthz(make_mocked_request("GET", "/healthz")), Health, 200)
+
+    async def fine() -> dict[str, object]:
+        return {"brokers": 1}
+
+    async def down() -> dict[str, object]:
+        raise ConnectionRefusedError("connection refused")
+
+    async def lagging() -> dict[str, object]:
+        return lag_verdict(20, threshold=10)
+
+    checks = {
+        "mysql": await run_check(fine),
+        "redis": await run_check(down),
+        "kafka": await run_check(fine),
+        "ledger_lag": await run_check(lagging),
+    }
+    Readiness.model_validate({"status": "not ready", "checks": checks}, strict=True)
+    with pytest.raises(ValidationError):
+        Readiness.model_validate({"status": "ready", "checks": {"mysql": checks["mysql"]}})

@@ -1,0 +1,102 @@
+"""The event models are the wire form the code builds: the decider's real events, through
+`event_to_wire`, validate against them strictly (no key missing, none extra)."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, get_args
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from chatledger.ledger import events as ev
+from chatledger.ledger.commands import (
+    Actor,
+    AddGoal,
+    Command,
+    Deposit,
+    Donate,
+    Payout,
+    PostMessage,
+)
+from chatledger.ledger.decider import apply
+from chatledger.ledger.events import Event
+from chatledger.ledger.state import ZERO, LedgerState
+from chatledger.ledger.wire import encode_event, event_to_wire
+from chatledger.ledger.wire_models import AccountEvents, BusEvent, ChatEvent, ChatEvents
+
+NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+MIA = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")
+BOB = Actor("00000000-0000-4000-8000-000000000101", "Bob", "client")
+ANN = Actor("00000000-0000-4000-8000-000000000102", "Ann", "client")
+
+
+def every_kind_of_event() -> list[Event]:
+    """A chat's life through the real decider: every event type, the nullable keys both ways."""
+    state = LedgerState(balances={MIA.uuid: ZERO, BOB.uuid: Decimal("100"), ANN.uuid: ZERO})
+    commands: list[Command] = [
+        AddGoal("goal", MIA.uuid, MIA, "Dance", Decimal("15")),
+        PostMessage("hi", MIA.uuid, BOB, "hello", True),
+        PostMessage("reply", MIA.uuid, MIA, "just for you", False, BOB.uuid),
+        Donate("tip", MIA.uuid, BOB, Decimal("15.5"), "for the dance"),  # end_goal, sponsor
+        Deposit("in", ANN.uuid, Decimal("40")),
+        Donate("top", MIA.uuid, ANN, Decimal("20"), None, False),  # sponsor with a previous one
+        Donate("broke", MIA.uuid, BOB, Decimal("1000"), "too much"),  # donate_rejected
+        Payout("out", MIA.uuid, Decimal("5")),
+    ]
+    return [event for command in commands for event in apply(command, state, NOW)]
+
+
+def test_the_models_cover_exactly_the_ledgers_event_types() -> None:
+    def names(union: Any) -> set[str]:
+        return {get_args(model.model_fields["type"].annotation)[0] for model in get_args(union)}
+
+    assert names(ChatEvents) == ev.CHAT_TYPES
+    assert names(AccountEvents) == ev.ACCOUNT_TYPES
+    assert {event.type for event in every_kind_of_event()} == ev.CHAT_TYPES | ev.ACCOUNT_TYPES
+
+
+def test_every_real_event_is_its_model() -> None:
+    for event in every_kind_of_event():
+        published = BusEvent.model_validate_json(encode_event(event), strict=True)
+        assert published.root.type == event.type
+        if event.type in ev.CHAT_TYPES:
+            ChatEvent.model_validate_json(encode_event(event), strict=True)
+        else:
+            with pytest.raises(ValidationError):
+                ChatEvent.model_validate_json(encode_event(event), strict=True)
+
+
+def test_the_nullable_keys_are_met_both_ways() -> None:
+    wire = [event_to_wire(event) for event in every_kind_of_event()]
+    messages = [w for w in wire if w["type"] == ev.MESSAGE]
+    donations = [w for w in wire if w["type"] == ev.DONATE]
+    sponsors = [w for w in wire if w["type"] == ev.CHANGE_SPONSOR]
+    assert {m["to"] is None for m in messages} == {True, False}
+    assert {d["message"] is None for d in donations} == {True, False}
+    assert {s["previous"] is None for s in sponsors} == {True, False}
+    assert {w["from"] is None for w in wire} == {True, False}
+
+
+def drifted(change: str) -> bytes:
+    wire = next(event_to_wire(e) for e in every_kind_of_event() if e.type == ev.DONATE)
+    if change == "extra key":
+        wire["anonymous"] = False
+    elif change == "missing key":
+        del wire["goals"]
+    elif change == "float money":
+        wire["sum"] = 15.5
+    elif change == "money without two decimals":
+        wire["sum"] = "15.5"
+    elif change == "unknown type":
+        wire["type"] = "donation"
+    return orjson.dumps(wire)
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["extra key", "missing key", "float money", "money without two decimals", "unknown type"],
+)
+def test_a_wire_form_that_drifts_from_the_models_is_refused(change: str) -> None:
+    with pytest.raises(ValidationError):
+        BusEvent.model_validate_json(drifted(change), strict=True)
