@@ -22,6 +22,7 @@ from chatledger.http.response_models import (
     InsufficientFunds,
     NotFound,
     PayloadTooLarge,
+    Presence,
     Readiness,
     TooManyRequests,
     Unauthorized,
@@ -163,6 +164,17 @@ OPERATIONS: dict[Route, Operation] = {
                 f"How many of the newest events (default {MAX_LIMIT}).",
                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
             ),
+        ),
+    ),
+    ("GET", "/chat/presence"): Operation(
+        "getPresence",
+        "How many distinct viewers watch the token's chat, across every gateway",
+        (
+            Reply(200, "The count (the model not counted; a crashed gateway's viewers drop"
+                  " out within 10 s).", Presence),
+            Unauthorized,
+            TooManyRequests,
+            Unavailable,
         ),
     ),
     ("GET", "/ws"): Operation(

@@ -133,6 +133,22 @@ class Connected(_Body):
     seq: int = Field(ge=0, description="The chat's latest seq when the socket joined.")
 
 
+class Presence(_Body):
+    """`GET /chat/presence` (DESIGN §9): distinct viewers now, across every gateway process."""
+
+    success: Literal[True]
+    chat: Uuid
+    viewers: int = Field(ge=0, description="Distinct clients connected; the model not counted.")
+
+
+class PresenceFrame(_Body):
+    """A websocket frame outside the event stream (no seq): the room's viewer count changed."""
+
+    type: Literal["presence"]
+    chat: Uuid
+    viewers: int = Field(ge=0)
+
+
 class Health(_Body):
     status: Literal["ok"]
 

@@ -13,6 +13,7 @@ import pytest
 
 from chatledger.config import Settings
 from chatledger.gateway.presence import TICK_S
+from chatledger.http.response_models import Presence, PresenceFrame
 from chatledger.projections.presence import TTL_S
 from tests.helpers.people import People
 from tests.helpers.service import Service, start_service
@@ -51,6 +52,7 @@ async def test_presence_counts_distinct_viewers_across_gateways_and_forgets_a_cr
         async with http.get(f"{api.url}/chat/presence", headers=ann.headers) as response:
             body = await response.json()
             assert response.status == 200 and body["chat"] == model.uuid, body
+            Presence.model_validate(body, strict=True)
             return int(body["viewers"])
 
     async with contextlib.AsyncExitStack() as stack:
@@ -65,6 +67,9 @@ async def test_presence_counts_distinct_viewers_across_gateways_and_forgets_a_cr
         for client in every:
             await eventually(lambda c=client: _latest(c), until=lambda n: n == 3,
                              what="a presence frame saying 3")
+            for text in client.texts:
+                if '"type":"presence"' in text:
+                    PresenceFrame.model_validate_json(text, strict=True)
 
         await on_first[2].ws.close()  # Bob leaves
         assert await eventually(presence, until=lambda n: n == 2, what="Bob gone") == 2
