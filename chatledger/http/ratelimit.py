@@ -1,19 +1,28 @@
 """Per-person limits on the POST endpoints: a fixed window counted in Redis, shared by every API.
 
-One Redis round trip per command (a Lua script: INCR, and PEXPIRE on the window's first hit so
-old windows clean themselves up). A Redis that is down or slow must not stop money: the limiter
-then fails OPEN, logs, and the command goes through (abuse protection degrades; the ledger's own
-checks still hold).
+The count lives in Redis (one key per route, person and window, INCR'd by a Lua script that also
+sets the key's expiry on its first hit), so the limit means the same with one api process or
+many: N commands per person and route per window, whichever process takes them.
+
+Cost: at most one Redis round trip per POST, usually a fraction of one. Requests waiting for a
+count are sent together: while one pipeline of EVALSHAs is in flight, the next requests queue and
+go in the next pipeline (`HitCounter`), so under load one round trip counts many POSTs. A person
+already over the limit in this window is refused from memory (the window's count only grows), so
+a flood costs Redis nothing until the window turns.
+
+A Redis that is down or slow must not stop money: the limiter then fails OPEN, logs, and the
+command goes through (abuse protection degrades; the ledger's own checks still hold).
 """
 
 import asyncio
 import logging
 import math
 import time
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from chatledger.config import Settings
 from chatledger.http import responses
@@ -43,25 +52,99 @@ def too_many(retry_after_s: float) -> web.Response:
     )
 
 
-async def _count(redis: Redis, key: str, keep_ms: int) -> int:
-    return int(await redis.eval(_COUNT, 1, key, keep_ms))  # type: ignore[misc]
+class HitCounter:
+    """INCRs keys in Redis, many callers per round trip: one pipeline in flight at a time."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._script = redis.register_script(_COUNT)
+        self._pending: list[tuple[str, int, asyncio.Future[int]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def hit(self, key: str, keep_ms: int) -> int:
+        """The key's count after this hit (it expires `keep_ms` after its first hit)."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, keep_ms, future))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_all())
+        return await future
+
+    async def _send_all(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    counts = await self._send(batch)
+                except (RedisError, OSError) as exc:
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (*_, future), count in zip(batch, counts, strict=True):
+                    if not future.done():  # a caller that timed out has gone
+                        future.set_result(int(count))
+        finally:
+            self._sender = None
+
+    async def _send(self, batch: Sequence[tuple[str, int, object]]) -> list[int]:
+        # Plain EVALSHA in a pipeline; on NOSCRIPT (a restarted Redis) no script ran, so the
+        # batch is sent again once the script is loaded: nothing is counted twice.
+        for attempt in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            for key, keep_ms, _ in batch:
+                pipe.evalsha(self._script.sha, 1, key, keep_ms)
+            try:
+                return list(await pipe.execute())
+            except NoScriptError:
+                if attempt:
+                    raise
+                self._script.sha = await self.redis.script_load(_COUNT)
+        raise AssertionError("unreachable")
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings, counter: HitCounter) -> None:
+        self.settings = settings
+        self.limit = allowance(settings)
+        self.window_ms = max(1, int(settings.rate_limit_window_s * 1000))
+        self.counter = counter
+        self._over_window = -1
+        self._over: set[str] = set()  # keys of this window known to be over the limit
+
+    async def check(self, subject: str, route: str) -> web.Response | None:
+        """The 429 to answer if `subject` is over its allowance on `route` now, else None."""
+        if self.limit == 0:
+            return None
+        now_ms = int(time.time() * 1000)
+        window = now_ms // self.window_ms
+        if window != self._over_window:
+            self._over_window, self._over = window, set()
+        key = self.settings.redis_key("rl", route, subject, str(window))
+        if key not in self._over:
+            try:
+                async with asyncio.timeout(REDIS_TIMEOUT_S):
+                    count = await self.counter.hit(key, 2 * self.window_ms)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("rate limiter unavailable, letting %s through: %r", subject, exc)
+                return None
+            if count <= self.limit:
+                return None
+            if window == self._over_window:
+                self._over.add(key)
+        return too_many((self.window_ms - now_ms % self.window_ms) / 1000)
+
+
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+
+
+async def rate_limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Needs the app's Redis client, so it runs after the context that creates it."""
+    redis = app.get(REDIS)
+    if redis is not None:
+        app[RATE_LIMITER] = RateLimiter(app[SETTINGS], HitCounter(redis))
+    yield
 
 
 async def rate_limited(request: web.Request, subject: str, route: str) -> web.Response | None:
-    """The 429 to answer if `subject` is over its allowance on `route` now, else None."""
-    settings = request.app[SETTINGS]
-    limit = allowance(settings)
-    redis = request.app.get(REDIS)
-    if limit == 0 or redis is None:
-        return None
-    window_ms = max(1, int(settings.rate_limit_window_s * 1000))
-    now_ms = int(time.time() * 1000)
-    key = settings.redis_key("rl", route, subject, str(now_ms // window_ms))
-    try:
-        count = await asyncio.wait_for(_count(redis, key, 2 * window_ms), REDIS_TIMEOUT_S)
-    except (RedisError, OSError, TimeoutError) as exc:
-        log.warning("rate limiter unavailable, letting %s through: %r", subject, exc)
-        return None
-    if count <= limit:
-        return None
-    return too_many((window_ms - now_ms % window_ms) / 1000)
+    limiter = request.app.get(RATE_LIMITER)
+    return None if limiter is None else await limiter.check(subject, route)

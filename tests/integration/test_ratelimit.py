@@ -1,0 +1,80 @@
+"""The limiter's counter against the real Redis: exact counts, many hits per round trip."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from chatledger.config import Settings
+from chatledger.http.ratelimit import HitCounter, RateLimiter
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+class CountingRedis(Redis):
+    """A real client that counts the pipelines it executes (round trips), nothing else."""
+
+    pipelines = 0
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None):  # type: ignore[no-untyped-def]
+        CountingRedis.pipelines += 1
+        return super().pipeline(transaction, shard_hint)
+
+
+async def test_concurrent_hits_share_round_trips_and_count_exactly(settings: Settings) -> None:
+    redis = CountingRedis.from_url(settings.redis_url)
+    try:
+        counter = HitCounter(redis)
+        key = settings.redis_key("rl-test", uuid.uuid4().hex)
+        counts = await asyncio.gather(*(counter.hit(key, 10_000) for _ in range(200)))
+        assert sorted(counts) == list(range(1, 201))
+        assert 1 <= CountingRedis.pipelines < 20, CountingRedis.pipelines
+        assert 0 < await redis.pttl(key) <= 10_000  # the first hit set the expiry
+    finally:
+        await redis.delete(key)
+        await redis.aclose()
+
+
+async def test_a_lost_script_is_loaded_again_without_counting_twice(
+    settings: Settings, redis: Redis
+) -> None:
+    counter = HitCounter(redis)
+    key = settings.redis_key("rl-test", uuid.uuid4().hex)
+    try:
+        assert await counter.hit(key, 10_000) == 1
+        counter._script.sha = "0" * 40  # as after a Redis restart: NOSCRIPT
+        assert await asyncio.gather(counter.hit(key, 10_000), counter.hit(key, 10_000)) in (
+            [2, 3], [3, 2])
+    finally:
+        await redis.delete(key)
+
+
+async def test_a_person_over_the_limit_is_refused_without_asking_redis_again(
+    settings: Settings, redis: Redis
+) -> None:
+    tight = settings.model_copy(update={"rate_limit_per_s": 0.05, "rate_limit_window_s": 60.0})
+    limiter = RateLimiter(tight, HitCounter(redis))
+    assert limiter.limit == 3
+    person = str(uuid.uuid4())
+    answers = [await limiter.check(person, "post_test") for _ in range(10)]
+    refused = [a for a in answers if a is not None]
+    assert all(a.status == 429 and 1 <= int(a.headers["Retry-After"]) <= 60 for a in refused)
+    keys = [key async for key in redis.scan_iter(match=tight.redis_key("rl", "post_test",
+                                                                        person, "*"))]
+    try:
+        counts = [int(await redis.get(key) or 0) for key in keys]
+        # 10 requests span one window (two if a minute turned): 3 pass per window, and once one
+        # was counted over the limit, the rest of that window never reached Redis
+        assert len(keys) in (1, 2) and all(c <= limiter.limit + 1 for c in counts), counts
+        assert len(answers) - len(refused) == sum(min(c, limiter.limit) for c in counts)
+        assert len(refused) >= 10 - 2 * limiter.limit
+    finally:
+        if keys:
+            await redis.delete(*keys)
