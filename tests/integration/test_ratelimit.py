@@ -51,7 +51,9 @@ async def test_a_lost_script_is_loaded_again_without_counting_twice(
         assert await counter.hit(key, 10_000) == 1
         counter._script.sha = "0" * 40  # as after a Redis restart: NOSCRIPT
         assert await asyncio.gather(counter.hit(key, 10_000), counter.hit(key, 10_000)) in (
-            [2, 3], [3, 2])
+            [2, 3],
+            [3, 2],
+        )
     finally:
         await redis.delete(key)
 
@@ -66,8 +68,9 @@ async def test_a_person_over_the_limit_is_refused_without_asking_redis_again(
     answers = [await limiter.check(person, "post_test") for _ in range(10)]
     refused = [a for a in answers if a is not None]
     assert all(a.status == 429 and 1 <= int(a.headers["Retry-After"]) <= 60 for a in refused)
-    keys = [key async for key in redis.scan_iter(match=tight.redis_key("rl", "post_test",
-                                                                        person, "*"))]
+    keys = [
+        key async for key in redis.scan_iter(match=tight.redis_key("rl", "post_test", person, "*"))
+    ]
     try:
         counts = [int(await redis.get(key) or 0) for key in keys]
         # 10 requests span one window (two if a minute turned): 3 pass per window, and once one

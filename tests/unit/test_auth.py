@@ -75,8 +75,15 @@ def test_an_expired_token_is_refused_even_after_it_was_cached() -> None:
 def test_refusals_are_not_cached() -> None:
     settings = settings_with(SECRET_A)
     person = str(uuid.uuid4())
-    soon = jwt.encode({"sub": person, "role": "model", "exp": int(time.time()) + 60,
-                       "nbf": int(time.time()) + 30}, SECRET_A)
+    soon = jwt.encode(
+        {
+            "sub": person,
+            "role": "model",
+            "exp": int(time.time()) + 60,
+            "nbf": int(time.time()) + 30,
+        },
+        SECRET_A,
+    )
     for _ in range(2):
         with pytest.raises(Unauthorized):
             read_claims(soon, settings)
