@@ -2,12 +2,20 @@
 
 Structured fields travel in `extra=` (`log.info("request", extra={"status": 201})`) and become
 top-level keys of the line; the message stays a short constant that names the kind of line.
+
+Cost: the access log writes a line per request, so lines are cheap here. Inside the event loop,
+the lines of one loop iteration are written to stderr together, in one write at the end of that
+iteration (warnings and worse are written at once, after whatever is pending); outside a loop,
+each line is written at once. `info_fields` writes a line without building a LogRecord (~2 µs
+instead of ~25) when the JSON handler is the one configured, and nothing when INFO is off.
 """
 
+import asyncio
 import logging
 import sys
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -17,10 +25,14 @@ _STANDARD = frozenset(
 )
 
 
+def timestamp(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -31,8 +43,70 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class JsonLinesHandler(logging.Handler):
+    """JSON lines on a binary stream, the lines of one event-loop iteration in one write."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self.setFormatter(JsonFormatter())
+        self._pending: list[bytes] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record).encode()
+        except Exception:
+            self.handleError(record)
+            return
+        self.write_line(line, urgent=record.levelno >= logging.WARNING)
+
+    def write_line(self, line: bytes, urgent: bool = False) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(line)
+            if urgent:
+                self.flush()
+                return
+            if not self._scheduled:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # not in the event loop's thread: write now
+                    self.flush()
+                    return
+                self._scheduled = True
+                loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._scheduled = False
+            if not self._pending:
+                return
+            lines, self._pending = self._pending, []
+            try:
+                self.stream.write(b"\n".join(lines) + b"\n")
+                self.stream.flush()
+            except (OSError, ValueError):  # stderr closed at exit: nothing left to tell
+                pass
+
+
+_handler: JsonLinesHandler | None = None
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """Replace the root handlers with one JSON-lines handler on stderr (stdout is for output)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    global _handler
+    _handler = JsonLinesHandler(sys.stderr.buffer)
+    logging.basicConfig(level=level, handlers=[_handler], force=True)
+
+
+def info_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
+    """`logger.info(message, extra=fields)`, the same line for a fraction of the cost."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _handler
+    if handler is None or logging.root.handlers != [handler] or logger.handlers:
+        logger.info(message, extra=fields)  # someone configured logging differently
+        return
+    line = {"ts": timestamp(time.time()), "level": "info", "logger": logger.name, "msg": message}
+    line.update(fields)
+    handler.write_line(orjson.dumps(line, default=str))
