@@ -107,8 +107,8 @@ async def test_mysql_killed_under_load_loses_no_acknowledged_command(
 
     What the API answers during the outage depends on the subject cache: with none (TTL 0),
     authentication reads MySQL, so every POST is 503. With the default 30 s, people seen
-    recently still post messages (201, applied once MySQL is back) while donations need the
-    402 balance pre-check and answer 503."""
+    recently still post messages (201, applied once MySQL is back) and donations covered by a
+    balance read in the last 5 s; other donations need the 402 pre-check and answer 503."""
     with private_mariadb(tmp_path) as mysql:
         env = {"CHATLEDGER_MYSQL_DSN": mysql.dsn("chatledger_fault"),
                "CHATLEDGER_PREFIX": f"{migrated.prefix}my{uuid.uuid4().hex[:6]}.",
