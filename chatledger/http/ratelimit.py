@@ -6,9 +6,9 @@ many: N commands per person and route per window, whichever process takes them.
 
 Cost: at most one Redis round trip per POST, usually a fraction of one. Requests waiting for a
 count are sent together: while one pipeline of EVALSHAs is in flight, the next requests queue and
-go in the next pipeline (`HitCounter`), so under load one round trip counts many POSTs. A person
-already over the limit in this window is refused from memory (the window's count only grows), so
-a flood costs Redis nothing until the window turns.
+go in the next pipeline (`redis_batch.BatchedScript`), so under load one round trip counts many
+POSTs. A person already over the limit in this window is refused from memory (the window's count
+only grows), so a flood costs Redis nothing until the window turns.
 
 A Redis that is down or slow must not stop money: the limiter then fails OPEN, logs, and the
 command goes through (abuse protection degrades; the ledger's own checks still hold).
@@ -18,15 +18,16 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from chatledger.config import Settings
 from chatledger.http import responses
 from chatledger.http.keys import REDIS, SETTINGS
+from chatledger.redis_batch import BatchedScript
 
 log = logging.getLogger(__name__)
 
@@ -53,53 +54,14 @@ def too_many(retry_after_s: float) -> web.Response:
 
 
 class HitCounter:
-    """INCRs keys in Redis, many callers per round trip: one pipeline in flight at a time."""
+    """INCRs keys in Redis; the calls of many requests share a round trip (BatchedScript)."""
 
     def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-        self._script = redis.register_script(_COUNT)
-        self._pending: list[tuple[str, int, asyncio.Future[int]]] = []
-        self._sender: asyncio.Task[None] | None = None
+        self.script = BatchedScript(redis, _COUNT)
 
     async def hit(self, key: str, keep_ms: int) -> int:
         """The key's count after this hit (it expires `keep_ms` after its first hit)."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((key, keep_ms, future))
-        if self._sender is None:
-            self._sender = asyncio.create_task(self._send_all())
-        return await future
-
-    async def _send_all(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    counts = await self._send(batch)
-                except (RedisError, OSError) as exc:
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (*_, future), count in zip(batch, counts, strict=True):
-                    if not future.done():  # a caller that timed out has gone
-                        future.set_result(int(count))
-        finally:
-            self._sender = None
-
-    async def _send(self, batch: Sequence[tuple[str, int, object]]) -> list[int]:
-        # Plain EVALSHA in a pipeline; on NOSCRIPT (a restarted Redis) no script ran, so the
-        # batch is sent again once the script is loaded: nothing is counted twice.
-        for attempt in range(2):
-            pipe = self.redis.pipeline(transaction=False)
-            for key, keep_ms, _ in batch:
-                pipe.evalsha(self._script.sha, 1, key, keep_ms)
-            try:
-                return list(await pipe.execute())
-            except NoScriptError:
-                if attempt:
-                    raise
-                self._script.sha = await self.redis.script_load(_COUNT)
-        raise AssertionError("unreachable")
+        return int(await self.script(key, keep_ms))
 
 
 class RateLimiter:

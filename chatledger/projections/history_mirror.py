@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from chatledger.config import Settings
+from chatledger.redis_batch import BatchedScript
 
 MARKER_SCORE = -1
 FILL_SCORE = -2
@@ -199,7 +200,7 @@ class HistoryMirror:
         self._append = redis.register_script(_APPEND)
         self._begin_fill = redis.register_script(_BEGIN_FILL)
         self._commit_fill = redis.register_script(_COMMIT_FILL)
-        self._newest = redis.register_script(_NEWEST)
+        self._newest = BatchedScript(redis, _NEWEST)  # the hot read: many pages per round trip
 
     def key(self, chat: str) -> str:
         return self.settings.redis_key("history", chat)
@@ -210,7 +211,7 @@ class HistoryMirror:
 
     async def newest(self, chat: str, count: int) -> Newest:
         """The marker and at most `count` newest events, in one atomic read."""
-        marker, events = await self._newest(keys=[self.key(chat)], args=[count])
+        marker, events = await self._newest(self.key(chat), count)
         return Newest(
             parse_marker(marker) if marker is not None else None,
             events,

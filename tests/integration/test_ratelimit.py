@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from chatledger.config import Settings
 from chatledger.http.ratelimit import HitCounter, RateLimiter
@@ -49,13 +50,33 @@ async def test_a_lost_script_is_loaded_again_without_counting_twice(
     key = settings.redis_key("rl-test", uuid.uuid4().hex)
     try:
         assert await counter.hit(key, 10_000) == 1
-        counter._script.sha = "0" * 40  # as after a Redis restart: NOSCRIPT
+        counter.script.sha = "0" * 40  # as after a Redis restart: NOSCRIPT
         assert await asyncio.gather(counter.hit(key, 10_000), counter.hit(key, 10_000)) in (
             [2, 3],
             [3, 2],
         )
     finally:
         await redis.delete(key)
+
+
+async def test_an_error_answers_only_the_call_that_caused_it(
+    settings: Settings, redis: Redis
+) -> None:
+    counter = HitCounter(redis)
+    good = settings.redis_key("rl-test", uuid.uuid4().hex)
+    wrong = settings.redis_key("rl-test", uuid.uuid4().hex)
+    await redis.zadd(wrong, {"not a counter": 1})  # INCR on it: WRONGTYPE
+    try:
+        answers = await asyncio.gather(
+            counter.hit(good, 10_000),
+            counter.hit(wrong, 10_000),
+            counter.hit(good, 10_000),
+            return_exceptions=True,
+        )
+        assert sorted(answers[0::2]) == [1, 2]  # type: ignore[type-var]
+        assert isinstance(answers[1], ResponseError) and "WRONGTYPE" in str(answers[1])
+    finally:
+        await redis.delete(good, wrong)
 
 
 async def test_a_person_over_the_limit_is_refused_without_asking_redis_again(

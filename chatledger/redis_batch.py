@@ -1,0 +1,80 @@
+"""One Lua script called from many requests at once, many calls per Redis round trip.
+
+redis-py's per-call overhead (pool checkout, retry wrapper, one socket write and one wake-up per
+reply) is most of what a small script call costs the client: ~120 µs alone against ~45 µs per
+call in a pipeline of 32. So calls are queued, and while one pipeline is in flight the calls that
+arrive meanwhile wait for it and then go together in the next one. A lone call still costs one
+round trip (no timer, no added latency when idle); under load one round trip serves many.
+
+Each call still gets its own answer: the pipeline is not a transaction, each script runs
+atomically on its own, and an error answers only the call that caused it.
+"""
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+Call = tuple[str, Sequence[Any], "asyncio.Future[Any]"]
+
+
+class BatchedScript:
+    def __init__(self, redis: Redis, source: str) -> None:
+        self.redis = redis
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._pending: list[Call] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def __call__(self, key: str, *args: Any) -> Any:
+        """The script's reply for KEYS[1] = key, ARGV = args; raises what Redis raised."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, args, future))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_all())
+        return await future
+
+    async def _send_all(self) -> None:
+        batch: list[Call] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._send(batch)
+                except Exception as exc:  # a lost connection, mostly: every call gets to know
+                    _answer(batch, [exc] * len(batch))
+        finally:
+            self._sender = None
+            for *_, future in (*batch, *self._pending):  # cancelled: nobody may wait forever
+                future.cancel()
+            self._pending = []
+
+    async def _send(self, batch: list[Call]) -> None:
+        replies = await self._pipeline(batch)
+        # NOSCRIPT (a restarted or flushed Redis): those calls did not run; load the script
+        # and send exactly them again, so nothing runs twice.
+        lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if lost:
+            self.sha = await self.redis.script_load(self.source)
+            for i, reply in zip(lost, await self._pipeline([batch[i] for i in lost]), strict=True):
+                replies[i] = reply
+        _answer(batch, replies)
+
+    async def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for key, args, _ in calls:
+            pipe.evalsha(self.sha, 1, key, *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+
+def _answer(batch: Sequence[Call], replies: Sequence[Any]) -> None:
+    for (*_, future), reply in zip(batch, replies, strict=True):
+        if future.done():  # its caller gave up (a timeout)
+            continue
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
