@@ -4,6 +4,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -50,7 +51,8 @@ async def test_the_lines_of_one_loop_iteration_go_out_in_one_write(stream: Write
     assert [line.get("status") for line in lines] == [201, 400, 429, None]
     assert lines[0]["logger"] == "chatledger.access" and lines[0]["msg"] == "request"
     assert lines[0]["level"] == "info" and str(lines[0]["ts"]).endswith("+00:00")
-    assert set(lines[0]) == {"ts", "level", "logger", "msg", "status"}
+    assert set(lines[0]) == {"ts", "level", "logger", "msg", "pid", "status"}
+    assert lines[0]["pid"] == lines[3]["pid"] == os.getpid()
     assert lines[3]["k"] == 1
 
 
@@ -73,3 +75,11 @@ def test_nothing_is_written_when_info_is_off(stream: Writes) -> None:
     finally:
         access.setLevel(logging.NOTSET)
     assert stream.getvalue() == b""
+
+
+def test_lines_are_written_whole_in_chunks_of_at_most_the_limit() -> None:
+    lines = [b"a" * 10, b"b" * 10, b"c" * 30, b"d" * 5]
+    written = list(logs.chunks(lines, limit=25))
+    assert written == [b"a" * 10 + b"\n" + b"b" * 10 + b"\n", b"c" * 30 + b"\n", b"d" * 5 + b"\n"]
+    assert b"".join(written) == b"\n".join(lines) + b"\n"
+    assert list(logs.chunks([], limit=25)) == []
