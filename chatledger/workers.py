@@ -8,13 +8,19 @@ processes if they need more cores). A worker that exits stops the others and the
 with its code, so a process manager restarts the whole set: never half a service on the port.
 """
 
+import contextlib
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
+
+from chatledger.metrics import MULTIPROCESS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +46,33 @@ def worker_roles(roles: Sequence[str], workers: int, port: int) -> list[list[str
     return [list(roles)] + [shared] * (workers - 1)
 
 
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[str]:
+    """Where the workers' metrics meet (see chatledger.metrics); one the operator set is kept."""
+    given = os.environ.get(MULTIPROCESS_DIR)
+    if given:
+        yield given
+        return
+    made = tempfile.mkdtemp(prefix="chatledger-metrics-")
+    try:
+        yield made
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+
+
 def worker_command(roles: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "chatledger", "serve", "--roles", ",".join(roles), "--reuse-port"]
 
 
 def supervise(plans: Sequence[Sequence[str]]) -> int:
     """Start one worker per plan; forward SIGTERM/SIGINT; return when all have exited."""
-    children = [subprocess.Popen(worker_command(roles)) for roles in plans]
+    with metrics_directory() as directory:
+        env = {**os.environ, MULTIPROCESS_DIR: directory}
+        return _run(plans, env)
+
+
+def _run(plans: Sequence[Sequence[str]], env: dict[str, str]) -> int:
+    children = [subprocess.Popen(worker_command(roles), env=env) for roles in plans]
     stopping = False
     kill_at = float("inf")
 
@@ -63,7 +89,10 @@ def supervise(plans: Sequence[Sequence[str]]) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
-    log.info("workers started", extra={"pids": [child.pid for child in children]})
+    log.info(
+        "workers started",
+        extra={"pids": [child.pid for child in children], "metrics": env[MULTIPROCESS_DIR]},
+    )
     code = 0
     while [child.poll() for child in children].count(None):  # poll each: no short circuit
         for index, child in enumerate(children):

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from databases import Database
+from prometheus_client.parser import text_string_to_metric_families
 
 from chatledger.config import Settings
 from tests.helpers.people import People
@@ -87,12 +88,28 @@ async def test_both_workers_serve_the_port_and_a_sigterm_stops_them_all(
             "SELECT COUNT(*) FROM applied_commands WHERE command_id IN ("
             + ",".join(f"'{c}'" for c in accepted) + ")"))
 
+    # /metrics, whichever worker answers, counts the requests of both
+    async with (aiohttp.ClientSession(workers.url) as http,
+                http.get("/metrics") as scrape):
+        text = await scrape.text()
+    counted = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "chatledger_http_requests_total"
+        and sample.labels == {"method": "POST", "route": "/chat/message/add", "status": "201"}
+    ]
+    assert counted == [len(accepted)]
+
     # the session's ledger (the shared service, same prefix) applies every accepted command once
     await eventually(applied, until=lambda n: n == len(accepted), what="every 201 applied")
 
+    directory = next(line["metrics"] for line in workers.lines()
+                     if line.get("msg") == "workers started")
     workers.parent.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(workers.parent.wait, 20) == 0
     assert not any(alive(pid) for pid in pids)
+    assert not await asyncio.to_thread(os.path.exists, directory)  # the metrics dir is removed
 
 
 async def test_a_worker_that_dies_stops_the_others_and_the_parent_fails(workers: Workers) -> None:
