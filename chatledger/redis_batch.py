@@ -22,9 +22,14 @@ Call = tuple[str, Sequence[Any], "asyncio.Future[Any]"]
 
 
 class BatchedScript:
-    def __init__(self, redis: Redis, source: str) -> None:
+    """`timeout_s` bounds each round trip (one timer per pipeline, not per call): a call waits at
+    most for the round trip in flight when it arrived and then its own, each raising
+    TimeoutError past it."""
+
+    def __init__(self, redis: Redis, source: str, timeout_s: float | None = None) -> None:
         self.redis = redis
         self.source = source
+        self.timeout_s = timeout_s
         self.sha = hashlib.sha1(source.encode()).hexdigest()
         self._pending: list[Call] = []
         self._sender: asyncio.Task[None] | None = None
@@ -43,7 +48,8 @@ class BatchedScript:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    await self._send(batch)
+                    async with asyncio.timeout(self.timeout_s):
+                        await self._send(batch)
                 except Exception as exc:  # a lost connection, mostly: every call gets to know
                     _answer(batch, [exc] * len(batch))
         finally:

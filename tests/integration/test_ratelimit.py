@@ -10,6 +10,7 @@ from redis.exceptions import ResponseError
 
 from chatledger.config import Settings
 from chatledger.http.ratelimit import HitCounter, RateLimiter
+from chatledger.redis_batch import BatchedScript
 
 
 @pytest.fixture
@@ -102,3 +103,27 @@ async def test_a_person_over_the_limit_is_refused_without_asking_redis_again(
     finally:
         if keys:
             await redis.delete(*keys)
+
+
+async def test_a_redis_that_never_answers_fails_the_calls_of_a_round_trip_in_time() -> None:
+    """A server that accepts and never replies: the batch's timeout answers every waiting call."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
+    script = BatchedScript(redis, "return 1", timeout_s=0.2)
+    try:
+        answers = await asyncio.wait_for(
+            asyncio.gather(script("k1"), script("k2"), return_exceptions=True), 10
+        )
+        assert all(isinstance(answer, TimeoutError) for answer in answers), answers
+        assert accepted  # it did connect: the time went waiting for an answer
+    finally:
+        await redis.aclose()
+        for writer in accepted:
+            writer.close()
+        server.close()
