@@ -29,8 +29,19 @@ _STANDARD = frozenset(
 )
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def timestamp(created: float) -> str:
-    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    """ISO-8601 UTC to the millisecond; the date and time of the current second are reused."""
+    global _second
+    whole = int(created)
+    micros = round((created - whole) * 1_000_000)  # rounded as datetime rounds, then truncated
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    if whole != _second[0]:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{micros // 1000:03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):

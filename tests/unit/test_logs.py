@@ -83,3 +83,11 @@ def test_lines_are_written_whole_in_chunks_of_at_most_the_limit() -> None:
     assert written == [b"a" * 10 + b"\n" + b"b" * 10 + b"\n", b"c" * 30 + b"\n", b"d" * 5 + b"\n"]
     assert b"".join(written) == b"\n".join(lines) + b"\n"
     assert list(logs.chunks([], limit=25)) == []
+
+
+def test_timestamps_match_isoformat_to_the_millisecond() -> None:
+    from datetime import UTC, datetime
+
+    for moment in (0.0, 1_700_000_000.0, 1_700_000_000.9999, 1_700_000_001.5, 1_764_000_000.123):
+        expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+        assert logs.timestamp(moment) == expected, moment
