@@ -2,9 +2,10 @@
 
 redis-py's per-call overhead (pool checkout, retry wrapper, one socket write and one wake-up per
 reply) is most of what a small script call costs the client: ~120 µs alone against ~45 µs per
-call in a pipeline of 32. So calls are queued, and while one pipeline is in flight the calls that
-arrive meanwhile wait for it and then go together in the next one. A lone call still costs one
-round trip (no timer, no added latency when idle); under load one round trip serves many.
+call in a pipeline of 32 (on this 2-core machine under load). So calls are queued, and while one
+pipeline is in flight the calls that arrive meanwhile wait for it and go together in the next.
+A lone call still costs one round trip (no timer, no added latency when idle); under load one
+round trip serves many.
 
 Each call still gets its own answer: the pipeline is not a transaction, each script runs
 atomically on its own, and an error answers only the call that caused it.
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 Call = tuple[str, Sequence[Any], "asyncio.Future[Any]"]
 
@@ -70,10 +71,29 @@ class BatchedScript:
         _answer(batch, replies)
 
     async def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
-        pipe = self.redis.pipeline(transaction=False)
-        for key, args, _ in calls:
-            pipe.evalsha(self.sha, 1, key, *args)
-        return list(await pipe.execute(raise_on_error=False))
+        """The calls' EVALSHAs in one write, their replies in order (an error reply in its place).
+
+        On the pool's connection directly, not through redis-py's Pipeline: the same bytes on the
+        wire for ~half the client CPU (measured: 107 vs 165 µs alone, 43 vs 82 per call in 4s).
+        A connection left mid-reply by an error or a timeout is closed, never reused.
+        """
+        pool = self.redis.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            commands = [("EVALSHA", self.sha, 1, key, *args) for key, args, _ in calls]
+            await connection.send_packed_command(connection.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as error:  # the reply was read whole: still in step
+                    replies.append(error)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(connection)
+        return replies
 
 
 def _answer(batch: Sequence[Call], replies: Sequence[Any]) -> None:

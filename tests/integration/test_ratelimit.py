@@ -3,9 +3,10 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import ResponseError
 
 from chatledger.config import Settings
@@ -20,24 +21,24 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-class CountingRedis(Redis):
-    """A real client that counts the pipelines it executes (round trips), nothing else."""
+class CountingPool(ConnectionPool):
+    """A real pool that counts checkouts: one per round trip of a BatchedScript."""
 
-    pipelines = 0
+    checkouts = 0
 
-    def pipeline(self, transaction: bool = True, shard_hint: str | None = None):  # type: ignore[no-untyped-def]
-        CountingRedis.pipelines += 1
-        return super().pipeline(transaction, shard_hint)
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        CountingPool.checkouts += 1
+        return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 async def test_concurrent_hits_share_round_trips_and_count_exactly(settings: Settings) -> None:
-    redis = CountingRedis.from_url(settings.redis_url)
+    redis = Redis(connection_pool=CountingPool.from_url(settings.redis_url))
+    key = settings.redis_key("rl-test", uuid.uuid4().hex)
     try:
         counter = HitCounter(redis)
-        key = settings.redis_key("rl-test", uuid.uuid4().hex)
         counts = await asyncio.gather(*(counter.hit(key, 10_000) for _ in range(200)))
         assert sorted(counts) == list(range(1, 201))
-        assert 1 <= CountingRedis.pipelines < 20, CountingRedis.pipelines
+        assert 1 <= CountingPool.checkouts < 20, CountingPool.checkouts
         assert 0 < await redis.pttl(key) <= 10_000  # the first hit set the expiry
     finally:
         await redis.delete(key)
