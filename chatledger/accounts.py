@@ -1,5 +1,6 @@
 """People and their accounts: models (`users`) and viewers (`clients`), one account each."""
 
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -93,8 +94,9 @@ class Balances:
 
 
 class Directory:
-    """Looks people up, remembering the ones that exist for `ttl_s` (the hot path), and their
-    balances for the 402 pre-check for at most BALANCE_TTL_MAX_S (see Balances)."""
+    """Looks people up, remembering the ones that exist for at most `ttl_s` (the hot path; a
+    deleted person is refused within it), and their balances for the 402 pre-check for at most
+    BALANCE_TTL_MAX_S (see Balances)."""
 
     def __init__(self, database: Database, ttl_s: float) -> None:
         self.database = database
@@ -119,5 +121,7 @@ class Directory:
         if person is not None and self.ttl_s > 0:
             if len(self._known) >= MAX_REMEMBERED:
                 self._known.clear()
-            self._known[person_uuid] = (person, now + self.ttl_s)
+            # Between half and all of the TTL: people first seen together (a restart, a burst)
+            # are looked up again spread out, not in one wave of MySQL queries.
+            self._known[person_uuid] = (person, now + self.ttl_s * (0.5 + random.random() / 2))
         return person
