@@ -5,10 +5,12 @@ Which roles run where: `api` and `gateway` are stateless per request/socket and 
 worker. `ledger` and `history` are Kafka consumer-group members whose work is split by partitions,
 not by connections, so they run in worker 0 only (start more of them as separate `serve --roles`
 processes if they need more cores). A worker that exits stops the others and the parent exits
-with its code, so a process manager restarts the whole set: never half a service on the port.
+with its code, so a process manager restarts the whole set: never half a service on the port;
+and a worker whose parent dies (even SIGKILLed) gets SIGTERM.
 """
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 
 PER_CONNECTION_ROLES = ("api", "gateway")
 POLL_S = 0.2  # how often the parent looks at its workers (it has nothing else to do)
-KILL_AFTER_S = 15.0  # a worker still running this long after SIGTERM is killed
+KILL_AFTER_S = 15.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>  # a worker still running this long after SIGTERM is killed
 
 
 class WorkerPlanError(ValueError):
@@ -71,8 +74,17 @@ def supervise(plans: Sequence[Sequence[str]]) -> int:
         return _run(plans, env)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the parent dies, even by SIGKILL, so no
+    orphaned worker keeps serving the port beside a restarted set."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run(plans: Sequence[Sequence[str]], env: dict[str, str]) -> int:
-    children = [subprocess.Popen(worker_command(roles), env=env) for roles in plans]
+    children = [
+        subprocess.Popen(worker_command(roles), env=env, preexec_fn=_die_with_parent)
+        for roles in plans
+    ]
     stopping = False
     kill_at = float("inf")
 

@@ -54,11 +54,12 @@ def workers(migrated: Settings, tmp_path: Path) -> Iterator[Workers]:
 
 
 def alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper that may never come has stopped serving)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def test_both_workers_serve_the_port_and_a_sigterm_stops_them_all(
@@ -120,3 +121,11 @@ async def test_a_worker_that_dies_stops_the_others_and_the_parent_fails(workers:
     await eventually(lambda: asyncio.sleep(0, result=alive(first)), until=lambda up: not up,
                      what="the other worker stopped")
     assert any("exited with" in line.get("msg", "") for line in workers.lines())
+
+
+async def test_workers_do_not_outlive_a_killed_parent(workers: Workers) -> None:
+    pids = workers.worker_pids()
+    workers.parent.kill()
+    await asyncio.to_thread(workers.parent.wait, 20)
+    await eventually(lambda: asyncio.sleep(0, result=[p for p in pids if alive(p)]),
+                     until=lambda left: left == [], what="workers gone with their parent")
