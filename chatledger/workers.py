@@ -111,7 +111,7 @@ def _run(plans: Sequence[Sequence[str]], env: dict[str, str]) -> int:
             if child.returncode is not None and not stopping:
                 log.critical("worker %d (pid %d) exited with %d: stopping the others",
                              index, child.pid, child.returncode)
-                code = child.returncode or 1
+                code = exit_code(child.returncode)
                 stop_all(signal.SIGTERM)
         if time.monotonic() > kill_at:
             for child in children:
@@ -119,5 +119,10 @@ def _run(plans: Sequence[Sequence[str]], env: dict[str, str]) -> int:
                     child.kill()
         time.sleep(POLL_S)
     if not stopping:  # every worker ended by itself at once
-        code = next((child.returncode for child in children if child.returncode), 0)
+        code = next((exit_code(child.returncode) for child in children if child.returncode), 0)
     return code
+
+
+def exit_code(returncode: int) -> int:
+    """A worker's end as the parent's exit status: a signal N as 128 + N, like a shell; never 0."""
+    return 128 - returncode if returncode < 0 else returncode or 1

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatledger.workers import WorkerPlanError, worker_roles
+from chatledger.workers import WorkerPlanError, exit_code, worker_roles
 
 
 def test_api_and_gateway_run_in_every_worker_ledger_and_history_in_the_first_only() -> None:
@@ -22,3 +22,7 @@ def test_api_and_gateway_run_in_every_worker_ledger_and_history_in_the_first_onl
 def test_plans_that_cannot_work_are_refused(roles: list[str], workers: int, port: int) -> None:
     with pytest.raises(WorkerPlanError):
         worker_roles(roles, workers, port)
+
+
+def test_a_worker_s_end_becomes_a_failing_exit_status() -> None:
+    assert exit_code(-9) == 137 and exit_code(3) == 3 and exit_code(0) == 1
