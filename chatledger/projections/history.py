@@ -8,7 +8,7 @@ the mirror is refilled; see history_mirror.py for why a refill can never leave a
 
 import logging
 import uuid
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -47,8 +47,38 @@ def just_before(moment: str) -> str:
     return iso(datetime.fromisoformat(moment) - timedelta(microseconds=1))
 
 
+Parse = Callable[[bytes], Mapping[str, Any]]
+MAX_PARSED = 4096
+
+
+class ParsedEvents:
+    """Wire events parsed once by their bytes (read-only: never mutate what it returns).
+
+    Every viewer of a busy chat reads the same newest events: a lookup by the member's bytes is
+    ~0.2 µs against ~2 µs for orjson. Bounded, oldest out; a changed event is new bytes.
+    """
+
+    def __init__(self, max_entries: int = MAX_PARSED) -> None:
+        self.max_entries = max_entries
+        self._parsed: dict[bytes, Mapping[str, Any]] = {}
+
+    def __call__(self, raw: bytes) -> Mapping[str, Any]:
+        event = self._parsed.get(raw)
+        if event is None:
+            event = orjson.loads(raw)
+            if len(self._parsed) >= self.max_entries:
+                del self._parsed[next(iter(self._parsed))]
+            self._parsed[raw] = event
+        return event
+
+
 def pick_newest(
-    newest_first: Iterable[bytes], viewer: str, chat: str, start: str, limit: int
+    newest_first: Iterable[bytes],
+    viewer: str,
+    chat: str,
+    start: str,
+    limit: int,
+    parse: Parse = orjson.loads,
 ) -> tuple[list[bytes], bool]:
     """The newest `limit` events (oldest first) that `viewer` may see, created at/after `start`,
     and whether the scan settled the page: it found `limit` events or reached the window's start
@@ -59,7 +89,7 @@ def pick_newest(
     picked: list[bytes] = []
     settled = False
     for raw in newest_first:
-        event = orjson.loads(raw)
+        event = parse(raw)
         if event["created_at"] < start:
             settled = True
             break
@@ -109,6 +139,7 @@ class HistoryReader:
         self.mirror_reads = 0
         self.mysql_reads = 0
         self.refills = 0
+        self.parsed = ParsedEvents()
 
     async def history(
         self, chat: str, viewer: str, limit: int = MAX_LIMIT, now: datetime | None = None
@@ -125,7 +156,7 @@ class HistoryReader:
         if newest is None or newest.marker is None:  # Redis down, or a cold chat
             window = await self._refill(chat, start, may_write=newest is not None)
             return mysql_page(window, viewer, chat, start, limit)
-        picked, settled = pick_newest(newest.events, viewer, chat, start, limit)
+        picked, settled = pick_newest(newest.events, viewer, chat, start, limit, self.parsed)
         if settled or not newest.truncated:
             return await self._page_or_mysql(newest.marker, picked, chat, viewer, start, limit)
         snapshot = await self._snapshot(chat)

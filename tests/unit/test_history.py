@@ -7,6 +7,7 @@ import pytest
 
 from chatledger.http.history import BadLimit, page_body, parse_limit
 from chatledger.projections.history import (
+    ParsedEvents,
     fill_marker,
     just_before,
     pick_newest,
@@ -138,3 +139,16 @@ def test_pick_newest_says_whether_the_page_is_settled() -> None:
     )
     # the window's start reached: settled with what there is
     assert pick_newest(newest_first, BOB, CHAT, at(3), 9) == ([events[2], events[4]], True)
+
+
+def test_parsed_events_parse_each_bytes_once_bounded_and_pick_the_same() -> None:
+    events = [event(seq, at(seq), public=seq % 2 == 0) for seq in range(1, 7)]
+    parsed = ParsedEvents(max_entries=4)
+    first = parsed(bytes(events[0]))
+    assert parsed(bytes(events[0])) is first == orjson.loads(events[0])  # equal bytes: one parse
+    newest_first = events[::-1]
+    for viewer in (ANN, BOB, CHAT):
+        assert pick_newest(newest_first, viewer, CHAT, at(0), 3, parsed) == pick_newest(
+            newest_first, viewer, CHAT, at(0), 3
+        )
+    assert len(parsed._parsed) == 4
