@@ -1,5 +1,6 @@
 """People and their accounts: models (`users`) and viewers (`clients`), one account each."""
 
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -54,13 +55,62 @@ async def balance_of(database: Database, owner: str) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
+BALANCE_TTL_MAX_S = 5.0
+MAX_REMEMBERED = 100_000
+
+
+class Balances:
+    """What the API remembers of balances for the donation's 402 pre-check (pure; no I/O).
+
+    A remembered balance says yes to a tip it covers, and is lowered by that tip (so one person's
+    quick run of tips stops being covered once they would have spent it). It never says no: a tip
+    it does not cover is checked against MySQL, so a deposit made since is seen and a 402 always
+    comes from a balance read at that moment. A remembered balance can be too high for at most
+    `ttl_s` (a payout or another api process's tips since): such a tip gets 201, and the ledger,
+    whose check is the one that counts, refuses it with a private `donate_rejected` event.
+    """
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._known: dict[str, tuple[Decimal, float]] = {}
+
+    def spend(self, owner: str, amount: Decimal, now: float) -> bool:
+        """True if the remembered balance covers `amount` (and is lowered by it); False: ask."""
+        known = self._known.get(owner)
+        if known is None or known[1] <= now or amount > known[0]:
+            return False
+        self._known[owner] = (known[0] - amount, known[1])
+        return True
+
+    def remember(self, owner: str, balance: Decimal, amount: Decimal, now: float) -> bool:
+        """A balance just read from MySQL: whether it covers `amount` (if so, lowered by it)."""
+        affordable = amount <= balance
+        if self.ttl_s > 0:
+            if len(self._known) >= MAX_REMEMBERED:
+                self._known.clear()
+            left = balance - amount if affordable else balance
+            self._known[owner] = (left, now + self.ttl_s)
+        return affordable
+
+
 class Directory:
-    """Looks people up, remembering the ones that exist for a short while (the hot path)."""
+    """Looks people up, remembering the ones that exist for at most `ttl_s` (the hot path; a
+    deleted person is refused within it), and their balances for the 402 pre-check for at most
+    BALANCE_TTL_MAX_S (see Balances)."""
 
     def __init__(self, database: Database, ttl_s: float) -> None:
         self.database = database
         self.ttl_s = ttl_s
         self._known: dict[str, tuple[Person, float]] = {}
+        self.balances = Balances(min(ttl_s, BALANCE_TTL_MAX_S))
+
+    async def affords(self, owner: str, amount: Decimal) -> bool:
+        """Whether `owner` (an existing account) may plausibly spend `amount` now."""
+        now = time.monotonic()
+        if self.balances.spend(owner, amount, now):
+            return True
+        balance = await balance_of(self.database, owner)
+        return balance is not None and self.balances.remember(owner, balance, amount, now)
 
     async def find(self, person_uuid: str) -> Person | None:
         now = time.monotonic()
@@ -69,7 +119,9 @@ class Directory:
             return cached[0]
         person = await find_person(self.database, person_uuid)
         if person is not None and self.ttl_s > 0:
-            if len(self._known) > 100_000:
+            if len(self._known) >= MAX_REMEMBERED:
                 self._known.clear()
-            self._known[person_uuid] = (person, now + self.ttl_s)
+            # Between half and all of the TTL: people first seen together (a restart, a burst)
+            # are looked up again spread out, not in one wave of MySQL queries.
+            self._known[person_uuid] = (person, now + self.ttl_s * (0.5 + random.random() / 2))
         return person

@@ -10,7 +10,7 @@ from typing import Any
 import uvloop
 from aiohttp import web
 
-from chatledger import accounts
+from chatledger import accounts, workers
 from chatledger.config import Settings
 from chatledger.db import database, migrate, redact
 from chatledger.http.auth import issue_token
@@ -141,6 +141,13 @@ async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+    if args.workers != 1:
+        try:
+            plans = workers.worker_roles(roles, args.workers, settings.http_port)
+        except workers.WorkerPlanError as exc:
+            sys.stderr.write(f"{exc}\n")
+            return 2
+        return workers.supervise(plans)
     app = create_app(settings, roles)
     web.run_app(
         app,
@@ -150,6 +157,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         loop=uvloop.new_event_loop(),
         shutdown_timeout=5,
         access_log=None,  # chatledger.http.observe logs each request as one JSON line
+        reuse_port=args.reuse_port or None,
     )
     return 0
 
@@ -175,6 +183,14 @@ def parser() -> argparse.ArgumentParser:
         default=",".join(ALL_ROLES),
         help=f"comma-separated subset of {','.join(ALL_ROLES)}",
     )
+    serve_p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port (SO_REUSEPORT); api and gateway run in each, "
+        "ledger and history in the first only",
+    )
+    serve_p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     acc = sub.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="action", required=True
     )

@@ -2,12 +2,24 @@
 
 Structured fields travel in `extra=` (`log.info("request", extra={"status": 201})`) and become
 top-level keys of the line; the message stays a short constant that names the kind of line.
+
+Cost: the access log writes a line per request, so lines are cheap here. Inside the event loop,
+the lines of one loop iteration are written to stderr together, in one write at the end of that
+iteration (warnings and worse are written at once, after whatever is pending), in writes of at
+most 4 KiB of whole lines; outside a loop, each line is written at once. Every line carries the
+process id (`pid`), which tells `serve --workers` processes apart. `info_fields` writes a line
+without building a LogRecord (~2 µs instead of ~25) when the JSON handler is the one configured,
+and nothing when INFO is off.
 """
 
+import asyncio
 import logging
+import os
 import sys
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -17,13 +29,29 @@ _STANDARD = frozenset(
 )
 
 
+_second: tuple[int, str] = (-1, "")
+
+
+def timestamp(created: float) -> str:
+    """ISO-8601 UTC to the millisecond; the date and time of the current second are reused."""
+    global _second
+    whole = int(created)
+    micros = round((created - whole) * 1_000_000)  # rounded as datetime rounds, then truncated
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    if whole != _second[0]:
+        _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{_second[1]}.{micros // 1000:03d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,
         }
         line.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD)
         if record.exc_info:
@@ -31,8 +59,94 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+# Writes up to PIPE_BUF are atomic on a pipe: with several workers on one stderr pipe (serve
+# --workers), their lines never interleave mid-line.
+ATOMIC_WRITE = 4096
+
+
+class JsonLinesHandler(logging.Handler):
+    """JSON lines on a binary stream, the lines of one event-loop iteration in one write."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self.setFormatter(JsonFormatter())
+        self._pending: list[bytes] = []
+        self._scheduled = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record).encode()
+        except Exception:
+            self.handleError(record)
+            return
+        self.write_line(line, urgent=record.levelno >= logging.WARNING)
+
+    def write_line(self, line: bytes, urgent: bool = False) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._pending.append(line)
+            if urgent:
+                self.flush()
+                return
+            if not self._scheduled:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # not in the event loop's thread: write now
+                    self.flush()
+                    return
+                self._scheduled = True
+                loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._scheduled = False
+            if not self._pending:
+                return
+            lines, self._pending = self._pending, []
+            try:
+                for chunk in chunks(lines, ATOMIC_WRITE):
+                    self.stream.write(chunk)
+                self.stream.flush()
+            except (OSError, ValueError):  # stderr closed at exit: nothing left to tell
+                pass
+
+
+def chunks(lines: list[bytes], limit: int) -> Iterator[bytes]:
+    """Whole lines joined into writes of at most `limit` bytes (a longer line goes alone)."""
+    start, size = 0, 0
+    for end, line in enumerate(lines):
+        if size and size + len(line) + 1 > limit:
+            yield b"\n".join(lines[start:end]) + b"\n"
+            start, size = end, 0
+        size += len(line) + 1
+    if size:
+        yield b"\n".join(lines[start:]) + b"\n"
+
+
+_handler: JsonLinesHandler | None = None
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """Replace the root handlers with one JSON-lines handler on stderr (stdout is for output)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    global _handler
+    _handler = JsonLinesHandler(sys.stderr.buffer)
+    logging.basicConfig(level=level, handlers=[_handler], force=True)
+
+
+def info_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
+    """`logger.info(message, extra=fields)`, the same line for a fraction of the cost."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _handler
+    if handler is None or logging.root.handlers != [handler] or logger.handlers:
+        logger.info(message, extra=fields)  # someone configured logging differently
+        return
+    line = {
+        "ts": timestamp(time.time()),
+        "level": "info",
+        "logger": logger.name,
+        "msg": message,
+        "pid": os.getpid(),
+    }
+    line.update(fields)
+    handler.write_line(orjson.dumps(line, default=str))

@@ -1,18 +1,27 @@
 """Every Prometheus series the service exposes at /metrics, defined once.
 
 Roles import the metric they move (`from chatledger.metrics import WS_DELIVERIES`) and call
-`.inc()` / `.set()`: nothing else to wire. Series names are part of the operating contract
-(README "Operating"); rename one only together with the dashboards that read it.
+`.inc()` / `.set()`: nothing else to wire. Under `serve --workers N` every worker writes its
+samples to the directory in PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, set
+by the parent before the workers start) and /metrics, whichever worker answers, sums them all.
+Series names are part of the operating contract (README "Operating"); rename one only together
+with the dashboards that read it.
 """
+
+import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
+    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 # Latency buckets for a request that does one Kafka round trip (acks=all) or one MySQL read.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -46,6 +55,7 @@ LEDGER_COMMANDS = Counter(
 LEDGER_CONSUMER_LAG = Gauge(
     "chatledger_ledger_consumer_lag",
     "Commands waiting on the commands topic: highwater minus position over assigned partitions.",
+    multiprocess_mode="livesum",
 )
 EVENTS_PUBLISHED = Counter(
     "chatledger_events_published",
@@ -53,7 +63,9 @@ EVENTS_PUBLISHED = Counter(
     ["type"],
 )
 
-WS_CONNECTIONS = Gauge("chatledger_ws_connections", "Open websocket connections.")
+WS_CONNECTIONS = Gauge(
+    "chatledger_ws_connections", "Open websocket connections.", multiprocess_mode="livesum"
+)
 WS_DELIVERIES = Counter("chatledger_ws_deliveries", "Events sent over websockets.")
 WS_BACKLOGS = Counter(
     "chatledger_ws_backlogs",
@@ -73,4 +85,8 @@ HISTORY_FALLBACKS = Counter(
 
 def exposition() -> tuple[bytes, str]:
     """The text format Prometheus scrapes, and its content type."""
+    if os.environ.get(MULTIPROCESS_DIR):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

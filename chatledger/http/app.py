@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from chatledger.http import commands, demo_page, history, openapi, presence, responses
+from chatledger.http.ratelimit import rate_limiter_ctx
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def add_api_routes(app: web.Application) -> None:
+    """Call after the contexts that create the app's Redis client (the limiter counts there)."""
+    app.cleanup_ctx.append(rate_limiter_ctx)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
 

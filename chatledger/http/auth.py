@@ -1,4 +1,10 @@
-"""Bearer JWT -> the principal: who is asking, in which role, for which chat (DESIGN §4)."""
+"""Bearer JWT -> the principal: who is asking, in which role, for which chat (DESIGN §4).
+
+A token's signature is verified once while it is valid: the claims of a verified token are kept
+in a bounded cache (see `VerifiedTokens`) until its `exp`, scoped by the secret and algorithms
+that verified it. The person it names is looked up on every request through the Directory, so a
+deleted person is refused within the Directory's `subject_cache_ttl_s`, cached token or not.
+"""
 
 import time
 from dataclasses import dataclass
@@ -37,13 +43,76 @@ def _canonical_uuid(value: object) -> str:
         raise Unauthorized(str(exc)) from exc
 
 
-def read_claims(token: str, settings: Settings) -> tuple[str, Role, str]:
-    """Verify signature and expiry; return (subject, role, chat). Never accepts `alg: none`."""
+Claims = tuple[str, Role, str]  # (subject, role, chat)
+MAX_VERIFIED_TOKENS = 50_000
+_MAX_KEYRINGS = 4
+
+
+class VerifiedTokens:
+    """Claims of tokens verified under one secret, each kept until its `exp` (bounded, FIFO).
+
+    A plain dict in insertion order, not an LRU: a hit is one lookup and one comparison, and
+    evicting a live token only costs it one more verification (~30 µs), so recency tracking
+    (OrderedDict.move_to_end, or cachetools' pure-Python bookkeeping) would cost every request
+    to save a rare one. Only successes are cached: a token refused now (nbf/iat in the future)
+    is verified again next time.
+    """
+
+    def __init__(self, max_entries: int = MAX_VERIFIED_TOKENS) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Claims, int]] = {}
+
+    def get(self, token: str, now: float) -> Claims | None:
+        found = self._entries.get(token)
+        if found is None:
+            return None
+        if found[1] <= now:  # PyJWT's rule: expired once exp <= now
+            del self._entries[token]
+            return None
+        return found[0]
+
+    def put(self, token: str, claims: Claims, exp: int) -> None:
+        if len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = (claims, exp)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# One cache per (secret, algorithms): a token verified under an old secret is never trusted
+# under a new one (a process normally has exactly one).
+_keyrings: dict[tuple[str, tuple[str, ...]], VerifiedTokens] = {}
+
+
+def verified_tokens(secret: str, algorithms: tuple[str, ...]) -> VerifiedTokens:
+    ring = _keyrings.get((secret, algorithms))
+    if ring is None:
+        if len(_keyrings) >= _MAX_KEYRINGS:
+            _keyrings.clear()
+        ring = _keyrings[(secret, algorithms)] = VerifiedTokens()
+    return ring
+
+
+def read_claims(token: str, settings: Settings) -> Claims:
+    """(subject, role, chat) of a valid token; verified once, then cached until its `exp`."""
+    secret = settings.require_jwt_secret()
+    cache = verified_tokens(secret, settings.jwt_algorithms)
+    now = time.time()
+    claims = cache.get(token, now)
+    if claims is None:
+        claims, exp = verify(token, secret, settings.jwt_algorithms)
+        cache.put(token, claims, exp)
+    return claims
+
+
+def verify(token: str, secret: str, algorithms: tuple[str, ...]) -> tuple[Claims, int]:
+    """Verify signature and expiry; return the claims and `exp`. Never accepts `alg: none`."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            settings.require_jwt_secret(),
-            algorithms=list(settings.jwt_algorithms),
+            secret,
+            algorithms=list(algorithms),
             options={"require": ["exp", "sub", "role"]},
             leeway=0,
         )
@@ -56,7 +125,7 @@ def read_claims(token: str, settings: Settings) -> tuple[str, Role, str]:
     chat = _canonical_uuid(claims.get("chat", subject if role == "model" else None))
     if role == "model" and chat != subject:
         raise Unauthorized("a model's token is for its own chat")
-    return subject, role, chat
+    return (subject, role, chat), int(claims["exp"])
 
 
 async def authenticate(token: str, settings: Settings, directory: Directory) -> Principal:

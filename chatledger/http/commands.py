@@ -1,8 +1,9 @@
 """The command endpoints: authenticate, validate, put the command on Kafka, answer 201.
 
 Nothing here writes to MySQL: a command is durable once Kafka acknowledged it (acks=all), and the
-ledger decides it. The 402 pre-check reads the donor's current balance so that an obviously
-unaffordable donation is refused at once; the ledger's check inside its transaction is the one that
+ledger decides it. The 402 pre-check refuses an obviously unaffordable donation at once, from a
+balance the Directory remembers for a few seconds (a 402 itself always comes from a balance read
+at that moment: accounts.Balances); the ledger's check inside its transaction is the one that
 counts when donations race.
 """
 
@@ -16,11 +17,10 @@ import pymysql
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from chatledger.accounts import balance_of
 from chatledger.bus.kafka import BusUnavailable, send_bounded
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, SETTINGS
+from chatledger.http.keys import DIRECTORY, PRODUCER, SETTINGS
 from chatledger.http.ratelimit import rate_limited
 from chatledger.http.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
 from chatledger.ledger.codec import encode_command
@@ -162,8 +162,7 @@ async def build_donation(
 ) -> ChatCommand:
     if principal.role != "client":
         raise Rejected(responses.forbidden("only clients donate"))
-    balance = await balance_of(request.app[DATABASE], principal.uuid)
-    if balance is None or body.sum > balance:
+    if not await request.app[DIRECTORY].affords(principal.uuid, body.sum):
         raise Rejected(responses.insufficient_funds())
     return Donate(
         command_id, principal.chat, principal.person.as_actor(), body.sum, body.text, body.is_public

@@ -6,6 +6,9 @@ from aiohttp import web
 
 from chatledger.ledger.wire import dumps
 
+# an accepted command's id, kept on its 201 response for the access log
+COMMAND_ID = web.ResponseKey("command_id", str)
+
 
 def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -16,7 +19,9 @@ def json_response(
 
 
 def accepted(command_id: str) -> web.Response:
-    return json_response({"success": "ok", "id": command_id}, status=201)
+    response = json_response({"success": "ok", "id": command_id}, status=201)
+    response[COMMAND_ID] = command_id
+    return response
 
 
 def failure(

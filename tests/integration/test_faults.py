@@ -107,8 +107,9 @@ async def test_mysql_killed_under_load_loses_no_acknowledged_command(
 
     What the API answers during the outage depends on the subject cache: with none (TTL 0),
     authentication reads MySQL, so every POST is 503. With the default 30 s, people seen
-    recently still post messages (201, applied once MySQL is back) while donations need the
-    402 balance pre-check and answer 503."""
+    recently still post messages (201, applied once MySQL is back) and donations covered by a
+    balance read in the last 5 s; a person first seen during the outage (the stranger, who
+    starts sending after the kill) needs MySQL to be authenticated and gets 503."""
     with private_mariadb(tmp_path) as mysql:
         env = {"CHATLEDGER_MYSQL_DSN": mysql.dsn("chatledger_fault"),
                "CHATLEDGER_PREFIX": f"{migrated.prefix}my{uuid.uuid4().hex[:6]}.",
@@ -123,6 +124,7 @@ async def test_mysql_killed_under_load_loses_no_acknowledged_command(
             people = People(db, settings)
             model = await people.model()
             viewers = [await people.client(model, f"v{i}", money="1000") for i in range(2)]
+            stranger = await people.client(model, "stranger", money="1000")
         finally:
             await db.disconnect()
         with start_service(migrated, roles="api,ledger", extra_env=env) as service:
@@ -130,6 +132,7 @@ async def test_mysql_killed_under_load_loses_no_acknowledged_command(
             async with load.running():
                 await load.grows(20)
                 mysql.kill()
+                load.senders.append(stranger)
                 # the one request in flight at the kill may already be past authentication
                 in_flight = sum(load.answers.values())
                 await eventually(lambda: _value(sum(load.answers.values())),

@@ -243,3 +243,43 @@ async def test_history_reads_mysql_when_redis_is_unreachable(
         await client.aclose()
     assert page.source == "mysql" and [orjson.loads(e)["message"] for e in page.events] == ["hi"]
     assert reader.refills == 0
+
+
+async def test_a_page_reads_the_newest_events_and_falls_back_when_they_are_all_private(
+    settings: Settings, redis: Redis
+) -> None:
+    """60 private events on top of 5 public ones: a viewer's page is the 5, still from the
+    mirror (read whole, since the newest 40 settle nothing), and the model's is the newest 20."""
+    mirror = HistoryMirror(settings.model_copy(update={"history_mirror_size": 200}), redis)
+    chat = new_chat()
+    events = [wire(chat, seq, age_s=100 - seq, public=seq <= 5) for seq in range(1, 66)]
+    await append(mirror, chat, events)
+    newest = await mirror.newest(chat, 40)
+    assert newest.marker == Marker(0, "") and newest.truncated
+    assert newest.events == events[::-1][:40]  # newest first, the page's worth only
+
+    reader = HistoryReader(settings, mirror, NoDatabase())  # type: ignore[arg-type]
+    viewer = str(uuid.uuid4())
+
+    async def seqs(who: str, limit: int) -> list[int]:
+        page = await reader.history(chat, who, limit)
+        assert page.source == "mirror"
+        return [orjson.loads(e)["seq"] for e in page.events]
+
+    assert await seqs(viewer, 20) == [1, 2, 3, 4, 5]
+    assert await seqs(viewer, 3) == [3, 4, 5]
+    assert await seqs(chat, 20) == list(range(46, 66))
+    assert reader.mysql_reads == 0
+
+
+async def test_a_short_mirror_is_read_whole_in_one_go(
+    settings: Settings, mirror: HistoryMirror
+) -> None:
+    chat = new_chat()
+    await append(mirror, chat, [wire(chat, seq) for seq in (1, 2, 3)])
+    newest = await mirror.newest(chat, 40)
+    assert not newest.truncated and [orjson.loads(e)["seq"] for e in newest.events] == [3, 2, 1]
+    mirror._newest.sha = "0" * 40  # a restarted Redis: the page read loads its script again
+    assert (await mirror.newest(chat, 2)).events == [e for e in newest.events[:2]]
+    cold = await mirror.newest(new_chat(), 40)
+    assert cold.marker is None and cold.events == [] and not cold.truncated

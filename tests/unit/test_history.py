@@ -6,7 +6,14 @@ import orjson
 import pytest
 
 from chatledger.http.history import BadLimit, page_body, parse_limit
-from chatledger.projections.history import fill_marker, just_before, pick_visible, window_start
+from chatledger.projections.history import (
+    ParsedEvents,
+    fill_marker,
+    just_before,
+    pick_newest,
+    pick_visible,
+    window_start,
+)
 from chatledger.projections.history_mirror import Marker, mirror_ttl_s, parse_snapshot
 from chatledger.projections.history_projector import group_by_chat
 
@@ -119,3 +126,29 @@ def test_page_body_splices_events_verbatim() -> None:
     body = page_body([b'{"a":1}', b'{"b":2}'])
     assert orjson.loads(body) == {"success": True, "events": [{"a": 1}, {"b": 2}]}
     assert page_body([]) == b'{"success":true,"events":[]}'
+
+
+def test_pick_newest_says_whether_the_page_is_settled() -> None:
+    events = [event(seq, at(seq), public=seq != 4) for seq in range(1, 6)]
+    newest_first = events[::-1]
+    assert pick_newest(newest_first, BOB, CHAT, at(0), 2) == ([events[2], events[4]], True)
+    # fewer visible than the limit and the window's start not reached: not settled
+    assert pick_newest(newest_first, BOB, CHAT, at(0), 9) == (
+        [e for e in events if e != events[3]],
+        False,
+    )
+    # the window's start reached: settled with what there is
+    assert pick_newest(newest_first, BOB, CHAT, at(3), 9) == ([events[2], events[4]], True)
+
+
+def test_parsed_events_parse_each_bytes_once_bounded_and_pick_the_same() -> None:
+    events = [event(seq, at(seq), public=seq % 2 == 0) for seq in range(1, 7)]
+    parsed = ParsedEvents(max_entries=4)
+    first = parsed(bytes(events[0]))
+    assert parsed(bytes(events[0])) is first == orjson.loads(events[0])  # equal bytes: one parse
+    newest_first = events[::-1]
+    for viewer in (ANN, BOB, CHAT):
+        assert pick_newest(newest_first, viewer, CHAT, at(0), 3, parsed) == pick_newest(
+            newest_first, viewer, CHAT, at(0), 3
+        )
+    assert len(parsed._parsed) == 4
