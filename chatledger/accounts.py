@@ -10,6 +10,7 @@ from typing import Literal
 from databases import Database
 
 from chatledger.ledger.commands import Actor, Role
+from chatledger.ledger.decider import affordable
 
 Kind = Literal["model", "client"]
 _TABLE: dict[str, str] = {"model": "users", "client": "clients"}
@@ -77,20 +78,20 @@ class Balances:
     def spend(self, owner: str, amount: Decimal, now: float) -> bool:
         """True if the remembered balance covers `amount` (and is lowered by it); False: ask."""
         known = self._known.get(owner)
-        if known is None or known[1] <= now or amount > known[0]:
+        if known is None or known[1] <= now or not affordable(known[0], amount):
             return False
         self._known[owner] = (known[0] - amount, known[1])
         return True
 
     def remember(self, owner: str, balance: Decimal, amount: Decimal, now: float) -> bool:
         """A balance just read from MySQL: whether it covers `amount` (if so, lowered by it)."""
-        affordable = amount <= balance
+        covered = affordable(balance, amount)
         if self.ttl_s > 0:
             if len(self._known) >= MAX_REMEMBERED:
                 self._known.clear()
-            left = balance - amount if affordable else balance
+            left = balance - amount if covered else balance
             self._known[owner] = (left, now + self.ttl_s)
-        return affordable
+        return covered
 
 
 class Directory:

@@ -31,6 +31,7 @@ from chatledger.ledger.commands import (
     PostMessage,
     RegisterConnection,
 )
+from chatledger.ledger.decider import refusal
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,16 @@ async def submit(request: web.Request, command: ChatCommand) -> web.Response:
 
 
 Build = Callable[[web.Request, Principal, str, Any], Awaitable[ChatCommand]]
+Check = Callable[[web.Request, Any], Awaitable[None]]
 
 
 def command_endpoint(
-    schema: type[BaseModel], build: Build
+    schema: type[BaseModel], build: Build, check: Check | None = None
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Authenticate, limit, validate, build the command; refuse what the decider's own rules
+    refuse (`refusal`: 403 for who may not, 400 for what may not be); `check` what the ledger's
+    state would say (a recipient that exists, a balance that covers); then submit."""
+
     async def handler(request: web.Request) -> web.Response:
         try:
             principal = await principal_of(request)
@@ -128,6 +134,15 @@ def command_endpoint(
                 return limited
             body = await parse_body(request, schema)
             command = await build(request, principal, command_id_for(request, principal), body)
+            refused = refusal(command)
+            if refused is not None:
+                raise Rejected(
+                    responses.forbidden(refused.reason)
+                    if refused.forbidden
+                    else responses.bad_params([refused.reason])
+                )
+            if check is not None:
+                await check(request, command)
         except Rejected as rejection:
             return rejection.response
         except MYSQL_UNAVAILABLE as exc:
@@ -141,32 +156,30 @@ def command_endpoint(
 async def build_message(
     request: web.Request, principal: Principal, command_id: str, body: MessageBody
 ) -> ChatCommand:
-    if body.to is not None:
-        if principal.role != "model":
-            raise Rejected(responses.bad_params(["to: only the model sends private replies"]))
-        recipient = await request.app[DIRECTORY].find(body.to)
-        if recipient is None or recipient.role != "client":
-            raise Rejected(responses.bad_params(["to: no such client"]))
     return PostMessage(
-        command_id,
-        principal.chat,
-        principal.person.as_actor(),
-        body.message,
-        body.is_public and body.to is None,
+        command_id, principal.chat, principal.person.as_actor(), body.message, body.is_public,
         body.to,
     )
+
+
+async def recipient_exists(request: web.Request, command: PostMessage) -> None:
+    if command.to is not None:
+        recipient = await request.app[DIRECTORY].find(command.to)
+        if recipient is None or recipient.role != "client":
+            raise Rejected(responses.bad_params(["to: no such client"]))
 
 
 async def build_donation(
     request: web.Request, principal: Principal, command_id: str, body: DonationBody
 ) -> ChatCommand:
-    if principal.role != "client":
-        raise Rejected(responses.forbidden("only clients donate"))
-    if not await request.app[DIRECTORY].affords(principal.uuid, body.sum):
-        raise Rejected(responses.insufficient_funds())
     return Donate(
         command_id, principal.chat, principal.person.as_actor(), body.sum, body.text, body.is_public
     )
+
+
+async def donor_affords(request: web.Request, command: Donate) -> None:
+    if not await request.app[DIRECTORY].affords(command.actor.uuid, command.amount):
+        raise Rejected(responses.insufficient_funds())
 
 
 async def build_connection(
@@ -180,14 +193,12 @@ async def build_connection(
 async def build_goal(
     request: web.Request, principal: Principal, command_id: str, body: GoalBody
 ) -> ChatCommand:
-    if principal.role != "model":
-        raise Rejected(responses.forbidden("only the model sets goals"))
     return AddGoal(
         command_id, principal.chat, principal.person.as_actor(), body.name, body.require_sum
     )
 
 
-post_message = command_endpoint(MessageBody, build_message)
-post_donation = command_endpoint(DonationBody, build_donation)
+post_message = command_endpoint(MessageBody, build_message, recipient_exists)
+post_donation = command_endpoint(DonationBody, build_donation, donor_affords)
 post_connection = command_endpoint(ConnectionBody, build_connection)
 post_goal = command_endpoint(GoalBody, build_goal)
