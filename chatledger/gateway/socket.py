@@ -20,7 +20,7 @@ import uuid
 from aiohttp import WSCloseCode, web
 from databases import Database
 
-from chatledger.gateway import registry
+from chatledger import connections
 from chatledger.gateway.flood import FrameBudget
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.outbox import Outbox
@@ -153,7 +153,8 @@ class Connection:
         self.gateway.sockets.add(self)
         WS_CONNECTIONS.inc()
         try:
-            await registry.register(db, self.principal, self.id)
+            principal = self.principal
+            await connections.register(db, principal.role, principal.uuid, self.id, chat)
             latest = await latest_seq(db, chat)
             self.outbox.sent_seq = latest if since is None else since
             self.outbox.send(text_frame(dumps(
@@ -181,7 +182,7 @@ class Connection:
                 self._flusher.cancel()
             # Shielded: a socket torn down by shutdown still removes its row.
             with contextlib.suppress(Exception):
-                await asyncio.shield(registry.unregister(db, self.id))
+                await asyncio.shield(connections.unregister(db, self.id))
 
     async def _replay(self, history: HistoryReader, since: int, latest: int) -> None:
         """Everything in (since, latest]: what came later is held in the outbox already."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from databases import Database
 
+from chatledger import connections
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import (
     Command,
@@ -296,17 +297,11 @@ class _Batch:
         )
 
     async def _write_connections(self, commands: list[Command]) -> None:
-        rows = [
-            ("user" if c.actor.role == "model" else "client", c.actor.uuid, c.connection_id, c.chat)
+        await connections.upsert(self.cur, [
+            connections.row(c.actor.role, c.actor.uuid, c.connection_id, c.chat)
             for c in commands
             if isinstance(c, RegisterConnection)
-        ]
-        if rows:
-            await self.cur.executemany(
-                "INSERT INTO connections (type, entity_uuid, connection_uuid, chat_uuid)"
-                " VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE entity_uuid = entity_uuid",
-                rows,
-            )
+        ])
 
 
 def _unique_fresh(commands: Sequence[Command], already: set[str]) -> list[Command]:

@@ -50,6 +50,12 @@ async def test_client_commands_are_accepted_and_applied(
         "SELECT outcome FROM applied_commands WHERE command_id = :c", {"c": answer["id"]}),
         what="the command to be applied")
     assert applied == "applied"
+    if path == "/chat/connection/add":
+        written = await db.fetch_one(
+            "SELECT type, entity_uuid, chat_uuid FROM connections WHERE connection_uuid = :c",
+            {"c": body["connection_id"]},  # type: ignore[index]
+        )
+        assert written is not None and tuple(written) == ("client", viewer.uuid, model.uuid)
 
 
 async def test_model_adds_goal_and_private_reply(service: Service, people: People,
