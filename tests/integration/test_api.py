@@ -55,7 +55,8 @@ async def test_client_commands_are_accepted_and_applied(
             "SELECT type, entity_uuid, chat_uuid FROM connections WHERE connection_uuid = :c",
             {"c": body["connection_id"]},  # type: ignore[index]
         )
-        assert written is not None and tuple(written.values()) == ("client", viewer.uuid, model.uuid)
+        assert written is not None
+        assert tuple(written.values()) == ("client", viewer.uuid, model.uuid)
 
 
 async def test_model_adds_goal_and_private_reply(service: Service, people: People,
