@@ -81,6 +81,9 @@ HISTORY_MIRROR_HITS = Counter(
 HISTORY_FALLBACKS = Counter(
     "chatledger_history_fallbacks", "History requests that fell back to MySQL (cold mirror)."
 )
+HISTORY_REFILLS = Counter(
+    "chatledger_history_refills", "Cold mirror keys refilled from MySQL by a reader."
+)
 
 
 def exposition() -> tuple[bytes, str]:

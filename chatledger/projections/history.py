@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from chatledger.config import Settings
 from chatledger.ledger.wire import dumps, iso
+from chatledger.metrics import HISTORY_FALLBACKS, HISTORY_MIRROR_HITS, HISTORY_REFILLS
 from chatledger.projections import event_log
 from chatledger.projections.history_mirror import HistoryMirror, Marker, Snapshot
 from chatledger.projections.visibility import visible_to
@@ -130,15 +131,12 @@ def fill_marker(events: Sequence[tuple[int, bytes]], latest: int, start: str) ->
 
 
 class HistoryReader:
-    """History pages and recovery reads for one process; counts how often it needed MySQL."""
+    """History pages and recovery reads; chatledger_history_* metrics say where they came from."""
 
     def __init__(self, settings: Settings, mirror: HistoryMirror, db: Database) -> None:
         self.settings = settings
         self.mirror = mirror
         self.db = db
-        self.mirror_reads = 0
-        self.mysql_reads = 0
-        self.refills = 0
         self.parsed = ParsedEvents()
 
     async def history(
@@ -172,7 +170,7 @@ class HistoryReader:
         # A marker that does not cover the window (size-trimmed in a busy chat) still serves
         # a full page: whatever it lacks is older than the page.
         if marker.covers_window(start) or len(picked) == limit:
-            self.mirror_reads += 1
+            HISTORY_MIRROR_HITS.inc()
             return Page(picked, "mirror")
         window = await self._window_from_mysql(chat, start)
         return mysql_page(window, viewer, chat, start, limit)
@@ -193,10 +191,10 @@ class HistoryReader:
             and snapshot.marker.covers_after(after_seq)
             and (until_seq is None or snapshot.head >= until_seq)
         ):
-            self.mirror_reads += 1
+            HISTORY_MIRROR_HITS.inc()
             found = [orjson.loads(raw) for seq, raw in snapshot.events if seq > after_seq]
         else:
-            self.mysql_reads += 1
+            HISTORY_FALLBACKS.inc()
             found = await event_log.chat_events_after(self.db, chat, after_seq)
         return [e for e in found if until_seq is None or e["seq"] <= until_seq]
 
@@ -209,7 +207,7 @@ class HistoryReader:
             return None
 
     async def _window_from_mysql(self, chat: str, start: str) -> list[tuple[int, bytes]]:
-        self.mysql_reads += 1
+        HISTORY_FALLBACKS.inc()
         since = datetime.fromisoformat(start)
         found = await event_log.chat_events_since_time(self.db, chat, since, MYSQL_WINDOW_LIMIT)
         return [(event["seq"], dumps(event)) for event in found]
@@ -231,7 +229,8 @@ class HistoryReader:
             committed = await self._redis_ok(
                 self.mirror.commit_fill(chat, nonce, window, marker, start)
             )
-            self.refills += int(committed)
+            if committed:
+                HISTORY_REFILLS.inc()
         return window
 
     @staticmethod

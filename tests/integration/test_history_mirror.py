@@ -5,12 +5,14 @@ In process (no service): each race is staged step by step, which a live service 
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 from databases import Database
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from chatledger.config import Settings
@@ -190,19 +192,42 @@ async def test_a_cold_chat_is_read_from_mysql_refilled_then_served_without_mysql
         ],
     )
     reader = HistoryReader(settings, mirror, db)
+    start = Reads.now()
     page = await reader.history(chat, chat)
-    assert page.source == "mysql" and reader.refills == 1
+    assert page.source == "mysql" and Reads.now().since(start) == (0, 1, 1)
     assert [orjson.loads(e)["message"] for e in page.events] == ["recent", "now"]
     snapshot = await mirror.snapshot(chat)
     assert snapshot.marker is not None and snapshot.marker.from_seq == 1
 
     warm = HistoryReader(settings, mirror, NoDatabase())  # type: ignore[arg-type]
+    start = Reads.now()
     again = await warm.history(chat, chat)
     assert again.source == "mirror" and again.events == page.events
-    assert (warm.mirror_reads, warm.mysql_reads) == (1, 0)
+    assert Reads.now().since(start) == (1, 0, 0)
     assert [e["seq"] for e in await warm.events_after(chat, 1)] == [2, 3]
+    start = Reads.now()
     assert await reader.events_after(chat, 0) == [orjson.loads(e) for e in await _all(db, chat)]
-    assert reader.mysql_reads == 2  # the refill, and events_after from before the marker
+    assert Reads.now().since(start)[1] == 1  # from before the marker: MySQL
+
+
+@dataclass(frozen=True)
+class Reads:
+    """The history metrics of this process, to count what one reader did (deltas)."""
+
+    mirror: float
+    mysql: float
+    refills: float
+
+    @staticmethod
+    def now() -> "Reads":
+        def value(name: str) -> float:
+            return REGISTRY.get_sample_value(f"chatledger_history_{name}_total") or 0.0
+
+        return Reads(value("mirror_hits"), value("fallbacks"), value("refills"))
+
+    def since(self, before: "Reads") -> tuple[float, float, float]:
+        return (self.mirror - before.mirror, self.mysql - before.mysql,
+                self.refills - before.refills)
 
 
 async def _all(db: Database, chat: str) -> list[bytes]:
@@ -222,10 +247,11 @@ async def test_events_after_waits_for_mysql_when_the_mirror_lags(
     )
     await append(mirror, chat, written[:2])  # the projector has not reached seq 3 yet
     reader = HistoryReader(settings, mirror, db)
+    start = Reads.now()
     assert [e["seq"] for e in await reader.events_after(chat, 0, until_seq=2)] == [1, 2]
-    assert reader.mysql_reads == 0
+    assert Reads.now().since(start)[1] == 0
     assert [e["seq"] for e in await reader.events_after(chat, 1, until_seq=3)] == [2, 3]
-    assert reader.mysql_reads == 1
+    assert Reads.now().since(start)[1] == 1
 
 
 async def test_history_reads_mysql_when_redis_is_unreachable(
@@ -238,11 +264,12 @@ async def test_history_reads_mysql_when_redis_is_unreachable(
     client = redis_client(down)
     try:
         reader = HistoryReader(down, HistoryMirror(down, client), db)
+        start = Reads.now()
         page = await reader.history(chat, chat)
     finally:
         await client.aclose()
     assert page.source == "mysql" and [orjson.loads(e)["message"] for e in page.events] == ["hi"]
-    assert reader.refills == 0
+    assert Reads.now().since(start)[2] == 0
 
 
 async def test_a_page_reads_the_newest_events_and_falls_back_when_they_are_all_private(
@@ -260,6 +287,7 @@ async def test_a_page_reads_the_newest_events_and_falls_back_when_they_are_all_p
 
     reader = HistoryReader(settings, mirror, NoDatabase())  # type: ignore[arg-type]
     viewer = str(uuid.uuid4())
+    start = Reads.now()
 
     async def seqs(who: str, limit: int) -> list[int]:
         page = await reader.history(chat, who, limit)
@@ -269,7 +297,7 @@ async def test_a_page_reads_the_newest_events_and_falls_back_when_they_are_all_p
     assert await seqs(viewer, 20) == [1, 2, 3, 4, 5]
     assert await seqs(viewer, 3) == [3, 4, 5]
     assert await seqs(chat, 20) == list(range(46, 66))
-    assert reader.mysql_reads == 0
+    assert Reads.now().since(start)[1] == 0
 
 
 async def test_a_short_mirror_is_read_whole_in_one_go(
