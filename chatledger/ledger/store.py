@@ -5,6 +5,10 @@ so that two workers owning the same chat during a rebalance serialise instead of
 unique keys on `applied_commands`, `chat_events.event_id` and `(stream, seq)` make a duplicate
 application impossible even if they did not. Deadlocks and duplicate-key races roll back the whole
 batch, which is then decided again from fresh state.
+
+Longer than most modules on purpose: every statement of the batch's transaction is here, in the
+order it runs, so the lock order can be checked by reading one file. The rows it writes come
+from `projection_rows.py`, the row codec from `rows.py`.
 """
 
 import logging
