@@ -25,6 +25,7 @@ DEFAULT_MAX_TEXT = 2000  # Settings.max_text_length's default; the published sch
 # server takes; each is a subset of what the parser allows (e.g. "TRUE" works but is not promised).
 NO_CONTROLS = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
 TEXT_SCHEMA: JsonDict = {"maxLength": DEFAULT_MAX_TEXT, "pattern": NO_CONTROLS}
+MESSAGE_SCHEMA: JsonDict = {**TEXT_SCHEMA, "allOf": [{"pattern": "\\S"}]}  # not only whitespace
 BOOL_SCHEMA = {"anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]}
 MONEY_SCHEMA = {
     "description": "> 0, at most 2 decimal places, at most the configured maximum (100000.00)",
@@ -84,6 +85,12 @@ def check_text(value: str, info: ValidationInfo) -> str:
     return value
 
 
+def check_not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be only whitespace")
+    return value
+
+
 def check_money_limit(value: Decimal, info: ValidationInfo) -> Decimal:
     limit = (info.context or {}).get("max_donation")
     if limit is not None and value > limit:
@@ -101,11 +108,12 @@ class _Body(BaseModel):
 
 
 class MessageBody(_Body):
-    message: str = Field(min_length=1, json_schema_extra=TEXT_SCHEMA)
+    message: str = Field(min_length=1, json_schema_extra=MESSAGE_SCHEMA)
     is_public: BoolLike = True
     to: UuidStr | None = None
 
     _text = field_validator("message")(check_text)
+    _blank = field_validator("message")(check_not_blank)
 
 
 class DonationNote(_Body):

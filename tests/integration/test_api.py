@@ -114,6 +114,7 @@ async def test_bad_tokens_get_401_and_write_nothing(
 
 @pytest.mark.parametrize("path,body,error", [
     ("/chat/message/add", {"message": "", "is_public": True}, "message"),
+    ("/chat/message/add", {"message": " \t\n ", "is_public": True}, "whitespace"),
     ("/chat/message/add", {"message": "x" * 2001, "is_public": True}, "message"),
     ("/chat/message/add", {"message": "a\x00b", "is_public": True}, "control"),
     ("/chat/message/add", {"message": "hi", "is_public": "nope"}, "is_public"),

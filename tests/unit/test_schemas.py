@@ -32,7 +32,7 @@ def test_bad_sums_are_refused(amount: object) -> None:
         donation({"sum": amount})
 
 
-@pytest.mark.parametrize("text", ["", "x" * 21, "bell\x07", "nul\x00"])
+@pytest.mark.parametrize("text", ["", "x" * 21, "bell\x07", "nul\x00", " ", "\t\n \u3000"])
 def test_bad_message_text_is_refused(text: str) -> None:
     with pytest.raises(ValidationError):
         MessageBody.model_validate({"message": text, "is_public": True}, context=CONTEXT)
