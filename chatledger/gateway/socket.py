@@ -217,7 +217,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request.headers.get("Origin"), settings.allowed_origins):
         return responses.forbidden("origin not allowed")
     try:
-        principal = await authenticate(_token(request), settings, app[DIRECTORY])
+        # Not remembered: thousands of idle sockets would each keep their token in the cache.
+        principal = await authenticate(
+            _token(request), settings, app[DIRECTORY], remember=False
+        )
     except Unauthorized:
         return responses.unauthorized()
     try:

@@ -94,15 +94,17 @@ def verified_tokens(secret: str, algorithms: tuple[str, ...]) -> VerifiedTokens:
     return ring
 
 
-def read_claims(token: str, settings: Settings) -> Claims:
-    """(subject, role, chat) of a valid token; verified once, then cached until its `exp`."""
+def read_claims(token: str, settings: Settings, *, remember: bool = True) -> Claims:
+    """(subject, role, chat) of a valid token; verified once, then cached until its `exp`
+    (unless `remember` is False: a websocket presents its token once per connection)."""
     secret = settings.require_jwt_secret()
     cache = verified_tokens(secret, settings.jwt_algorithms)
     now = time.time()
     claims = cache.get(token, now)
     if claims is None:
         claims, exp = verify(token, secret, settings.jwt_algorithms)
-        cache.put(token, claims, exp)
+        if remember:
+            cache.put(token, claims, exp)
     return claims
 
 
@@ -128,8 +130,10 @@ def verify(token: str, secret: str, algorithms: tuple[str, ...]) -> tuple[Claims
     return (subject, role, chat), int(claims["exp"])
 
 
-async def authenticate(token: str, settings: Settings, directory: Directory) -> Principal:
-    subject, role, chat = read_claims(token, settings)
+async def authenticate(
+    token: str, settings: Settings, directory: Directory, *, remember: bool = True
+) -> Principal:
+    subject, role, chat = read_claims(token, settings, remember=remember)
     person = await directory.find(subject)
     if person is None or person.role != role:
         raise Unauthorized("unknown subject")

@@ -88,3 +88,11 @@ def test_refusals_are_not_cached() -> None:
         with pytest.raises(Unauthorized):
             read_claims(soon, settings)
     assert verified_tokens(SECRET_A, settings.jwt_algorithms).get(soon, time.time()) is None
+
+
+def test_a_websockets_token_is_verified_without_being_remembered() -> None:
+    settings = settings_with(SECRET_A)
+    person = str(uuid.uuid4())
+    token = issue_token(settings, person, "model")
+    assert read_claims(token, settings, remember=False) == (person, "model", person)
+    assert verified_tokens(SECRET_A, settings.jwt_algorithms).get(token, time.time()) is None
