@@ -30,7 +30,6 @@ from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_t
 from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, SETTINGS
 from chatledger.ledger.wire import dumps
 from chatledger.metrics import WS_BACKLOGS, WS_CONNECTIONS, WS_SLOW_DISCONNECTS
-from chatledger.projections.event_log import latest_seq
 from chatledger.projections.history import HistoryReader
 from chatledger.projections.visibility import visible_to
 
@@ -153,9 +152,9 @@ class Connection:
         self.gateway.sockets.add(self)
         WS_CONNECTIONS.inc()
         try:
-            principal = self.principal
-            await connections.register(db, principal.role, principal.uuid, self.id, chat)
-            latest = await latest_seq(db, chat)
+            latest = await self.gateway.arrivals_of(db).register(
+                self.principal.role, self.principal.uuid, self.id, chat
+            )
             self.outbox.sent_seq = latest if since is None else since
             self.outbox.send(text_frame(dumps(
                 {"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest}
