@@ -36,7 +36,7 @@ class Workers:
 
     def lines(self) -> list[dict[str, Any]]:
         text = self.log_path.read_text(errors="replace")
-        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        return [json.loads(line) for line in text.split("\n") if line.startswith("{")]
 
     def worker_pids(self) -> list[int]:
         started = [line for line in self.lines() if line.get("msg") == "workers started"]
