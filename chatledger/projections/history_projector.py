@@ -5,25 +5,24 @@ twice changes nothing (one member per seq). Events of a chat arrive in seq order
 per chat, and the ledger publishes a batch before it takes the next).
 """
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import CommitFailedError
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
+from chatledger.bus.consume import Batch, Finish, consume, nothing_left
 from chatledger.bus.kafka import start_consumer
 from chatledger.config import Settings
 from chatledger.ledger import events as ev
 from chatledger.projections.history import window_start
 from chatledger.projections.history_mirror import HistoryMirror
+from chatledger.retrying import until_available
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
-RETRY_PAUSE_S = 0.5
 _REDIS_AWAY = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
 
 
@@ -46,39 +45,26 @@ class HistoryProjector:
     def __init__(self, settings: Settings, mirror: HistoryMirror) -> None:
         self.settings = settings
         self.mirror = mirror
-        self.batches = 0
-        self.events = 0
 
     async def run(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batch = await consumer.getmany(timeout_ms=200, max_records=BATCH_SIZE)
-            if not batch:
-                continue
-            await self.project(record.value for records in batch.values() for record in records)
-            offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-            try:
-                await consumer.commit(offsets)
-            except CommitFailedError:
-                log.warning("history: offset commit lost to a rebalance; batch will be redelivered")
+        await consume(consumer, self.handle, max_records=BATCH_SIZE)
+
+    async def handle(self, batch: Batch) -> Finish:
+        await self.project(record.value for records in batch.values() for record in records)
+        return nothing_left  # the offsets follow, once Redis took the batch
 
     async def project(self, values: Iterable[bytes]) -> None:
         """Write one batch; while Redis is away, wait for it: never skip a batch."""
         chats = group_by_chat(values)
         if not chats:
             return
-        attempt = 0
-        while True:
+
+        async def append() -> None:
             # The cutoff is taken per attempt: after an outage the window has moved on.
             cutoff = window_start(datetime.now(UTC), self.settings.history_window_s)
-            try:
-                await self.mirror.append(chats, cutoff)
-                break
-            except _REDIS_AWAY as exc:
-                attempt += 1
-                log.warning("history: redis unavailable (attempt %d): %r", attempt, exc)
-                await asyncio.sleep(min(RETRY_PAUSE_S * attempt, 5.0))
-        self.batches += 1
-        self.events += sum(len(events) for events in chats.values())
+            await self.mirror.append(chats, cutoff)
+
+        await until_available(append, what="history mirror", errors=_REDIS_AWAY)
 
 
 async def project_history(settings: Settings, mirror: HistoryMirror) -> None:
