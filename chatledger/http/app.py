@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from chatledger.http import commands, demo_page, history, openapi, presence, responses
+from chatledger.http import commands, demo_page, history, me, openapi, presence, responses
 from chatledger.http.ratelimit import rate_limiter_ctx
 
 log = logging.getLogger(__name__)
@@ -20,6 +20,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/goal/add", commands.post_goal),
     ("GET", "/chat/event/history", history.get_history),
     ("GET", "/chat/presence", presence.get_presence),
+    ("GET", "/chat/me", me.get_me),
     ("GET", "/openapi.json", openapi.serve_document),
     ("GET", "/docs", openapi.serve_docs),
 ]

@@ -20,6 +20,7 @@ from chatledger.http.response_models import (
     Health,
     History,
     InsufficientFunds,
+    Me,
     NotFound,
     PayloadTooLarge,
     Presence,
@@ -165,6 +166,12 @@ OPERATIONS: dict[Route, Operation] = {
                 {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
             ),
         ),
+    ),
+    ("GET", "/chat/me"): Operation(
+        "getMe",
+        "Who the token is, and their balance now",
+        (Reply(200, "The caller and their balance.", Me), Unauthorized, TooManyRequests,
+         Unavailable),
     ),
     ("GET", "/chat/presence"): Operation(
         "getPresence",

@@ -133,6 +133,17 @@ class Connected(_Body):
     seq: int = Field(ge=0, description="The chat's latest seq when the socket joined.")
 
 
+class Me(_Body):
+    """`GET /chat/me` (DESIGN §9): the caller, and their balance as the ledger has it now."""
+
+    success: Literal[True]
+    uuid: Uuid
+    name: str
+    role: Literal["client", "model"]
+    chat: Uuid = Field(description="The chat the token is for (a model's own).")
+    balance: MoneyText
+
+
 class Presence(_Body):
     """`GET /chat/presence` (DESIGN §9): distinct viewers now, across every gateway process."""
 

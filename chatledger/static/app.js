@@ -135,7 +135,22 @@ function join(token, roster) {
   start();
 }
 
+// The balance as the ledger has it: read on join and again whenever an event moved our money.
+async function refreshBalance() {
+  const result = await api("GET", "/chat/me").catch(() => null);
+  if (!result || !result.ok) return;
+  const balance = $("balance");
+  balance.textContent = `balance ${result.body.balance}`;
+  balance.hidden = false;
+}
+
+function movesMyMoney(event) {
+  if (event.type !== "donate" && event.type !== "donate_rejected") return false;
+  return state.me.role === "model" || event.from?.uuid === state.me.uuid;
+}
+
 async function start() {
+  refreshBalance();
   setStatus("loading", "loading history");
   const result = await api("GET", "/chat/event/history").catch(() => null);
   if (result && result.ok && Array.isArray(result.body.events)) {
@@ -204,6 +219,7 @@ function nameOf(uuid) {
 function receive(event) {
   if (!event || typeof event.seq !== "number" || state.seen.has(event.seq)) return;
   state.seen.add(event.seq);
+  if (movesMyMoney(event)) refreshBalance();
   state.lastSeq = Math.max(state.lastSeq, event.seq);
   if (event.from) {
     const isNew = !state.people.has(event.from.uuid);

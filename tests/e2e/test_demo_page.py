@@ -185,11 +185,19 @@ async def test_donations_move_the_goal_and_crown_the_top_donor(
         await expect_goal(page, goal, "0.00", 0)
         await expect(page.locator("#sponsor")).to_have_text("No sponsor yet")
 
+    balances = {}
+    for name in ("Alice", "Mia"):  # as the ledger has them (GET /chat/me), before the tip
+        await expect(pages[name].locator("#balance")).to_have_text(re.compile(r"^balance \d"))
+        shown = await pages[name].locator("#balance").text_content() or ""
+        balances[name] = Decimal(shown.split()[-1])
     await tip(alice, "30", "for the dance")
     for page in pages.values():
         await expect_goal(page, goal, "30.00", 30)
         await expect(page.locator("#sponsor .sponsor-name")).to_have_text("Alice")
         await expect(rows(page, "for the dance")).to_contain_text("tipped 30.00")
+    # Both balances follow the tip live, without a reload.
+    await expect(alice.locator("#balance")).to_have_text(f"balance {balances['Alice'] - 30:.2f}")
+    await expect(mia.locator("#balance")).to_have_text(f"balance {balances['Mia'] + 30:.2f}")
 
     await tip(bob, "40")
     for page in pages.values():

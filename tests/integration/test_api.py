@@ -3,6 +3,7 @@
 import time
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import jwt
@@ -10,6 +11,7 @@ import pytest
 from databases import Database
 
 from chatledger.config import Settings
+from chatledger.http.response_models import Me
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service
@@ -200,3 +202,30 @@ async def test_idempotency_key_answers_the_same_and_applies_once(
     await eventually(lambda: people.balance(model.uuid), until=lambda b: b == Decimal("3.00"))
     assert await events_of_command(db, answers[0][1]["id"]) == ["donate", "change_sponsor"]
     assert await people.balance(viewer.uuid) == Decimal("7.00")
+
+
+async def test_me_is_the_caller_with_the_ledgers_balance(
+    service: Service, people: People
+) -> None:
+    model = await people.model()
+    viewer = await people.client(model, money="10")
+
+    async def me(who: Someone) -> dict[str, Any]:
+        async with aiohttp.ClientSession(service.url) as http, \
+                http.get("/chat/me", headers=who.headers) as response:
+            assert response.status == 200, await response.text()
+            body: dict[str, Any] = await response.json()
+            Me.model_validate(body, strict=True)
+            return body
+
+    assert await me(viewer) == {"success": True, "uuid": viewer.uuid, "name": "Bob",
+                                "role": "client", "chat": model.uuid, "balance": "10.00"}
+    status, _ = await post(service, "/chat/donate/add", viewer, {"sum": "2.5"})
+    assert status == 201
+    await eventually(lambda: me(viewer), until=lambda body: body["balance"] == "7.50",
+                     what="the tip reflected in the viewer's balance")
+    assert (await me(model))["balance"] == "2.50"
+    assert (await me(model))["chat"] == model.uuid
+    async with aiohttp.ClientSession(service.url) as http, \
+            http.get("/chat/me", headers={"Authorization": "Bearer nope"}) as response:
+        assert (response.status, await response.json()) == (401, UNAUTHORIZED)
