@@ -173,7 +173,8 @@ async def build_donation(
     request: web.Request, principal: Principal, command_id: str, body: DonationBody
 ) -> ChatCommand:
     return Donate(
-        command_id, principal.chat, principal.person.as_actor(), body.sum, body.text, body.is_public
+        command_id, principal.chat, principal.person.as_actor(), body.sum, body.text,
+        body.is_public, body.anonymous,
     )
 
 

@@ -137,6 +137,7 @@ class DonationBody(_Body):
     model_config = ConfigDict(json_schema_extra=_both_note_spellings)
 
     sum: Money
+    anonymous: BoolLike = False
     note: DonationNote | None = Field(
         None,
         validation_alias=AliasChoices("messgae", "message"),

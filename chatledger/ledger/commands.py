@@ -32,6 +32,7 @@ class Donate:
     amount: Decimal
     text: str | None = None
     is_public: bool = True
+    anonymous: bool = False  # shown as "anonymous"; never a sponsor (the ledger still knows)
 
 
 @dataclass(frozen=True, slots=True)

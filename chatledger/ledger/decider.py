@@ -170,6 +170,8 @@ def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
         return
     goals = state.goals.get(model, [])
     progress = [_goal_fact(goal, goal.sum + amount) for goal in goals]
+    # Anonymous: the facts keep the donor (refunds and the audit need it), the wire hides it.
+    hidden: dict[str, Any] = {ev.ANONYMOUS: True} if command.anonymous else {}
     facts.add(
         ev.DONATE,
         command.actor,
@@ -177,11 +179,13 @@ def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
         amount=amount,
         message=command.text,
         goals=progress,
+        **hidden,
     )
     for goal, after in zip(goals, progress, strict=True):
         if goal.sum + amount >= goal.require_sum:
-            facts.add(ev.END_GOAL, command.actor, goal={**after, "reached": True})
-    _maybe_change_sponsor(command, state, facts)
+            facts.add(ev.END_GOAL, command.actor, goal={**after, "reached": True}, **hidden)
+    if not command.anonymous:  # an anonymous tip never makes a sponsor
+        _maybe_change_sponsor(command, state, facts)
 
 
 def _goal_fact(goal: Goal, sum_: Decimal) -> dict[str, Any]:

@@ -23,6 +23,9 @@ CHAT_TYPES: Final = frozenset(
 )
 ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
 
+# A donation's events (donate, end_goal) carry it: their `from` is shown as ANONYMOUS_ACTOR.
+ANONYMOUS: Final = "anonymous"
+
 # Payload keys that hold money, at any depth (a goal's `sum` inside `goals`): Decimals in an
 # event, rendered with two decimals on the wire (`wire.money`), read back as Decimals (`rows`).
 MONEY_FIELDS: Final = frozenset({"sum", "total", "require_sum"})

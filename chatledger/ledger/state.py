@@ -72,7 +72,8 @@ def _donated(state: LedgerState, event: Event) -> None:
     model, donor = event.stream, event.actor.uuid
     _credit(state, donor, -event.amount)
     _credit(state, model, event.amount)
-    state.donor_totals[(model, donor)] = state.donor_total(model, donor) + event.amount
+    if not event.payload.get(ev.ANONYMOUS):  # anonymous tips rank nobody
+        state.donor_totals[(model, donor)] = state.donor_total(model, donor) + event.amount
     for goal in state.goals.get(model, ()):
         goal.sum += event.amount
 

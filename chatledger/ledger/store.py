@@ -263,7 +263,11 @@ class _Batch:
         )
 
     async def _write_donors_and_sponsors(self, events: list[Event]) -> None:
-        donations = {(e.stream, e.actor.uuid) for e in events if e.type == ev.DONATE and e.actor}
+        donations = {
+            (e.stream, e.actor.uuid)
+            for e in events
+            if e.type == ev.DONATE and e.actor and not e.payload.get(ev.ANONYMOUS)
+        }
         totals = donor_total_rows(self.state)
         if donations:
             await self.cur.execute(

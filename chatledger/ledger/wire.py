@@ -11,7 +11,10 @@ from typing import Any
 
 import orjson
 
-from chatledger.ledger.events import Event, map_money
+from chatledger.ledger.events import ANONYMOUS, Event, map_money
+
+# Who an anonymous donation is from, for everyone who sees it (DESIGN §9).
+ANONYMOUS_ACTOR: dict[str, Any] = {"uuid": None, "name": "anonymous", "role": "client"}
 
 
 def money(amount: Decimal | str) -> str:
@@ -48,6 +51,8 @@ def event_to_wire(event: Event) -> dict[str, Any]:
     if event.amount is not None:
         wire["sum"] = money(event.amount)
     wire.update(map_money(event.payload, money))
+    if wire.pop(ANONYMOUS, False):
+        wire["from"] = ANONYMOUS_ACTOR
     return wire
 
 

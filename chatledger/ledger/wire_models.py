@@ -33,6 +33,14 @@ class Actor(_Strict):
     role: Literal["client", "model"]
 
 
+class Anonymous(_Strict):
+    """`from` of an anonymous donation and its end_goal, for everyone (DESIGN §9)."""
+
+    uuid: None
+    name: Literal["anonymous"]
+    role: Literal["client"]
+
+
 class Goal(_Strict):
     """A goal where it stood once the event happened."""
 
@@ -56,7 +64,7 @@ class _Envelope(_Strict):
     seq: int = Field(ge=1, description="The chat's version: consumers drop what they have seen.")
     chat: Uuid = Field(description="The model uuid (an account-only event: the owner's uuid).")
     is_public: bool
-    from_: Actor | None = Field(alias="from")
+    from_: Actor | Anonymous | None = Field(alias="from")
     created_at: datetime
 
 

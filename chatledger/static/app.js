@@ -387,6 +387,7 @@ function sendDonation(submit) {
   submit.preventDefault();
   const body = {
     sum: $("donate-sum").value.trim(),
+    anonymous: $("donate-anonymous").checked,
     message: { message: $("donate-text").value, is_public: !$("donate-private").checked },
   };
   // A 402 says the balance is too low now; a refusal decided later arrives as donate_rejected.

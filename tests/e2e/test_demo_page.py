@@ -233,4 +233,14 @@ async def test_donations_move_the_goal_and_crown_the_top_donor(
         await expect(page.locator("#events li.donate_rejected")).to_have_count(0)
     await expect_goal(bob, goal, "70.00", 70)
 
+    # Anonymous: everyone sees the tip and the goal move, nobody sees who; no crown for it.
+    quietly = f"quietly {uuid.uuid4().hex[:6]}"
+    await alice.locator("#donate-anonymous").check()
+    await tip(alice, "25", quietly)
+    for page in pages.values():
+        await expect(rows(page, quietly)).to_contain_text("anonymous")
+        await expect(rows(page, quietly)).not_to_contain_text("Alice")
+        await expect_goal(page, goal, "95.00", 95)
+        await expect(page.locator("#sponsor .sponsor-name")).to_have_text("Bob")
+
     await bob.screenshot(path=str(SCREENSHOT))

@@ -30,8 +30,8 @@ def cid() -> str:
 money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2)
 commands = st.one_of(
     st.builds(lambda c, a: Deposit(cid(), c.uuid, a), st.sampled_from(CLIENTS), money),
-    st.builds(lambda c, m, a: Donate(cid(), m.uuid, c, a),
-              st.sampled_from(CLIENTS), st.sampled_from(MODELS), money),
+    st.builds(lambda c, m, a, anonymous: Donate(cid(), m.uuid, c, a, anonymous=anonymous),
+              st.sampled_from(CLIENTS), st.sampled_from(MODELS), money, st.booleans()),
     st.builds(lambda m, a: AddGoal(cid(), m.uuid, m, "goal", a), st.sampled_from(MODELS), money),
     st.builds(lambda m, a: Payout(cid(), m.uuid, a), st.sampled_from(MODELS), money),
 )

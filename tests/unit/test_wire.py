@@ -65,3 +65,19 @@ def test_rows_written_when_events_held_strings_render_the_same() -> None:
     row = list(event_to_row(tip))
     row[10] = legacy.decode()
     assert event_to_wire(row_to_event((1, *row))) == event_to_wire(tip)
+
+
+def test_an_anonymous_tip_hides_its_donor_on_the_wire_but_not_in_the_facts() -> None:
+    state = LedgerState(balances={MODEL.uuid: ZERO, BOB.uuid: Decimal("100")})
+    apply(AddGoal("g", MODEL.uuid, MODEL, "Dance", Decimal("5")), state, NOW)
+    log = apply(Donate("d", MODEL.uuid, BOB, Decimal("5"), "shh", True, anonymous=True),
+                state, NOW)
+    assert [e.type for e in log] == [ev.DONATE, ev.END_GOAL]  # no change_sponsor
+    assert all(e.actor == BOB for e in log)  # the ledger knows (refunds, audit)
+    for event in log:
+        wire = event_to_wire(event)
+        assert wire["from"] == {"uuid": None, "name": "anonymous", "role": "client"}
+        assert BOB.uuid not in orjson.dumps(wire).decode() and "anonymous" not in wire
+        assert event_to_wire(stored(event)) == wire
+    assert state.balances[BOB.uuid] == Decimal("95") and state.sponsors == {}
+    assert state.donor_totals == {}  # ranks nobody
