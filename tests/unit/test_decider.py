@@ -85,7 +85,8 @@ def test_sponsor_is_the_top_donor_and_a_tie_keeps_the_incumbent(history: list[Co
         running: dict[str, Decimal] = {}
         best, holder = ZERO, None
         for e in log:
-            if e.type == ev.DONATE and e.stream == model.uuid and e.actor:
+            anonymous = e.payload.get(ev.ANONYMOUS)  # never makes a sponsor (DESIGN §9)
+            if e.type == ev.DONATE and e.stream == model.uuid and e.actor and not anonymous:
                 running[e.actor.uuid] = running.get(e.actor.uuid, ZERO) + e.amount
                 if running[e.actor.uuid] > best or holder is None:
                     holder = e.actor.uuid
