@@ -32,6 +32,7 @@ class CpuMeter:
     def __init__(self, groups: dict[str, Iterable[int]]) -> None:
         self.groups = {name: list(pids) for name, pids in groups.items()}
         self._start: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}  # CPU seconds per group, set by stop()
 
     def _now(self) -> dict[str, float]:
         return {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.groups.items()}
@@ -42,10 +43,8 @@ class CpuMeter:
     def stop(self, wall_s: float) -> dict[str, float]:
         """Percent of ONE core per group over `wall_s` (200 = both cores)."""
         end = self._now()
-        return {
-            name: round(100 * (end[name] - self._start.get(name, 0.0)) / wall_s, 1)
-            for name in self.groups
-        }
+        self.seconds = {name: end[name] - self._start.get(name, 0.0) for name in self.groups}
+        return {name: round(100 * used / wall_s, 1) for name, used in self.seconds.items()}
 
 
 def pids_of(program: str) -> list[int]:
@@ -60,3 +59,27 @@ def pids_of(program: str) -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every live process below it (the workers of `serve --workers N`)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a live process (VmRSS), in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise ValueError(f"no VmRSS for {pid}")
