@@ -93,6 +93,7 @@ def test_judge_names_why_a_step_fell_behind() -> None:
     assert "accepted" in judge(100, 400, 300, 100, 30_000, 30_000, sent, latency).why
     assert "deliveries" in judge(100, 400, 400, 100, 40_000, 30_000, sent, latency).why
     assert "grew" in judge(100, 400, 400, 100, 40_000, 40_000, *_window(20, 900)).why
+    assert "standing" in judge(100, 400, 400, 100, 40_000, 40_000, *_window(1900, 2000)).why
 
 
 def _search(capacity: float, start: float, refine: int = 2) -> list[Trial]:

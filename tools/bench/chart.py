@@ -13,6 +13,7 @@ def draw(pipeline: dict[str, Any], path: Path) -> Path | None:
 
     matplotlib.use("Agg")  # no display: a file only
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     rates = [point["rate_per_s"] for point in curve]
     figure, (total, legs) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
@@ -31,6 +32,8 @@ def draw(pipeline: dict[str, Any], path: Path) -> Path | None:
         axes.set_xlabel(f"posts/s (max sustained {maximum:.0f}/s"
                         f" with {pipeline.get('viewers')} viewers)" if maximum else "posts/s")
         axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(ScalarFormatter())
+        axes.yaxis.set_minor_formatter(NullFormatter())
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize=8)
         knee = pipeline.get("knee_per_s")

@@ -231,7 +231,7 @@ def ledger_table(results: dict[str, Any]) -> list[str]:
 
 def markdown(results: dict[str, Any], chart: str | None = None) -> str:
     run = results["run"]
-    out = [f"Last run: {run['finished']}, {'QUICK (smoke test) ' if run.get('quick') else ''}"
+    out = [f"Last run: {run['finished']}, {'QUICK smoke run, ' if run.get('quick') else ''}"
            f"layout `{run['layout']}`, {run['seconds_per_scenario']} s per scenario, "
            f"{run.get('total_s', '?')} s in all, load average at the end "
            f"{run.get('loadavg_at_end', '?')}, on this 2-core machine shared by the service,"

@@ -376,6 +376,9 @@ class Bench:
                                         len(people.viewers))
         self.results["fanout"].update(peers)
         for name, data in self.results["fanout"].items():
+            if "error" in data:
+                self.warn(f"fan-out {name} did not run: {data['error']}")
+                continue
             log(f"fan-out {name}: {data['rate_per_s']} deliveries/s"
                 f" ({data['server_cpu_us_per_delivery']} µs CPU each, {data['open_sockets']}"
                 f" open), idle {data['idle']['kib_per_connection']} KiB per socket,"

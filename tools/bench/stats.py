@@ -61,18 +61,29 @@ def pids_of(program: str) -> list[int]:
     return found
 
 
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every live process (field 4 of /proc/<pid>/stat)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return parents
+
+
 def descendants(pid: int) -> list[int]:
     """`pid` and every live process below it (the workers of `serve --workers N`)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
         found.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    todo.extend(int(child) for child in children.read().split())
-        except OSError:
-            continue
+        todo.extend(children.get(current, []))
     return found
 
 
