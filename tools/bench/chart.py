@@ -4,8 +4,10 @@ from pathlib import Path
 from typing import Any
 
 
-def draw(pipeline: dict[str, Any], path: Path) -> Path | None:
+def draw(results: dict[str, Any], path: Path) -> Path | None:
     """Writes `path` from results["pipeline"]; None (and nothing written) without a curve."""
+    pipeline = results.get("pipeline") or {}
+    run = results.get("run") or {}
     curve = pipeline.get("curve") or []
     if not curve:
         return None
@@ -40,6 +42,8 @@ def draw(pipeline: dict[str, Any], path: Path) -> Path | None:
         if knee:
             axes.axvline(knee, color="grey", linestyle=":", linewidth=1)
     total.set_ylabel("ms (log scale)")
+    figure.suptitle(f"make bench{' --quick' if run.get('quick') else ''}, {run.get('finished')},"
+                    f" load average at the end {run.get('loadavg_at_end')}", fontsize=9)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=90)

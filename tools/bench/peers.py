@@ -151,10 +151,10 @@ def wait_unregistered(dsn: str, at_most: int, timeout_s: float = 120.0) -> None:
         time.sleep(0.2)
 
 
-def idle_memory(pid: int, urls: Sequence[str]) -> dict[str, Any]:
+def idle_memory(pid: int, urls: Sequence[str], processes: int = 2) -> dict[str, Any]:
     """RSS of `pid` with len(urls) idle websockets minus without, and how long they took."""
     before = rss_bytes(pid)
-    pool = ViewerPool(urls)
+    pool = ViewerPool(urls, processes)
     try:
         after = rss_bytes(pid)
     finally:
@@ -167,10 +167,10 @@ def idle_memory(pid: int, urls: Sequence[str]) -> dict[str, Any]:
 
 def fan_out(pid: int, urls: Sequence[str], seconds: float, expected: int,
             go: Callable[[], None], meter: Callable[..., CpuMeter],
-            prepare: Callable[[], None] | None = None) -> dict[str, Any]:
+            prepare: Callable[[], None] | None = None, processes: int = 2) -> dict[str, Any]:
     """Deliveries/s to `urls` over one window that starts when `go()` lets the server loose
     (after `prepare()`, untimed, once the viewers are connected)."""
-    pool = ViewerPool(urls)
+    pool = ViewerPool(urls, processes)
     try:
         if prepare is not None:
             prepare()
@@ -205,12 +205,13 @@ class FanOutBench:
     """Runs the three servers one after another against identical viewers and events."""
 
     def __init__(self, seconds: float, log_dir: Path, meter: Callable[..., CpuMeter],
-                 idle_sockets: int, node_modes: Sequence[str]) -> None:
+                 idle_sockets: int, node_modes: Sequence[str], viewer_processes: int) -> None:
         self.seconds = seconds
         self.log_dir = log_dir
         self.meter = meter
         self.idle_sockets = idle_sockets
         self.node_modes = node_modes
+        self.processes = viewer_processes
 
     def peers(self, recording: Path, events: int, chats: Sequence[str],
               viewers: int) -> dict[str, dict[str, Any]]:
@@ -225,10 +226,11 @@ class FanOutBench:
             try:
                 with start() as (base, process):
                     ws = base.replace("http://", "ws://")
-                    memory = idle_memory(process.pid, [ws + path for path in idle])
+                    memory = idle_memory(process.pid, [ws + path for path in idle],
+                                         self.processes)
                     outcome = fan_out(process.pid, [ws + path for path in urls], self.seconds,
                                       expected, lambda base=base: post(base + "/start"),
-                                      self.meter)
+                                      self.meter, processes=self.processes)
                 results[name] = {**outcome, "idle": memory}
             except (OSError, RuntimeError, TimeoutError) as exc:  # a peer that cannot run
                 results[name] = {"error": repr(exc)}
@@ -241,7 +243,7 @@ class FanOutBench:
         rows = connection_rows(settings.mysql_dsn)
         with gateway(env, self.log_dir) as (base, process):
             ws = base.replace("http://", "ws://")
-            memory = idle_memory(process.pid, [ws + path for path in idle])
+            memory = idle_memory(process.pid, [ws + path for path in idle], self.processes)
             wait_unregistered(settings.mysql_dsn, rows)
 
             def prepare() -> None:
@@ -256,5 +258,6 @@ class FanOutBench:
 
             outcome = fan_out(process.pid, [f"{ws}/ws?token={token}" for token in tokens],
                               self.seconds, int(len(recording) * viewers_per_chat),
-                              lambda: process.send_signal(signal.SIGCONT), self.meter, prepare)
+                              lambda: process.send_signal(signal.SIGCONT), self.meter, prepare,
+                              self.processes)
         return {**outcome, "idle": memory}

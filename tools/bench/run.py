@@ -315,7 +315,8 @@ class Bench:
         return trial, point
 
     async def pipeline(self, db: Database, people: Population) -> None:
-        pool = ViewerPool(self.ws_urls(self.stack.urls["gateway"], people))
+        pool = ViewerPool(self.ws_urls(self.stack.urls["gateway"], people),
+                          self.args.viewer_processes)
         log(f"{pool.connected} viewers on the gateway ({pool.failed} failed)"
             f" in {pool.connect_s} s")
         self.service_pids["viewers"] = pool.pids
@@ -362,7 +363,7 @@ class Bench:
         recording = await record(db, self.args.fanout_events, recording_path)
         log(f"recorded {len(recording)} events for the fan-out")
         bench = FanOutBench(self.seconds, self.log_dir, self.meter, self.args.idle_sockets,
-                            self.args.node_modes)
+                            self.args.node_modes, self.args.viewer_processes)
         prefix = f"{self.run_id}fan."
         settings = Settings(mysql_dsn=DSN, prefix=prefix,
                             jwt_secret=self.env["CHATLEDGER_JWT_SECRET"])
@@ -525,6 +526,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fanout-events", type=int, default=30_000,
                    help="recorded events each fan-out server broadcasts")
     p.add_argument("--idle-sockets", type=int, default=5000)
+    p.add_argument("--viewer-processes", type=int, default=2,
+                   help="processes the websocket viewers are spread over")
     p.add_argument("--node-modes", nargs="+", default=["send", "prepared"],
                    choices=["send", "prepared"])
     p.add_argument("--redis-requests", type=int, default=100_000)
@@ -553,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     results = asyncio.run(Bench(args).run())
     print(report.text_table(results))
     if not args.no_write:
-        drawn = chart.draw(results["pipeline"], ROOT / CHART)
+        drawn = chart.draw(results, ROOT / CHART)
         report.write(results, args.output, args.readme, str(CHART) if drawn else None)
         log(f"wrote {args.output}, {CHART if drawn else 'no chart'} and the README block")
     return 0
