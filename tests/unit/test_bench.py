@@ -15,6 +15,7 @@ from tools.bench import report
 from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
 from tools.bench.fanout import text_frame
 from tools.bench.ledger import plan_batches
+from tools.bench.profile import frame_name, top_frames
 from tools.bench.stats import percentile
 from tools.bench.viewers import Tally, created_ns, marker_ns, next_frame, pong
 from tools.bench.wrk import HttpRequest
@@ -257,3 +258,28 @@ def test_wrk_request_lines_refuse_tabs() -> None:
     assert HttpRequest("GET", "/x").line() == "GET\t/x\t-\t-"
     with pytest.raises(ValueError):
         HttpRequest("POST", "/x", "token", "a\tb").line()
+
+
+def test_profile_top_frames_merge_lines_and_shorten_paths() -> None:
+    collapsed = [
+        "run (/x/lib/python3.11/asyncio/runners.py:118);handle (/w/chatledger/http/app.py:40);"
+        "decode (/x/.venv/lib/python3.11/site-packages/jwt/api_jwt.py:90) 6\n",
+        "run (/x/lib/python3.11/asyncio/runners.py:118);handle (/w/chatledger/http/app.py:41) 3\n",
+        "run (/x/lib/python3.11/asyncio/runners.py:120) 1\n",
+        "garbage\n",
+    ]
+    assert frame_name("f (/x/.venv/lib/python3.11/site-packages/aiohttp/web.py:45)") == (
+        "f (aiohttp/web.py)")
+    top = top_frames(collapsed)
+    assert top["samples"] == 10
+    assert top["self"] == [("decode (jwt/api_jwt.py)", 60.0),
+                           ("handle (chatledger/http/app.py)", 30.0),
+                           ("run (asyncio/runners.py)", 10.0)]
+    assert top["total"][:2] == [("run (asyncio/runners.py)", 100.0),
+                                ("handle (chatledger/http/app.py)", 90.0)]
+    results = {"profiles": {"post_message": top, "history": {"error": "no permission"}}}
+    rows = report.profile_table(results)
+    assert rows[2].startswith("| post_message | 10 | `decode (jwt/api_jwt.py)` 60;")
+    assert rows[2].endswith("| `handle (chatledger/http/app.py)` 90 |")  # our frames only
+    assert rows[3] == "| history | - | no permission | |"
+    assert top_frames([]) == {"samples": 0, "self": [], "total": []}

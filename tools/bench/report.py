@@ -229,6 +229,28 @@ def ledger_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+ENTRY_POINTS = ("<module> ", "main ", "serve ")  # every sample passes through them
+
+
+def profile_table(results: dict[str, Any], count: int = 6) -> list[str]:
+    profiles = results.get("profiles") or {}
+    if not profiles:
+        return []
+    rows = ["| py-spy, server process during the window | samples | top frames, self %"
+            " | chatledger's own frames, total % (the entry points left out) |",
+            "|---|---|---|---|"]
+    for name, data in profiles.items():
+        if "error" in data:
+            rows.append(f"| {name} | - | {data['error']} | |")
+            continue
+        own = "; ".join(f"`{frame}` {share:g}" for frame, share in data["self"][:count])
+        ours = [(frame, share) for frame, share in data["total"]
+                if "(chatledger/" in frame and not frame.startswith(ENTRY_POINTS)]
+        under = "; ".join(f"`{frame}` {share:g}" for frame, share in ours[:count + 2])
+        rows.append(f"| {name} | {data['samples']} | {own} | {under} |")
+    return rows
+
+
 def markdown(results: dict[str, Any], chart: str | None = None) -> str:
     run = results["run"]
     out = [f"Last run: {run['finished']}, {'QUICK smoke run, ' if run.get('quick') else ''}"
@@ -241,7 +263,7 @@ def markdown(results: dict[str, Any], chart: str | None = None) -> str:
     for row in results["targets"]:
         out.append(f"| {row['target']} | {row['goal']} | {_cell(row['measured'])}"
                    f" | {row['verdict']} | {row['gap']} |")
-    for table in (curve_table, fanout_table, http_table, ledger_table):
+    for table in (curve_table, fanout_table, http_table, ledger_table, profile_table):
         rows = table(results)
         if rows:
             out += ["", *rows]
@@ -259,7 +281,7 @@ def text_table(results: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    for table in (curve_table, fanout_table, http_table, ledger_table):
+    for table in (curve_table, fanout_table, http_table, ledger_table, profile_table):
         rows_md = table(results)
         if rows_md:
             lines += ["", *rows_md]

@@ -33,6 +33,7 @@ from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes
 from tools.bench.loadgen import Poster
 from tools.bench.peers import FanOutBench, record, wait_listening
 from tools.bench.population import Population, ledger_commands, open_goals, populate
+from tools.bench.profile import Profiler
 from tools.bench.stats import CpuMeter, descendants, percentile, pids_of
 from tools.bench.viewers import ViewerPool, raise_fd_limit
 from tools.bench.wrk import HttpRequest, ensure_wrk, run_wrk
@@ -154,11 +155,15 @@ class Bench:
              server: list[int]) -> dict[str, Any]:
         """wrk for one window; CPU per accepted request of the server process(es) alone."""
         meter = self.meter(server=server)
+        spy = (Profiler(server[0], self.seconds, self.log_dir / f"profile-{name}.txt")
+               if self.args.profile else None)
         meter.start()
         started = time.monotonic()
         outcome: dict[str, Any] = run_wrk(base, requests, duration_s=self.seconds,
                                           connections=self.args.connections)
         outcome["cpu_pct"] = meter.stop(time.monotonic() - started)
+        if spy is not None:
+            self.results.setdefault("profiles", {})[name] = spy.result()
         outcome["cpu_us_per_ok"] = (round(1e6 * meter.seconds["server"] / outcome["ok"], 1)
                                     if outcome["ok"] else None)
         self.results["http"][name] = outcome
@@ -535,6 +540,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
     p.add_argument("--readme", type=Path, default=ROOT / "README.md")
     p.add_argument("--no-write", action="store_true", help="print only; leave files alone")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy (non-blocking, 100 Hz) on the server of each HTTP scenario:"
+                        " top frames in results.json and the README block")
     p.add_argument("--skip", nargs="+", default=[],
                    choices=["http", "pipeline", "fanout", "ledger"],
                    help="leave these parts out (while working on the others)")
