@@ -199,7 +199,8 @@ def test_readme_block_is_replaced_in_place(tmp_path: Path) -> None:
                                      "seconds_per_scenario": 1}}
     results["pipeline"]["curve"] = [
         {"share": 0.1, "rate_per_s": 50.0, "p50_ms": 10.0, "p99_ms": 30.0, "p999_ms": 40.0,
-         "ledger_leg_ms": [5.0, 9.0], "viewer_leg_ms": [4.0, 20.0], "cpu_pct": {"api": 12.5}}]
+         "ledger_leg_ms": [5.0, 9.0], "viewer_leg_ms": [4.0, 20.0], "cpu_pct": {"api": 12.5},
+         "loadavg_1m": 1.5}]
     results["targets"] = report.evaluate(results)
     report.write(results, tmp_path / "bench" / "results.json", readme, "bench/latency.png")
     text = readme.read_text()
@@ -207,7 +208,7 @@ def test_readme_block_is_replaced_in_place(tmp_path: Path) -> None:
     assert text.count(report.START) == 1 and text.endswith("## After\nkept\n")
     assert ("| api CPU per accepted POST message vs hello-world POST | <= 3x | 2.8 | PASS"
             " | 0.93x the limit |") in text
-    assert "| 10% | 50 | 10 / 30 / 40 | 5 / 9 | 4 / 20 | api 12.5 |" in text
+    assert "| 10% | 50 | 10 / 30 / 40 | 5 / 9 | 4 / 20 | api 12.5 | 1.5 |" in text
     assert "![POST -> viewer latency against the posting rate](bench/latency.png)" in text
     assert (tmp_path / "bench" / "results.json").exists()
     fresh = tmp_path / "NEW.md"

@@ -8,8 +8,10 @@ at least, in the same stack (uvloop + aiohttp), fed the same recorded events as 
   GET  /health          200
 Per event the frame is built once (a server frame is unmasked, so it is the same bytes for every
 recipient) and written to each recipient's transport: no per-socket task, no per-socket await.
-Every BATCH events it yields to the loop, and waits while any transport holds more than HIGH
-bytes (the flow control a real server needs; the node peer does the same).
+Every BATCH events (as many as the gateway's Kafka poll returns at most) it yields to the loop,
+and waits while any transport holds more than HIGH bytes (the flow control a real server needs;
+the node peer does the same). uvloop writes each frame to its socket at once (one syscall per
+delivery) unless that socket already has data waiting, exactly as for the gateway's writes.
 """
 
 import asyncio
@@ -20,7 +22,7 @@ import orjson
 import uvloop
 from aiohttp import web
 
-BATCH = 200
+BATCH = 1000
 HIGH = 256 * 1024
 ROOMS = web.AppKey("rooms", dict[str, set[asyncio.Transport]])
 RECORDING = web.AppKey("recording", list[tuple[str, bytes]])

@@ -53,7 +53,7 @@ async def wait_count(db: Database, table: str, target: int, timeout_s: float,
 
 async def measure_ledger(
     db: Database, base_env: dict[str, str], prefix: str, batch_size: int,
-    warmup: Command, commands: Sequence[Command], log_dir: Path, cpu: Any,
+    warmup: Command, commands: Sequence[Command], log_dir: Path, cpu: Any, spy: Any,
 ) -> dict[str, Any]:
     env = {**base_env, "CHATLEDGER_PREFIX": prefix,
            "CHATLEDGER_LEDGER_BATCH_SIZE": str(batch_size),
@@ -77,6 +77,7 @@ async def measure_ledger(
         finally:
             process.send_signal(signal.SIGCONT)
         meter = cpu(process.pid)
+        profile = spy(process.pid)
         meter.start()
         started = time.monotonic()
         done = await wait_count(db, "applied_commands", applied0 + 1 + len(commands), 300,
@@ -84,6 +85,7 @@ async def measure_ledger(
         elapsed = done - started
         rows = await count(db, "chat_events") - events0
         usage = meter.stop(elapsed)
+        profiled = profile.result()
     finally:
         stop(process)
     return {
@@ -96,6 +98,7 @@ async def measure_ledger(
         "rows_per_s": round(rows / elapsed, 1),
         "cpu_pct": usage,
         "after_id": last_id,
+        "profile": profiled,
     }
 
 

@@ -167,7 +167,8 @@ def idle_memory(pid: int, urls: Sequence[str], processes: int = 2) -> dict[str, 
 
 def fan_out(pid: int, urls: Sequence[str], seconds: float, expected: int,
             go: Callable[[], None], meter: Callable[..., CpuMeter],
-            prepare: Callable[[], None] | None = None, processes: int = 2) -> dict[str, Any]:
+            prepare: Callable[[], None] | None = None, processes: int = 2,
+            spy: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Deliveries/s to `urls` over one window that starts when `go()` lets the server loose
     (after `prepare()`, untimed, once the viewers are connected)."""
     pool = ViewerPool(urls, processes)
@@ -175,12 +176,15 @@ def fan_out(pid: int, urls: Sequence[str], seconds: float, expected: int,
         if prepare is not None:
             prepare()
         cpu = meter(*pool.pids, server=[pid])
+        profile = spy() if spy is not None else None
         cpu.start()
         started = time.monotonic()
         pool.start_measure(seconds)
         go()
         outcome = pool.collect()
         outcome["cpu_pct"] = cpu.stop(time.monotonic() - started)
+        if profile is not None:
+            outcome["profile"] = profile.result()
     finally:
         pool.close()
     for key in ("sent_ns", "total_ms", "viewer_leg_ms", "ledger_leg_ms", "first_ns", "last_ns"):
@@ -205,13 +209,22 @@ class FanOutBench:
     """Runs the three servers one after another against identical viewers and events."""
 
     def __init__(self, seconds: float, log_dir: Path, meter: Callable[..., CpuMeter],
-                 idle_sockets: int, node_modes: Sequence[str], viewer_processes: int) -> None:
+                 idle_sockets: int, node_modes: Sequence[str], viewer_processes: int,
+                 profiler: Callable[[int, str], Any] | None = None) -> None:
         self.seconds = seconds
         self.log_dir = log_dir
         self.meter = meter
         self.idle_sockets = idle_sockets
         self.node_modes = node_modes
         self.processes = viewer_processes
+        self.profiler = profiler
+
+    def spy(self, pid: int, name: str) -> Callable[[], Any] | None:
+        """py-spy on a Python server under --profile (node is not Python: not profiled)."""
+        if self.profiler is None or name.startswith("node"):
+            return None
+        profiler = self.profiler
+        return lambda: profiler(pid, f"fanout_{name}")
 
     def peers(self, recording: Path, events: int, chats: Sequence[str],
               viewers: int) -> dict[str, dict[str, Any]]:
@@ -230,7 +243,8 @@ class FanOutBench:
                                          self.processes)
                     outcome = fan_out(process.pid, [ws + path for path in urls], self.seconds,
                                       expected, lambda base=base: post(base + "/start"),
-                                      self.meter, processes=self.processes)
+                                      self.meter, processes=self.processes,
+                                      spy=self.spy(process.pid, name))
                 results[name] = {**outcome, "idle": memory}
             except (OSError, RuntimeError, TimeoutError) as exc:  # a peer that cannot run
                 results[name] = {"error": repr(exc)}
@@ -259,5 +273,5 @@ class FanOutBench:
             outcome = fan_out(process.pid, [f"{ws}/ws?token={token}" for token in tokens],
                               self.seconds, int(len(recording) * viewers_per_chat),
                               lambda: process.send_signal(signal.SIGCONT), self.meter, prepare,
-                              self.processes)
+                              self.processes, self.spy(process.pid, "gateway"))
         return {**outcome, "idle": memory}

@@ -1,4 +1,4 @@
-"""`--profile`: py-spy samples a server process during a scenario's window; the top frames.
+"""`--profile`: py-spy samples a server process during a scenario; the top frames.
 
 py-spy runs with --nonblocking (it never pauses the process, so the scenario's numbers stay
 those of an unprofiled process, at the price of an occasional torn stack) and writes collapsed
@@ -9,6 +9,7 @@ frame of the stack).
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -56,19 +57,32 @@ def top_frames(lines: Iterable[str], count: int = 40) -> dict[str, Any]:
 
 
 class Profiler:
-    """py-spy on one pid for `seconds`; `result()` waits for it and reads its output."""
+    """py-spy on one pid (and its children) until `result()`, which stops it and reads it."""
 
-    def __init__(self, pid: int, seconds: float, out: Path) -> None:
+    def __init__(self, pid: int, out: Path) -> None:
         self.out = out
         spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         self.process = subprocess.Popen(
             [spy, "record", "--nonblocking", "--subprocesses", "-r", "100", "-f", "raw",
-             "-d", str(max(1, int(seconds))), "-p", str(pid), "-o", str(out)],
+             "-p", str(pid), "-o", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def result(self) -> dict[str, Any]:
-        _, err = self.process.communicate(timeout=120)
-        if self.process.returncode != 0 or not self.out.exists():
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # py-spy writes what it has, then exits
+        _, err = self.process.communicate(timeout=60)
+        if not self.out.exists():
             return {"error": err.decode(errors="replace").strip()[-300:]}
         with self.out.open() as lines:
             return top_frames(lines)
+
+
+class NoProfiler:
+    """Stands in for a Profiler when --profile is off."""
+
+    def result(self) -> None:
+        return None
+
+
+def profiler(enabled: bool, pid: int, out: Path) -> Profiler | NoProfiler:
+    return Profiler(pid, out) if enabled else NoProfiler()

@@ -203,12 +203,13 @@ def curve_table(results: dict[str, Any]) -> list[str]:
             f" Knee: {pipeline.get('knee_text', '-')}.", "",
             "| share of max | posts/s | POST -> viewer p50 / p99 / p99.9 ms | POST -> ledger"
             " commit p50 / p99 ms | ledger commit -> viewer p50 / p99 ms | CPU % of a core"
-            " per process |", "|---|---|---|---|---|---|"]
+            " per process | load average (1 min) |", "|---|---|---|---|---|---|---|"]
     for point in curve:
         rows.append(f"| {point['share']:.0%} | {_cell(point['rate_per_s'])}"
                     f" | {_cell(point['p50_ms'])} / {_cell(point['p99_ms'])} /"
                     f" {_cell(point['p999_ms'])} | {_pair(point.get('ledger_leg_ms'))}"
-                    f" | {_pair(point.get('viewer_leg_ms'))} | {_cpu_text(point.get('cpu_pct'))} |")
+                    f" | {_pair(point.get('viewer_leg_ms'))} | {_cpu_text(point.get('cpu_pct'))}"
+                    f" | {_cell(point.get('loadavg_1m'))} |")
     return rows
 
 

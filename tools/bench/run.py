@@ -33,7 +33,7 @@ from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes
 from tools.bench.loadgen import Poster
 from tools.bench.peers import FanOutBench, record, wait_listening
 from tools.bench.population import Population, ledger_commands, open_goals, populate
-from tools.bench.profile import Profiler
+from tools.bench.profile import NoProfiler, Profiler, profiler
 from tools.bench.stats import CpuMeter, descendants, percentile, pids_of
 from tools.bench.viewers import ViewerPool, raise_fd_limit
 from tools.bench.wrk import HttpRequest, ensure_wrk, run_wrk
@@ -146,6 +146,13 @@ class Bench:
                          **self.service_pids, **groups,
                          **({"loadgen": list(loadgen)} if loadgen else {})})
 
+    def profiler(self, pid: int, name: str) -> Profiler | NoProfiler:
+        return profiler(self.args.profile, pid, self.log_dir / f"profile-{name}.txt")
+
+    def keep_profile(self, name: str, profile: dict[str, Any] | None) -> None:
+        if profile is not None:
+            self.results.setdefault("profiles", {})[name] = profile
+
     def warn(self, text: str) -> None:
         log(f"WARNING: {text}")
         self.results.setdefault("warnings", []).append(text)
@@ -155,15 +162,13 @@ class Bench:
              server: list[int]) -> dict[str, Any]:
         """wrk for one window; CPU per accepted request of the server process(es) alone."""
         meter = self.meter(server=server)
-        spy = (Profiler(server[0], self.seconds, self.log_dir / f"profile-{name}.txt")
-               if self.args.profile else None)
+        spy = self.profiler(server[0], name)
         meter.start()
         started = time.monotonic()
         outcome: dict[str, Any] = run_wrk(base, requests, duration_s=self.seconds,
                                           connections=self.args.connections)
         outcome["cpu_pct"] = meter.stop(time.monotonic() - started)
-        if spy is not None:
-            self.results.setdefault("profiles", {})[name] = spy.result()
+        self.keep_profile(name, spy.result())
         outcome["cpu_us_per_ok"] = (round(1e6 * meter.seconds["server"] / outcome["ok"], 1)
                                     if outcome["ok"] else None)
         self.results["http"][name] = outcome
@@ -326,6 +331,7 @@ class Bench:
             "post_p50_p99_ms": [posted["post_p50_ms"], posted["post_p99_ms"]],
             "cpu_pct": cpu, "open_sockets": got["open_sockets"],
             "kept_up": trial.kept_up, "why": trial.why,
+            "loadavg_1m": round(os.getloadavg()[0], 2),  # the machine's noise, noted
         }
         log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"
             f" p50 {point['p50_ms']} p99 {point['p99_ms']} p99.9 {point['p999_ms']} ms,"
@@ -382,7 +388,8 @@ class Bench:
         recording = await record(db, self.args.fanout_events, recording_path)
         log(f"recorded {len(recording)} events for the fan-out")
         bench = FanOutBench(self.seconds, self.log_dir, self.meter, self.args.idle_sockets,
-                            self.args.node_modes, self.args.viewer_processes)
+                            self.args.node_modes, self.args.viewer_processes,
+                            self.profiler if self.args.profile else None)
         prefix = f"{self.run_id}fan."
         settings = Settings(mysql_dsn=DSN, prefix=prefix,
                             jwt_secret=self.env["CHATLEDGER_JWT_SECRET"])
@@ -395,6 +402,8 @@ class Bench:
                                         [model.uuid for model in people.models],
                                         len(people.viewers))
         self.results["fanout"].update(peers)
+        for name, data in self.results["fanout"].items():
+            self.keep_profile(f"fanout_{name}", data.pop("profile", None))
         for name, data in self.results["fanout"].items():
             if "error" in data:
                 self.warn(f"fan-out {name} did not run: {data['error']}")
@@ -416,7 +425,9 @@ class Bench:
                                                 self.args.donation_share, seed=len(name))
             outcome = await measure_ledger(
                 db, self.env, f"{self.run_id}{name}.", batch, warmup, commands, self.log_dir,
-                lambda pid: self.meter(ledger=[pid]))
+                lambda pid: self.meter(ledger=[pid]),
+                lambda pid, name=name: self.profiler(pid, f"ledger_{name}"))
+            self.keep_profile(f"ledger_{name}", outcome.pop("profile", None))
             self.results["ledger"][name] = outcome
             log(f"ledger {name}: {outcome['commands_per_s']} commands/s,"
                 f" {outcome['rows_per_s']} event rows/s")

@@ -5,8 +5,8 @@
 //
 // GET  /ws?chat=<uuid>  a viewer of one chat; greeted with {"type":"connected"} like the gateway
 // POST /start           broadcast the recording (JSON lines {"chat", "value"}) once, as fast as
-//                       the viewers read it: BATCH events, then yield to the event loop, and wait
-//                       while any socket has more than HIGH bytes buffered (flow control)
+//                       the viewers read it: BATCH events, then yield to the event loop, and
+//                       wait while any socket has more than HIGH bytes buffered (flow control)
 // GET  /health          200 once listening
 //
 // "send": the ws README's broadcast, `client.send(text)` per viewer (ws frames it per viewer).
@@ -17,7 +17,7 @@ const http = require('http');
 const { WebSocketServer, Sender } = require('ws');
 
 const [port, recordingPath, mode = 'prepared'] = process.argv.slice(2);
-const BATCH = 200;
+const BATCH = 1000; // events per turn: the gateway's Kafka poll (max_poll_records) at most
 const HIGH = 256 * 1024;
 
 const recording = fs.readFileSync(recordingPath, 'utf8').split('\n').filter(Boolean).map((line) => {
