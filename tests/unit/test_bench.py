@@ -65,9 +65,12 @@ def test_tally_splits_each_delivery_at_the_ledger_commit() -> None:
                      b'1767225600000000000"}')
     tally = Tally(measuring=True)
     sent = 1_767_225_600_000_000_000
-    tally.frame(text, 0, len(text), sent + 250_000_000)
-    tally.frame(text, 0, len(text), sent + 300_000_000)  # the same event, another viewer
-    assert tally.deliveries == 2
+    tally.timed(text, 0, len(text), sent + 250_000_000)
+    tally.timed(text, 0, len(text), sent + 300_000_000)  # the same event, another viewer
+    tally.arrived(2, sent + 300_000_000)
+    tally.arrived(3, sent + 400_000_000)
+    assert tally.deliveries == 5
+    assert (tally.first_ns, tally.last_ns) == (sent + 300_000_000, sent + 400_000_000)
     assert list(tally.total_ms) == pytest.approx([250.0, 300.0])
     assert list(tally.viewer_leg_ms) == pytest.approx([150.0, 200.0])
     assert tally.commits == {sent: sent + 100_000_000}  # the ledger leg once per event

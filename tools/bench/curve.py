@@ -60,7 +60,7 @@ def judge(rate: float, posted: int, accepted: int, achieved_rate: float, expecte
         return Trial(rate, False, "latency grew over the window")
     median = percentile(latency_ms, 50)
     if median is None or median > max_p50_ms:
-        return Trial(rate, False, f"p50 {median} ms: a standing backlog, not a live chat")
+        return Trial(rate, False, f"p50 {median or 0:.0f} ms: a standing backlog, not a live chat")
     return Trial(rate, True)
 
 

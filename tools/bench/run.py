@@ -344,7 +344,6 @@ class Bench:
                           self.args.viewer_processes)
         log(f"{pool.connected} viewers on the gateway ({pool.failed} failed)"
             f" in {pool.connect_s} s")
-        self.service_pids["viewers"] = pool.pids
         per_chat = pool.connected / len(people.models)
         senders = [viewer.token for viewer in people.mix(2000, None)]
         section = self.results["pipeline"]
@@ -363,7 +362,7 @@ class Bench:
             section["trials"] = [{"rate": t.rate, "kept_up": t.kept_up, "why": t.why}
                                  for t in trials]
             section["max_per_s"] = _round(maximum)
-            log(f"pipeline max with viewers: {maximum} posts/s")
+            log(f"pipeline max with viewers: {maximum or 0:.1f} posts/s")
             if not maximum:
                 self.warn("the pipeline kept up with no rate tried")
                 return
@@ -379,7 +378,6 @@ class Bench:
                 f"p99 within 2x of its lowest-rate value up to {flat:.0f} posts/s"
                 + (f", past it by {bent:.0f} posts/s" if bent else " (the highest rate drawn)"))
         finally:
-            self.service_pids.pop("viewers", None)
             pool.close()
 
     # --- fan-out against the peers ----------------------------------------------------------
