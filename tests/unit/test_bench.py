@@ -15,6 +15,7 @@ from tools.bench import report
 from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
 from tools.bench.fanout import text_frame
 from tools.bench.ledger import plan_batches
+from tools.bench.peers import viewers_saturated
 from tools.bench.profile import frame_name, top_frames
 from tools.bench.stats import percentile
 from tools.bench.viewers import Tally, created_ns, marker_ns, next_frame, pong
@@ -256,6 +257,12 @@ def test_the_ledger_peer_plans_the_same_writes_per_batch() -> None:
     assert len(first.sponsors) == 1
     assert second.events == [] and second.applied == [(refused.command_id, "applied")]
     assert second.versions == {chat: 0} and not second.balances
+
+
+def test_viewers_near_a_core_each_are_flagged() -> None:
+    assert viewers_saturated(180.0, 2)
+    assert not viewers_saturated(120.0, 2)
+    assert not viewers_saturated(180.0, 3)
 
 
 def test_wrk_request_lines_refuse_tabs() -> None:

@@ -197,8 +197,15 @@ def fan_out(pid: int, urls: Sequence[str], seconds: float, expected: int,
     outcome["rate_per_s"] = round(deliveries / span, 1)
     outcome["server_cpu_us_per_delivery"] = (
         round(1e6 * cpu.seconds["server"] / deliveries, 2) if deliveries else None)
-    outcome.update(viewers=pool.connected, connect_failed=pool.failed)
+    outcome.update(viewers=pool.connected, connect_failed=pool.failed,
+                   viewers_saturated=viewers_saturated(outcome["viewers_cpu_pct"], processes))
     return outcome
+
+
+def viewers_saturated(viewers_cpu_pct: float, processes: int, share: float = 0.85) -> bool:
+    """The viewer processes used nearly a core each: then they, not the server, may have set the
+    rate, and a ratio between two servers says less than it seems."""
+    return viewers_cpu_pct >= 100 * share * processes
 
 
 def post(url: str) -> None:

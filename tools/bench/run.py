@@ -406,6 +406,10 @@ class Bench:
             if "error" in data:
                 self.warn(f"fan-out {name} did not run: {data['error']}")
                 continue
+            if data.get("viewers_saturated"):
+                self.warn(f"fan-out {name}: the viewers used {data['viewers_cpu_pct']}% CPU,"
+                          " near a core per process: they may have limited the rate"
+                          " (try --viewer-processes)")
             log(f"fan-out {name}: {data['rate_per_s']} deliveries/s"
                 f" ({data['server_cpu_us_per_delivery']} µs CPU each, {data['open_sockets']}"
                 f" open), idle {data['idle']['kib_per_connection']} KiB per socket,"
