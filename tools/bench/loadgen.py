@@ -20,62 +20,80 @@ MARKER = "bench "
 
 
 async def _post_at_rate(
-    url: str, tokens: Sequence[str], rate: float, seconds: float
+    url: str, tokens: Sequence[str], rate: float, seconds: float, warmup_s: float
 ) -> dict[str, Any]:
+    """`warmup_s` of unmarked POSTs at `rate` (the client's connections opened, the server's
+    caches warm: a start-up transient would make the window's first quarter look slow), then
+    `seconds` of marked ones. Only the marked ones are counted as sent/accepted/answered."""
     interval = 1 / rate
     statuses: dict[int, int] = {}
+    warm: dict[int, int] = {}
     answered: list[float] = []
     cpu0 = time.process_time()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
 
-        async def one(token: str) -> None:
-            body = {"message": f"{MARKER}{time.time_ns()}", "is_public": True}
+        async def one(token: str, marked: bool) -> None:
+            text = f"{MARKER}{time.time_ns()}" if marked else "warm-up"
+            counts = statuses if marked else warm
             started = time.monotonic()
             try:
-                async with session.post(url, json=body,
+                async with session.post(url, json={"message": text, "is_public": True},
                                         headers={"Authorization": f"Bearer {token}"}) as reply:
                     await reply.read()
-                    statuses[reply.status] = statuses.get(reply.status, 0) + 1
-                    answered.append(1000 * (time.monotonic() - started))
+                    counts[reply.status] = counts.get(reply.status, 0) + 1
+                    if marked:
+                        answered.append(1000 * (time.monotonic() - started))
             except aiohttp.ClientError:
-                statuses[0] = statuses.get(0, 0) + 1
+                counts[0] = counts.get(0, 0) + 1
 
         tasks = []
         start = time.monotonic()
-        sent = 0
-        while (elapsed := time.monotonic() - start) < seconds:
-            due = int(elapsed / interval) + 1
-            while sent < due:  # open loop: catch up on ticks missed, never wait for answers
-                tasks.append(asyncio.create_task(one(tokens[sent % len(tokens)])))
+        due_total = sent = 0
+        measured_from = None
+        while (elapsed := time.monotonic() - start) < warmup_s + seconds:
+            due_total = int(elapsed / interval) + 1
+            marked = elapsed >= warmup_s
+            if marked and measured_from is None:
+                measured_from = (time.monotonic(), sent)
+            while sent < due_total:  # open loop: catch up on ticks missed, never wait for answers
+                tasks.append(asyncio.create_task(one(tokens[sent % len(tokens)], marked)))
                 sent += 1
             await asyncio.sleep(interval)
-        sending_s = time.monotonic() - start
+        sending_s = time.monotonic() - (measured_from or (start, 0))[0]
+        measured = sent - (measured_from or (start, 0))[1]
         await asyncio.gather(*tasks)
         wall = time.monotonic() - start
-    return {"sent": sent, "statuses": statuses, "achieved_per_s": round(sent / sending_s, 1),
-            "accepted": sum(n for status, n in statuses.items() if 200 <= status < 300),
+    return {"sent": measured, "statuses": statuses,
+            "achieved_per_s": round(measured / sending_s, 1) if sending_s else 0.0,
+            "accepted": _ok(statuses), "warmup_accepted": _ok(warm),
             "post_p50_ms": _rounded(percentile(answered, 50)),
             "post_p99_ms": _rounded(percentile(answered, 99)),
             "loadgen_cpu_pct": round(100 * (time.process_time() - cpu0) / wall, 1)}
+
+
+def _ok(statuses: dict[int, int]) -> int:
+    return sum(n for status, n in statuses.items() if 200 <= status < 300)
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def _poster_main(queue: Any, url: str, tokens: Sequence[str], rate: float, seconds: float) -> None:
-    queue.put(uvloop.run(_post_at_rate(url, tokens, rate, seconds)))
+def _poster_main(queue: Any, url: str, tokens: Sequence[str], rate: float, seconds: float,
+                 warmup_s: float) -> None:
+    queue.put(uvloop.run(_post_at_rate(url, tokens, rate, seconds, warmup_s)))
 
 
 class Poster:
     """Runs the open-loop POST sender in its own process."""
 
-    def __init__(self, url: str, tokens: Sequence[str], rate: float, seconds: float) -> None:
+    def __init__(self, url: str, tokens: Sequence[str], rate: float, seconds: float,
+                 warmup_s: float = 1.0) -> None:
         context = multiprocessing.get_context("spawn")
         self.queue = context.Queue()
-        self.process = context.Process(target=_poster_main,
-                                       args=(self.queue, url, list(tokens), rate, seconds),
-                                       daemon=True)
+        self.process = context.Process(
+            target=_poster_main, args=(self.queue, url, list(tokens), rate, seconds, warmup_s),
+            daemon=True)
         self.process.start()
 
     @property

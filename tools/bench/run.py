@@ -316,13 +316,14 @@ class Bench:
         cpu = meter.stop(time.monotonic() - started)
         cpu["poster"] = posted["loadgen_cpu_pct"]
         accepted = posted["accepted"]
+        # The warm-up's unmarked messages reach the viewers too.
+        expected = int((accepted + posted["warmup_accepted"]) * per_chat)
         trial = curve.judge(rate, posted["sent"], accepted, posted["achieved_per_s"],
-                            int(accepted * per_chat), got["deliveries"], got["sent_ns"],
-                            got["total_ms"])
+                            expected, got["deliveries"], got["sent_ns"], got["total_ms"])
         total = got["total_ms"]
         point = {
             "rate_per_s": round(rate, 1), "posted": posted["sent"], "accepted": accepted,
-            "deliveries": got["deliveries"], "expected": int(accepted * per_chat),
+            "deliveries": got["deliveries"], "expected": expected,
             "samples": len(total), "p50_ms": _round(percentile(total, 50)),
             "p99_ms": _round(percentile(total, 99)), "p999_ms": _round(percentile(total, 99.9)),
             "max_ms": _round(max(total, default=None)),
@@ -336,7 +337,7 @@ class Bench:
         log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"
             f" p50 {point['p50_ms']} p99 {point['p99_ms']} p99.9 {point['p999_ms']} ms,"
             f" {got['deliveries']}/{point['expected']} deliveries")
-        await self.settle(db, pool, applied + accepted)
+        await self.settle(db, pool, applied + accepted + posted["warmup_accepted"])
         return trial, point
 
     async def pipeline(self, db: Database, people: Population) -> None:
