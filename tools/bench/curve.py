@@ -26,8 +26,9 @@ def backlog_grows(sent_ns: Sequence[int], latency_ms: Sequence[float],
     than those of the first quarter: the pipeline fell behind and a queue built up.
 
     A pipeline that keeps up has the same delay at the end as at the start; one that does not
-    adds (rate - capacity) / capacity x elapsed. "Clearly": the late median above both twice the
-    early median and the early median + `slack_ms` (noise on a shared machine).
+    adds (rate - capacity) / capacity x elapsed. "Clearly": the late median above 1.25 x the
+    early median + `slack_ms` (noise on a shared machine). Relative to the early median, because
+    the sender's warm-up at the same rate may have started the queue before the window.
     """
     if not sent_ns:
         return True
@@ -40,12 +41,12 @@ def backlog_grows(sent_ns: Sequence[int], latency_ms: Sequence[float],
     early_median, late_median = percentile(early, 50), percentile(late, 50)
     if early_median is None or late_median is None:
         return True
-    return late_median > max(2 * early_median, early_median + slack_ms)
+    return late_median > 1.25 * early_median + slack_ms
 
 
 def judge(rate: float, posted: int, accepted: int, achieved_rate: float, expected: int,
           delivered: int, sent_ns: Sequence[int], latency_ms: Sequence[float],
-          max_p50_ms: float = 1000.0) -> Trial:
+          max_p50_ms: float = 500.0) -> Trial:
     """Whether one step kept up: the sender held its rate, every POST was accepted, every viewer
     got every event within the window's grace, no backlog built up during the window, and the
     median delivery took under `max_p50_ms` (a queue that stands a second deep from the start
