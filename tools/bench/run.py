@@ -138,7 +138,11 @@ class Bench:
         self.log_dir = Path(tempfile.mkdtemp(prefix="chatledger-bench-"))
         self.results: dict[str, Any] = {"http": {}, "ledger": {}, "fanout": {}, "redis": {},
                                         "pipeline": {}}
-        self.stack_pids = {name: pids_of(name) for name in ("mariadbd", "redis-server", "tansu")}
+        # The shared stack only: tests start private brokers beside it (the shared mariadbd
+        # runs on its default port, so it has no port argument to tell it by).
+        self.stack_pids = {"mariadbd": pids_of("mariadbd"),
+                           "redis-server": pids_of("redis-server", "6379"),
+                           "tansu": pids_of("tansu", "127.0.0.1:9092")}
         self.service_pids: dict[str, list[int]] = {}
 
     def meter(self, *loadgen: int, **groups: list[int]) -> CpuMeter:

@@ -47,14 +47,18 @@ class CpuMeter:
         return {name: round(100 * used / wall_s, 1) for name, used in self.seconds.items()}
 
 
-def pids_of(program: str) -> list[int]:
-    """Pids whose command name is `program` (read-only lookup, used for CPU accounting only)."""
+def pids_of(program: str, argument: str = "") -> list[int]:
+    """Pids whose command name starts with `program` (the kernel cuts names at 15 characters)
+    and whose command line holds `argument` (read-only lookup, for CPU accounting only)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as comm:
-                    if comm.read().strip() == program:
+                    if not comm.read().strip().startswith(program):
+                        continue
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if argument.encode() in cmdline.read():
                         found.append(int(entry))
             except OSError:
                 continue
