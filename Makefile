@@ -29,10 +29,13 @@ test: stack
 	tools/browser.sh
 	$(PY) -m pytest -q
 
-# Benchmark (issue 5): one run of every scenario and baseline; writes bench/results.json and
-# the README's performance block. Uses its own database (chatledger_bench) and prefix.
+# Benchmark (issues 5, 12, 14): one run of every scenario, baseline and peer; writes
+# bench/results.json, bench/latency.png and the README's performance block. Uses its own
+# database (chatledger_bench) and prefix. `make bench BENCH_ARGS=--quick` is a short smoke run.
+BENCH_ARGS ?=
 bench: stack
-	$(PY) -m tools.bench
+	cd tools/bench/node && npm ci --no-audit --no-fund --loglevel=error
+	$(PY) -m tools.bench $(BENCH_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest -q tests/unit

@@ -1,12 +1,24 @@
-"""The bench tool's pure parts: percentiles, latency markers, targets and the README block."""
+"""The bench tool's pure parts: percentiles, frame reading, the latency curve's rules (backlog,
+rate stepping, knee), the targets' verdicts, the ledger peer's plan and the README block."""
 
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from chatledger.ledger.commands import Actor, Donate, PostMessage
+from chatledger.ledger.events import Event
 from tools.bench import report
-from tools.bench.loadgen import sent_ns, split_ms
+from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
+from tools.bench.fanout import text_frame
+from tools.bench.ledger import plan_batches
+from tools.bench.peers import viewers_saturated
+from tools.bench.profile import frame_name, top_frames
 from tools.bench.stats import percentile
+from tools.bench.viewers import Tally, created_ns, marker_ns, next_frame, pong
 from tools.bench.wrk import HttpRequest
 
 
@@ -14,66 +26,272 @@ def test_percentile_is_nearest_rank() -> None:
     values = list(range(100, 0, -1))  # unsorted on purpose
     assert percentile(values, 50) == 50
     assert percentile(values, 99) == 99
+    assert percentile(list(range(1, 1001)), 99.9) == 999
     assert percentile([7.0], 99) == 7.0
     assert percentile([], 50) is None
 
 
-def test_marker_and_split_read_the_frame() -> None:
-    frame = ('{"type":"message","created_at":"2026-01-01T00:00:00.100000Z",'
-             '"message":"bench 1767225600000000000"}')
-    sent = sent_ns(frame)
-    assert sent == 1_767_225_600_000_000_000
-    to_ledger, to_viewer = split_ms(frame, sent, sent + 250_000_000) or (None, None)
-    assert to_ledger == pytest.approx(100.0)
-    assert to_viewer == pytest.approx(150.0)
-    assert sent_ns('{"message":"hello"}') is None
-    assert split_ms('{"message":"bench 1"}', 1, 2) is None
+def test_frames_are_read_whole_or_not_at_all() -> None:
+    small, medium, large = b"x" * 5, b"y" * 300, b"z" * 70_000
+    stream = text_frame(small) + text_frame(medium) + text_frame(large)
+    frames, pos = [], 0
+    while (frame := next_frame(stream, pos)) is not None:
+        frames.append(frame)
+        pos = frame[2]
+    assert [stream[start:end] for _, start, end in frames] == [small, medium, large]
+    assert all(opcode == 1 for opcode, _, _ in frames)
+    assert pos == len(stream)
+    assert next_frame(stream[:-1], len(text_frame(small) + text_frame(medium))) is None
+    assert next_frame(b"\x81", 0) is None
+    assert next_frame(b"\x81\x7e\x01", 0) is None  # a 16-bit length cut short
 
 
-def _results(**overrides: float) -> dict[str, object]:
-    numbers = {"batched": 1000.0, "batch_1": 50.0, "raw": 1500.0, "post": 400.0,
-               "hello_post": 1000.0, "p99": 40.0, **overrides}
+def test_pong_is_a_masked_client_frame_with_the_ping_payload() -> None:
+    frame = pong(b"abc")
+    assert frame[0] == 0x8A and frame[1] == 0x80 | 3
+    assert frame[2:6] == b"\0\0\0\0" and frame[6:] == b"abc"
+
+
+def test_marker_and_created_at_are_read_from_the_frame() -> None:
+    text = (b'{"type":"message","created_at":"2026-01-01T00:00:00.100000Z",'
+            b'"message":"bench 1767225600000000000"}')
+    assert marker_ns(text, 0, len(text)) == 1_767_225_600_000_000_000
+    assert created_ns(text, 0, len(text)) == 1_767_225_600_100_000_000
+    assert marker_ns(b'{"message":"hello"}', 0, 19) is None
+    assert created_ns(b'{"message":"hello"}', 0, 19) is None
+
+
+def test_tally_splits_each_delivery_at_the_ledger_commit() -> None:
+    text = bytearray(b'{"created_at":"2026-01-01T00:00:00.100000Z","message":"bench '
+                     b'1767225600000000000"}')
+    tally = Tally(measuring=True)
+    sent = 1_767_225_600_000_000_000
+    tally.timed(text, 0, len(text), sent + 250_000_000)
+    tally.timed(text, 0, len(text), sent + 300_000_000)  # the same event, another viewer
+    tally.arrived(2, sent + 300_000_000)
+    tally.arrived(3, sent + 400_000_000)
+    assert tally.deliveries == 5
+    assert (tally.first_ns, tally.last_ns) == (sent + 300_000_000, sent + 400_000_000)
+    assert list(tally.total_ms) == pytest.approx([250.0, 300.0])
+    assert list(tally.viewer_leg_ms) == pytest.approx([150.0, 200.0])
+    assert tally.commits == {sent: sent + 100_000_000}  # the ledger leg once per event
+
+
+def _window(early_ms: float, late_ms: float, n: int = 400) -> tuple[list[int], list[float]]:
+    sent = [i * 10_000_000 for i in range(n)]  # 4 s of sends
+    latency = [early_ms + (late_ms - early_ms) * i / (n - 1) for i in range(n)]
+    return sent, latency
+
+
+def test_backlog_grows_only_when_late_deliveries_wait_clearly_longer() -> None:
+    assert not backlog_grows(*_window(20, 20))
+    assert not backlog_grows(*_window(20, 45))  # within 1.25 x early + 50 ms: noise
+    assert backlog_grows(*_window(20, 400))
+    assert not backlog_grows(*_window(200, 280))  # a little slower, but not clearly
+    assert backlog_grows(*_window(400, 900))  # a queue already there, still growing
+    assert backlog_grows([], [])
+
+
+def test_judge_names_why_a_step_fell_behind() -> None:
+    sent, latency = _window(20, 20)
+    assert judge(100, 400, 400, 99, 40_000, 40_000, sent, latency).kept_up
+    assert "sender" in judge(100, 400, 400, 80, 40_000, 40_000, sent, latency).why
+    assert "accepted" in judge(100, 400, 300, 100, 30_000, 30_000, sent, latency).why
+    assert "deliveries" in judge(100, 400, 400, 100, 40_000, 30_000, sent, latency).why
+    assert "grew" in judge(100, 400, 400, 100, 40_000, 40_000, *_window(20, 900)).why
+    assert "standing" in judge(100, 400, 400, 100, 40_000, 40_000, *_window(1900, 2000)).why
+
+
+def _search(capacity: float, start: float, refine: int = 2) -> list[Trial]:
+    trials: list[Trial] = []
+    while (rate := next_rate(trials, start, factor=2, refine=refine)) is not None:
+        trials.append(Trial(rate, rate <= capacity))
+    return trials
+
+
+def test_rate_stepping_climbs_then_bisects() -> None:
+    trials = _search(capacity=500, start=100)
+    assert [t.rate for t in trials] == [100, 200, 400, 800, 600, 500]
+    assert max_sustained(trials) == 500
+    down = _search(capacity=30, start=100, refine=1)
+    assert [t.rate for t in down] == [100, 50, 25, 37.5]
+    assert max_sustained(down) == 25
+    assert max_sustained([Trial(10, False)]) is None
+
+
+def test_rate_stepping_stops_after_max_trials() -> None:
+    trials = [Trial(float(i), True) for i in range(1, 13)]
+    assert next_rate(trials, 1) is None
+
+
+def test_knee_is_the_last_rate_of_the_flat_part() -> None:
+    assert knee([(50, 20), (10, 18), (100, 30), (200, 90)]) == (100, 200)
+    assert knee([(10, 18), (50, 20)]) == (50, None)
+    with pytest.raises(ValueError):
+        knee([])
+
+
+def _results(**overrides: float) -> dict[str, Any]:
+    n = {"batched": 6000.0, "batch_1": 100.0, "raw": 10000.0, "hello_cpu": 50.0,
+         "message_cpu": 140.0, "donation_cpu": 210.0, "history": 5000.0, "hello_get": 9000.0,
+         "redis": 8000.0, "gateway": 90000.0, "python": 100000.0, "node": 85000.0,
+         "p99_10": 30.0, "p99_50": 55.0, "kib": 14.0, **overrides}
     return {
-        "ledger": {"batched": {"commands_per_s": numbers["batched"],
-                               "rows_per_s": numbers["batched"]},
-                   "batch_1": {"commands_per_s": numbers["batch_1"]},
-                   "raw_executemany": {"rows_per_s": numbers["raw"]}},
-        "http": {"post_message": {"ok_per_s": numbers["post"]},
-                 "hello_post": {"ok_per_s": numbers["hello_post"]}},
-        "websocket": {"latency": {"p99_ms": numbers["p99"]}},
+        "ledger": {"batched": {"commands_per_s": n["batched"]},
+                   "batch_1": {"commands_per_s": n["batch_1"]},
+                   "raw_same_writes": {"commands_per_s": n["raw"]}},
+        "http": {"hello_post": {"cpu_us_per_ok": n["hello_cpu"]},
+                 "post_message": {"cpu_us_per_ok": n["message_cpu"], "ok_per_s": 1000.0},
+                 "post_donation": {"cpu_us_per_ok": n["donation_cpu"]},
+                 "history": {"ok_per_s": n["history"]},
+                 "hello_get": {"ok_per_s": n["hello_get"]}},
+        "redis": {"page": {"rps": n["redis"]}},
+        "fanout": {"gateway": {"rate_per_s": n["gateway"], "idle": {"kib_per_connection":
+                                                                    n["kib"]}},
+                   "python": {"rate_per_s": n["python"]},
+                   "node_send": {"rate_per_s": n["node"] - 10000},
+                   "node_prepared": {"rate_per_s": n["node"]}},
+        "pipeline": {"curve": [{"share": 0.1, "p99_ms": n["p99_10"]},
+                               {"share": 0.5, "p99_ms": n["p99_50"]}]},
     }
 
 
-def _verdicts(results: dict[str, object]) -> dict[str, str]:
+def _verdicts(results: dict[str, Any]) -> dict[str, str]:
     return {row["target"]: row["verdict"] for row in report.evaluate(results)}
 
 
 def test_targets_pass_miss_and_missing() -> None:
     verdicts = _verdicts(_results())
-    assert verdicts["ledger batched vs batch size 1 (commands/s)"] == "PASS"  # 20x
-    assert verdicts["ledger rows/s vs raw executemany rows/s"] == "PASS"  # 0.67
-    assert verdicts["POST /chat/message/add vs hello-world POST (req/s)"] == "MISS"  # 0.4
-    assert verdicts["POST -> websocket p99 at half max load, 1,000 viewers (ms)"] == "PASS"
-    assert verdicts["websocket deliveries/s vs raw send loop"] == "n/a"  # not measured
-    slow = _verdicts(_results(p99=51.0, batch_1=101.0))
-    assert slow["POST -> websocket p99 at half max load, 1,000 viewers (ms)"] == "MISS"
-    assert slow["ledger batched vs batch size 1 (commands/s)"] == "MISS"  # 9.9x
+    assert verdicts["api CPU per accepted POST message vs hello-world POST"] == "PASS"  # 2.8x
+    assert verdicts["api CPU per accepted POST donation vs hello-world POST"] == "MISS"  # 4.2x
+    # 5000 / min(9000, 8000) = 0.625
+    assert verdicts["GET history req/s vs min(hello-world GET, raw Redis page read)"] == "PASS"
+    assert verdicts["gateway deliveries/s vs minimal Python fan-out"] == "PASS"  # 0.9
+    assert verdicts["gateway deliveries/s vs node.js ws (its faster mode)"] == "PASS"
+    assert verdicts["POST -> viewer p99 at 50% of the pipeline's max vs at 10%"] == "PASS"
+    assert verdicts["POST -> viewer p99 at 50% of the pipeline's max (ms)"] == "PASS"
+    assert verdicts["ledger commands/s, batched vs batch size 1"] == "PASS"  # 60x
+    assert verdicts["ledger commands/s vs raw SQL making the same writes"] == "PASS"  # 0.6
+    assert verdicts["gateway memory per idle websocket (KiB)"] == "PASS"
+    assert verdicts["POST message req/s, 2 api workers vs 1"] == "n/a"  # not measured
+    assert verdicts["hot chat (80%) vs uniform: POST accepted/s"] == "n/a"
+    worse = _verdicts(_results(redis=9000.0, node=95000.0, p99_50=61.0, batch_1=130.0,
+                               kib=17.0, python=120000.0))
+    # 5000 / min(9000, 9000) = 0.56
+    assert worse["GET history req/s vs min(hello-world GET, raw Redis page read)"] == "MISS"
+    assert worse["gateway deliveries/s vs node.js ws (its faster mode)"] == "MISS"
+    assert worse["POST -> viewer p99 at 50% of the pipeline's max vs at 10%"] == "MISS"
+    assert worse["ledger commands/s, batched vs batch size 1"] == "MISS"  # 46x
+    assert worse["gateway memory per idle websocket (KiB)"] == "MISS"
+    assert worse["gateway deliveries/s vs minimal Python fan-out"] == "MISS"  # 0.75
+    slow = _verdicts(_results(p99_10=60.0, p99_50=110.0))
+    assert slow["POST -> viewer p99 at 50% of the pipeline's max vs at 10%"] == "PASS"
+    assert slow["POST -> viewer p99 at 50% of the pipeline's max (ms)"] == "MISS"
+
+
+def test_reported_targets_have_no_verdict() -> None:
+    results = _results()
+    results["http"]["post_message_2_workers"] = {"ok_per_s": 1500.0}
+    rows = {row["target"]: row for row in report.evaluate(results)}
+    row = rows["POST message req/s, 2 api workers vs 1"]
+    assert (row["measured"], row["verdict"], row["gap"]) == (1.5, "reported", "")
 
 
 def test_readme_block_is_replaced_in_place(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{report.START}\nold numbers\n{report.END}\n\n## After\nkept\n")
-    results = {**_results(), "run": {"finished": "now", "layout": "api", "seconds_per_scenario": 1}}
+    results = {**_results(), "run": {"finished": "now", "layout": "api",
+                                     "seconds_per_scenario": 1}}
+    results["pipeline"]["curve"] = [
+        {"share": 0.1, "rate_per_s": 50.0, "p50_ms": 10.0, "p99_ms": 30.0, "p999_ms": 40.0,
+         "ledger_leg_ms": [5.0, 9.0], "viewer_leg_ms": [4.0, 20.0], "cpu_pct": {"api": 12.5},
+         "loadavg_1m": 1.5}]
     results["targets"] = report.evaluate(results)
-    report.write(results, tmp_path / "bench" / "results.json", readme)
+    report.write(results, tmp_path / "bench" / "results.json", readme, "bench/latency.png")
     text = readme.read_text()
     assert "old numbers" not in text
     assert text.count(report.START) == 1 and text.endswith("## After\nkept\n")
-    assert "| POST /chat/message/add vs hello-world POST (req/s) | >= 0.5 | 0.4 | MISS |" in text
+    assert ("| api CPU per accepted POST message vs hello-world POST | <= 3x | 2.8 | PASS"
+            " | 0.93x the limit |") in text
+    assert "| 10% | 50 | 10 / 30 / 40 | 5 / 9 | 4 / 20 | api 12.5 | 1.5 |" in text
+    assert "![POST -> viewer latency against the posting rate](bench/latency.png)" in text
     assert (tmp_path / "bench" / "results.json").exists()
+    fresh = tmp_path / "NEW.md"
+    fresh.write_text("# y\n")
+    report.write(results, tmp_path / "r.json", fresh)
+    assert fresh.read_text().startswith("# y\n\n## Performance\n\n" + report.START)
+
+
+def _actor(role: str = "client") -> Actor:
+    return Actor(str(uuid.uuid4()), "Someone", role)
+
+
+def _event(command: str, chat: str, seq: int, type_: str, actor: Actor,
+           payload: dict[str, Any] | None = None) -> Event:
+    return Event(str(uuid.uuid4()), command, chat, seq, type_, actor, True,
+                 Decimal("1.00") if type_ == "donate" else None, datetime.now(UTC),
+                 payload or {})
+
+
+def test_the_ledger_peer_plans_the_same_writes_per_batch() -> None:
+    chat, donor, talker = str(uuid.uuid4()), _actor(), _actor()
+    message = PostMessage(str(uuid.uuid4()), chat, talker, "hi", True)
+    tip = Donate(str(uuid.uuid4()), chat, donor, Decimal("1.00"))
+    refused = Donate(str(uuid.uuid4()), chat, donor, Decimal("1.00"))  # no events
+    events = [
+        _event(message.command_id, chat, 7, "message", talker),
+        _event(tip.command_id, chat, 8, "donate", donor),
+        _event(tip.command_id, chat, 9, "change_sponsor", donor,
+               {"sponsor": {"uuid": donor.uuid, "name": "Someone"}}),
+    ]
+    goal = ("g1", 3, chat, "Show", Decimal("5.00"), Decimal("100.00"), True)
+    state = {"balances": {donor.uuid: Decimal("10.00"), chat: Decimal("5.00")},
+             "goals": {chat: [goal]}, "donor_totals": {(chat, donor.uuid): Decimal("1.00")}}
+    first, second = plan_batches([message, tip, refused], events, 2, state)
+    assert len(first.events) == 3 and [row[3] for row in first.events] == [7, 8, 9]
+    assert first.applied == [(message.command_id, "applied"), (tip.command_id, "applied")]
+    assert first.versions == {chat: 9}
+    assert first.balances == {donor.uuid: Decimal("10.00"), chat: Decimal("5.00")}
+    assert first.goals == {"g1": goal}
+    assert first.donor_totals == {(chat, donor.uuid): Decimal("1.00")}
+    assert first.current_sponsors == {chat: (donor.uuid, "Someone")}
+    assert len(first.sponsors) == 1
+    assert second.events == [] and second.applied == [(refused.command_id, "applied")]
+    assert second.versions == {chat: 0} and not second.balances
+
+
+def test_viewers_near_a_core_each_are_flagged() -> None:
+    assert viewers_saturated(180.0, 2)
+    assert not viewers_saturated(120.0, 2)
+    assert not viewers_saturated(180.0, 3)
 
 
 def test_wrk_request_lines_refuse_tabs() -> None:
     assert HttpRequest("GET", "/x").line() == "GET\t/x\t-\t-"
     with pytest.raises(ValueError):
         HttpRequest("POST", "/x", "token", "a\tb").line()
+
+
+def test_profile_top_frames_merge_lines_and_shorten_paths() -> None:
+    collapsed = [
+        "run (/x/lib/python3.11/asyncio/runners.py:118);handle (/w/chatledger/http/app.py:40);"
+        "decode (/x/.venv/lib/python3.11/site-packages/jwt/api_jwt.py:90) 6\n",
+        "run (/x/lib/python3.11/asyncio/runners.py:118);handle (/w/chatledger/http/app.py:41) 3\n",
+        "run (/x/lib/python3.11/asyncio/runners.py:120) 1\n",
+        "garbage\n",
+    ]
+    assert frame_name("f (/x/.venv/lib/python3.11/site-packages/aiohttp/web.py:45)") == (
+        "f (aiohttp/web.py)")
+    top = top_frames(collapsed)
+    assert top["samples"] == 10
+    assert top["self"] == [("decode (jwt/api_jwt.py)", 60.0),
+                           ("handle (chatledger/http/app.py)", 30.0),
+                           ("run (asyncio/runners.py)", 10.0)]
+    assert top["total"][:2] == [("run (asyncio/runners.py)", 100.0),
+                                ("handle (chatledger/http/app.py)", 90.0)]
+    results = {"profiles": {"post_message": top, "history": {"error": "no permission"}}}
+    rows = report.profile_table(results)
+    assert rows[2].startswith("| post_message | 10 | `decode (jwt/api_jwt.py)` 60;")
+    assert rows[2].endswith("| `handle (chatledger/http/app.py)` 90 |")  # our frames only
+    assert rows[3] == "| history | - | no permission | |"
+    assert top_frames([]) == {"samples": 0, "self": [], "total": []}

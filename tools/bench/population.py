@@ -12,7 +12,7 @@ from databases import Database
 from chatledger.accounts import Person, create_account
 from chatledger.config import Settings
 from chatledger.http.auth import issue_token
-from chatledger.ledger.commands import Deposit, PostMessage
+from chatledger.ledger.commands import AddGoal, Command, Deposit, Donate, PostMessage
 from chatledger.ledger.store import LedgerStore
 
 
@@ -73,3 +73,30 @@ async def populate(db: Database, settings: Settings, models: int, viewers: int,
 def message_commands(senders: Sequence[Viewer], text: str = "ledger bench") -> list[PostMessage]:
     return [PostMessage(str(uuid.uuid4()), viewer.chat, viewer.person.as_actor(), text, True)
             for viewer in senders]
+
+
+async def open_goals(db: Database, people: Population) -> None:
+    """An open goal per chat, never reached: each donation also moves a goal (as in a show).
+    Written straight by the store, so only once no history projector runs (it would not see
+    these events on the bus)."""
+    await LedgerStore(db).apply_batch([
+        AddGoal(str(uuid.uuid4()), model.uuid, model.as_actor(), "Show", Decimal("1000000000.00"))
+        for model in people.models])
+
+
+def ledger_commands(people: Population, size: int, hot: float | None, donation_share: float,
+                    seed: int) -> list[Command]:
+    """A chat's mix for the ledger: messages from anyone, and every `1 / donation_share`-th
+    command a 1.00 tip from a donor (a balance, a goal, a donor total, maybe a sponsor)."""
+    chooser = random.Random(seed)
+    senders = people.mix(size, hot, seed=seed)
+    donors = people.mix(size, hot, people.donors, seed=seed + 1)
+    commands: list[Command] = []
+    for sender, donor in zip(senders, donors, strict=True):
+        if chooser.random() < donation_share:
+            commands.append(Donate(str(uuid.uuid4()), donor.chat, donor.person.as_actor(),
+                                   Decimal("1.00"), "tip", True))
+        else:
+            commands.append(PostMessage(str(uuid.uuid4()), sender.chat,
+                                        sender.person.as_actor(), "ledger bench", True))
+    return commands

@@ -1,4 +1,5 @@
-"""The targets of issue 5 as ratios of one run, the printed table, results.json and README block."""
+"""The targets (issues 5, 12, 14) as ratios of one run, the printed table, results.json and the
+README block."""
 
 import json
 from collections.abc import Callable
@@ -15,7 +16,8 @@ class Target:
     wanted: str  # how the goal reads in the table
     measure: Callable[[dict[str, Any]], float | None]  # the measured value (ratio or ms)
     threshold: float
-    at_most: bool = False  # True for latencies: the measured value must stay under the threshold
+    at_most: bool = False  # True for costs and latencies: the value must stay under the threshold
+    reported_only: bool = False  # a number shown beside the others, with no verdict
 
     def passes(self, value: float) -> bool:
         return value <= self.threshold if self.at_most else value >= self.threshold
@@ -40,39 +42,76 @@ def _get(results: dict[str, Any], *path: str) -> Any:
     return value
 
 
+def _lowest(*values: float | None) -> float | None:
+    return min((value for value in values if value), default=None)
+
+
+def _highest(*values: float | None) -> float | None:
+    return max((value for value in values if value), default=None)
+
+
+def _curve_p99(results: dict[str, Any], share: float) -> float | None:
+    for point in _get(results, "pipeline", "curve") or []:
+        if abs(point.get("share", 0) - share) < 1e-9:
+            value = point.get("p99_ms")
+            return float(value) if value is not None else None
+    return None
+
+
+def _cpu_ratio(results: dict[str, Any], name: str) -> float | None:
+    return _ratio(_get(results, "http", name, "cpu_us_per_ok"),
+                  _get(results, "http", "hello_post", "cpu_us_per_ok"))
+
+
+def _node_best(results: dict[str, Any]) -> float | None:
+    peers = _get(results, "fanout") or {}
+    return _highest(*(data.get("rate_per_s") for name, data in peers.items()
+                      if name.startswith("node") and isinstance(data, dict)))
+
+
 TARGETS = [
-    Target("ledger batched vs batch size 1 (commands/s)", ">= 10x",
-           lambda r: _ratio(_get(r, "ledger", "batched", "commands_per_s"),
-                            _get(r, "ledger", "batch_1", "commands_per_s")),
-           10),
-    Target("ledger rows/s vs raw executemany rows/s", ">= 0.5",
-           lambda r: _ratio(_get(r, "ledger", "batched", "rows_per_s"),
-                            _get(r, "ledger", "raw_executemany", "rows_per_s")),
-           0.5),
-    Target("POST /chat/message/add vs hello-world POST (req/s)", ">= 0.5",
-           lambda r: _ratio(_get(r, "http", "post_message", "ok_per_s"),
-                            _get(r, "http", "hello_post", "ok_per_s")),
-           0.5),
-    Target("GET history vs min(hello-world GET, raw Redis) (req/s)", ">= 0.6",
+    # issue 12
+    Target("api CPU per accepted POST message vs hello-world POST", "<= 3x",
+           lambda r: _cpu_ratio(r, "post_message"), 3, at_most=True),
+    Target("api CPU per accepted POST donation vs hello-world POST", "<= 4x",
+           lambda r: _cpu_ratio(r, "post_donation"), 4, at_most=True),
+    Target("GET history req/s vs min(hello-world GET, raw Redis page read)", ">= 0.6",
            lambda r: _ratio(_get(r, "http", "history", "ok_per_s"),
-                            min(filter(None, [_get(r, "http", "hello_get", "ok_per_s"),
-                                              _get(r, "redis", "rps")]), default=None)),
-           0.6),
-    Target("POST -> websocket p99 at half max load, 1,000 viewers (ms)", "<= 50 ms",
-           lambda r: _get(r, "websocket", "latency", "p99_ms"),
-           50, at_most=True),
-    Target("websocket deliveries/s vs raw send loop", ">= 0.5",
-           lambda r: _ratio(_get(r, "websocket", "gateway", "deliveries_per_s"),
-                            _get(r, "websocket", "raw", "deliveries_per_s")),
-           0.5),
+                            _lowest(_get(r, "http", "hello_get", "ok_per_s"),
+                                    _get(r, "redis", "page", "rps"))), 0.6),
+    Target("POST message req/s, 2 api workers vs 1", "reported",
+           lambda r: _ratio(_get(r, "http", "post_message_2_workers", "ok_per_s"),
+                            _get(r, "http", "post_message", "ok_per_s")), 0,
+           reported_only=True),
+    Target("GET history req/s, 2 api workers vs 1", "reported",
+           lambda r: _ratio(_get(r, "http", "history_2_workers", "ok_per_s"),
+                            _get(r, "http", "history", "ok_per_s")), 0, reported_only=True),
+    # issue 14
+    Target("gateway deliveries/s vs minimal Python fan-out", ">= 0.8",
+           lambda r: _ratio(_get(r, "fanout", "gateway", "rate_per_s"),
+                            _get(r, "fanout", "python", "rate_per_s")), 0.8),
+    Target("gateway deliveries/s vs node.js ws (its faster mode)", ">= 1.0",
+           lambda r: _ratio(_get(r, "fanout", "gateway", "rate_per_s"), _node_best(r)), 1.0),
+    Target("POST -> viewer p99 at 50% of the pipeline's max vs at 10%", "<= 2x",
+           lambda r: _ratio(_curve_p99(r, 0.5), _curve_p99(r, 0.1)), 2, at_most=True),
+    Target("POST -> viewer p99 at 50% of the pipeline's max (ms)", "<= 100 ms",
+           lambda r: _curve_p99(r, 0.5), 100, at_most=True),
+    Target("ledger commands/s, batched vs batch size 1", ">= 50x",
+           lambda r: _ratio(_get(r, "ledger", "batched", "commands_per_s"),
+                            _get(r, "ledger", "batch_1", "commands_per_s")), 50),
+    Target("ledger commands/s vs raw SQL making the same writes", ">= 0.5",
+           lambda r: _ratio(_get(r, "ledger", "batched", "commands_per_s"),
+                            _get(r, "ledger", "raw_same_writes", "commands_per_s")), 0.5),
+    Target("gateway memory per idle websocket (KiB)", "<= 16 KiB",
+           lambda r: _get(r, "fanout", "gateway", "idle", "kib_per_connection"), 16,
+           at_most=True),
+    # issue 5, still held
     Target("hot chat (80%) vs uniform: POST accepted/s", ">= 0.5",
            lambda r: _ratio(_get(r, "http", "post_message_hot", "ok_per_s"),
-                            _get(r, "http", "post_message", "ok_per_s")),
-           0.5),
+                            _get(r, "http", "post_message", "ok_per_s")), 0.5),
     Target("hot chat (80%) vs uniform: ledger commands/s", ">= 0.5",
            lambda r: _ratio(_get(r, "ledger", "hot", "commands_per_s"),
-                            _get(r, "ledger", "batched", "commands_per_s")),
-           0.5),
+                            _get(r, "ledger", "batched", "commands_per_s")), 0.5),
 ]
 
 
@@ -81,80 +120,185 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     for target in TARGETS:
         try:
             value = target.measure(results)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, ZeroDivisionError):
             value = None
-        verdict = "n/a" if value is None else ("PASS" if target.passes(value) else "MISS")
+        if value is None:
+            verdict, gap = "n/a", ""
+        elif target.reported_only:
+            verdict, gap = "reported", ""
+        else:
+            verdict = "PASS" if target.passes(value) else "MISS"
+            gap = target.gap(value)
         rows.append({"target": target.name, "goal": target.wanted, "measured": value,
-                     "verdict": verdict, "gap": "" if value is None else target.gap(value)})
+                     "verdict": verdict, "gap": gap})
     return rows
 
 
-def _numbers(results: dict[str, Any]) -> list[tuple[str, str]]:
-    """The raw measurements behind the ratios, one line each."""
-    lines = []
-    for group in ("http", "ledger", "redis", "websocket"):
-        section = results.get(group) or {}
-        if group == "redis":
-            section = {"zrange": section} if section else {}
-        for name, data in section.items():
-            if not isinstance(data, dict):
-                continue
-            if name == "latency_curve":
-                continue
-            shown = {k: v for k, v in data.items()
-                     if k not in ("latencies_ms", "statuses") and not isinstance(v, (dict, list))}
-            lines.append((f"{group}.{name}", ", ".join(f"{k}={v}" for k, v in shown.items())))
-    return lines
+def _cpu_text(cpu: dict[str, float] | None) -> str:
+    if not cpu:
+        return "-"
+    return ", ".join(f"{name} {value:g}" for name, value in cpu.items())
 
 
-def markdown(results: dict[str, Any]) -> str:
+def _cell(value: Any) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+HTTP_ROWS = ("hello_post", "hello_get", "post_message", "post_donation", "post_message_hot",
+             "history", "post_message_2_workers", "history_2_workers")
+
+
+def http_table(results: dict[str, Any]) -> list[str]:
+    http = results.get("http") or {}
+    rows = ["| HTTP (wrk, same connections) | ok/s | p50 / p99 ms | CPU µs per ok request"
+            " (server process) | wrk CPU % |", "|---|---|---|---|---|"]
+    for name in HTTP_ROWS:
+        data = http.get(name)
+        if not data:
+            continue
+        rows.append(f"| {name} | {_cell(data.get('ok_per_s'))} | {_cell(data.get('p50_ms'))} /"
+                    f" {_cell(data.get('p99_ms'))} | {_cell(data.get('cpu_us_per_ok'))}"
+                    f" | {_cell(data.get('loadgen_cpu_pct'))} |")
+    page = _get(results, "redis", "page")
+    if page:
+        rows.append(f"| raw Redis page read (redis-benchmark `{page.get('command')}`, returns"
+                    f" {page.get('returned')}) | {_cell(page.get('rps'))}"
+                    f" | {_cell(page.get('p50_ms'))} / {_cell(page.get('p99_ms'))} | -"
+                    f" | {_cell(page.get('loadgen_cpu_pct'))} |")
+    workers = _get(results, "http", "workers")
+    if workers:
+        rows.append(f"| 2 api workers | {workers} | | | |")
+    return rows
+
+
+def fanout_table(results: dict[str, Any]) -> list[str]:
+    fanout = results.get("fanout") or {}
+    if not fanout or not isinstance(fanout, dict):
+        return []
+    rows = ["| fan-out, same recorded events and viewers | deliveries/s | server CPU µs per"
+            " delivery | viewers CPU % | sockets open at end | idle KiB per socket"
+            " | idle sockets connected in s |", "|---|---|---|---|---|---|---|"]
+    for name, data in fanout.items():
+        if not isinstance(data, dict) or "rate_per_s" not in data:
+            continue
+        idle = data.get("idle") or {}
+        rows.append(f"| {name} | {_cell(data['rate_per_s'])}"
+                    f"{' (ran dry)' if data.get('ran_dry') else ''}"
+                    f" | {_cell(data.get('server_cpu_us_per_delivery'))}"
+                    f" | {_cell(data.get('viewers_cpu_pct'))} | {data.get('open_sockets')}"
+                    f" | {_cell(idle.get('kib_per_connection'))}"
+                    f" | {idle.get('sockets')} in {_cell(idle.get('connect_s'))} |")
+    return rows
+
+
+def curve_table(results: dict[str, Any]) -> list[str]:
+    pipeline = results.get("pipeline") or {}
+    curve = pipeline.get("curve") or []
+    if not curve:
+        return []
+    rows = [f"Pipeline max with {pipeline.get('viewers')} viewers attached:"
+            f" {_cell(pipeline.get('max_per_s'))} posts/s (stepped: "
+            + ", ".join(f"{t['rate']:.0f} {'ok' if t['kept_up'] else 'behind'}"
+                        for t in pipeline.get("trials", [])) + ")."
+            f" Knee: {pipeline.get('knee_text', '-')}.", "",
+            "| share of max | posts/s | POST -> viewer p50 / p99 / p99.9 ms | POST -> ledger"
+            " commit p50 / p99 ms | ledger commit -> viewer p50 / p99 ms | CPU % of a core"
+            " per process | load average (1 min) |", "|---|---|---|---|---|---|---|"]
+    for point in curve:
+        rows.append(f"| {point['share']:.0%} | {_cell(point['rate_per_s'])}"
+                    f" | {_cell(point['p50_ms'])} / {_cell(point['p99_ms'])} /"
+                    f" {_cell(point['p999_ms'])} | {_pair(point.get('ledger_leg_ms'))}"
+                    f" | {_pair(point.get('viewer_leg_ms'))} | {_cpu_text(point.get('cpu_pct'))}"
+                    f" | {_cell(point.get('loadavg_1m'))} |")
+    return rows
+
+
+def _pair(pair: list[float | None] | None) -> str:
+    return "-" if not pair else f"{_cell(pair[0])} / {_cell(pair[1])}"
+
+
+def ledger_table(results: dict[str, Any]) -> list[str]:
+    ledger = results.get("ledger") or {}
+    if not ledger:
+        return []
+    rows = ["| ledger | batch size | commands | event rows | commands/s | CPU % |",
+            "|---|---|---|---|---|---|"]
+    for name, data in ledger.items():
+        rows.append(f"| {name} | {data.get('batch_size')} | {data.get('commands')}"
+                    f" | {data.get('rows')} | {_cell(data.get('commands_per_s'))}"
+                    f" | {_cpu_text(data.get('cpu_pct'))} |")
+    return rows
+
+
+ENTRY_POINTS = ("<module> ", "main ", "serve ")  # every sample passes through them
+
+
+def profile_table(results: dict[str, Any], count: int = 6) -> list[str]:
+    profiles = results.get("profiles") or {}
+    if not profiles:
+        return []
+    rows = ["| py-spy, server process during the window | samples | top frames, self %"
+            " | chatledger's own frames, total % (the entry points left out) |",
+            "|---|---|---|---|"]
+    for name, data in profiles.items():
+        if "error" in data:
+            rows.append(f"| {name} | - | {data['error']} | |")
+            continue
+        own = "; ".join(f"`{frame}` {share:g}" for frame, share in data["self"][:count])
+        ours = [(frame, share) for frame, share in data["total"]
+                if "(chatledger/" in frame and not frame.startswith(ENTRY_POINTS)]
+        under = "; ".join(f"`{frame}` {share:g}" for frame, share in ours[:count + 2])
+        rows.append(f"| {name} | {data['samples']} | {own} | {under} |")
+    return rows
+
+
+def markdown(results: dict[str, Any], chart: str | None = None) -> str:
     run = results["run"]
-    out = [f"Last run: {run['finished']}, layout `{run['layout']}`, {run['seconds_per_scenario']} s"
-           " per scenario, on this 2-core machine shared by the service, MariaDB, Redis, Kafka"
-           " and the load generators (so only ratios within the run mean anything).", "",
+    out = [f"Last run: {run['finished']}, {'QUICK smoke run, ' if run.get('quick') else ''}"
+           f"layout `{run['layout']}`, {run['seconds_per_scenario']} s per scenario, "
+           f"{run.get('total_s', '?')} s in all, load average at the end "
+           f"{run.get('loadavg_at_end', '?')}, on this 2-core machine shared by the service,"
+           " MariaDB, Redis, Kafka and the load generators (so only ratios within the run mean"
+           " anything).", "",
            "| target | goal | measured | verdict | vs goal |", "|---|---|---|---|---|"]
     for row in results["targets"]:
-        out.append(f"| {row['target']} | {row['goal']} | {row['measured']} | {row['verdict']}"
-                   f" | {row['gap']} |")
-    curve = _get(results, "websocket", "latency_curve") or []
-    if curve:
-        out += ["", "| POST -> websocket at this share of the max sustained rate | posts/s"
-                " | POST -> viewer p50 / p99 ms | POST answered p50 / p99 ms"
-                " | POST -> ledger decided p50 / p99 ms | ledger -> viewer p50 / p99 ms |",
-                "|---|---|---|---|---|---|"]
-        out += [f"| {point['share_of_max']:g} | {point['rate_per_s']} | {point['p50_ms']} /"
-                f" {point['p99_ms']} | {point['posted']['post_p50_ms']} /"
-                f" {point['posted']['post_p99_ms']} | {_pair(point, 'to_ledger_p50_p99_ms')}"
-                f" | {_pair(point, 'ledger_to_viewer_p50_p99_ms')} |" for point in curve]
-    out += ["", "| measurement | numbers |", "|---|---|"]
-    out += [f"| {name} | {text} |" for name, text in _numbers(results)]
+        out.append(f"| {row['target']} | {row['goal']} | {_cell(row['measured'])}"
+                   f" | {row['verdict']} | {row['gap']} |")
+    for table in (curve_table, fanout_table, http_table, ledger_table, profile_table):
+        rows = table(results)
+        if rows:
+            out += ["", *rows]
+    if chart:
+        out += ["", f"![POST -> viewer latency against the posting rate]({chart})"]
+    for warning in results.get("warnings", []):
+        out += ["", f"Warning: {warning}"]
     return "\n".join(out)
-
-
-def _pair(point: dict[str, Any], key: str) -> str:
-    pair = point.get(key)
-    return "-" if not pair else f"{pair[0]} / {pair[1]}"
 
 
 def text_table(results: dict[str, Any]) -> str:
     rows = [("target", "goal", "measured", "verdict", "vs goal")] + [
-        (r["target"], r["goal"], str(r["measured"]), r["verdict"], r["gap"])
+        (r["target"], r["goal"], _cell(r["measured"]), r["verdict"], r["gap"])
         for r in results["targets"]]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    lines += ["", *(f"{name}: {text}" for name, text in _numbers(results))]
+    for table in (curve_table, fanout_table, http_table, ledger_table, profile_table):
+        rows_md = table(results)
+        if rows_md:
+            lines += ["", *rows_md]
     return "\n".join(lines)
 
 
-def write(results: dict[str, Any], json_path: Path, readme: Path) -> None:
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    text = readme.read_text()
-    block = f"{START}\n{markdown(results)}\n{END}"
+def replace_block(text: str, block: str) -> str:
+    """The README with its bench block replaced (or a Performance section added at the end)."""
+    wrapped = f"{START}\n{block}\n{END}"
     if START in text and END in text:
         head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Performance\n\n" + block + "\n"
-    readme.write_text(text)
+        return head + wrapped + rest.split(END, 1)[1]
+    return text.rstrip("\n") + "\n\n## Performance\n\n" + wrapped + "\n"
+
+
+def write(results: dict[str, Any], json_path: Path, readme: Path, chart: str | None = None) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    readme.write_text(replace_block(readme.read_text(), markdown(results, chart)))

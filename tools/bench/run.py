@@ -1,4 +1,10 @@
-"""The bench run: stack, service, baselines, scenarios, then the table, results.json and README."""
+"""The bench run: stack, service, baselines and peers, scenarios, then the table, results.json,
+the latency chart and the README block.
+
+Order: HTTP (hello-world, each endpoint, the raw Redis page read, 2 api workers), the pipeline
+with 1,000 viewers attached (its max found by stepping the rate, then the latency curve), the
+fan-out against the fair peers (with idle-socket memory), the ledger against its raw-SQL peer.
+"""
 
 import argparse
 import asyncio
@@ -11,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,47 +26,81 @@ from databases import Database
 
 from chatledger.config import Settings
 from chatledger.db import database, migrate
-from tests.helpers.service import free_port, spawn, stop, wait_http
-from tools.bench import report
-from tools.bench.ledger import bench_env, count, measure_ledger, raw_executemany, wait_count
-from tools.bench.loadgen import Poster, ViewerPool
-from tools.bench.population import Population, message_commands, populate
-from tools.bench.stats import CpuMeter, percentile, pids_of
+from chatledger.projections.history_mirror import redis_client
+from tests.helpers.service import free_port, stop
+from tools.bench import chart, curve, report
+from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
+from tools.bench.loadgen import Poster
+from tools.bench.peers import FanOutBench, record, wait_listening
+from tools.bench.population import Population, ledger_commands, open_goals, populate
+from tools.bench.profile import NoProfiler, Profiler, profiler
+from tools.bench.stats import CpuMeter, descendants, percentile, pids_of
+from tools.bench.viewers import ViewerPool, raise_fd_limit
 from tools.bench.wrk import HttpRequest, ensure_wrk, run_wrk
 
 ROOT = Path(__file__).resolve().parents[2]
 DSN = "mysql://root@127.0.0.1:3306/chatledger_bench"
+CHART = Path("bench") / "latency.png"
 
 
 def log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
+def serve_offers_workers() -> bool:
+    """`serve --workers N` (SO_REUSEPORT) exists in this checkout's CLI."""
+    done = subprocess.run([sys.executable, "-m", "chatledger", "serve", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    return "--workers" in done.stdout
+
+
+def spawn(roles: str, env: dict[str, str], log_path: Path,
+          extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "chatledger", "serve", "--roles", roles, *extra],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
 class Stack:
-    """The service processes of one layout ("api,history;gateway;ledger" = three processes)."""
+    """The service processes of one layout ("api;history;gateway;ledger" = four processes).
+
+    Only the roles that serve HTTP by nature are waited for over HTTP (the api, the gateway's
+    /ws); a ledger- or history-only process is ready when its effect shows (see Bench.warm_up).
+    """
 
     def __init__(self, layout: str, env: dict[str, str], log_dir: Path) -> None:
         self.urls: dict[str, str] = {}
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.layout = layout.split(";")
-        for roles in self.layout:
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        for roles in layout.split(";"):
             port = free_port()
             process = spawn(roles, {**env, "CHATLEDGER_HTTP_PORT": str(port)},
-                            log_dir / f"service-{port}.log")
-            self.processes.append(process)
+                            log_dir / f"service-{roles.replace(',', '+')}-{port}.log")
+            self.processes[roles] = process
             for role in roles.split(","):
                 self.urls[role.strip()] = f"http://127.0.0.1:{port}"
-        for process, url in zip(self.processes, dict.fromkeys(self.urls.values()), strict=False):
-            wait_http(url, process)
+        for roles, process in self.processes.items():
+            names = set(roles.split(","))
+            if "api" in names:
+                wait_listening(self.urls["api"] + "/chat/event/history", process)
+            elif "gateway" in names:
+                wait_listening(self.urls["gateway"] + "/ws", process)
+
+    def pid_of(self, role: str) -> int:
+        return next(p.pid for roles, p in self.processes.items() if role in roles.split(","))
 
     @property
     def pids_by_roles(self) -> dict[str, list[int]]:
         """CPU is reported per service process, named by its roles."""
-        return {f"service[{roles}]": [process.pid]
-                for roles, process in zip(self.layout, self.processes, strict=True)}
+        return {roles: [process.pid] for roles, process in self.processes.items()}
+
+    def alive(self) -> None:
+        for roles, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"service process {roles} exited with {process.returncode}")
 
     def close(self) -> None:
-        for process in self.processes:
+        for process in self.processes.values():
             stop(process)
 
 
@@ -71,18 +112,18 @@ def hello_server(log_dir: Path) -> Iterator[tuple[str, int]]:
                                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(url + "/hello", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
-                time.sleep(0.05)
+        wait_listening(url + "/hello", process)
         yield url, process.pid
     finally:
         stop(process)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _p50_p99(values: list[float]) -> list[float | None] | None:
+    return [_round(percentile(values, 50)), _round(percentile(values, 99))] if values else None
 
 
 class Bench:
@@ -95,27 +136,49 @@ class Bench:
         self.settings = Settings(mysql_dsn=DSN, prefix=self.prefix,
                                  jwt_secret=self.env["CHATLEDGER_JWT_SECRET"])
         self.log_dir = Path(tempfile.mkdtemp(prefix="chatledger-bench-"))
-        self.results: dict[str, Any] = {"http": {}, "ledger": {}, "websocket": {}, "redis": {}}
-        self.stack_pids = {name: pids_of(name) for name in ("mariadbd", "redis-server", "tansu")}
+        self.results: dict[str, Any] = {"http": {}, "ledger": {}, "fanout": {}, "redis": {},
+                                        "pipeline": {}}
+        # The shared stack only: tests start private brokers beside it (the shared mariadbd
+        # runs on its default port, so it has no port argument to tell it by).
+        self.stack_pids = {"mariadbd": pids_of("mariadbd"),
+                           "redis-server": pids_of("redis-server", "6379"),
+                           "tansu": pids_of("tansu", "127.0.0.1:9092")}
         self.service_pids: dict[str, list[int]] = {}
-        self.hello_pid = 0
 
-    def meter(self, *extra: int, **groups: list[int]) -> CpuMeter:
+    def meter(self, *loadgen: int, **groups: list[int]) -> CpuMeter:
         return CpuMeter({**{k: v for k, v in self.stack_pids.items() if v},
                          **self.service_pids, **groups,
-                         **({"loadgen": list(extra)} if extra else {})})
+                         **({"loadgen": list(loadgen)} if loadgen else {})})
+
+    def profiler(self, pid: int, name: str) -> Profiler | NoProfiler:
+        return profiler(self.args.profile, pid, self.log_dir / f"profile-{name}.txt")
+
+    def keep_profile(self, name: str, profile: dict[str, Any] | None) -> None:
+        if profile is not None:
+            self.results.setdefault("profiles", {})[name] = profile
+
+    def warn(self, text: str) -> None:
+        log(f"WARNING: {text}")
+        self.results.setdefault("warnings", []).append(text)
 
     # --- HTTP ------------------------------------------------------------------------------
-    def http(self, name: str, base: str, requests: list[HttpRequest]) -> dict[str, Any]:
-        meter = self.meter(**({"hello": [self.hello_pid]} if self.hello_pid else {}))
+    def http(self, name: str, base: str, requests: list[HttpRequest],
+             server: list[int]) -> dict[str, Any]:
+        """wrk for one window; CPU per accepted request of the server process(es) alone."""
+        meter = self.meter(server=server)
+        spy = self.profiler(server[0], name)
         meter.start()
         started = time.monotonic()
         outcome: dict[str, Any] = run_wrk(base, requests, duration_s=self.seconds,
                                           connections=self.args.connections)
         outcome["cpu_pct"] = meter.stop(time.monotonic() - started)
+        self.keep_profile(name, spy.result())
+        outcome["cpu_us_per_ok"] = (round(1e6 * meter.seconds["server"] / outcome["ok"], 1)
+                                    if outcome["ok"] else None)
         self.results["http"][name] = outcome
         log(f"{name}: {outcome['ok_per_s']}/s ok, p50 {outcome['p50_ms']} ms,"
-            f" p99 {outcome['p99_ms']} ms, wrk cpu {outcome['loadgen_cpu_pct']}%")
+            f" p99 {outcome['p99_ms']} ms, server CPU {outcome['cpu_us_per_ok']} µs per ok,"
+            f" wrk cpu {outcome['loadgen_cpu_pct']}%")
         return outcome
 
     async def drain(self, db: Database, expected: int, what: str) -> None:
@@ -125,174 +188,268 @@ class Bench:
             await wait_count(db, "applied_commands", expected, self.args.drain_timeout)
             log(f"drained {what} in {time.monotonic() - started:.1f}s")
         except TimeoutError:
-            log(f"WARNING: ledger still behind after {what}")
-            self.results.setdefault("warnings", []).append(f"ledger backlog after {what}")
+            self.warn(f"ledger backlog after {what}")
 
     def post_lines(self, people: Population, path: str, hot: float | None,
                    body: str, senders: list[Any] | None = None) -> list[HttpRequest]:
         return [HttpRequest("POST", path, viewer.token, body)
                 for viewer in people.mix(2000, hot, senders)]
 
-    async def http_scenarios(self, db: Database, people: Population, hello: str) -> None:
+    def history_lines(self, people: Population) -> list[HttpRequest]:
+        return [HttpRequest("GET", "/chat/event/history", viewer.token)
+                for viewer in people.mix(2000, None)]
+
+    async def http_scenarios(self, db: Database, people: Population, hello: str,
+                             hello_pid: int) -> None:
         api = self.stack.urls["api"]
+        api_pids = descendants(self.stack.pid_of("api"))
         message = json.dumps({"message": "hello from the bench", "is_public": True})
         donation = json.dumps({"sum": "1.00", "message": {"message": "tip", "is_public": True}})
-        self.http("hello_post", hello, [HttpRequest("POST", "/hello", None, message)])
-        self.http("hello_get", hello, [HttpRequest("GET", "/hello")])
+        self.http("hello_post", hello, [HttpRequest("POST", "/hello", None, message)],
+                  [hello_pid])
+        self.http("hello_get", hello, [HttpRequest("GET", "/hello")], [hello_pid])
         for name, path, hot, body, senders in (
             ("post_message", "/chat/message/add", None, message, None),
             ("post_donation", "/chat/donate/add", None, donation, people.donors),
             ("post_message_hot", "/chat/message/add", 0.8, message, None),
         ):
             applied = await count(db, "applied_commands")
-            outcome = self.http(name, api, self.post_lines(people, path, hot, body, senders))
+            outcome = self.http(name, api, self.post_lines(people, path, hot, body, senders),
+                                api_pids)
             await self.drain(db, applied + int(outcome["ok"]), name)
-        self.http("history", api, [HttpRequest("GET", "/chat/event/history", viewer.token)
-                                   for viewer in people.mix(2000, None)])
+        self.http("history", api, self.history_lines(people), api_pids)
 
-    def redis_baseline(self, people: Population) -> None:
+    async def two_workers(self, db: Database, people: Population) -> None:
+        """The same POST and history scenarios against `serve --roles api --workers 2`."""
+        if not serve_offers_workers():
+            self.results["http"]["workers"] = "not available (serve has no --workers)"
+            log("2 api workers: not available (serve has no --workers)")
+            return
+        port = free_port()
+        process = spawn("api", {**self.env, "CHATLEDGER_HTTP_PORT": str(port)},
+                        self.log_dir / f"service-api-2-workers-{port}.log", ("--workers", "2"))
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_listening(base + "/chat/event/history", process)
+            pids = await self.wait_workers(process, 2)
+            # Unmeasured: every worker listening, caches and connections warm.
+            await asyncio.to_thread(run_wrk, base, self.history_lines(people), duration_s=1,
+                                    connections=self.args.connections)
+            self.results["http"]["workers"] = f"{len(pids)} processes (parent + workers)"
+            message = json.dumps({"message": "hello from the bench", "is_public": True})
+            applied = await count(db, "applied_commands")
+            outcome = self.http("post_message_2_workers", base,
+                                self.post_lines(people, "/chat/message/add", None, message),
+                                pids)
+            await self.drain(db, applied + int(outcome["ok"]), "post_message_2_workers")
+            self.http("history_2_workers", base, self.history_lines(people), pids)
+        finally:
+            stop(process)
+
+    @staticmethod
+    async def wait_workers(process: subprocess.Popen[bytes], workers: int,
+                           timeout_s: float = 30.0) -> list[int]:
+        """The parent and its `workers` processes, once they all exist."""
+        deadline = time.monotonic() + timeout_s
+        while len(pids := descendants(process.pid)) < 1 + workers:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve --workers {workers}: only {len(pids)} processes")
+            await asyncio.sleep(0.1)
+        return pids
+
+    def redis_page(self, people: Population) -> None:
+        """The raw peer of a history request: the one Redis command that returns its page, the
+        newest `limit` events of the chat's mirror (scores are seqs; the marker scores below 1),
+        driven by redis-benchmark with wrk's connection count."""
         key = self.settings.redis_key("history", people.hot_chat)
+        command = ["ZRANGE", key, "+inf", "1", "BYSCORE", "REV", "LIMIT", "0", "20",
+                   "WITHSCORES"]
+        check = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", *command],
+                               check=True, capture_output=True, text=True)
+        returned = len(check.stdout.splitlines()) // 2  # member, score, member, ...
         meter = self.meter()
         meter.start()
         started = time.monotonic()
         before = os.times()
         done = subprocess.run(
             ["redis-benchmark", "-h", "127.0.0.1", "-p", "6379", "-c",
-             str(self.args.connections), "-n", str(self.args.redis_requests), "--csv",
-             "ZRANGE", key, "0", "-1", "WITHSCORES"],
+             str(self.args.connections), "-n", str(self.args.redis_requests), "--csv", *command],
             check=True, capture_output=True, text=True)
         after = os.times()
         wall = time.monotonic() - started
         header, values = (line.replace('"', "").split(",") for line in
                           done.stdout.strip().splitlines()[-2:])
         row = dict(zip(header, values, strict=True))
-        self.results["redis"] = {
-            "rps": float(row["rps"]), "p50_ms": float(row["p50_latency_ms"]),
-            "p99_ms": float(row["p99_latency_ms"]), "key_members": _zcard(key),
+        self.results["redis"]["page"] = {
+            "command": "ZRANGE key +inf 1 BYSCORE REV LIMIT 0 20 WITHSCORES",
+            "returned": returned, "rps": float(row["rps"]),
+            "p50_ms": float(row["p50_latency_ms"]), "p99_ms": float(row["p99_latency_ms"]),
             "loadgen_cpu_pct": round(100 * (after.children_user + after.children_system
                                             - before.children_user - before.children_system)
                                      / wall, 1),
             "cpu_pct": meter.stop(wall)}
-        log(f"redis ZRANGE: {row['rps']}/s p99 {row['p99_latency_ms']} ms")
+        log(f"redis page read: {row['rps']}/s p99 {row['p99_latency_ms']} ms ({returned} events)")
+
+    # --- the pipeline with viewers attached ---------------------------------------------------
+    def ws_urls(self, base: str, people: Population) -> list[str]:
+        ws = base.replace("http://", "ws://")
+        return [f"{ws}/ws?token={viewer.token}" for viewer in people.viewers]
+
+    async def settle(self, db: Database, pool: ViewerPool, applied: int) -> None:
+        """Until the ledger has applied every accepted POST and the viewers receive nothing:
+        a window that starts on a backlog would time the backlog, not the pipeline."""
+        await self.drain(db, applied, "paced POSTs")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if pool.measure(0.5)["deliveries"] == 0:
+                return
+        self.warn("viewers still receiving a backlog after 60 s")
+
+    async def paced(self, db: Database, pool: ViewerPool, senders: list[str], rate: float,
+                    seconds: float, per_chat: float) -> tuple[curve.Trial, dict[str, Any]]:
+        """POST at `rate` for `seconds` (open loop); the viewers time every arrival."""
+        applied = await count(db, "applied_commands")
+        meter = self.meter(*pool.pids)
+        meter.start()
+        started = time.monotonic()
+        pool.start_measure(None)
+        posted = Poster(f"{self.stack.urls['api']}/chat/message/add", senders, rate,
+                        seconds).result()
+        await asyncio.sleep(self.args.grace)  # the last POSTs' events are still on their way
+        got = pool.finish()
+        cpu = meter.stop(time.monotonic() - started)
+        cpu["poster"] = posted["loadgen_cpu_pct"]
+        accepted = posted["accepted"]
+        # The warm-up's unmarked messages reach the viewers too.
+        expected = int((accepted + posted["warmup_accepted"]) * per_chat)
+        trial = curve.judge(rate, posted["sent"], accepted, posted["achieved_per_s"],
+                            expected, got["deliveries"], got["sent_ns"], got["total_ms"])
+        total = got["total_ms"]
+        point = {
+            "rate_per_s": round(rate, 1), "posted": posted["sent"], "accepted": accepted,
+            "deliveries": got["deliveries"], "expected": expected,
+            "samples": len(total), "p50_ms": _round(percentile(total, 50)),
+            "p99_ms": _round(percentile(total, 99)), "p999_ms": _round(percentile(total, 99.9)),
+            "max_ms": _round(max(total, default=None)),
+            "ledger_leg_ms": _p50_p99(got["ledger_leg_ms"]),
+            "viewer_leg_ms": _p50_p99(got["viewer_leg_ms"]),
+            "post_p50_p99_ms": [posted["post_p50_ms"], posted["post_p99_ms"]],
+            "cpu_pct": cpu, "open_sockets": got["open_sockets"],
+            "kept_up": trial.kept_up, "why": trial.why,
+            "loadavg_1m": round(os.getloadavg()[0], 2),  # the machine's noise, noted
+        }
+        log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"
+            f" p50 {point['p50_ms']} p99 {point['p99_ms']} p99.9 {point['p999_ms']} ms,"
+            f" {got['deliveries']}/{point['expected']} deliveries")
+        await self.settle(db, pool, applied + accepted + posted["warmup_accepted"])
+        return trial, point
+
+    async def pipeline(self, db: Database, people: Population) -> None:
+        pool = ViewerPool(self.ws_urls(self.stack.urls["gateway"], people),
+                          self.args.viewer_processes)
+        log(f"{pool.connected} viewers on the gateway ({pool.failed} failed)"
+            f" in {pool.connect_s} s")
+        per_chat = pool.connected / len(people.models)
+        senders = [viewer.token for viewer in people.mix(2000, None)]
+        section = self.results["pipeline"]
+        section.update(viewers=pool.connected, viewers_per_chat=per_chat)
+        try:
+            start = self.args.start_rate or max(
+                20.0, 0.3 * (self.results["http"].get("post_message", {}).get("ok_per_s") or 300))
+            trials: list[curve.Trial] = []
+            rate = curve.next_rate(trials, start, refine=self.args.refine)
+            while rate is not None:
+                trial, _ = await self.paced(db, pool, senders, rate, self.args.step_seconds,
+                                            per_chat)
+                trials.append(trial)
+                rate = curve.next_rate(trials, start, refine=self.args.refine)
+            maximum = curve.max_sustained(trials)
+            section["trials"] = [{"rate": t.rate, "kept_up": t.kept_up, "why": t.why}
+                                 for t in trials]
+            section["max_per_s"] = _round(maximum)
+            log(f"pipeline max with viewers: {maximum or 0:.1f} posts/s")
+            if not maximum:
+                self.warn("the pipeline kept up with no rate tried")
+                return
+            points = []
+            for share in self.args.shares:
+                _, point = await self.paced(db, pool, senders, maximum * share, self.seconds,
+                                            per_chat)
+                points.append({"share": share, **point})
+            section["curve"] = points
+            flat, bent = curve.knee([(p["rate_per_s"], p["p99_ms"] or 0) for p in points])
+            section["knee_per_s"] = flat
+            section["knee_text"] = (
+                f"p99 within 2x of its lowest-rate value up to {flat:.0f} posts/s"
+                + (f", past it by {bent:.0f} posts/s" if bent else " (the highest rate drawn)"))
+        finally:
+            pool.close()
+
+    # --- fan-out against the peers ----------------------------------------------------------
+    async def fanout(self, db: Database, people: Population) -> None:
+        recording_path = self.log_dir / "recording.jsonl"
+        recording = await record(db, self.args.fanout_events, recording_path)
+        log(f"recorded {len(recording)} events for the fan-out")
+        bench = FanOutBench(self.seconds, self.log_dir, self.meter, self.args.idle_sockets,
+                            self.args.node_modes, self.args.viewer_processes,
+                            self.profiler if self.args.profile else None)
+        prefix = f"{self.run_id}fan."
+        settings = Settings(mysql_dsn=DSN, prefix=prefix,
+                            jwt_secret=self.env["CHATLEDGER_JWT_SECRET"])
+        tokens = [viewer.token for viewer in people.viewers]
+        per_chat = len(people.viewers) / len(people.models)
+        gateway = await asyncio.to_thread(bench.gateway, {**self.env, "CHATLEDGER_PREFIX": prefix},
+                                          settings, recording, tokens, per_chat)
+        self.results["fanout"]["gateway"] = gateway
+        peers = await asyncio.to_thread(bench.peers, recording_path, len(recording),
+                                        [model.uuid for model in people.models],
+                                        len(people.viewers))
+        self.results["fanout"].update(peers)
+        for name, data in self.results["fanout"].items():
+            self.keep_profile(f"fanout_{name}", data.pop("profile", None))
+        for name, data in self.results["fanout"].items():
+            if "error" in data:
+                self.warn(f"fan-out {name} did not run: {data['error']}")
+                continue
+            if data.get("viewers_saturated"):
+                self.warn(f"fan-out {name}: the viewers used {data['viewers_cpu_pct']}% CPU,"
+                          " near a core per process: they may have limited the rate"
+                          " (try --viewer-processes)")
+            log(f"fan-out {name}: {data['rate_per_s']} deliveries/s"
+                f" ({data['server_cpu_us_per_delivery']} µs CPU each, {data['open_sockets']}"
+                f" open), idle {data['idle']['kib_per_connection']} KiB per socket,"
+                f" {data['idle']['sockets']} connected in {data['idle']['connect_s']} s")
 
     # --- ledger ---------------------------------------------------------------------------
     async def ledger_scenarios(self, db: Database, people: Population) -> None:
+        await open_goals(db, people)
         n = self.args.ledger_commands
         plans = (("batched", self.args.batch_size, None, n),
                  ("hot", self.args.batch_size, 0.8, n),
                  ("batch_1", 1, None, self.args.batch1_commands))
         for name, batch, hot, size in plans:
-            warmup, *commands = message_commands(people.mix(size + 1, hot, seed=len(name)))
+            warmup, *commands = ledger_commands(people, size + 1, hot,
+                                                self.args.donation_share, seed=len(name))
             outcome = await measure_ledger(
                 db, self.env, f"{self.run_id}{name}.", batch, warmup, commands, self.log_dir,
-                lambda pid: self.meter(**{"service[ledger]": [pid]}))
+                lambda pid: self.meter(ledger=[pid]),
+                lambda pid, name=name: self.profiler(pid, f"ledger_{name}"))
+            self.keep_profile(f"ledger_{name}", outcome.pop("profile", None))
             self.results["ledger"][name] = outcome
             log(f"ledger {name}: {outcome['commands_per_s']} commands/s,"
-                f" {outcome['rows_per_s']} rows/s")
+                f" {outcome['rows_per_s']} event rows/s")
             if name == "batched":
-                raw = await raw_executemany(DSN, self.args.batch_size, outcome["rows"])
-                self.results["ledger"]["raw_executemany"] = raw
-                log(f"raw executemany: {raw['rows_per_s']} rows/s")
-
-    # --- websocket ------------------------------------------------------------------------
-    def ws_urls(self, base: str, people: Population) -> list[str]:
-        ws = base.replace("http://", "ws://")
-        return [f"{ws}/ws?token={viewer.token}" for viewer in people.viewers]
-
-    def raw_ws(self, hello: str, hello_pid: int, people: Population) -> None:
-        pool = ViewerPool([f"{hello.replace('http://', 'ws://')}/ws"] * len(people.viewers))
-        try:
-            meter = self.meter(*pool.pids, hello=[hello_pid])
-            meter.start()
-            started = time.monotonic()
-            pool.start_measure(self.seconds + 1)
-            urllib.request.urlopen(urllib.request.Request(
-                f"{hello}/blast?seconds={self.seconds}&size=300", method="POST"),
-                timeout=self.seconds + 60).read()
-            outcome = pool.collect()
-            outcome["cpu_pct"] = meter.stop(time.monotonic() - started)
-        finally:
-            pool.close()
-        outcome.update(viewers=pool.connected, latencies_ms=None)
-        self.results["websocket"]["raw"] = outcome
-        log(f"raw websocket loop: {outcome['deliveries_per_s']} deliveries/s to {pool.connected}")
-
-    async def gateway_ws(self, db: Database, people: Population) -> None:
-        pool = ViewerPool(self.ws_urls(self.stack.urls["gateway"], people))
-        log(f"{pool.connected} viewers connected to the gateway ({pool.failed} failed)")
-        api = self.stack.urls["api"]
-        per_chat = len(people.viewers) / len(people.models)
-        try:
-            # Max load: wrk posts public messages as fast as it can; count what viewers receive.
-            applied = await count(db, "applied_commands")
-            meter = self.meter(*pool.pids)
-            meter.start()
-            started = time.monotonic()
-            pool.start_measure(self.seconds)
-            message = json.dumps({"message": "hello viewers", "is_public": True})
-            flood = run_wrk(api, self.post_lines(people, "/chat/message/add", None, message),
-                            duration_s=self.seconds, connections=self.args.connections)
-            outcome = pool.collect()
-            outcome["cpu_pct"] = meter.stop(time.monotonic() - started)
-            outcome.update(viewers=pool.connected, viewers_per_chat=per_chat,
-                           posts_ok_per_s=flood["ok_per_s"], latencies_ms=None,
-                           wrk_cpu_pct=flood["loadgen_cpu_pct"])
-            self.results["websocket"]["gateway"] = outcome
-            log(f"gateway: {outcome['deliveries_per_s']} deliveries/s"
-                f" (posts {flood['ok_per_s']}/s, viewers cpu {outcome['loadgen_cpu_pct']}%)")
-            await self.drain(db, applied + int(flood["ok"]), "websocket flood")
-            self.settle(pool)
-            # Latency at half the max sustained load (the slowest stage of the pipeline).
-            sustained = min(filter(None, [
-                self.results["http"].get("post_message", {}).get("ok_per_s"),
-                self.results["ledger"].get("batched", {}).get("commands_per_s"),
-                outcome["deliveries_per_s"] / per_chat]))
-            senders = [viewer.token for viewer in people.mix(2000, None)]
-            curve = []
-            for share in self.args.latency_shares:
-                latency = self.paced_latency(pool, f"{api}/chat/message/add", senders,
-                                             max(1.0, sustained * share))
-                latency.update(share_of_max=share, max_sustained_per_s=round(sustained, 1))
-                curve.append(latency)
-                if share == 0.5:
-                    self.results["websocket"]["latency"] = latency
-            self.results["websocket"]["latency_curve"] = curve
-        finally:
-            pool.close()
-
-    def settle(self, pool: ViewerPool, quiet_s: float = 0.5, timeout_s: float = 60.0) -> None:
-        """Wait until the gateway has flushed what the flood left in its outboxes and on Kafka:
-        a latency window that starts on a backlog would time the backlog, not the pipeline."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            pool.start_measure(quiet_s)
-            if pool.collect()["deliveries"] == 0:
-                return
-        log("WARNING: viewers still receiving the flood's backlog")
-
-    def paced_latency(self, pool: ViewerPool, url: str, senders: list[str],
-                      rate: float) -> dict[str, Any]:
-        """POST at a fixed rate with a send time in each message; viewers time the arrival."""
-        self.settle(pool)
-        meter = self.meter(*pool.pids)
-        meter.start()
-        started = time.monotonic()
-        pool.start_measure(self.seconds + 2)
-        posted = Poster(url, senders, rate, self.seconds).result()
-        latency = pool.collect()
-        lat = latency.pop("latencies_ms")
-        latency.update(rate_per_s=round(rate, 1), posted=posted,
-                       p50_ms=_round(percentile(lat, 50)), p99_ms=_round(percentile(lat, 99)),
-                       max_ms=_round(max(lat, default=None)), samples=len(lat),
-                       cpu_pct=meter.stop(time.monotonic() - started))
-        log(f"POST->ws at {rate:.0f}/s: p50 {latency['p50_ms']} ms p99 {latency['p99_ms']} ms"
-            f" ({len(lat)} samples; POST p99 {posted['post_p99_ms']} ms)")
-        return latency
+                raw = await raw_same_writes(DSN, commands, outcome.pop("after_id"),
+                                            self.args.batch_size)
+                self.results["ledger"]["raw_same_writes"] = raw
+                log(f"raw SQL, same writes: {raw['commands_per_s']} commands/s")
+            outcome.pop("after_id", None)
 
     # --- the run --------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         started = time.monotonic()
         ensure_wrk()
+        raise_fd_limit(4 * self.args.idle_sockets + 4096)  # inherited by every server we spawn
         log(f"migrating {DSN} (recreate), prefix {self.prefix}, logs in {self.log_dir}")
         await migrate(DSN, recreate=True)
         db = database(DSN, 10)
@@ -305,42 +462,53 @@ class Bench:
             self.service_pids = self.stack.pids_by_roles
             try:
                 await self.warm_up(db, people)
-                with hello_server(self.log_dir) as (hello, hello_pid):
-                    self.hello_pid = hello_pid
-                    await self.http_scenarios(db, people, hello)
-                    self.redis_baseline(people)
-                    self.raw_ws(hello, hello_pid, people)
-                self.hello_pid = 0
-                if "gateway" in self.stack.urls:
-                    await self.gateway_ws(db, people)
+                if "http" not in self.args.skip:
+                    with hello_server(self.log_dir) as (hello, hello_pid):
+                        await self.http_scenarios(db, people, hello, hello_pid)
+                        self.redis_page(people)
+                    try:
+                        await self.two_workers(db, people)
+                    except (OSError, RuntimeError, TimeoutError) as exc:
+                        self.warn(f"2 api workers did not run: {exc!r}")
+                if "gateway" in self.stack.urls and "pipeline" not in self.args.skip:
+                    await self.pipeline(db, people)
+                self.stack.alive()
             finally:
                 self.stack.close()
             self.service_pids = {}
-            await self.ledger_scenarios(db, people)
+            if "fanout" not in self.args.skip:
+                await self.fanout(db, people)
+            if "ledger" not in self.args.skip:
+                await self.ledger_scenarios(db, people)
         finally:
             await db.disconnect()
         self.results["run"] = {
             "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "layout": self.args.layout, "seconds_per_scenario": self.seconds,
-            "viewers": self.args.viewers, "chats": self.args.chats,
-            "connections": self.args.connections, "total_s": round(time.monotonic() - started),
-            "cpus": os.cpu_count(), "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+            "quick": self.args.quick, "layout": self.args.layout,
+            "seconds_per_scenario": self.seconds, "viewers": self.args.viewers,
+            "chats": self.args.chats, "connections": self.args.connections,
+            "total_s": round(time.monotonic() - started), "cpus": os.cpu_count(),
+            "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
         }
         self.results["targets"] = report.evaluate(self.results)
         return self.results
 
     async def warm_up(self, db: Database, people: Population) -> None:
-        """The ledger's group join takes seconds: wait until a POST is applied before timing."""
+        """Ready by effect: a POST applied by the ledger and mirrored by the history projector
+        (their processes need not answer HTTP). Then 2 s of unmeasured POSTs from everyone, so
+        connections, caches and the producer's partition leaders are warm."""
         applied = await count(db, "applied_commands")
         body = json.dumps({"message": "warm-up", "is_public": True}).encode()
+        viewer = people.viewers[0]
         request = urllib.request.Request(
             self.stack.urls["api"] + "/chat/message/add", data=body, method="POST",
-            headers={"Authorization": f"Bearer {people.viewers[0].token}",
+            headers={"Authorization": f"Bearer {viewer.token}",
                      "Content-Type": "application/json"})
         await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read())
         await wait_count(db, "applied_commands", applied + 1, 60)
-        # Then 2 s of unmeasured POSTs from everyone: connections, caches and the Kafka
-        # producer's partition leaders are warm before the first measured scenario.
+        if "history" in self.stack.urls:
+            await self.wait_mirrored(viewer.chat)
+        self.stack.alive()
         message = json.dumps({"message": "warm-up", "is_public": True})
         applied = await count(db, "applied_commands")
         warm = await asyncio.to_thread(
@@ -349,47 +517,89 @@ class Bench:
             duration_s=2, connections=self.args.connections)
         await self.drain(db, applied + int(warm["ok"]), "warm-up")
 
+    async def wait_mirrored(self, chat: str, timeout_s: float = 60) -> None:
+        key = self.settings.redis_key("history", chat)
+        client = redis_client(self.settings)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if await client.zcount(key, 1, "+inf"):
+                    return
+                await asyncio.sleep(0.05)
+        finally:
+            await client.aclose()
+        raise TimeoutError(f"the history projector did not mirror {key} in {timeout_s}s")
 
-def _zcard(key: str) -> int:
-    """How many members the range read returned each time (the mirror's events + its marker)."""
-    done = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "ZCARD", key],
-                          check=True, capture_output=True, text=True)
-    return int(done.stdout.strip() or 0)
 
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+QUICK = {"seconds": 3.0, "step_seconds": 2.0, "shares": [0.1, 0.5], "refine": 1,
+         "ledger_commands": 4000, "batch1_commands": 200, "fanout_events": 6000,
+         "idle_sockets": 1000, "redis_requests": 20000, "node_modes": ["prepared"]}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
-    # Default: one process per concern, so the service can use both cores like a deployment
-    # would ("api,gateway,ledger,history" puts everything in one process, as `make run` does).
-    p.add_argument("--layout", default="api,history;gateway;ledger",
+    # One process per concern, so the api's CPU per request is its own (the history projector
+    # and the gateway are elsewhere) and the service can use both cores like a deployment would.
+    p.add_argument("--layout", default="api;history;gateway;ledger",
                    help="service processes, ';' between them: e.g. 'api,history;gateway;ledger'")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: short windows, fewer rates and commands (numbers are rough)")
     p.add_argument("--seconds", type=float, default=8.0, help="measurement window per scenario")
+    p.add_argument("--step-seconds", type=float, default=3.0,
+                   help="window of each step while searching the pipeline's max rate")
+    p.add_argument("--grace", type=float, default=1.5,
+                   help="how long viewers keep counting after the last paced POST")
+    p.add_argument("--start-rate", type=float, default=0.0,
+                   help="first rate of the search (default: 0.3 x POST message ok/s)")
+    p.add_argument("--refine", type=int, default=2, help="bisections after the first miss")
+    p.add_argument("--shares", type=float, nargs="+", default=[0.05, 0.1, 0.25, 0.5, 0.75],
+                   help="latency curve at these shares of the pipeline's max")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--viewers", type=int, default=1000)
     p.add_argument("--chats", type=int, default=10)
     p.add_argument("--donors", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--ledger-commands", type=int, default=20_000)
-    p.add_argument("--batch1-commands", type=int, default=1_000)
-    p.add_argument("--redis-requests", type=int, default=40_000)
-    p.add_argument("--latency-shares", type=float, nargs="+", default=[0.1, 0.25, 0.5],
-                   help="POST -> websocket latency at these shares of the max sustained rate")
+    p.add_argument("--batch1-commands", type=int, default=600)
+    p.add_argument("--donation-share", type=float, default=0.25,
+                   help="share of donations among the ledger's commands")
+    p.add_argument("--fanout-events", type=int, default=30_000,
+                   help="recorded events each fan-out server broadcasts")
+    p.add_argument("--idle-sockets", type=int, default=5000)
+    p.add_argument("--viewer-processes", type=int, default=2,
+                   help="processes the websocket viewers are spread over")
+    p.add_argument("--node-modes", nargs="+", default=["send", "prepared"],
+                   choices=["send", "prepared"])
+    p.add_argument("--redis-requests", type=int, default=100_000)
     p.add_argument("--drain-timeout", type=float, default=120.0)
     p.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
     p.add_argument("--readme", type=Path, default=ROOT / "README.md")
     p.add_argument("--no-write", action="store_true", help="print only; leave files alone")
-    return p.parse_args(argv)
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy (non-blocking, 100 Hz) on the server of each HTTP scenario:"
+                        " top frames in results.json and the README block")
+    p.add_argument("--skip", nargs="+", default=[],
+                   choices=["http", "pipeline", "fanout", "ledger"],
+                   help="leave these parts out (while working on the others)")
+    args = p.parse_args(argv)
+    if args.quick:
+        given = {action.dest for action in p._actions
+                 if any(option in (argv if argv is not None else sys.argv[1:])
+                        for option in action.option_strings)}
+        for name, value in QUICK.items():
+            if name not in given:
+                setattr(args, name, value)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # INSERT IGNORE and DROP TABLE IF EXISTS notes from MariaDB are expected here.
+    warnings.filterwarnings("ignore", module="aiomysql")
     results = asyncio.run(Bench(args).run())
     print(report.text_table(results))
     if not args.no_write:
-        report.write(results, args.output, args.readme)
-        log(f"wrote {args.output} and the README block")
+        drawn = chart.draw(results, ROOT / CHART)
+        report.write(results, args.output, args.readme, str(CHART) if drawn else None)
+        log(f"wrote {args.output}, {CHART if drawn else 'no chart'} and the README block")
     return 0
