@@ -26,7 +26,7 @@ from chatledger.db import _server_params
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import Command, stream_of
 from chatledger.ledger.events import Event
-from chatledger.ledger.store import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
+from chatledger.ledger.rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
 from tests.helpers.commands import produce
 from tests.helpers.service import free_port, spawn, stop
 

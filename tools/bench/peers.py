@@ -26,11 +26,11 @@ from typing import Any
 import pymysql
 from databases import Database
 
-from chatledger.bus.codec import encode_event
 from chatledger.bus.kafka import ensure_topics, start_producer
 from chatledger.config import Settings
 from chatledger.db import _server_params
-from chatledger.ledger.store import EVENT_COLUMNS, row_to_event
+from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
+from chatledger.ledger.wire import encode_event
 from tests.helpers.service import free_port, spawn, stop
 from tools.bench.stats import CpuMeter, rss_bytes
 from tools.bench.viewers import ViewerPool
