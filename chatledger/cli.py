@@ -21,7 +21,7 @@ from chatledger.ledger.store import LedgerStore
 from chatledger.logs import configure_logging
 from chatledger.projections import audit, rebuild, source
 from chatledger.projections.progress import progress_for
-from chatledger.service import ALL_ROLES, create_app
+from chatledger.service import ALL_ROLES, Misconfigured, create_app, prepare
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -140,11 +140,15 @@ async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
-    app = create_app(settings, roles)
+    try:
+        listeners = prepare(settings, roles)  # refuses a configuration that cannot serve
+    except Misconfigured as exc:
+        sys.stderr.write(f"chatledger serve: {exc}\n")
+        return 2
+    app = create_app(settings, roles, listeners)
     web.run_app(
         app,
-        host=settings.http_host,
-        port=settings.http_port,
+        sock=listeners.sockets,
         print=None,
         loop=uvloop.new_event_loop(),
         shutdown_timeout=5,

@@ -1,4 +1,9 @@
-"""Kafka plumbing: topics, a producer that never hangs a request, consumers with manual commits."""
+"""Kafka plumbing: topics, a producer that never hangs a request, consumers with manual commits.
+
+Topics are created only by `ensure_topics`, with the configured partitions and replication:
+never by a client asking for a missing topic (a broker that auto-creates would use its own
+default partition count, and a chat's commands would be spread differently from then on).
+"""
 
 import asyncio
 import contextlib
@@ -7,14 +12,32 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from chatledger.config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class _MetadataWithoutAutoCreation(MetadataRequest):  # type: ignore[misc]
+    """aiokafka always sends allow_auto_topic_creation=true (Metadata v4+): ask for false.
+
+    Kafka in production should also run with auto.create.topics.enable=false; Tansu honours the
+    flag, and after a restart with memory storage it would otherwise recreate our topics with its
+    default partition count at the first produce or subscribe.
+    """
+
+    def __init__(self, topics: list[str] | None = None, allow_auto_topic_creation: bool = False):
+        super().__init__(topics, allow_auto_topic_creation=False)
+
+
+# Every AIOKafkaClient (producers, consumers) builds its metadata requests from this name.
+aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreation  # type: ignore[misc]
 
 
 class BusUnavailable(Exception):
@@ -30,15 +53,51 @@ async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=settings.kafka_partitions, replication_factor=1)
+            NewTopic(
+                name,
+                num_partitions=settings.kafka_partitions,
+                replication_factor=settings.kafka_replication_factor,
+            )
             for name in wanted
             if name not in existing
         ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
                 await admin.create_topics(missing)
+            log.warning(
+                "created topics",
+                extra={
+                    "topics": [topic.name for topic in missing],
+                    "partitions": settings.kafka_partitions,
+                    "replication_factor": settings.kafka_replication_factor,
+                },
+            )
     finally:
         await admin.close()
+
+
+def missing_topics(settings: Settings, topics: set[str]) -> list[str]:
+    """Which of this service's topics a metadata answer (its topic names) lacks."""
+    return [name for name in (settings.commands_topic, settings.events_topic) if name not in topics]
+
+
+async def keep_topics(settings: Settings, producer: AIOKafkaProducer) -> None:
+    """Recreate the topics whenever the broker has lost them (a memory broker's restart).
+
+    Every process runs this, so whichever notices first recreates them (a race between processes
+    ends in TopicAlreadyExists, ignored). Until then a produce fails at once (no auto-creation):
+    the API answers 503 and the ledger retries its publish.
+    """
+    while True:
+        await asyncio.sleep(settings.kafka_heal_interval_s)
+        try:
+            metadata = await producer.client.fetch_all_metadata()
+            missing = missing_topics(settings, set(metadata.topics()))
+            if missing:
+                log.warning("topics missing on the broker, recreating", extra={"topics": missing})
+                await ensure_topics(settings, deadline_s=settings.kafka_heal_interval_s * 5)
+        except (KafkaError, BusUnavailable, OSError) as exc:
+            log.debug("topic check: broker unavailable: %r", exc)
 
 
 async def _started(factory: Callable[[], T], deadline_s: float) -> T:

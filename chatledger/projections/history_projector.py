@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
+from chatledger.bus.healing import watch_positions
 from chatledger.bus.kafka import start_consumer
 from chatledger.config import Settings
 from chatledger.ledger import events as ev
@@ -81,12 +82,23 @@ class HistoryProjector:
         self.events += sum(len(events) for events in chats.values())
 
 
-async def project_history(settings: Settings, mirror: HistoryMirror) -> None:
-    """The history role's loop (joining the group takes seconds: run it in the background)."""
+async def project_history(
+    settings: Settings, mirror: HistoryMirror, started: asyncio.Event | None = None
+) -> None:
+    """The history role's loop (joining the group takes seconds: run it in the background).
+
+    Several history processes share the partitions through their consumer group; after a broker
+    lost its topics the projector restarts a reborn partition at its beginning (bus.healing).
+    """
     consumer = await start_consumer(
         settings, settings.events_topic, settings.group("history"), max_records=BATCH_SIZE
     )
+    if started is not None:
+        started.set()
     try:
-        await HistoryProjector(settings, mirror).run(consumer)
+        async with watch_positions(consumer, settings.kafka_heal_interval_s, "history"):
+            await HistoryProjector(settings, mirror).run(consumer)
     finally:
+        if started is not None:
+            started.clear()
         await consumer.stop()

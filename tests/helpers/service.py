@@ -24,18 +24,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+PUBLIC_ROLES = {"api", "gateway"}
+
+
 @dataclass
 class Service:
-    url: str
+    url: str  # the API port, or the ops port of a process without api/gateway
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    ops_url: str = ""  # this process's own /healthz, /readyz, /metrics
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
 def spawn(roles: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    if not PUBLIC_ROLES & set(roles.split(",")) and "CHATLEDGER_OPS_PORT" not in env:
+        # A back-end process does not bind the API port: probe it on the port the caller chose.
+        env = {**env, "CHATLEDGER_OPS_PORT": env.get("CHATLEDGER_HTTP_PORT", "0")}
     log_file = log_path.open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "chatledger", "serve", "--roles", roles],
@@ -52,7 +59,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0)
         if process.poll() is not None:
             raise RuntimeError(f"service exited with {process.returncode}")
         try:
-            urllib.request.urlopen(url + "/chat/event/history", timeout=1)
+            urllib.request.urlopen(url + "/healthz", timeout=1)
             return
         except urllib.error.HTTPError:
             return  # any HTTP answer means it listens
@@ -77,11 +84,15 @@ def start_service(
     roles: str = "api,gateway,ledger,history",
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Service]:
-    port = free_port()
-    env = {**os.environ, "CHATLEDGER_HTTP_PORT": str(port), **(extra_env or {})}
+    port, ops_port = free_port(), free_port()
+    public = bool(PUBLIC_ROLES & set(roles.split(",")))
+    env = {**os.environ, "CHATLEDGER_HTTP_PORT": str(port), "CHATLEDGER_OPS_PORT": str(ops_port),
+           **(extra_env or {})}
     log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chatledger-{settings.prefix}{port}.log"
     process = spawn(roles, env, log_path)
-    service = Service(f"http://127.0.0.1:{port}", port, process, log_path)
+    ops_url = f"http://127.0.0.1:{ops_port}"
+    service = Service(f"http://127.0.0.1:{port}" if public else ops_url,
+                      port if public else ops_port, process, log_path, ops_url)
     try:
         wait_http(service.url, process)
         yield service
