@@ -62,22 +62,29 @@ async def heal_positions(consumer: AIOKafkaConsumer, interval_s: float, name: st
     watch = PositionWatch()
     while True:
         await asyncio.sleep(interval_s)
-        for partition in watch.confirmed(await partitions_past_the_end(consumer)):
-            if partition not in consumer.assignment():
-                continue
-            log.warning(
-                "consumer position past the end of its partition: restarting at the beginning",
-                extra={
-                    "consumer": name,
-                    "topic": partition.topic,
-                    "partition": partition.partition,
-                    "highwater": consumer.highwater(partition),
-                },
-            )
-            try:
-                await consumer.seek_to_beginning(partition)
-            except (IllegalStateError, KafkaError) as exc:
-                log.warning("seek to the beginning failed, will retry: %r", exc)
+        try:
+            for partition in watch.confirmed(await partitions_past_the_end(consumer)):
+                await _restart_at_beginning(consumer, partition, name)
+        except Exception:  # a rebalance in the middle: never let the watch die silently
+            log.warning("position watch of %s: check failed, retrying", name, exc_info=True)
+
+
+async def _restart_at_beginning(
+    consumer: AIOKafkaConsumer, partition: TopicPartition, name: str
+) -> None:
+    if partition not in consumer.assignment():
+        return
+    log.warning(
+        "consumer position past the end of its partition: restarting at the beginning",
+        extra={
+            "consumer": name,
+            "topic": partition.topic,
+            "partition": partition.partition,
+            "highwater": consumer.highwater(partition),
+        },
+    )
+    consumer.seek(partition, 0)  # a reborn partition starts at 0; Kafka resets a lower
+    # position out of range to the log start itself (auto_offset_reset=earliest)
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -42,6 +42,59 @@ aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreation  # type: ignore[m
 
 class BusUnavailable(Exception):
     """The broker could not take the record in time."""
+
+
+class TopicsNotConfirmed(KafkaError):  # type: ignore[misc]
+    """The broker may have lost our topics: an acknowledgement from it proves nothing now."""
+
+
+class TopicCheckedProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A producer whose acknowledgement means the record is in a topic that exists.
+
+    Tansu with memory storage, restarted, acknowledges records sent to a topic it no longer has
+    (acks=all, a normal offset) and keeps nothing. A producer still holding the old metadata would
+    turn each such ack into a 201 for a command that is gone. So after any of its connections
+    closed (a broker restart always closes them), the producer first confirms with a metadata
+    request that the topics exist before it sends again; a send during which a connection closed
+    fails instead of being acknowledged (the API answers 503, the ledger publishes again).
+    """
+
+    def __init__(self, *, topics: tuple[str, ...], **config: Any) -> None:
+        super().__init__(**config)
+        self._topics = topics
+        self._closes = 0  # connections closed so far
+        self._confirmed_at = -1  # value of _closes when the topics were last confirmed
+        self._confirming = asyncio.Lock()
+        notify = self.client._on_connection_closed
+
+        def closed(conn: object, reason: object) -> None:
+            self._closes += 1
+            notify(conn, reason)
+
+        # Read by the client each time it opens a connection (aiokafka has no listener API).
+        self.client._on_connection_closed = closed
+
+    async def _confirm_topics(self) -> int:
+        async with self._confirming:
+            while self._confirmed_at != self._closes:
+                closes = self._closes
+                metadata = await self.client.fetch_all_metadata()
+                missing = [name for name in self._topics if name not in metadata.topics()]
+                if missing:
+                    raise TopicsNotConfirmed(f"topics missing on the broker: {missing}")
+                self._confirmed_at = closes
+            return self._confirmed_at
+
+    async def send(self, topic: str, *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
+        confirmed = await self._confirm_topics()
+        delivery = await super().send(topic, *args, **kwargs)
+        return asyncio.ensure_future(self._unless_disturbed(delivery, confirmed))
+
+    async def _unless_disturbed(self, delivery: "asyncio.Future[Any]", confirmed: int) -> Any:
+        metadata = await delivery
+        if self._closes != confirmed:
+            raise TopicsNotConfirmed("a connection closed while sending: the ack proves nothing")
+        return metadata
 
 
 async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
@@ -129,7 +182,8 @@ async def start_producer(settings: Settings, deadline_s: float = 30.0) -> AIOKaf
     # acks=all: a 201 means the command is on every in-sync replica. Tansu has no idempotent
     # producer, and duplicates are harmless anyway: the ledger dedups by command id.
     def factory() -> AIOKafkaProducer:
-        return AIOKafkaProducer(
+        return TopicCheckedProducer(
+            topics=(settings.commands_topic, settings.events_topic),
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
             enable_idempotence=False,

@@ -78,23 +78,32 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
+def launch(settings: Settings, roles: str, extra_env: dict[str, str] | None = None) -> Service:
+    """Start one process (not waiting for it). Its API port is CHATLEDGER_HTTP_PORT when
+    `extra_env` sets it (processes may share it), else a free one; its ops port is its own."""
+    extra_env = extra_env or {}
+    port = int(extra_env.get("CHATLEDGER_HTTP_PORT") or free_port())
+    ops_port = free_port()
+    public = bool(PUBLIC_ROLES & set(roles.split(",")))
+    env = {**os.environ, **extra_env, "CHATLEDGER_HTTP_PORT": str(port),
+           "CHATLEDGER_OPS_PORT": str(ops_port)}
+    log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
+    log_path = log_dir / f"chatledger-{settings.prefix}{port}-{ops_port}.log"
+    process = spawn(roles, env, log_path)
+    ops_url = f"http://127.0.0.1:{ops_port}"
+    return Service(f"http://127.0.0.1:{port}" if public else ops_url,
+                   port if public else ops_port, process, log_path, ops_url)
+
+
 @contextlib.contextmanager
 def start_service(
     settings: Settings,
     roles: str = "api,gateway,ledger,history",
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Service]:
-    port, ops_port = free_port(), free_port()
-    public = bool(PUBLIC_ROLES & set(roles.split(",")))
-    env = {**os.environ, "CHATLEDGER_HTTP_PORT": str(port), "CHATLEDGER_OPS_PORT": str(ops_port),
-           **(extra_env or {})}
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chatledger-{settings.prefix}{port}.log"
-    process = spawn(roles, env, log_path)
-    ops_url = f"http://127.0.0.1:{ops_port}"
-    service = Service(f"http://127.0.0.1:{port}" if public else ops_url,
-                      port if public else ops_port, process, log_path, ops_url)
+    service = launch(settings, roles, extra_env)
     try:
-        wait_http(service.url, process)
+        wait_http(service.ops_url, service.process)
         yield service
     finally:
-        stop(process)
+        stop(service.process)

@@ -1,0 +1,44 @@
+"""The pure rules of self-healing: when a consumer is past the end, which topics are missing."""
+
+from aiokafka import TopicPartition
+
+from chatledger.bus.healing import PositionWatch, past_the_end
+from chatledger.bus.kafka import missing_topics
+from chatledger.config import Settings
+
+
+def test_only_a_position_beyond_the_high_watermark_is_past_the_end() -> None:
+    assert past_the_end(31, 2)
+    assert not past_the_end(2, 2)  # caught up: the next record is the next one produced
+    assert not past_the_end(0, 2)
+    assert not past_the_end(None, 2)  # no position yet (being reset)
+    assert not past_the_end(31, None)  # not fetched since the assignment: nothing known
+
+
+def test_a_partition_is_restarted_only_when_seen_past_the_end_twice_in_a_row() -> None:
+    watch = PositionWatch()
+    a, b = TopicPartition("t", 0), TopicPartition("t", 1)
+    assert watch.confirmed([a]) == []
+    assert watch.confirmed([a, b]) == [a]
+    assert watch.confirmed([]) == []  # b recovered by itself: forgotten
+    assert watch.confirmed([b]) == []
+    assert watch.confirmed([b]) == [b]
+    assert watch.confirmed([b]) == []  # acted on: it must be seen twice again
+
+
+def test_missing_topics_names_what_the_broker_lacks() -> None:
+    settings = Settings(prefix="x.")
+    assert missing_topics(settings, {"x.chat.commands", "x.chat.events", "other"}) == []
+    assert missing_topics(settings, {"x.chat.events"}) == ["x.chat.commands"]
+    assert missing_topics(settings, set()) == ["x.chat.commands", "x.chat.events"]
+
+
+def test_roles_that_check_tokens_need_the_jwt_secret() -> None:
+    settings = Settings(jwt_secret=None)
+    assert settings.missing_for(["ledger", "history"]) == []
+    [reason] = settings.missing_for(["api", "ledger"])
+    assert reason.startswith("CHATLEDGER_JWT_SECRET is not set") and "api role checks" in reason
+    [reason] = settings.missing_for(["gateway", "api"])
+    assert "api and gateway roles check" in reason
+    assert Settings(jwt_secret="").missing_for(["gateway"]) != []
+    assert Settings(jwt_secret="s" * 32).missing_for(["api", "gateway"]) == []
