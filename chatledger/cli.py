@@ -9,10 +9,11 @@ from typing import Any
 
 import uvloop
 from aiohttp import web
+from pydantic import ValidationError
 
 from chatledger import accounts
 from chatledger.bus.codec import dumps
-from chatledger.config import Settings
+from chatledger.config import Settings, describe_errors
 from chatledger.db import database, migrate, redact
 from chatledger.http.auth import issue_token
 from chatledger.http.schemas import parse_money, parse_uuid
@@ -207,7 +208,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging()
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.stderr.write(f"chatledger: bad configuration: {describe_errors(exc)}\n")
+        return 2
     if args.command == "serve":
         return serve(args, settings)
     name = f"{args.command} {args.action}" if args.command == "accounts" else args.command

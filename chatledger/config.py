@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from functools import cached_property
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ALLOWED_JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -99,3 +99,11 @@ class Settings(BaseSettings):
         if self.jwt_secret is None:
             raise RuntimeError("CHATLEDGER_JWT_SECRET is not set")
         return self.jwt_secret.get_secret_value()
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line naming each bad CHATLEDGER_* variable and why."""
+    return "; ".join(
+        f"CHATLEDGER_{'_'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+        for problem in error.errors()
+    )

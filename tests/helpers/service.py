@@ -78,15 +78,19 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
-def launch(settings: Settings, roles: str, extra_env: dict[str, str] | None = None) -> Service:
+def launch(settings: Settings, roles: str, extra_env: dict[str, str] | None = None,
+           unset: tuple[str, ...] = ()) -> Service:
     """Start one process (not waiting for it). Its API port is CHATLEDGER_HTTP_PORT when
-    `extra_env` sets it (processes may share it), else a free one; its ops port is its own."""
+    `extra_env` sets it (processes may share it), else a free one; its ops port is its own.
+    Variables named in `unset` are removed from its environment."""
     extra_env = extra_env or {}
     port = int(extra_env.get("CHATLEDGER_HTTP_PORT") or free_port())
     ops_port = free_port()
     public = bool(PUBLIC_ROLES & set(roles.split(",")))
     env = {**os.environ, **extra_env, "CHATLEDGER_HTTP_PORT": str(port),
            "CHATLEDGER_OPS_PORT": str(ops_port)}
+    for name in unset:
+        env.pop(name, None)
     log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
     log_path = log_dir / f"chatledger-{settings.prefix}{port}-{ops_port}.log"
     process = spawn(roles, env, log_path)
@@ -100,8 +104,9 @@ def start_service(
     settings: Settings,
     roles: str = "api,gateway,ledger,history",
     extra_env: dict[str, str] | None = None,
+    unset: tuple[str, ...] = (),
 ) -> Iterator[Service]:
-    service = launch(settings, roles, extra_env)
+    service = launch(settings, roles, extra_env, unset)
     try:
         wait_http(service.ops_url, service.process)
         yield service
