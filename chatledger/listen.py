@@ -66,6 +66,10 @@ def bind(settings: Settings, roles: Iterable[str]) -> Listeners:
         sockets.append(shared)
         public = _address(shared, settings.http_host)
     ops = _bound(settings.ops_host, settings.ops_port, shared=False)
+    # Listening at once claims the port (two sockets with SO_REUSEADDR may both bind it until
+    # one listens). The shared port waits for the app: the kernel would hand a process that is
+    # still starting its share of the connections.
+    ops.listen(128)
     sockets.append(ops)
     return Listeners(sockets, public, _address(ops, settings.ops_host))
 
