@@ -160,6 +160,9 @@ async def _started(factory: Callable[[], T], deadline_s: float) -> T:
         try:
             await client.start()  # type: ignore[attr-defined]
             return client
+        except asyncio.CancelledError:  # the process stops while the broker is still awaited
+            await _close_quietly(client)
+            raise
         except KafkaError as exc:
             await _close_quietly(client)
             if time.monotonic() > deadline:
