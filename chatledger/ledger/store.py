@@ -7,6 +7,7 @@ application impossible even if they did not. Deadlocks and duplicate-key races r
 batch, which is then decided again from fresh state.
 """
 
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -125,12 +126,23 @@ class LedgerStore:
         )
 
     async def _apply_once(self, commands: Sequence[Command]) -> BatchResult:
+        # The transaction is driven on the raw connection: `databases`' Transaction skips its
+        # release when the ROLLBACK itself fails (MySQL died mid-batch), and the worker's task
+        # would then keep that dead connection for ever ("Not connected" on every retry).
         async with self.database.connection() as connection:
             raw = connection.raw_connection
-            async with raw.cursor() as cur:
-                await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            async with connection.transaction(), raw.cursor() as cur:
-                return await _Batch(cur, commands).run()
+            try:
+                async with raw.cursor() as cur:
+                    await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                await raw.begin()
+                async with raw.cursor() as cur:
+                    result = await _Batch(cur, commands).run()
+                await raw.commit()
+                return result
+            except BaseException:
+                with contextlib.suppress(Exception):  # a dead connection: the pool drops it
+                    await raw.rollback()
+                raise
 
     async def events_of_commands(self, command_ids: Sequence[str]) -> list[Event]:
         if not command_ids:

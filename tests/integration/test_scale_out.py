@@ -20,7 +20,9 @@ from databases import Database
 from redis.asyncio import Redis
 
 from chatledger.config import Settings
+from chatledger.db import database, migrate
 from tests.helpers.cluster import start_cluster
+from tests.helpers.mariadb import private_mariadb
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, free_port, stop
 from tests.helpers.wait import eventually
@@ -215,3 +217,58 @@ async def test_two_history_processes_share_the_events_and_cover_for_each_other(
         assert counts == [2] * 8
     finally:
         await redis.aclose()
+
+
+async def test_mysql_down_during_a_ledger_rebalance_loses_nothing(
+    migrated: Settings, tmp_path: Path
+) -> None:
+    """A private MariaDB is SIGKILLed under load; while it is down one of two ledgers is
+    SIGKILLed (its partitions, with batches that could not commit, move to the other). Once
+    MySQL is back every 201 (messages keep flowing from the subject cache) is applied exactly
+    once and the audit is clean."""
+    with private_mariadb(tmp_path) as mysql:
+        env = {"CHATLEDGER_MYSQL_DSN": mysql.dsn("chatledger_rebalance"),
+               "CHATLEDGER_PREFIX": f"{migrated.prefix}rb{uuid.uuid4().hex[:6]}.",
+               "CHATLEDGER_COMMAND_TIMEOUT_S": "3", "CHATLEDGER_SUBJECT_CACHE_TTL_S": "300",
+               "CHATLEDGER_LEDGER_BATCH_SIZE": "20"}
+        settings = migrated.model_copy(update={"mysql_dsn": env["CHATLEDGER_MYSQL_DSN"]})
+        await migrate(settings.mysql_dsn, recreate=True)
+        db = database(settings.mysql_dsn, 2)
+        await db.connect()
+        try:
+            pairs = await chats_with_viewers(People(db, settings), 6)
+        finally:
+            await db.disconnect()
+        with start_cluster(migrated, ["api", "ledger", "ledger"], env) as (front, first, second):
+            load = Load(front, [viewer for _, viewer in pairs])
+            async with load.running():
+                await load.grows(30)
+                await eventually(lambda: ledger_commands(first), until=lambda n: n > 0,
+                                 what="the first ledger at work")
+                await eventually(lambda: ledger_commands(second), until=lambda n: n > 0,
+                                 what="the second ledger at work")
+                mysql.kill()
+                during = len(load.accepted)
+                await load.grows(20)  # accepted while MySQL is down
+                stop(second.process, signal.SIGKILL)  # rebalance with MySQL away
+                await load.grows(20)
+                mysql.start()
+                await load.grows(20, timeout=60)
+            assert len(load.accepted) - during >= 40
+            assert set(load.answers) <= {201, 503}, (load.answers, load.bodies)
+            db = database(settings.mysql_dsn, 2)
+            await db.connect()
+            try:
+                lost = await eventually(lambda: missing_from_ledger(db, load.accepted),
+                                        until=lambda m: m == [], timeout=90,
+                                        what="every 201 applied after the outage")
+                assert lost == []
+                doubled = await db.fetch_val(
+                    "SELECT COUNT(*) FROM (SELECT command_id FROM chat_events WHERE type IN"
+                    " ('message', 'donate', 'donate_rejected') GROUP BY command_id"
+                    " HAVING COUNT(*) <> 1) AS d")
+                assert doubled == 0
+            finally:
+                await db.disconnect()
+        report = audit(env)
+        assert report.returncode == 0, report.stdout + report.stderr
