@@ -28,15 +28,13 @@ from tests.integration.test_gateway import connected
 PARTITIONS = 3  # not Tansu's default of 4: an auto-created topic would show
 
 
-async def test_a_committed_offset_past_the_end_restarts_at_the_beginning(
-    migrated: Settings,
-) -> None:
+async def test_a_committed_offset_past_the_end_restarts_at_the_beginning() -> None:
     """A group's committed offsets (100) beyond a partition's end (4 records): the consumer
     restarts those partitions at the beginning and reads every record; without the watch it
     would wait at 100 for ever (Tansu answers such a fetch with an empty batch)."""
-    prefix = f"{migrated.prefix}past{uuid.uuid4().hex[:6]}."
-    settings = migrated.model_copy(update={"prefix": prefix, "kafka_partitions": 2,
-                                           "kafka_heal_interval_s": 0.2})
+    prefix = f"{Settings().prefix}past{uuid.uuid4().hex[:6]}."
+    # A new Settings, not a copy: model_copy would keep the cached topic names of `migrated`.
+    settings = Settings(prefix=prefix, kafka_partitions=2, kafka_heal_interval_s=0.2)
     topic, group = settings.commands_topic, settings.group("ledger")
     await ensure_topics(settings)
     partitions = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
@@ -122,7 +120,7 @@ async def test_after_a_broker_restart_every_role_heals_by_itself(
                "CHATLEDGER_KAFKA_HEAL_INTERVAL_S": "0.5",
                "CHATLEDGER_COMMAND_TIMEOUT_S": "1.5",
                "CHATLEDGER_PREFIX": f"{migrated.prefix}heal{uuid.uuid4().hex[:6]}."}
-        settings = migrated.model_copy(update={"prefix": env["CHATLEDGER_PREFIX"]})
+        settings = Settings(prefix=env["CHATLEDGER_PREFIX"])
         topics = [settings.commands_topic, settings.events_topic]
         with start_cluster(migrated, ["api,gateway", "ledger", "history"], env) as (front, *_):
             async with (aiohttp.ClientSession(front.url) as http,

@@ -51,7 +51,7 @@ def cluster(migrated: Settings, cluster_env: dict[str, str]) -> Iterator[list[Se
 
 @pytest.fixture
 def scaled(migrated: Settings, cluster_env: dict[str, str]) -> Settings:
-    return migrated.model_copy(update={"prefix": cluster_env["CHATLEDGER_PREFIX"]})
+    return Settings(prefix=cluster_env["CHATLEDGER_PREFIX"])
 
 
 def targets(directory: str) -> list[dict[str, Any]]:
@@ -231,7 +231,7 @@ async def test_mysql_down_during_a_ledger_rebalance_loses_nothing(
                "CHATLEDGER_PREFIX": f"{migrated.prefix}rb{uuid.uuid4().hex[:6]}.",
                "CHATLEDGER_COMMAND_TIMEOUT_S": "3", "CHATLEDGER_SUBJECT_CACHE_TTL_S": "300",
                "CHATLEDGER_LEDGER_BATCH_SIZE": "20"}
-        settings = migrated.model_copy(update={"mysql_dsn": env["CHATLEDGER_MYSQL_DSN"]})
+        settings = Settings(mysql_dsn=env["CHATLEDGER_MYSQL_DSN"])
         await migrate(settings.mysql_dsn, recreate=True)
         db = database(settings.mysql_dsn, 2)
         await db.connect()
