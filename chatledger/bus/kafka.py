@@ -75,6 +75,8 @@ class TopicCheckedProducer(AIOKafkaProducer):  # type: ignore[misc]
         self.client._on_connection_closed = closed
 
     async def _confirm_topics(self) -> int:
+        if self._confirmed_at == self._closes:
+            return self._confirmed_at  # the hot path: no lock, no request
         async with self._confirming:
             while self._confirmed_at != self._closes:
                 closes = self._closes
@@ -88,13 +90,24 @@ class TopicCheckedProducer(AIOKafkaProducer):  # type: ignore[misc]
     async def send(self, topic: str, *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
         confirmed = await self._confirm_topics()
         delivery = await super().send(topic, *args, **kwargs)
-        return asyncio.ensure_future(self._unless_disturbed(delivery, confirmed))
+        checked: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
-    async def _unless_disturbed(self, delivery: "asyncio.Future[Any]", confirmed: int) -> Any:
-        metadata = await delivery
-        if self._closes != confirmed:
-            raise TopicsNotConfirmed("a connection closed while sending: the ack proves nothing")
-        return metadata
+        def settle(done: "asyncio.Future[Any]") -> None:
+            if checked.done():
+                return
+            if done.cancelled():
+                checked.cancel()
+            elif done.exception() is not None:
+                checked.set_exception(done.exception())  # type: ignore[arg-type]
+            elif self._closes != confirmed:
+                checked.set_exception(
+                    TopicsNotConfirmed("a connection closed while sending: the ack proves nothing")
+                )
+            else:
+                checked.set_result(done.result())
+
+        delivery.add_done_callback(settle)
+        return checked
 
 
 async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
