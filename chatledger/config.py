@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     # acknowledged command survives the loss of one broker. The local single Tansu takes 1.
     kafka_replication_factor: int = Field(1, ge=1, le=32)
     # How often each process checks that its topics exist (recreating them after a broker that
-    # lost them) and that its consumers are not positioned past the end of a reborn partition.
+    # lost them). Consumers check their positions against reborn partitions every 0.1 s.
     kafka_heal_interval_s: float = Field(1.0, gt=0, le=60)
     prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$", max_length=64)
 

@@ -134,7 +134,7 @@ async def _consume_commands(
     )
     started.set()
     try:
-        async with watch_positions(consumer, settings.kafka_heal_interval_s, "ledger"):
+        async with watch_positions(consumer, "ledger"):
             await worker.run(consumer)
     finally:
         started.clear()

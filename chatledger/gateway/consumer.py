@@ -81,7 +81,7 @@ async def start_feed(settings: Settings) -> AIOKafkaConsumer:
 async def follow(settings: Settings, rooms: Rooms, ready: asyncio.Event) -> None:
     consumer = await start_feed(settings)
     # A partition reborn empty (the broker restarted) is followed again from its beginning.
-    healing = asyncio.create_task(heal_positions(consumer, settings.kafka_heal_interval_s, "gw"))
+    healing = asyncio.create_task(heal_positions(consumer, "gateway"))
     ready.set()
     log.info("gateway following %s", settings.events_topic)
     try:

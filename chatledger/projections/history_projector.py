@@ -96,7 +96,7 @@ async def project_history(
     if started is not None:
         started.set()
     try:
-        async with watch_positions(consumer, settings.kafka_heal_interval_s, "history"):
+        async with watch_positions(consumer, "history"):
             await HistoryProjector(settings, mirror).run(consumer)
     finally:
         if started is not None:

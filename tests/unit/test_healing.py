@@ -2,7 +2,7 @@
 
 from aiokafka import TopicPartition
 
-from chatledger.bus.healing import PositionWatch, past_the_end
+from chatledger.bus.healing import past_the_end, to_restart
 from chatledger.bus.kafka import missing_topics
 from chatledger.config import Settings
 
@@ -15,15 +15,13 @@ def test_only_a_position_beyond_the_high_watermark_is_past_the_end() -> None:
     assert not past_the_end(31, None)  # not fetched since the assignment: nothing known
 
 
-def test_a_partition_is_restarted_only_when_seen_past_the_end_twice_in_a_row() -> None:
-    watch = PositionWatch()
-    a, b = TopicPartition("t", 0), TopicPartition("t", 1)
-    assert watch.confirmed([a]) == []
-    assert watch.confirmed([a, b]) == [a]
-    assert watch.confirmed([]) == []  # b recovered by itself: forgotten
-    assert watch.confirmed([b]) == []
-    assert watch.confirmed([b]) == [b]
-    assert watch.confirmed([b]) == []  # acted on: it must be seen twice again
+def test_every_partition_of_a_reborn_topic_is_restarted() -> None:
+    a0, a1, a2, b0 = (TopicPartition("a", 0), TopicPartition("a", 1), TopicPartition("a", 2),
+                      TopicPartition("b", 0))
+    # a1 grew past the old position already: restarted with a0, which revealed the rebirth
+    assert to_restart([a0, a1, a2, b0], [a0]) == [a0, a1, a2]
+    assert to_restart([a1, b0], [a0]) == [a1]  # a0 was revoked meanwhile
+    assert to_restart([a0, b0], []) == []
 
 
 def test_missing_topics_names_what_the_broker_lacks() -> None:
