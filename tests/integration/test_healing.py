@@ -11,16 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from databases import Database
 from redis.asyncio import Redis
 
 from chatledger.bus.healing import watch_positions
-from chatledger.bus.kafka import ensure_topics, start_consumer
+from chatledger.bus.kafka import (
+    BusUnavailable,
+    ensure_topics,
+    send_bounded,
+    start_consumer,
+    start_producer,
+)
 from chatledger.config import Settings
 from tests.helpers.broker import private_broker, start_tansu
 from tests.helpers.cluster import start_cluster
+from tests.helpers.daemons import port_open
 from tests.helpers.people import People, Someone
 from tests.helpers.wait import eventually
 from tests.integration.test_gateway import connected
@@ -177,3 +184,58 @@ async def test_after_a_broker_restart_every_role_heals_by_itself(
                 finally:
                     revived.kill()
                     revived.wait()
+
+
+async def test_a_producer_never_acknowledges_into_a_topic_the_broker_lost(
+    tmp_path: Path,
+) -> None:
+    """Tansu restarted empty acknowledges (acks=all) records for topics it no longer has and
+    keeps nothing. A producer holding the old metadata must refuse instead, until the topics are
+    back; then what it acknowledges is really there."""
+    with private_broker(tmp_path) as (port, broker):
+        settings = Settings(kafka_bootstrap=f"127.0.0.1:{port}", kafka_partitions=1,
+                            command_timeout_s=1.0, prefix=f"lost{uuid.uuid4().hex[:6]}.")
+        await ensure_topics(settings)
+        producer = await start_producer(settings)
+        try:
+            await send_bounded(producer, settings.commands_topic, b"k", b"before", 5)
+            broker.kill()
+            broker.wait()
+            revived = start_tansu(port, tmp_path / "tansu-revived.log")
+            try:
+                await eventually(lambda: _value(port_open(port)), what="the broker back")
+                refused = 0
+                for _ in range(10):  # the topics are not recreated yet
+                    refused += not await _sent(producer, settings, b"into the void")
+                assert refused == 10
+                await ensure_topics(settings)
+                await eventually(lambda: _sent(producer, settings, b"after"), timeout=30,
+                                 what="a send accepted once the topics are back")
+                assert await _read_all(settings) == [b"after"]
+            finally:
+                revived.kill()
+                revived.wait()
+        finally:
+            await producer.stop()
+
+
+async def _sent(producer: AIOKafkaProducer, settings: Settings, value: bytes) -> bool:
+    try:
+        await send_bounded(producer, settings.commands_topic, b"k", value, 1)
+    except BusUnavailable:
+        return False
+    return True
+
+
+async def _read_all(settings: Settings) -> list[bytes]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partition = TopicPartition(settings.commands_topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        batch = await consumer.getmany(partition, timeout_ms=2000)
+        return [record.value for record in batch.get(partition, [])]
+    finally:
+        await consumer.stop()
