@@ -42,7 +42,9 @@ def check_roles(settings: Settings, roles: Iterable[str]) -> set[str]:
     roles = set(roles)
     unknown = roles - set(ALL_ROLES)
     if unknown:
-        raise Misconfigured(f"unknown roles: {', '.join(sorted(unknown))} (known: {ALL_ROLES})")
+        raise Misconfigured(
+            f"unknown roles: {', '.join(sorted(unknown))} (known: {', '.join(ALL_ROLES)})"
+        )
     if not roles:
         raise Misconfigured(f"no role given (known: {', '.join(ALL_ROLES)})")
     reasons = settings.missing_for(roles)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
 from chatledger.config import Settings
@@ -42,6 +42,10 @@ aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreation  # type: ignore[m
 
 class BusUnavailable(Exception):
     """The broker could not take the record in time."""
+
+
+class TopicsNotCreated(KafkaError):  # type: ignore[misc]
+    """The broker answered a CreateTopics with an error (e.g. more replicas than brokers)."""
 
 
 class TopicsNotConfirmed(KafkaError):  # type: ignore[misc]
@@ -129,7 +133,10 @@ async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
         ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
-                await admin.create_topics(missing)
+                answer = await admin.create_topics(missing)
+                refused = creation_errors(answer.topic_errors)
+                if refused:
+                    raise TopicsNotCreated(f"the broker refused to create topics: {refused}")
             log.warning(
                 "created topics",
                 extra={
@@ -140,6 +147,15 @@ async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
             )
     finally:
         await admin.close()
+
+
+def creation_errors(topic_errors: list[tuple[Any, ...]]) -> dict[str, str]:
+    """topic -> error name, from a CreateTopics answer (aiokafka does not raise them)."""
+    return {
+        topic: for_code(code).__name__
+        for topic, code, *_ in topic_errors
+        if code not in (0, TopicAlreadyExistsError.errno)
+    }
 
 
 def missing_topics(settings: Settings, topics: set[str]) -> list[str]:

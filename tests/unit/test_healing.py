@@ -40,3 +40,11 @@ def test_roles_that_check_tokens_need_the_jwt_secret() -> None:
     assert "api and gateway roles check" in reason
     assert Settings(jwt_secret="").missing_for(["gateway"]) != []
     assert Settings(jwt_secret="s" * 32).missing_for(["api", "gateway"]) == []
+
+
+def test_a_refused_topic_creation_is_named_and_already_exists_is_fine() -> None:
+    from chatledger.bus.kafka import creation_errors
+
+    answer = [("a", 0), ("b", 36), ("c", 38, "replication factor 3 larger than brokers 1")]
+    assert creation_errors(answer) == {"c": "InvalidReplicationFactorError"}
+    assert creation_errors([("a", 0)]) == {}
