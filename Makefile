@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 export CHATLEDGER_JWT_SECRET ?= local-dev-secret-change-me-0123456789abcdef
 
-.PHONY: venv stack migrate demo run test test-unit lint bench clean
+.PHONY: venv stack migrate demo run procs test test-unit lint bench clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,15 @@ demo: migrate
 
 run: demo
 	CHATLEDGER_DEV=1 $(PY) -m chatledger serve
+
+# The production layout on one machine (Procfile, run by honcho): two api+gateway processes
+# sharing the API port, two ledgers, two history projectors; Ctrl-C stops them all. Each process's
+# probes and metrics: the "listening" line of its log, and .stack/prometheus/*.json (file_sd).
+PROCS ?= web=2,ledger=2,history=2
+procs: demo
+	CHATLEDGER_DEV=1 CHATLEDGER_LOG_FORMAT=$${CHATLEDGER_LOG_FORMAT:-text} \
+	CHATLEDGER_METRICS_TARGETS_DIR=$${CHATLEDGER_METRICS_TARGETS_DIR:-.stack/prometheus} \
+	.venv/bin/honcho start -f Procfile -c $(PROCS)
 
 test: stack
 	tools/browser.sh

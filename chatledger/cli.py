@@ -9,9 +9,10 @@ from typing import Any
 
 import uvloop
 from aiohttp import web
+from pydantic import ValidationError
 
 from chatledger import accounts, workers
-from chatledger.config import Settings
+from chatledger.config import Settings, describe_errors
 from chatledger.db import database, migrate, redact
 from chatledger.http.auth import issue_token
 from chatledger.http.schemas import parse_money, parse_uuid
@@ -22,7 +23,7 @@ from chatledger.logs import configure_logging
 from chatledger.projections import audit, history_rebuild, rebuild, source
 from chatledger.projections.progress import progress_for
 from chatledger.projections.shadow_tables import SQL_PROJECTIONS
-from chatledger.service import ALL_ROLES, create_app
+from chatledger.service import ALL_ROLES, Misconfigured, create_app, prepare
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
 
@@ -148,16 +149,19 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
             sys.stderr.write(f"{exc}\n")
             return 2
         return workers.supervise(plans)
-    app = create_app(settings, roles)
+    try:
+        listeners = prepare(settings, roles)  # refuses a configuration that cannot serve
+    except Misconfigured as exc:
+        sys.stderr.write(f"chatledger serve: {exc}\n")
+        return 2
+    app = create_app(settings, roles, listeners)
     web.run_app(
         app,
-        host=settings.http_host,
-        port=settings.http_port,
+        sock=listeners.sockets,
         print=None,
         loop=uvloop.new_event_loop(),
         shutdown_timeout=5,
         access_log=None,  # chatledger.http.observe logs each request as one JSON line
-        reuse_port=args.reuse_port or None,
     )
     return 0
 
@@ -190,7 +194,6 @@ def parser() -> argparse.ArgumentParser:
         help="processes sharing the port (SO_REUSEPORT); api and gateway run in each, "
         "ledger and history in the first only",
     )
-    serve_p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     acc = sub.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="action", required=True
     )
@@ -220,7 +223,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     configure_logging()
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        sys.stderr.write(f"chatledger: bad configuration: {describe_errors(exc)}\n")
+        return 2
     if args.command == "serve":
         return serve(args, settings)
     name = f"{args.command} {args.action}" if args.command == "accounts" else args.command

@@ -1,11 +1,13 @@
 """Settings, read once from CHATLEDGER_* environment variables (DESIGN §3)."""
 
+from collections.abc import Iterable
 from decimal import Decimal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ALLOWED_JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+TOKEN_ROLES = frozenset({"api", "gateway"})  # roles that sign or verify JWTs
 
 
 class Settings(BaseSettings):
@@ -16,6 +18,12 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(8, ge=1, le=1024)
+    # Production: 3 (with min.insync.replicas=2 on the broker, and producers use acks=all), so an
+    # acknowledged command survives the loss of one broker. The local single Tansu takes 1.
+    kafka_replication_factor: int = Field(1, ge=1, le=32)
+    # How often each process checks that its topics exist (recreating them after a broker that
+    # lost them). Consumers check their positions against reborn partitions every 0.1 s.
+    kafka_heal_interval_s: float = Field(1.0, gt=0, le=60)
     prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$", max_length=64)
 
     jwt_secret: SecretStr | None = None
@@ -23,6 +31,12 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
+    # Every process also serves /healthz, /readyz and /metrics on its own ops listener (the API
+    # port may be shared by several processes: SO_REUSEPORT). 0 = an ephemeral port, announced in
+    # the log and, with metrics_targets_dir, in a Prometheus file_sd target file.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(0, ge=0, le=65535)
+    metrics_targets_dir: str | None = None
     dev: bool = False
     allowed_origins: tuple[str, ...] = ()
     # Websocket: a socket whose unsent messages exceed ws_send_queue is disconnected (too slow).
@@ -70,7 +84,27 @@ class Settings(BaseSettings):
     def redis_key(self, *parts: str) -> str:
         return ":".join((self.prefix + "chatledger", *parts))
 
+    def missing_for(self, roles: Iterable[str]) -> list[str]:
+        """Why this configuration cannot run `roles` (empty: it can). One reason per problem."""
+        reasons = []
+        token_roles = sorted(set(roles) & TOKEN_ROLES)
+        if token_roles and (self.jwt_secret is None or not self.jwt_secret.get_secret_value()):
+            reasons.append(
+                f"CHATLEDGER_JWT_SECRET is not set (the {' and '.join(token_roles)} role"
+                f"{'s' if len(token_roles) > 1 else ''} check{'' if len(token_roles) > 1 else 's'}"
+                " tokens)"
+            )
+        return reasons
+
     def require_jwt_secret(self) -> str:
         if self.jwt_secret is None:
             raise RuntimeError("CHATLEDGER_JWT_SECRET is not set")
         return self.jwt_secret.get_secret_value()
+
+
+def describe_errors(error: ValidationError) -> str:
+    """One line naming each bad CHATLEDGER_* variable and why."""
+    return "; ".join(
+        f"CHATLEDGER_{'_'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+        for problem in error.errors()
+    )

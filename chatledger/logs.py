@@ -10,6 +10,9 @@ most 4 KiB of whole lines; outside a loop, each line is written at once. Every l
 process id (`pid`), which tells `serve --workers` processes apart. `info_fields` writes a line
 without building a LogRecord (~2 µs instead of ~25) when the JSON handler is the one configured,
 and nothing when INFO is off.
+
+A person at a terminal (stderr is a TTY, e.g. `make run`) gets the same records as readable
+lines instead; CHATLEDGER_LOG_FORMAT=json|text overrides the choice.
 """
 
 import asyncio
@@ -53,10 +56,39 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "pid": record.process,
         }
-        line.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD)
+        line.update(_fields(record))
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+
+
+class ReadableFormatter(logging.Formatter):
+    """`16:20:01.123 INFO  chatledger.access  request method=POST status=201 ...`"""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
+        fields = " ".join(f"{key}={_short(value)}" for key, value in _fields(record).items())
+        line = f"{moment} {record.levelname:<7} {record.name}  {record.getMessage()}"
+        line = f"{line}  {fields}" if fields else line
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def _short(value: object, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return text if len(text) <= limit else f"{text[:limit]}...({len(text)} chars)"
+
+
+def choose_formatter(log_format: str, is_tty: bool) -> logging.Formatter:
+    """JSON for machines (the default off a terminal), readable lines for a person."""
+    if log_format == "text" or (log_format != "json" and is_tty):
+        return ReadableFormatter()
+    return JsonFormatter()
 
 
 # Writes up to PIPE_BUF are atomic on a pipe: with several workers on one stderr pipe (serve
@@ -127,9 +159,12 @@ _handler: JsonLinesHandler | None = None
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Replace the root handlers with one JSON-lines handler on stderr (stdout is for output)."""
+    """Replace the root handlers with one handler on stderr (stdout is for output): JSON lines,
+    or readable lines for a person at a terminal (CHATLEDGER_LOG_FORMAT=json|text decides)."""
     global _handler
     _handler = JsonLinesHandler(sys.stderr.buffer)
+    log_format = os.environ.get("CHATLEDGER_LOG_FORMAT", "auto")
+    _handler.setFormatter(choose_formatter(log_format, sys.stderr.isatty()))
     logging.basicConfig(level=level, handlers=[_handler], force=True)
 
 
@@ -138,7 +173,12 @@ def info_fields(logger: logging.Logger, message: str, fields: dict[str, Any]) ->
     if not logger.isEnabledFor(logging.INFO):
         return
     handler = _handler
-    if handler is None or logging.root.handlers != [handler] or logger.handlers:
+    if (
+        handler is None
+        or logging.root.handlers != [handler]
+        or logger.handlers
+        or not isinstance(handler.formatter, JsonFormatter)
+    ):
         logger.info(message, extra=fields)  # someone configured logging differently
         return
     line = {

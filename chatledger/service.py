@@ -9,7 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from chatledger.accounts import Directory
-from chatledger.bus.kafka import ensure_topics, start_consumer, start_producer
+from chatledger.bus.healing import watch_positions
+from chatledger.bus.kafka import ensure_topics, keep_topics, start_consumer, start_producer
 from chatledger.config import Settings
 from chatledger.db import database
 from chatledger.gateway.consumer import follow
@@ -27,9 +28,10 @@ from chatledger.http.keys import (
     SETTINGS,
 )
 from chatledger.http.observe import observe
-from chatledger.http.ops import LEDGER_LAG, add_ops
+from chatledger.http.ops import LEDGER_LAG, ROLE_LOOPS, add_ops
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.worker import LedgerWorker
+from chatledger.listen import Listeners, announce, bind, withdraw
 from chatledger.projections.history import HistoryReader
 from chatledger.projections.history_mirror import HistoryMirror, redis_client
 from chatledger.projections.history_projector import project_history
@@ -39,6 +41,35 @@ log = logging.getLogger(__name__)
 
 ALL_ROLES = ("api", "gateway", "ledger", "history")
 LEDGER_WORKER = web.AppKey("ledger_worker", LedgerWorker)
+LISTENERS = web.AppKey("listeners", Listeners)
+
+
+class Misconfigured(Exception):
+    """The process cannot serve its roles with this configuration (the message says why)."""
+
+
+def check_roles(settings: Settings, roles: Iterable[str]) -> set[str]:
+    roles = set(roles)
+    unknown = roles - set(ALL_ROLES)
+    if unknown:
+        raise Misconfigured(
+            f"unknown roles: {', '.join(sorted(unknown))} (known: {', '.join(ALL_ROLES)})"
+        )
+    if not roles:
+        raise Misconfigured(f"no role given (known: {', '.join(ALL_ROLES)})")
+    reasons = settings.missing_for(roles)
+    if reasons:
+        raise Misconfigured("; ".join(reasons))
+    return roles
+
+
+def prepare(settings: Settings, roles: Iterable[str]) -> Listeners:
+    """Refuse a configuration that cannot serve `roles`, then bind the process's sockets."""
+    roles = check_roles(settings, roles)
+    try:
+        return bind(settings, roles)
+    except OSError as exc:
+        raise Misconfigured(f"cannot listen: {exc}") from exc
 
 Context = Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]
 
@@ -58,8 +89,15 @@ async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
     await ensure_topics(settings)
     producer = await start_producer(settings)
     app[PRODUCER] = producer
-    yield
+    async with background(keep_topics(settings, producer), "topics"):
+        yield
     await producer.stop()
+
+
+async def announce_ctx(app: web.Application) -> AsyncIterator[None]:
+    target = announce(app[SETTINGS], app[ROLE_LOOPS].roles, app[LISTENERS])
+    yield
+    withdraw(target)
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -75,7 +113,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def history_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with background(project_history(app[SETTINGS], app[HISTORY].mirror), "history"):
+    started = app[ROLE_LOOPS].loop("history")
+    async with background(project_history(app[SETTINGS], app[HISTORY].mirror, started), "history"):
         yield
 
 
@@ -84,12 +123,14 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
     app[LEDGER_WORKER] = worker
     app[LEDGER_LAG] = worker
-    async with background(_consume_commands(settings, worker), "ledger"):
+    started = app[ROLE_LOOPS].loop("ledger")
+    async with background(_consume_commands(settings, worker, started), "ledger"):
         yield
 
 
 async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     gateway = app[GATEWAY]
+    app[ROLE_LOOPS].watch("gateway", gateway.ready)
     async with (
         background(follow(app[SETTINGS], gateway.rooms, gateway.ready), "gateway"),
         background(announce_presence(gateway.rooms, app[PRESENCE]), "presence"),
@@ -97,7 +138,9 @@ async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _consume_commands(settings: Settings, worker: LedgerWorker) -> None:
+async def _consume_commands(
+    settings: Settings, worker: LedgerWorker, started: asyncio.Event
+) -> None:
     # Joining a consumer group can take seconds; the API must not wait for it to start serving.
     consumer = await start_consumer(
         settings,
@@ -105,9 +148,12 @@ async def _consume_commands(settings: Settings, worker: LedgerWorker) -> None:
         settings.group("ledger"),
         max_records=settings.ledger_batch_size,
     )
+    started.set()
     try:
-        await worker.run(consumer)
+        async with watch_positions(consumer, "ledger"):
+            await worker.run(consumer)
     finally:
+        started.clear()
         await consumer.stop()
 
 
@@ -130,11 +176,11 @@ def _report_crash(task: "asyncio.Task[None]") -> None:
         raise SystemExit(f"role {task.get_name()} crashed")
 
 
-def create_app(settings: Settings, roles: Iterable[str] = ALL_ROLES) -> web.Application:
-    roles = set(roles)
-    unknown = roles - set(ALL_ROLES)
-    if unknown:
-        raise ValueError(f"unknown roles: {sorted(unknown)}")
+def create_app(
+    settings: Settings, roles: Iterable[str] = ALL_ROLES, listeners: Listeners | None = None
+) -> web.Application:
+    """The app of one process. With `listeners` (from `prepare`) it announces where it listens."""
+    roles = check_roles(settings, roles)
     app = web.Application(
         client_max_size=settings.max_body_bytes, middlewares=[observe, error_bodies]
     )
@@ -142,7 +188,10 @@ def create_app(settings: Settings, roles: Iterable[str] = ALL_ROLES) -> web.Appl
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(producer_ctx)
     app.cleanup_ctx.append(redis_ctx)
-    add_ops(app)
+    add_ops(app, roles)
+    if listeners is not None:
+        app[LISTENERS] = listeners
+        app.cleanup_ctx.append(announce_ctx)
     if "api" in roles:
         add_api_routes(app)
         add_demo_routes(app, dev=settings.dev)

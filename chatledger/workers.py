@@ -64,7 +64,8 @@ def metrics_directory() -> Iterator[str]:
 
 
 def worker_command(roles: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "chatledger", "serve", "--roles", ",".join(roles), "--reuse-port"]
+    # Every serve process binds the API port with SO_REUSEPORT (chatledger/listen.py).
+    return [sys.executable, "-m", "chatledger", "serve", "--roles", ",".join(roles)]
 
 
 def supervise(plans: Sequence[Sequence[str]]) -> int:

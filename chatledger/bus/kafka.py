@@ -1,15 +1,22 @@
-"""Kafka plumbing: topics, a producer that never hangs a request, consumers with manual commits."""
+"""Kafka plumbing: topics, a producer that never hangs a request, consumers with manual commits.
+
+Topics are created only by `ensure_topics`, with the configured partitions and replication:
+never by a client asking for a missing topic (a broker that auto-creates would use its own
+default partition count, and a chat's commands would be spread differently from then on).
+"""
 
 import asyncio
 import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import aiokafka.client
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.protocol.metadata import MetadataRequest
 
 from chatledger.config import Settings
 
@@ -17,8 +24,94 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class _MetadataWithoutAutoCreation(MetadataRequest):  # type: ignore[misc]
+    """aiokafka always sends allow_auto_topic_creation=true (Metadata v4+): ask for false.
+
+    Kafka in production should also run with auto.create.topics.enable=false; Tansu honours the
+    flag, and after a restart with memory storage it would otherwise recreate our topics with its
+    default partition count at the first produce or subscribe.
+    """
+
+    def __init__(self, topics: list[str] | None = None, allow_auto_topic_creation: bool = False):
+        super().__init__(topics, allow_auto_topic_creation=False)
+
+
+# Every AIOKafkaClient (producers, consumers) builds its metadata requests from this name.
+aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreation  # type: ignore[misc]
+
+
 class BusUnavailable(Exception):
     """The broker could not take the record in time."""
+
+
+class TopicsNotCreated(KafkaError):  # type: ignore[misc]
+    """The broker answered a CreateTopics with an error (e.g. more replicas than brokers)."""
+
+
+class TopicsNotConfirmed(KafkaError):  # type: ignore[misc]
+    """The broker may have lost our topics: an acknowledgement from it proves nothing now."""
+
+
+class TopicCheckedProducer(AIOKafkaProducer):  # type: ignore[misc]
+    """A producer whose acknowledgement means the record is in a topic that exists.
+
+    Tansu with memory storage, restarted, acknowledges records sent to a topic it no longer has
+    (acks=all, a normal offset) and keeps nothing. A producer still holding the old metadata would
+    turn each such ack into a 201 for a command that is gone. So after any of its connections
+    closed (a broker restart always closes them), the producer first confirms with a metadata
+    request that the topics exist before it sends again; a send during which a connection closed
+    fails instead of being acknowledged (the API answers 503, the ledger publishes again).
+    """
+
+    def __init__(self, *, topics: tuple[str, ...], **config: Any) -> None:
+        super().__init__(**config)
+        self._topics = topics
+        self._closes = 0  # connections closed so far
+        self._confirmed_at = -1  # value of _closes when the topics were last confirmed
+        self._confirming = asyncio.Lock()
+        notify = self.client._on_connection_closed
+
+        def closed(conn: object, reason: object) -> None:
+            self._closes += 1
+            notify(conn, reason)
+
+        # Read by the client each time it opens a connection (aiokafka has no listener API).
+        self.client._on_connection_closed = closed
+
+    async def _confirm_topics(self) -> int:
+        if self._confirmed_at == self._closes:
+            return self._confirmed_at  # the hot path: no lock, no request
+        async with self._confirming:
+            while self._confirmed_at != self._closes:
+                closes = self._closes
+                metadata = await self.client.fetch_all_metadata()
+                missing = [name for name in self._topics if name not in metadata.topics()]
+                if missing:
+                    raise TopicsNotConfirmed(f"topics missing on the broker: {missing}")
+                self._confirmed_at = closes
+            return self._confirmed_at
+
+    async def send(self, topic: str, *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
+        confirmed = await self._confirm_topics()
+        delivery = await super().send(topic, *args, **kwargs)
+        checked: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def settle(done: "asyncio.Future[Any]") -> None:
+            if checked.done():
+                return
+            if done.cancelled():
+                checked.cancel()
+            elif done.exception() is not None:
+                checked.set_exception(done.exception())  # type: ignore[arg-type]
+            elif self._closes != confirmed:
+                checked.set_exception(
+                    TopicsNotConfirmed("a connection closed while sending: the ack proves nothing")
+                )
+            else:
+                checked.set_result(done.result())
+
+        delivery.add_done_callback(settle)
+        return checked
 
 
 async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
@@ -30,15 +123,63 @@ async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=settings.kafka_partitions, replication_factor=1)
+            NewTopic(
+                name,
+                num_partitions=settings.kafka_partitions,
+                replication_factor=settings.kafka_replication_factor,
+            )
             for name in wanted
             if name not in existing
         ]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
-                await admin.create_topics(missing)
+                answer = await admin.create_topics(missing)
+                refused = creation_errors(answer.topic_errors)
+                if refused:
+                    raise TopicsNotCreated(f"the broker refused to create topics: {refused}")
+            log.warning(
+                "created topics",
+                extra={
+                    "topics": [topic.name for topic in missing],
+                    "partitions": settings.kafka_partitions,
+                    "replication_factor": settings.kafka_replication_factor,
+                },
+            )
     finally:
         await admin.close()
+
+
+def creation_errors(topic_errors: list[tuple[Any, ...]]) -> dict[str, str]:
+    """topic -> error name, from a CreateTopics answer (aiokafka does not raise them)."""
+    return {
+        topic: for_code(code).__name__
+        for topic, code, *_ in topic_errors
+        if code not in (0, TopicAlreadyExistsError.errno)
+    }
+
+
+def missing_topics(settings: Settings, topics: set[str]) -> list[str]:
+    """Which of this service's topics a metadata answer (its topic names) lacks."""
+    return [name for name in (settings.commands_topic, settings.events_topic) if name not in topics]
+
+
+async def keep_topics(settings: Settings, producer: AIOKafkaProducer) -> None:
+    """Recreate the topics whenever the broker has lost them (a memory broker's restart).
+
+    Every process runs this, so whichever notices first recreates them (a race between processes
+    ends in TopicAlreadyExists, ignored). Until then a produce fails at once (no auto-creation):
+    the API answers 503 and the ledger retries its publish.
+    """
+    while True:
+        await asyncio.sleep(settings.kafka_heal_interval_s)
+        try:
+            metadata = await producer.client.fetch_all_metadata()
+            missing = missing_topics(settings, set(metadata.topics()))
+            if missing:
+                log.warning("topics missing on the broker, recreating", extra={"topics": missing})
+                await ensure_topics(settings, deadline_s=settings.kafka_heal_interval_s * 5)
+        except (KafkaError, BusUnavailable, OSError) as exc:
+            log.debug("topic check: broker unavailable: %r", exc)
 
 
 async def _started(factory: Callable[[], T], deadline_s: float) -> T:
@@ -48,6 +189,9 @@ async def _started(factory: Callable[[], T], deadline_s: float) -> T:
         try:
             await client.start()  # type: ignore[attr-defined]
             return client
+        except asyncio.CancelledError:  # the process stops while the broker is still awaited
+            await _close_quietly(client)
+            raise
         except KafkaError as exc:
             await _close_quietly(client)
             if time.monotonic() > deadline:
@@ -70,7 +214,8 @@ async def start_producer(settings: Settings, deadline_s: float = 30.0) -> AIOKaf
     # acks=all: a 201 means the command is on every in-sync replica. Tansu has no idempotent
     # producer, and duplicates are harmless anyway: the ledger dedups by command id.
     def factory() -> AIOKafkaProducer:
-        return AIOKafkaProducer(
+        return TopicCheckedProducer(
+            topics=(settings.commands_topic, settings.events_topic),
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
             enable_idempotence=False,

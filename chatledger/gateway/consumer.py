@@ -11,6 +11,7 @@ import logging
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from chatledger.bus.healing import heal_positions
 from chatledger.bus.kafka import _started
 from chatledger.config import Settings
 from chatledger.gateway.frames import text_frame
@@ -82,6 +83,8 @@ async def start_feed(settings: Settings) -> AIOKafkaConsumer:
 
 async def follow(settings: Settings, rooms: Rooms, ready: asyncio.Event) -> None:
     consumer = await start_feed(settings)
+    # A partition reborn empty (the broker restarted) is followed again from its beginning.
+    healing = asyncio.create_task(heal_positions(consumer, "gateway"))
     ready.set()
     log.info("gateway following %s", settings.events_topic)
     try:
@@ -91,5 +94,6 @@ async def follow(settings: Settings, rooms: Rooms, ready: asyncio.Event) -> None
                 for record in records:
                     dispatch(rooms, record.key, record.value)
     finally:
+        healing.cancel()
         ready.clear()
         await consumer.stop()

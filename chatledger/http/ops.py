@@ -1,14 +1,18 @@
 """Operability endpoints, served by every role: /healthz (alive), /readyz (can work), /metrics.
 
 /readyz checks what this process depends on: MySQL answers `SELECT 1`, Redis answers PING, the
-broker answers a metadata request, and, when this process runs the ledger, the ledger is not too
-far behind its commands topic. Each check has a short timeout and the whole report is cached for
-a second, so a tight probe loop cannot turn into load on the stack.
+broker answers a metadata request, every role loop of this process is running (the ledger's and
+the history projector's consumers started, the gateway's feed positioned on the events topic),
+and, when this process runs the ledger, the ledger is not too far behind its commands topic.
+A process that cannot serve (a missing setting) never gets here: `serve` refuses to start.
+Each check has a short timeout and the whole report is cached for a second, so a tight probe
+loop cannot turn into load on the stack.
 """
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -35,6 +39,30 @@ class LagSource(Protocol):
 
 
 LEDGER_LAG = web.AppKey("ledger_lag", LagSource)
+
+
+@dataclass
+class RoleLoops:
+    """The background loops of this process's roles, each set once it is on the bus."""
+
+    roles: frozenset[str]
+    started: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def loop(self, name: str) -> asyncio.Event:
+        return self.watch(name, asyncio.Event())
+
+    def watch(self, name: str, started: asyncio.Event) -> asyncio.Event:
+        self.started[name] = started
+        return started
+
+
+ROLE_LOOPS = web.AppKey("role_loops", RoleLoops)
+
+
+def loop_verdict(started: asyncio.Event) -> dict[str, Any]:
+    if not started.is_set():
+        raise NotReady("not on the bus yet (starting, or waiting for the broker)")
+    return {}
 Probe = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -68,6 +96,8 @@ class Readiness:
             "redis": self._redis,
             "kafka": self._kafka,
         }
+        for name, started in self.app[ROLE_LOOPS].started.items():
+            probes[name] = _loop_probe(started)
         if LEDGER_LAG in self.app:
             probes["ledger_lag"] = self._ledger_lag
         return probes
@@ -96,6 +126,13 @@ class Readiness:
 
     async def _ledger_lag(self) -> dict[str, Any]:
         return lag_verdict(self.app[LEDGER_LAG].lag)
+
+
+def _loop_probe(started: asyncio.Event) -> Probe:
+    async def probe() -> dict[str, Any]:
+        return loop_verdict(started)
+
+    return probe
 
 
 READINESS = web.AppKey("readiness", Readiness)
@@ -136,8 +173,9 @@ async def readiness_ctx(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
-def add_ops(app: web.Application) -> None:
+def add_ops(app: web.Application, roles: Iterable[str] = ()) -> None:
     """Every role serves these, so a ledger-only process can be probed and scraped too."""
+    app[ROLE_LOOPS] = RoleLoops(frozenset(roles))
     for method, path, handler in OPS_ROUTES:
         app.router.add_route(method, path, handler)
     app.cleanup_ctx.append(readiness_ctx)

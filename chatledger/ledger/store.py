@@ -11,6 +11,7 @@ order it runs, so the lock order can be checked by reading one file. The rows it
 from `projection_rows.py`, the row codec from `rows.py`.
 """
 
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -75,12 +76,23 @@ class LedgerStore:
         )
 
     async def _apply_once(self, commands: Sequence[Command]) -> BatchResult:
+        # The transaction is driven on the raw connection: `databases`' Transaction skips its
+        # release when the ROLLBACK itself fails (MySQL died mid-batch), and the worker's task
+        # would then keep that dead connection for ever ("Not connected" on every retry).
         async with self.database.connection() as connection:
             raw = connection.raw_connection
-            async with raw.cursor() as cur:
-                await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-            async with connection.transaction(), raw.cursor() as cur:
-                return await _Batch(cur, commands).run()
+            try:
+                async with raw.cursor() as cur:
+                    await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                await raw.begin()
+                async with raw.cursor() as cur:
+                    result = await _Batch(cur, commands).run()
+                await raw.commit()
+                return result
+            except BaseException:
+                with contextlib.suppress(Exception):  # a dead connection: the pool drops it
+                    await raw.rollback()
+                raise
 
 
 class _Batch:

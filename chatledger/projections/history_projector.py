@@ -5,6 +5,7 @@ twice changes nothing (one member per seq). Events of a chat arrive in seq order
 per chat, and the ledger publishes a batch before it takes the next).
 """
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from chatledger.bus.consume import Batch, Finish, consume, nothing_left
+from chatledger.bus.healing import watch_positions
 from chatledger.bus.kafka import start_consumer
 from chatledger.config import Settings
 from chatledger.ledger import events as ev
@@ -67,12 +69,23 @@ class HistoryProjector:
         await until_available(append, what="history mirror", errors=_REDIS_AWAY)
 
 
-async def project_history(settings: Settings, mirror: HistoryMirror) -> None:
-    """The history role's loop (joining the group takes seconds: run it in the background)."""
+async def project_history(
+    settings: Settings, mirror: HistoryMirror, started: asyncio.Event | None = None
+) -> None:
+    """The history role's loop (joining the group takes seconds: run it in the background).
+
+    Several history processes share the partitions through their consumer group; after a broker
+    lost its topics the projector restarts a reborn partition at its beginning (bus.healing).
+    """
     consumer = await start_consumer(
         settings, settings.events_topic, settings.group("history"), max_records=BATCH_SIZE
     )
+    if started is not None:
+        started.set()
     try:
-        await HistoryProjector(settings, mirror).run(consumer)
+        async with watch_positions(consumer, "history"):
+            await HistoryProjector(settings, mirror).run(consumer)
     finally:
+        if started is not None:
+            started.clear()
         await consumer.stop()

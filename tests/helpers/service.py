@@ -24,18 +24,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+PUBLIC_ROLES = {"api", "gateway"}
+
+
 @dataclass
 class Service:
-    url: str
+    url: str  # the API port, or the ops port of a process without api/gateway
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    ops_url: str = ""  # this process's own /healthz, /readyz, /metrics
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
 def spawn(roles: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    if not PUBLIC_ROLES & set(roles.split(",")) and "CHATLEDGER_OPS_PORT" not in env:
+        # A back-end process does not bind the API port: probe it on the port the caller chose.
+        env = {**env, "CHATLEDGER_OPS_PORT": env.get("CHATLEDGER_HTTP_PORT", "0")}
     log_file = log_path.open("ab")
     return subprocess.Popen(
         [sys.executable, "-m", "chatledger", "serve", "--roles", roles],
@@ -52,7 +59,7 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0)
         if process.poll() is not None:
             raise RuntimeError(f"service exited with {process.returncode}")
         try:
-            urllib.request.urlopen(url + "/chat/event/history", timeout=1)
+            urllib.request.urlopen(url + "/healthz", timeout=1)
             return
         except urllib.error.HTTPError:
             return  # any HTTP answer means it listens
@@ -71,19 +78,37 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
+def launch(settings: Settings, roles: str, extra_env: dict[str, str] | None = None,
+           unset: tuple[str, ...] = ()) -> Service:
+    """Start one process (not waiting for it). Its API port is CHATLEDGER_HTTP_PORT when
+    `extra_env` sets it (processes may share it), else a free one; its ops port is its own.
+    Variables named in `unset` are removed from its environment."""
+    extra_env = extra_env or {}
+    port = int(extra_env.get("CHATLEDGER_HTTP_PORT") or free_port())
+    ops_port = free_port()
+    public = bool(PUBLIC_ROLES & set(roles.split(",")))
+    env = {**os.environ, **extra_env, "CHATLEDGER_HTTP_PORT": str(port),
+           "CHATLEDGER_OPS_PORT": str(ops_port)}
+    for name in unset:
+        env.pop(name, None)
+    log_dir = Path(os.environ.get("TMPDIR", "/tmp"))
+    log_path = log_dir / f"chatledger-{settings.prefix}{port}-{ops_port}.log"
+    process = spawn(roles, env, log_path)
+    ops_url = f"http://127.0.0.1:{ops_port}"
+    return Service(f"http://127.0.0.1:{port}" if public else ops_url,
+                   port if public else ops_port, process, log_path, ops_url)
+
+
 @contextlib.contextmanager
 def start_service(
     settings: Settings,
     roles: str = "api,gateway,ledger,history",
     extra_env: dict[str, str] | None = None,
+    unset: tuple[str, ...] = (),
 ) -> Iterator[Service]:
-    port = free_port()
-    env = {**os.environ, "CHATLEDGER_HTTP_PORT": str(port), **(extra_env or {})}
-    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"chatledger-{settings.prefix}{port}.log"
-    process = spawn(roles, env, log_path)
-    service = Service(f"http://127.0.0.1:{port}", port, process, log_path)
+    service = launch(settings, roles, extra_env, unset)
     try:
-        wait_http(service.url, process)
+        wait_http(service.ops_url, service.process)
         yield service
     finally:
-        stop(process)
+        stop(service.process)

@@ -53,7 +53,9 @@ async def test_readyz_is_ready_with_every_check_named(service: Service) -> None:
             lambda: readiness(http), until=lambda r: r[0] == 200, what="the service to be ready"
         )
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"mysql", "redis", "kafka", "ledger_lag"}
+    assert set(body["checks"]) == {
+        "mysql", "redis", "kafka", "ledger_lag", "ledger", "history", "gateway"
+    }
     assert all(check["ok"] for check in body["checks"].values())
     assert body["checks"]["kafka"]["brokers"] >= 1
 

@@ -31,7 +31,7 @@ def stream(monkeypatch: pytest.MonkeyPatch) -> Iterator[Writes]:
     """configure_logging on a stream of our own; the previous logging set-up is restored."""
     saved = logging.root.handlers[:], logging.root.level
     out = Writes()
-    monkeypatch.setattr("sys.stderr", SimpleNamespace(buffer=out))
+    monkeypatch.setattr("sys.stderr", SimpleNamespace(buffer=out, isatty=lambda: False))
     logs.configure_logging()
     yield out
     logging.root.handlers[:], _ = saved

@@ -84,3 +84,34 @@ def test_the_access_log_takes_the_command_id_from_a_201_only() -> None:
     )
     assert command_id_of(bad_params(["x"])) is None
     assert command_id_of(web.Response(status=201, text="not json")) is None
+
+
+def test_log_lines_are_json_off_a_terminal_and_readable_on_one() -> None:
+    import json
+    import logging
+
+    from chatledger.logs import JsonFormatter, ReadableFormatter, choose_formatter
+
+    record = logging.LogRecord("chatledger.access", logging.INFO, "x.py", 1, "request", None, None)
+    record.status = 201
+    record.command_ids = ["a" * 80, "b" * 80]
+    assert isinstance(choose_formatter("auto", is_tty=False), JsonFormatter)
+    assert isinstance(choose_formatter("auto", is_tty=True), ReadableFormatter)
+    assert isinstance(choose_formatter("json", is_tty=True), JsonFormatter)
+    assert isinstance(choose_formatter("text", is_tty=False), ReadableFormatter)
+    assert json.loads(JsonFormatter().format(record))["status"] == 201
+    line = ReadableFormatter().format(record)
+    assert " INFO    chatledger.access  request  status=201 command_ids=[" in line
+    assert line.endswith("...(167 chars)") and "\n" not in line
+
+
+async def test_a_role_loop_is_ready_only_once_it_is_on_the_bus() -> None:
+    from chatledger.http.ops import RoleLoops, loop_verdict
+
+    loops = RoleLoops(frozenset({"ledger"}))
+    started = loops.loop("ledger")
+    assert loops.started == {"ledger": started}
+    with pytest.raises(NotReady, match="not on the bus"):
+        loop_verdict(started)
+    started.set()
+    assert loop_verdict(started) == {}

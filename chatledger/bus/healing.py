@@ -1,0 +1,106 @@
+"""Consumers that follow a partition reborn empty (a memory broker restarted, its topics recreated).
+
+Real Kafka answers a fetch past the end of a partition with OffsetOutOfRange and the consumer's
+`auto_offset_reset` decides where to go. Tansu (memory storage) answers it with an empty batch
+and the true end as high watermark, so a consumer whose position (or committed offset) is past
+the end of the recreated partition would wait there until the partition grows past it, silently
+skipping everything in between. `watch_positions` notices and restarts such a partition at its
+beginning: everything on a reborn partition is new, and each consumer already copes with seeing
+a record twice (the ledger by command id, the history mirror and the gateway by (chat, seq)).
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
+
+log = logging.getLogger(__name__)
+POSITION_TIMEOUT_S = 1.0
+
+
+CHECK_EVERY_S = 0.1  # local state only (no request): cheap, and the race below stays short
+
+
+def past_the_end(position: int | None, highwater: int | None) -> bool:
+    """A position beyond the partition's end: it can only be stale (the partition lost data).
+
+    Both numbers come from this consumer: the high watermark from its latest fetch answer at its
+    current position (None again after every assignment), the position from what it consumed.
+    So one observation is enough; no healthy partition ever shows it.
+    """
+    return position is not None and highwater is not None and position > highwater
+
+
+def to_restart(
+    assignment: Iterable[TopicPartition], lost: Iterable[TopicPartition]
+) -> list[TopicPartition]:
+    """Every assigned partition of a topic with a partition past its end.
+
+    A broker loses a topic whole, so its partitions are reborn together: one that has already
+    grown past this consumer's old position (records that must not be skipped) is restarted
+    with the empty ones that revealed the rebirth.
+    """
+    reborn = {partition.topic for partition in lost}
+    return sorted(partition for partition in assignment if partition.topic in reborn)
+
+
+async def _position(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int | None:
+    try:
+        return await asyncio.wait_for(consumer.position(partition), POSITION_TIMEOUT_S)
+    except (IllegalStateError, TimeoutError, KafkaError):
+        return None  # revoked by a rebalance, or no position yet: nothing to judge
+
+
+async def partitions_past_the_end(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+    lost = []
+    for partition in consumer.assignment():
+        if past_the_end(await _position(consumer, partition), consumer.highwater(partition)):
+            lost.append(partition)
+    return lost
+
+
+async def heal_positions(consumer: AIOKafkaConsumer, name: str) -> None:
+    """Restart reborn partitions at their beginning, for as long as the consumer runs.
+
+    What it cannot see: a reborn partition that already holds more records than this consumer
+    had read before the crash when it first looks (every CHECK_EVERY_S). The other partitions
+    of the topic, empty or shorter, usually reveal the rebirth first; a single-partition topic
+    filled that fast would be skipped up to the old position. Real Kafka has the same window
+    (its OffsetOutOfRange comes only from a fetch past the end).
+    """
+    while True:
+        await asyncio.sleep(CHECK_EVERY_S)
+        try:
+            lost = await partitions_past_the_end(consumer)
+            if not lost:
+                continue
+            restart = to_restart(consumer.assignment(), lost)
+            log.warning(
+                "partitions reborn empty (the broker lost them): restarting at the beginning",
+                extra={
+                    "consumer": name,
+                    "past_the_end": [f"{p.topic}[{p.partition}]" for p in lost],
+                    "restarted": [f"{p.topic}[{p.partition}]" for p in restart],
+                },
+            )
+            for partition in restart:
+                # A reborn partition starts at 0; on Kafka a lower position out of range is
+                # reset to the log start by auto_offset_reset=earliest.
+                consumer.seek(partition, 0)
+        except Exception:  # a rebalance in the middle: never let the watch die silently
+            log.warning("position watch of %s: check failed, retrying", name, exc_info=True)
+
+
+@contextlib.asynccontextmanager
+async def watch_positions(consumer: AIOKafkaConsumer, name: str) -> AsyncIterator[None]:
+    """Run `heal_positions` beside the code that polls `consumer`, for as long as it polls."""
+    task = asyncio.create_task(heal_positions(consumer, name), name=f"heal-{name}")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
