@@ -8,7 +8,6 @@ default partition count, and a chat's commands would be spread differently from 
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,6 +18,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
 from chatledger.config import Settings
+from chatledger.retrying import until_available
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -183,21 +183,23 @@ async def keep_topics(settings: Settings, producer: AIOKafkaProducer) -> None:
 
 
 async def _started(factory: Callable[[], T], deadline_s: float) -> T:
-    deadline = time.monotonic() + deadline_s
-    while True:
+    """A started client, waiting (the `until_available` policy) for a broker still starting."""
+
+    async def start() -> T:
         client = factory()
         try:
             await client.start()  # type: ignore[attr-defined]
-            return client
-        except asyncio.CancelledError:  # the process stops while the broker is still awaited
+        except BaseException:  # a refusal, or the process stopping while the broker is awaited
             await _close_quietly(client)
             raise
-        except KafkaError as exc:
-            await _close_quietly(client)
-            if time.monotonic() > deadline:
-                raise BusUnavailable(f"broker {exc!r}") from exc
-            log.warning("waiting for the broker: %r", exc)
-            await asyncio.sleep(0.5)
+        return client
+
+    try:
+        return await until_available(
+            start, what="broker", errors=(KafkaError,), deadline_s=deadline_s
+        )
+    except KafkaError as exc:
+        raise BusUnavailable(f"broker {exc!r}") from exc
 
 
 async def _close_quietly(client: object) -> None:
@@ -251,6 +253,8 @@ async def send_bounded(
 ) -> None:
     """Send and wait for acks=all, or raise BusUnavailable within `timeout_s` (never hang)."""
     try:
-        await asyncio.wait_for(producer.send_and_wait(topic, value=value, key=key), timeout_s)
+        # asyncio.timeout, not wait_for: no task per send (wait_for makes one on Python 3.11).
+        async with asyncio.timeout(timeout_s):
+            await producer.send_and_wait(topic, value=value, key=key)
     except (KafkaError, TimeoutError) as exc:
         raise BusUnavailable(repr(exc)) from exc
