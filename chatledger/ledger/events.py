@@ -1,5 +1,6 @@
 """Events: past-tense facts, one row of `chat_events` each (DESIGN §5)."""
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,11 +45,20 @@ def map_money(value: Any, convert: Callable[[Any], Any]) -> Any:
     return value
 
 _EVENT_NAMESPACE: Final = uuid.UUID("6f1c2d4e-9a57-4b8e-8f0a-2c3e5d7b9a11")
+_NAMESPACE_BYTES: Final = _EVENT_NAMESPACE.bytes
 
 
 def event_id_for(command_id: str, index: int) -> str:
-    """Deterministic: replaying a command yields the very same event ids."""
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{command_id}/{index}"))
+    """Deterministic: replaying a command yields the very same event ids.
+
+    Exactly `str(uuid.uuid5(_EVENT_NAMESPACE, f"{command_id}/{index}"))` (RFC 4122 §4.3), built
+    without the UUID object, which was half the cost of deciding a donation in the ledger.
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{command_id}/{index}".encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,17 @@
 """The wire form (DESIGN §5) from events that hold facts, and the row codec that stores them."""
 
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import Actor, AddGoal, Donate
 from chatledger.ledger.decider import apply
-from chatledger.ledger.events import Event
+from chatledger.ledger.events import Event, event_id_for
 from chatledger.ledger.rows import event_to_row, row_to_event
 from chatledger.ledger.state import ZERO, LedgerState
 from chatledger.ledger.wire import event_to_wire, money
@@ -81,3 +84,10 @@ def test_an_anonymous_tip_hides_its_donor_on_the_wire_but_not_in_the_facts() -> 
         assert event_to_wire(stored(event)) == wire
     assert state.balances[BOB.uuid] == Decimal("95") and state.sponsors == {}
     assert state.donor_totals == {}  # ranks nobody
+
+
+@given(st.text(), st.integers(min_value=0, max_value=10_000))
+def test_event_ids_are_exactly_the_rfc_4122_uuid5(command_id: str, index: int) -> None:
+    namespace = uuid.UUID("6f1c2d4e-9a57-4b8e-8f0a-2c3e5d7b9a11")  # as first shipped
+    expected = uuid.uuid5(namespace, f"{command_id}/{index}")
+    assert event_id_for(command_id, index) == str(expected)
