@@ -36,6 +36,7 @@ from chatledger.projections.history import HistoryReader
 from chatledger.projections.history_mirror import HistoryMirror, redis_client
 from chatledger.projections.history_projector import project_history
 from chatledger.projections.presence import PresenceBoard
+from chatledger.tasks import running
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +161,8 @@ async def _consume_commands(
 @contextlib.asynccontextmanager
 async def background(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
     """Run a role's loop for the app's lifetime; a crash of the loop stops the process loudly."""
-    task = asyncio.create_task(coro, name=name)
-    task.add_done_callback(_report_crash)
-    try:
+    async with running(coro, name, on_done=_report_crash):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def _report_crash(task: "asyncio.Task[None]") -> None:

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
+from chatledger.tasks import running
+
 log = logging.getLogger(__name__)
 POSITION_TIMEOUT_S = 1.0
 
@@ -97,10 +99,5 @@ async def heal_positions(consumer: AIOKafkaConsumer, name: str) -> None:
 @contextlib.asynccontextmanager
 async def watch_positions(consumer: AIOKafkaConsumer, name: str) -> AsyncIterator[None]:
     """Run `heal_positions` beside the code that polls `consumer`, for as long as it polls."""
-    task = asyncio.create_task(heal_positions(consumer, name), name=f"heal-{name}")
-    try:
+    async with running(heal_positions(consumer, name), f"heal-{name}"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
