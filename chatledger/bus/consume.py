@@ -7,7 +7,9 @@ while `handle` works on batch N+1, and the rests run one after another, in batch
 - each batch's effects stay in order: handle, finish, offsets;
 - finishes (publishes) happen in batch order, keeping each chat's events in seq order;
 - a crash anywhere leaves the offsets of every unfinished batch uncommitted: it is redelivered,
-  and handlers are idempotent (the ledger dedups by command id, the mirror by seq).
+  and handlers are idempotent (the ledger dedups by command id, the mirror by seq);
+- a batch fetched before the broker lost its partitions (`healing.rebirths`) never commits its
+  offsets: they would point past records of the reborn partition that nobody has read.
 """
 
 import asyncio
@@ -17,6 +19,8 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
+
+from chatledger.bus.healing import rebirths
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +53,13 @@ async def consume(
                 await after_fetch(consumer)
             if not batch:
                 continue
+            epoch = rebirths(consumer)
             finish = await handle(batch)  # batch N+1, while batch N finishes
             if finishing is not None:
                 await finishing
-            finishing = asyncio.create_task(_finish(consumer, finish, offsets_after(batch)))
+            finishing = asyncio.create_task(
+                _finish(consumer, finish, offsets_after(batch), epoch)
+            )
     finally:
         if finishing is not None:
             # Its offsets stay uncommitted: the batch is redelivered and finished again.
@@ -62,9 +69,12 @@ async def consume(
 
 
 async def _finish(
-    consumer: AIOKafkaConsumer, finish: Finish, offsets: dict[TopicPartition, int]
+    consumer: AIOKafkaConsumer, finish: Finish, offsets: dict[TopicPartition, int], epoch: int
 ) -> None:
     await finish()
+    if rebirths(consumer) != epoch:
+        log.warning("partitions reborn since this batch was fetched: its offsets not committed")
+        return
     try:
         await consumer.commit(offsets)
     except CommitFailedError:

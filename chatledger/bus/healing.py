@@ -12,6 +12,7 @@ a record twice (the ledger by command id, the history mirror and the gateway by 
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -24,6 +25,15 @@ POSITION_TIMEOUT_S = 1.0
 
 
 CHECK_EVERY_S = 0.1  # local state only (no request): cheap, and the race below stays short
+
+# How many times each consumer's partitions were restarted because the broker lost them. A batch
+# fetched before a rebirth must not commit its offsets afterwards: they count records of the lost
+# partition, and on the reborn one they would skip records never read (bus/consume.py).
+_rebirths: "weakref.WeakKeyDictionary[AIOKafkaConsumer, int]" = weakref.WeakKeyDictionary()
+
+
+def rebirths(consumer: AIOKafkaConsumer) -> int:
+    return _rebirths.get(consumer, 0)
 
 
 def past_the_end(position: int | None, highwater: int | None) -> bool:
@@ -88,6 +98,7 @@ async def heal_positions(consumer: AIOKafkaConsumer, name: str) -> None:
                     "restarted": [f"{p.topic}[{p.partition}]" for p in restart],
                 },
             )
+            _rebirths[consumer] = rebirths(consumer) + 1
             for partition in restart:
                 # A reborn partition starts at 0; on Kafka a lower position out of range is
                 # reset to the log start by auto_offset_reset=earliest.

@@ -48,6 +48,6 @@ def add_api_routes(app: web.Application) -> None:
 def add_demo_routes(app: web.Application, *, dev: bool) -> None:
     """The demo page is plain static files; the token endpoint is not routed at all unless dev."""
     app.router.add_get("/", demo_page.index)
-    app.router.add_static("/static/", demo_page.STATIC_DIR)
+    app.router.add_get("/static/{filename}", demo_page.asset)
     if dev:
         app.router.add_get("/dev/tokens", demo_page.dev_tokens)

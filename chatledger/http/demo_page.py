@@ -1,5 +1,6 @@
 """The demo chat page (static files, no build step) and the dev-only demo-token endpoint."""
 
+import functools
 from pathlib import Path
 
 from aiohttp import web
@@ -28,6 +29,21 @@ async def index(request: web.Request) -> web.FileResponse:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@functools.cache
+def _assets() -> frozenset[str]:
+    return frozenset(path.name for path in STATIC_DIR.iterdir() if path.is_file())
+
+
+async def asset(request: web.Request) -> web.StreamResponse:
+    """One of the page's files by its exact name; any other name is a plain 404 (a fuzzed name
+    never reaches the file system, where an over-long one made aiohttp's static route answer
+    500)."""
+    name = request.match_info["filename"]
+    if name not in _assets():
+        return responses.failure(404, "not found")
+    return web.FileResponse(STATIC_DIR / name, headers={"X-Content-Type-Options": "nosniff"})
 
 
 async def dev_tokens(request: web.Request) -> web.Response:

@@ -127,7 +127,7 @@ def paths(routes: tuple[Route, ...]) -> dict[str, Any]:
     documented: dict[str, Any] = {}
     for method, path in routes:
         op = OPERATIONS[(method, path)]
-        documented.setdefault(op.path or path, {})[method.lower()] = operation_object(op)
+        documented.setdefault(path, {})[method.lower()] = operation_object(op)
     return documented
 
 

@@ -56,7 +56,6 @@ class Operation:
     body: type[BaseModel] | None = None
     parameters: tuple[dict[str, Any], ...] = ()
     security: tuple[dict[str, list[str]], ...] | None = None  # None: the document's (bearer)
-    path: str | None = None  # when the documented path is not the canonical one (static files)
 
 
 def parameter(where: str, name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -97,7 +96,7 @@ def command(
     )
 
 
-def page(operation_id: str, summary: str, media_type: str, tag: str, path: str = "") -> Operation:
+def page(operation_id: str, summary: str, media_type: str, tag: str) -> Operation:
     """A public GET answering a document or a file."""
     return Operation(
         operation_id,
@@ -105,7 +104,6 @@ def page(operation_id: str, summary: str, media_type: str, tag: str, path: str =
         (Reply(200, summary, media_type=media_type),),
         tag=tag,
         security=PUBLIC,
-        path=path or None,
     )
 
 
@@ -236,14 +234,13 @@ OPERATIONS: dict[Route, Operation] = {
         "docs", "A page listing the operations of this document", "text/html", "docs"
     ),
     ("GET", "/"): page("demoPage", "The demo chat page", "text/html", "demo"),
-    ("GET", "/static"): Operation(
+    ("GET", "/static/{filename}"): Operation(
         "demoAsset",
         "The demo page's scripts and styles",
         (Reply(200, "The file.", media_type="*/*"), NotFound),
         tag="demo",
         parameters=(parameter("path", "filename", "A file of the demo page.", {"type": "string"}),),
         security=PUBLIC,
-        path="/static/{filename}",
     ),
     ("GET", "/dev/tokens"): Operation(
         "devTokens",

@@ -103,3 +103,7 @@ async def test_the_page_and_its_assets_are_served(
         assert sink not in source, sink
     assert (await client.get("/static/style.css")).status == 200
     assert (await client.get("/static/../demo.py")).status in (403, 404)
+    for name in ("nope.js", "x" * 300, "%E1%B9%B0%CC%BA" * 60, "..%2Fdemo.py"):
+        answer = await client.get(f"/static/{name}")  # found by schemathesis: was a 500
+        assert answer.status == 404, name
+        assert await answer.json() == {"success": "false", "message": "not found"}

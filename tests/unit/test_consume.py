@@ -6,6 +6,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
+from chatledger.bus import healing
 from chatledger.bus.consume import Batch, Finish, consume
 from tests.helpers.wait import eventually
 
@@ -18,7 +19,7 @@ class Record:
     value: bytes = b""
 
 
-@dataclass
+@dataclass(eq=False)
 class FakeConsumer:
     """Hands out the given batches, then nothing; remembers what was committed when."""
 
@@ -89,3 +90,29 @@ async def test_a_batch_unfinished_when_the_loop_stops_is_not_committed() -> None
     loop.cancel()
     await asyncio.gather(loop, return_exceptions=True)
     assert consumer.log == []
+
+
+async def test_a_batch_fetched_before_its_partitions_were_reborn_commits_nothing() -> None:
+    """Its offsets count records of the lost partition: on the reborn one they would skip."""
+    consumer = FakeConsumer([batch(0, 3)])
+    handled = asyncio.Event()
+
+    async def handle(records: Batch) -> Finish:
+        handled.set()
+
+        async def finish() -> None:
+            healing._rebirths[consumer] = healing.rebirths(consumer) + 1  # type: ignore[index]
+            consumer.log.append("finished")
+
+        return finish
+
+    loop = asyncio.create_task(consume(consumer, handle, max_records=10))  # type: ignore[arg-type]
+
+    async def log() -> list[str]:
+        return list(consumer.log)
+
+    # A commit would follow `finish` in the same step of the same task: no wait needed.
+    await eventually(log, until=lambda got: "finished" in got, what="the batch finished")
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
+    assert consumer.log == ["finished"]
