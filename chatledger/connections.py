@@ -1,8 +1,9 @@
 """The `connections` table (the brief's SaveConnection): its one writer.
 
-Two paths reach the table, both through here: the gateway registers each socket it opens (and
-deletes the row when the socket closes), and `POST /chat/connection/add` travels like every
-command (the brief's AddNewConnection) and is written in the ledger batch's transaction.
+Two paths reach the table, both through here: the gateway registers each socket it opens (in
+batches, gateway/arrivals.py) and deletes its row when it closes; `POST /chat/connection/add`
+travels like every command (the brief's AddNewConnection) and is written in the ledger batch's
+transaction.
 """
 
 from collections.abc import Sequence
@@ -29,11 +30,6 @@ async def upsert(cur: Any, rows: Sequence[Row]) -> None:
     """Inside a transaction the caller holds (the ledger's batch). A retried row changes nothing."""
     if rows:
         await cur.executemany(_UPSERT, list(rows))
-
-
-async def register(db: Database, role: str, entity: str, connection: str, chat: str) -> None:
-    async with db.connection() as conn, conn.raw_connection.cursor() as cur:
-        await upsert(cur, [row(role, entity, connection, chat)])
 
 
 async def unregister(db: Database, connection: str) -> None:

@@ -41,7 +41,6 @@ from chatledger.tasks import running
 log = logging.getLogger(__name__)
 
 ALL_ROLES = ("api", "gateway", "ledger", "history")
-LEDGER_WORKER = web.AppKey("ledger_worker", LedgerWorker)
 LISTENERS = web.AppKey("listeners", Listeners)
 
 
@@ -122,7 +121,6 @@ async def history_ctx(app: web.Application) -> AsyncIterator[None]:
 async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
-    app[LEDGER_WORKER] = worker
     app[LEDGER_LAG] = worker
     started = app[ROLE_LOOPS].loop("ledger")
     async with background(_consume_commands(settings, worker, started), "ledger"):

@@ -100,9 +100,5 @@ class Outbox:
         return not self._pending
 
     @property
-    def live(self) -> bool:
-        return self._held is None
-
-    @property
     def pending(self) -> int:
         return len(self._pending)
