@@ -8,12 +8,18 @@ import orjson
 from chatledger.ledger.commands import (
     Actor,
     AddGoal,
+    BanViewer,
+    ChangeSettings,
     Command,
+    DeleteMessage,
     Deposit,
     Donate,
+    MuteViewer,
     Payout,
     PostMessage,
+    Refund,
     RegisterConnection,
+    UnbanViewer,
 )
 from chatledger.ledger.wire import dumps
 
@@ -24,9 +30,15 @@ _KINDS: dict[str, type[Any]] = {
     "connection": RegisterConnection,
     "deposit": Deposit,
     "payout": Payout,
+    "settings": ChangeSettings,
+    "mute": MuteViewer,
+    "ban": BanViewer,
+    "unban": UnbanViewer,
+    "delete": DeleteMessage,
+    "refund": Refund,
 }
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
-_DECIMAL_FIELDS = frozenset({"amount", "require_sum"})
+_DECIMAL_FIELDS = frozenset({"amount", "require_sum", "min_donation"})
 
 
 class UndecodableCommand(ValueError):

@@ -66,8 +66,63 @@ class Payout:
     amount: Decimal
 
 
-Command = PostMessage | Donate | AddGoal | RegisterConnection | Deposit | Payout
-ChatCommand = PostMessage | Donate | AddGoal | RegisterConnection
+@dataclass(frozen=True, slots=True)
+class ChangeSettings:
+    command_id: str
+    chat: str
+    actor: Actor
+    min_donation: Decimal  # 0 is no minimum
+
+
+@dataclass(frozen=True, slots=True)
+class MuteViewer:
+    command_id: str
+    chat: str
+    actor: Actor
+    client: str
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class BanViewer:
+    command_id: str
+    chat: str
+    actor: Actor
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnbanViewer:
+    command_id: str
+    chat: str
+    actor: Actor
+    client: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMessage:
+    command_id: str
+    chat: str
+    actor: Actor
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    """An operator takes a donation back (a disputed card payment): no person acts in the chat."""
+
+    command_id: str
+    chat: str
+    donation_id: str
+    reason: str | None = None
+
+
+Moderation = MuteViewer | BanViewer | UnbanViewer
+ChatCommand = (
+    PostMessage | Donate | AddGoal | RegisterConnection | ChangeSettings | Moderation
+    | DeleteMessage
+)
+Command = ChatCommand | Refund | Deposit | Payout
 
 
 def stream_of(command: Command) -> str:

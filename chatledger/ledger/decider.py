@@ -7,7 +7,7 @@ ledger records as handled so a poisoned command is not retried forever.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,19 +15,30 @@ from chatledger.ledger import events as ev
 from chatledger.ledger.commands import (
     Actor,
     AddGoal,
+    BanViewer,
+    ChangeSettings,
     Command,
+    DeleteMessage,
     Deposit,
     Donate,
+    Moderation,
+    MuteViewer,
     Payout,
     PostMessage,
+    Refund,
     RegisterConnection,
+    UnbanViewer,
     stream_of,
 )
 from chatledger.ledger.events import Event, event_id_for
-from chatledger.ledger.state import ZERO, Goal, LedgerState, evolve
-from chatledger.ledger.wire import money
+from chatledger.ledger.state import ZERO, Donation, Goal, LedgerState, evolve
+from chatledger.ledger.wire import iso, money
 
 INSUFFICIENT_FUNDS = "insufficient funds"
+BELOW_MINIMUM = "below minimum"
+MUTED = "muted"
+BANNED = "banned"
+MAX_MUTE_SECONDS = 86_400
 
 
 class CommandRefused(Exception):
@@ -104,6 +115,8 @@ def refusal(command: Command) -> Refusal | None:
     """
     if isinstance(command, Deposit | Payout):
         return None if command.amount > ZERO else Refusal("the amount must be positive")
+    if isinstance(command, Refund):
+        return None
     actor = command.actor
     if actor.role == "model" and actor.uuid != command.chat:
         return Refusal("a model acts only in its own chat", forbidden=True)
@@ -119,7 +132,38 @@ def refusal(command: Command) -> Refusal | None:
             return Refusal("only the model sets goals", forbidden=True)
         if command.require_sum <= ZERO:
             return Refusal("require_sum: a goal needs a positive sum")
+    if isinstance(command, ChangeSettings | MuteViewer | BanViewer | UnbanViewer):
+        return _model_only_refusal(command)
     return None
+
+
+def _model_only_refusal(command: ChangeSettings | Moderation) -> Refusal | None:
+    if command.actor.role != "model":
+        return Refusal("only the model of the chat may do this", forbidden=True)
+    if isinstance(command, ChangeSettings):
+        if command.min_donation < ZERO:
+            return Refusal("min_donation: must not be negative")
+        return None
+    if command.client == command.chat:
+        return Refusal("client: the model cannot moderate itself")
+    if isinstance(command, MuteViewer) and not 1 <= command.seconds <= MAX_MUTE_SECONDS:
+        return Refusal(f"seconds: from 1 to {MAX_MUTE_SECONDS}")
+    return None
+
+
+def speech_refusal(state: LedgerState, chat: str, client: str, says_something: bool,
+                   now: datetime) -> str | None:
+    """Why a client may not speak (or tip) in a chat right now: banned, or muted and saying
+    something (a plain tip passes a mute). The API asks its copy of the moderation state."""
+    if (chat, client) in state.bans:
+        return BANNED
+    if says_something and state.is_muted(chat, client, now):
+        return MUTED
+    return None
+
+
+def below_minimum(state: LedgerState, chat: str, amount: Decimal) -> bool:
+    return amount < state.min_donations.get(chat, ZERO)
 
 
 def affordable(balance: Decimal | None, amount: Decimal) -> bool:
@@ -146,6 +190,9 @@ def _require_model_chat(command: PostMessage | Donate | AddGoal, state: LedgerSt
 
 def _message(command: PostMessage, state: LedgerState, facts: _Facts) -> None:
     _require_model_chat(command, state)
+    refused = speech_refusal(state, command.chat, command.actor.uuid, True, facts.now)
+    if refused is not None:
+        raise CommandRefused(refused)
     facts.add(
         ev.MESSAGE,
         command.actor,
@@ -158,13 +205,18 @@ def _message(command: PostMessage, state: LedgerState, facts: _Facts) -> None:
 def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
     _require_model_chat(command, state)
     model, donor, amount = command.chat, command.actor.uuid, command.amount
-    if not affordable(state.balances[donor], amount):
+    rejected = speech_refusal(state, model, donor, command.text is not None, facts.now)
+    if rejected is None and below_minimum(state, model, amount):
+        rejected = BELOW_MINIMUM
+    if rejected is None and not affordable(state.balances[donor], amount):
+        rejected = INSUFFICIENT_FUNDS
+    if rejected is not None:
         facts.add(
             ev.DONATE_REJECTED,
             command.actor,
             is_public=False,
             amount=amount,
-            reason=INSUFFICIENT_FUNDS,
+            reason=rejected,
             message=command.text,
         )
         return
@@ -216,6 +268,115 @@ def _maybe_change_sponsor(command: Donate, state: LedgerState, facts: _Facts) ->
     )
 
 
+def _refund(command: Refund, state: LedgerState, facts: _Facts) -> None:
+    donation = state.donations.get(command.donation_id)
+    if donation is None or donation.model != command.chat:
+        raise CommandRefused(f"{command.donation_id} is not a donation")
+    if donation.refund_id is not None:
+        raise CommandRefused(f"{command.donation_id} was refunded already")
+    model_balance = _require_account(state, donation.model)
+    if not affordable(model_balance, donation.amount):
+        raise CommandRefused(
+            f"the model's balance {money(model_balance)} is below the sum {money(donation.amount)}"
+        )
+    _require_account(state, donation.donor.uuid)
+    reduced = [
+        _goal_fact(goal, goal.sum - donation.amount)
+        for goal in state.goals.get(donation.model, ())
+        if goal.id in donation.goal_ids
+    ]
+    hidden: dict[str, Any] = {ev.ANONYMOUS: True} if donation.anonymous else {}
+    facts.add(
+        ev.DONATE_REFUNDED,
+        donation.donor,  # whose tip it was: the money goes back to them
+        amount=donation.amount,
+        donation_id=donation.id,
+        reason=command.reason,
+        goals=reduced,
+        **hidden,
+    )
+    if not donation.anonymous:
+        _maybe_dethrone(donation, state, facts)
+
+
+def _maybe_dethrone(refunded: Donation, state: LedgerState, facts: _Facts) -> None:
+    """§6 again after a refund: the sponsor keeps the title unless someone is now strictly
+    ahead (of several tied challengers, the lowest uuid, so a replay decides alike)."""
+    model, donor = refunded.model, refunded.donor.uuid
+    current = state.sponsors.get(model)
+    if current is None or current.uuid != donor:
+        return  # only the sponsor's own total fell; nobody else's rank changed
+    remaining = state.donor_total(model, donor) - refunded.amount
+    challengers = [
+        (-total, client)
+        for (chat, client), total in state.donor_totals.items()
+        if chat == model and client != donor and total > remaining
+    ]
+    if not challengers:
+        return
+    negative_total, client = min(challengers)
+    name = state.names.get(client, "")
+    facts.add(
+        ev.CHANGE_SPONSOR,
+        Actor(client, name, "client"),
+        sponsor={"uuid": client, "name": name},
+        previous=donor,
+        total=-negative_total,
+    )
+
+
+def _change_settings(command: ChangeSettings, state: LedgerState, facts: _Facts) -> None:
+    _require_account(state, command.chat)
+    facts.add(ev.SETTINGS_CHANGED, command.actor, min_donation=command.min_donation)
+
+
+def _target_client(command: Moderation, state: LedgerState) -> dict[str, str]:
+    _require_account(state, command.chat)
+    if state.kinds.get(command.client) != "client":
+        raise CommandRefused(f"client: {command.client} is not a client")
+    return {"uuid": command.client, "name": state.names.get(command.client, "")}
+
+
+def _mute(command: MuteViewer, state: LedgerState, facts: _Facts) -> None:
+    client = _target_client(command, state)
+    until = facts.now + timedelta(seconds=command.seconds)
+    facts.add(ev.VIEWER_MUTED, command.actor, client=client, seconds=command.seconds,
+              until=iso(until))
+
+
+def _ban(command: BanViewer, state: LedgerState, facts: _Facts) -> None:
+    client = _target_client(command, state)
+    if (command.chat, command.client) in state.bans:
+        raise CommandRefused("client: banned already")
+    facts.add(ev.VIEWER_BANNED, command.actor, client=client)
+
+
+def _unban(command: UnbanViewer, state: LedgerState, facts: _Facts) -> None:
+    client = _target_client(command, state)
+    if (command.chat, command.client) not in state.bans:
+        raise CommandRefused("client: not banned")
+    facts.add(ev.VIEWER_UNBANNED, command.actor, client=client)
+
+
+def deletion_refusal(state: LedgerState, command: DeleteMessage) -> Refusal | None:
+    """Only a live message of this chat, and only by the model or its author."""
+    message = state.messages.get(command.message_id)
+    if message is None or message.model != command.chat:
+        return Refusal("id: no such message in this chat")
+    if message.deletion_id is not None:
+        return Refusal("id: the message is deleted already")
+    if command.actor.role != "model" and command.actor.uuid != message.author:
+        return Refusal("only the model or the author deletes a message", forbidden=True)
+    return None
+
+
+def _delete_message(command: DeleteMessage, state: LedgerState, facts: _Facts) -> None:
+    refused = deletion_refusal(state, command)
+    if refused is not None:
+        raise CommandRefused(refused.reason)
+    facts.add(ev.MESSAGE_DELETED, command.actor, message_id=command.message_id)
+
+
 def _add_goal(command: AddGoal, state: LedgerState, facts: _Facts) -> None:
     _require_model_chat(command, state)
     goal = Goal(event_id_for(command.command_id, 0), command.chat, command.name,
@@ -246,4 +407,10 @@ _DECIDERS: dict[type, Callable[..., None]] = {
     Deposit: _deposit,
     Payout: _payout,
     RegisterConnection: _connection,
+    Refund: _refund,
+    ChangeSettings: _change_settings,
+    MuteViewer: _mute,
+    BanViewer: _ban,
+    UnbanViewer: _unban,
+    DeleteMessage: _delete_message,
 }

@@ -18,9 +18,17 @@ END_GOAL: Final = "end_goal"
 NEW_GOAL: Final = "new_goal"
 DEPOSITED: Final = "deposited"
 PAID_OUT: Final = "paid_out"
+DONATE_REFUNDED: Final = "donate_refunded"
+SETTINGS_CHANGED: Final = "settings_changed"
+VIEWER_MUTED: Final = "viewer_muted"
+VIEWER_BANNED: Final = "viewer_banned"
+VIEWER_UNBANNED: Final = "viewer_unbanned"
+MESSAGE_DELETED: Final = "message_deleted"
 
+MODERATION_TYPES: Final = frozenset({VIEWER_MUTED, VIEWER_BANNED, VIEWER_UNBANNED})
 CHAT_TYPES: Final = frozenset(
-    {MESSAGE, DONATE, DONATE_REJECTED, CHANGE_SPONSOR, END_GOAL, NEW_GOAL}
+    {MESSAGE, DONATE, DONATE_REJECTED, CHANGE_SPONSOR, END_GOAL, NEW_GOAL, DONATE_REFUNDED,
+     SETTINGS_CHANGED, MESSAGE_DELETED} | MODERATION_TYPES
 )
 ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
 
@@ -29,7 +37,7 @@ ANONYMOUS: Final = "anonymous"
 
 # Payload keys that hold money, at any depth (a goal's `sum` inside `goals`): Decimals in an
 # event, rendered with two decimals on the wire (`wire.money`), read back as Decimals (`rows`).
-MONEY_FIELDS: Final = frozenset({"sum", "total", "require_sum"})
+MONEY_FIELDS: Final = frozenset({"sum", "total", "require_sum", "min_donation"})
 
 
 def map_money(value: Any, convert: Callable[[Any], Any]) -> Any:

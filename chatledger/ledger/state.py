@@ -6,9 +6,11 @@ millions of events into one state; `decide` never mutates it.
 """
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from chatledger.ledger import events as ev
+from chatledger.ledger.commands import Actor
 from chatledger.ledger.events import Event
 
 ZERO = Decimal("0.00")
@@ -31,18 +33,59 @@ class Sponsor:
 
 
 @dataclass(slots=True)
+class Donation:
+    """What a refund needs of a donation: whose money, how much, which day, which goals."""
+
+    id: str
+    model: str
+    donor: Actor
+    amount: Decimal
+    day: date  # UTC: the leaderboard period a refund is subtracted from
+    anonymous: bool
+    goal_ids: tuple[str, ...]  # the goals that were active when it was made
+    refund_id: str | None = None  # the donate_refunded event, once refunded
+
+
+@dataclass(slots=True)
+class Message:
+    id: str
+    model: str
+    author: str
+    deletion_id: str | None = None  # the message_deleted event, once deleted
+
+
+Pair = tuple[str, str]  # (model, client)
+
+
+@dataclass(slots=True)
 class LedgerState:
-    """Balances by owner; active goals by model; donor totals by (model, client); sponsors."""
+    """Everything the rules read, folded from events (the ledger loads only what a batch needs).
+
+    `kinds` is the one part no event folds: accounts are opened outside the event log, so the
+    ledger loads them beside the balances (a fold over events alone leaves it empty).
+    """
 
     versions: dict[str, int] = field(default_factory=dict)
     balances: dict[str, Decimal] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)  # owner -> "model" | "client"
+    names: dict[str, str] = field(default_factory=dict)  # client -> name (to name a sponsor)
     goals: dict[str, list[Goal]] = field(default_factory=dict)
-    donor_totals: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    donor_totals: dict[Pair, Decimal] = field(default_factory=dict)
+    donor_days: dict[tuple[str, str, date], Decimal] = field(default_factory=dict)
     sponsors: dict[str, Sponsor] = field(default_factory=dict)
     closed_goals: list[Goal] = field(default_factory=list)
+    min_donations: dict[str, Decimal] = field(default_factory=dict)  # model -> minimum tip
+    mutes: dict[Pair, datetime] = field(default_factory=dict)  # -> muted until (may be past)
+    bans: set[Pair] = field(default_factory=set)
+    donations: dict[str, Donation] = field(default_factory=dict)
+    messages: dict[str, Message] = field(default_factory=dict)
 
     def donor_total(self, model: str, client: str) -> Decimal:
         return self.donor_totals.get((model, client), ZERO)
+
+    def is_muted(self, model: str, client: str, now: datetime) -> bool:
+        until = self.mutes.get((model, client))
+        return until is not None and now < until
 
 
 def evolve(state: LedgerState, event: Event) -> LedgerState:
@@ -69,13 +112,41 @@ def _paid_out(state: LedgerState, event: Event) -> None:
 
 def _donated(state: LedgerState, event: Event) -> None:
     assert event.amount is not None and event.actor is not None
-    model, donor = event.stream, event.actor.uuid
-    _credit(state, donor, -event.amount)
-    _credit(state, model, event.amount)
-    if not event.payload.get(ev.ANONYMOUS):  # anonymous tips rank nobody
-        state.donor_totals[(model, donor)] = state.donor_total(model, donor) + event.amount
+    model, donor, amount = event.stream, event.actor, event.amount
+    anonymous = bool(event.payload.get(ev.ANONYMOUS))
+    day = event.created_at.date()
+    _credit(state, donor.uuid, -amount)
+    _credit(state, model, amount)
+    if not anonymous:  # anonymous tips rank nobody
+        state.names[donor.uuid] = donor.name
+        _rank(state, model, donor.uuid, day, amount)
     for goal in state.goals.get(model, ()):
-        goal.sum += event.amount
+        goal.sum += amount
+    goal_ids = tuple(goal["id"] for goal in event.payload.get("goals") or ())
+    state.donations[event.event_id] = Donation(
+        event.event_id, model, donor, amount, day, anonymous, goal_ids
+    )
+
+
+def _rank(state: LedgerState, model: str, client: str, day: date, amount: Decimal) -> None:
+    """Move a donor's all-time and per-day totals (a refund moves them back)."""
+    state.donor_totals[(model, client)] = state.donor_total(model, client) + amount
+    key = (model, client, day)
+    state.donor_days[key] = state.donor_days.get(key, ZERO) + amount
+
+
+def _refunded(state: LedgerState, event: Event) -> None:
+    donation = state.donations[event.payload["donation_id"]]
+    model, donor, amount = donation.model, donation.donor.uuid, donation.amount
+    _credit(state, model, -amount)
+    _credit(state, donor, amount)
+    if not donation.anonymous:
+        _rank(state, model, donor, donation.day, -amount)
+    reduced = {goal["id"] for goal in event.payload.get("goals") or ()}
+    for goal in state.goals.get(model, ()):
+        if goal.id in reduced:
+            goal.sum -= amount
+    donation.refund_id = event.event_id
 
 
 def _goal_added(state: LedgerState, event: Event) -> None:
@@ -99,7 +170,45 @@ def _sponsor_changed(state: LedgerState, event: Event) -> None:
     state.sponsors[event.stream] = Sponsor(sponsor["uuid"], sponsor["name"])
 
 
+def _settings_changed(state: LedgerState, event: Event) -> None:
+    state.min_donations[event.stream] = Decimal(event.payload["min_donation"])
+
+
+def _target(event: Event) -> Pair:
+    return (event.stream, event.payload["client"]["uuid"])
+
+
+def _muted(state: LedgerState, event: Event) -> None:
+    state.mutes[_target(event)] = event.created_at + timedelta(seconds=event.payload["seconds"])
+
+
+def _banned(state: LedgerState, event: Event) -> None:
+    state.bans.add(_target(event))
+
+
+def _unbanned(state: LedgerState, event: Event) -> None:
+    state.bans.discard(_target(event))
+
+
+def _message_posted(state: LedgerState, event: Event) -> None:
+    assert event.actor is not None
+    state.messages[event.event_id] = Message(event.event_id, event.stream, event.actor.uuid)
+
+
+def _message_deleted(state: LedgerState, event: Event) -> None:
+    message = state.messages.get(event.payload["message_id"])
+    if message is not None:  # the ledger loads only the messages its batch names
+        message.deletion_id = event.event_id
+
+
 _EVOLVERS = {
+    ev.MESSAGE: _message_posted,
+    ev.MESSAGE_DELETED: _message_deleted,
+    ev.DONATE_REFUNDED: _refunded,
+    ev.SETTINGS_CHANGED: _settings_changed,
+    ev.VIEWER_MUTED: _muted,
+    ev.VIEWER_BANNED: _banned,
+    ev.VIEWER_UNBANNED: _unbanned,
     ev.DEPOSITED: _deposited,
     ev.PAID_OUT: _paid_out,
     ev.DONATE: _donated,

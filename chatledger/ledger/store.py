@@ -28,6 +28,7 @@ from chatledger.ledger.commands import (
     Deposit,
     Donate,
     Payout,
+    Refund,
     RegisterConnection,
     stream_of,
 )
@@ -59,6 +60,8 @@ def _owners(commands: Iterable[Command]) -> set[str]:
     for command in commands:
         if isinstance(command, Deposit | Payout):
             owners.add(command.account)
+        elif isinstance(command, Refund):
+            owners.add(command.chat)  # the donor is loaded with the donation
         else:
             owners.update((command.chat, command.actor.uuid))
     return owners

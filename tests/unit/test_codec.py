@@ -3,7 +3,19 @@ from decimal import Decimal
 import pytest
 
 from chatledger.ledger.codec import UndecodableCommand, decode_command, encode_command
-from chatledger.ledger.commands import Actor, AddGoal, Deposit, Donate, PostMessage
+from chatledger.ledger.commands import (
+    Actor,
+    AddGoal,
+    BanViewer,
+    ChangeSettings,
+    DeleteMessage,
+    Deposit,
+    Donate,
+    MuteViewer,
+    PostMessage,
+    Refund,
+    UnbanViewer,
+)
 
 ACTOR = Actor("00000000-0000-4000-8000-000000000001", "Bob", "client")
 
@@ -22,3 +34,16 @@ def test_commands_round_trip_exactly(command: object) -> None:
 def test_garbage_is_undecodable(raw: bytes) -> None:
     with pytest.raises(UndecodableCommand):
         decode_command(raw)
+
+
+@pytest.mark.parametrize("command", [
+    ChangeSettings("c5", "m", ACTOR, Decimal("2.50")),
+    MuteViewer("c6", "m", ACTOR, "x", 60),
+    BanViewer("c7", "m", ACTOR, "x"),
+    UnbanViewer("c8", "m", ACTOR, "x"),
+    DeleteMessage("c9", "m", ACTOR, "e"),
+    Refund("c10", "m", "e", "disputed"),
+    Refund("c11", "m", "e"),
+])
+def test_day_one_commands_round_trip_exactly(command: object) -> None:
+    assert decode_command(encode_command(command)) == command  # type: ignore[arg-type]
