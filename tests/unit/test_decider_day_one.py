@@ -35,7 +35,7 @@ from chatledger.ledger.decider import (
     refusal,
 )
 from chatledger.ledger.state import ZERO, LedgerState
-from tests.unit.test_decider import CLIENTS, MODELS, NOW, cid, fresh_state, money
+from tests.unit.test_decider import CLIENTS, MODELS, NOW, cid, commands, fresh_state
 
 
 def day_one_state() -> LedgerState:
@@ -54,14 +54,7 @@ class RefundNth:
 
 Step = Command | RefundNth
 
-steps = st.one_of(
-    st.builds(lambda c, a: Deposit(cid(), c.uuid, a), st.sampled_from(CLIENTS), money),
-    st.builds(lambda c, m, a, anonymous: Donate(cid(), m.uuid, c, a, anonymous=anonymous),
-              st.sampled_from(CLIENTS), st.sampled_from(MODELS), money, st.booleans()),
-    st.builds(lambda m, a: AddGoal(cid(), m.uuid, m, "goal", a), st.sampled_from(MODELS), money),
-    st.builds(lambda m, a: Payout(cid(), m.uuid, a), st.sampled_from(MODELS), money),
-    st.builds(RefundNth, st.integers(min_value=0, max_value=30)),
-)
+steps = st.one_of(commands, st.builds(RefundNth, st.integers(min_value=0, max_value=30)))
 
 
 def run(history: list[Step]) -> tuple[LedgerState, list[ev.Event]]:
@@ -80,6 +73,10 @@ def run(history: list[Step]) -> tuple[LedgerState, list[ev.Event]]:
 
 
 histories = st.lists(steps, max_size=60)
+
+
+def refunded_ids(log: list[ev.Event]) -> set[str]:
+    return {e.payload["donation_id"] for e in log if e.type == ev.DONATE_REFUNDED}
 
 
 @settings(max_examples=300, deadline=None)
@@ -105,7 +102,7 @@ def test_donor_totals_and_days_are_net_of_refunds_and_blind_to_anonymous_tips(
     history: list[Step],
 ) -> None:
     state, log = run(history)
-    refunded = {e.payload["donation_id"] for e in log if e.type == ev.DONATE_REFUNDED}
+    refunded = refunded_ids(log)
     expected: dict[tuple[str, str], Decimal] = {}
     for e in log:
         if e.type == ev.DONATE and e.actor and not e.payload.get(ev.ANONYMOUS):
@@ -136,7 +133,7 @@ def test_an_active_goal_holds_the_donations_it_saw_less_their_refunds(
     history: list[Step],
 ) -> None:
     state, log = run(history)
-    refunded = {e.payload["donation_id"] for e in log if e.type == ev.DONATE_REFUNDED}
+    refunded = refunded_ids(log)
     for model in MODELS:
         for goal in state.goals.get(model.uuid, []):
             saw = [
