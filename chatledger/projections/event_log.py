@@ -1,4 +1,8 @@
-"""Reading `chat_events` back: the MySQL side of history and of websocket recovery."""
+"""Reading `chat_events` back: the MySQL side of history and of websocket recovery.
+
+A deleted message (its id in `deleted_messages`, written in the transaction that appended its
+`message_deleted`) is never read back: history and a `since` replay leave it out alike.
+"""
 
 from datetime import datetime
 from typing import Any
@@ -7,6 +11,7 @@ from databases import Database
 
 from chatledger.ledger import events as ev
 from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
+from chatledger.ledger.state import Message
 from chatledger.ledger.wire import event_to_wire
 
 _CHAT_TYPES = ", ".join(f"'{name}'" for name in sorted(ev.CHAT_TYPES))
@@ -32,7 +37,10 @@ async def _chat_events(
     async with db.connection() as connection, connection.raw_connection.cursor() as cur:
         await cur.execute(
             f"SELECT {EVENT_COLUMNS} FROM chat_events WHERE stream = %s AND {condition}"
-            f" AND type IN ({_CHAT_TYPES}) ORDER BY seq LIMIT %s",
+            f" AND type IN ({_CHAT_TYPES})"
+            " AND NOT EXISTS (SELECT 1 FROM deleted_messages d"
+            " WHERE d.message_id = chat_events.event_id)"
+            " ORDER BY seq LIMIT %s",
             (chat, bound, limit),
         )
         rows = await cur.fetchall()
@@ -42,3 +50,14 @@ async def _chat_events(
 async def latest_seq(db: Database, chat: str) -> int:
     value = await db.fetch_val("SELECT version FROM streams WHERE stream = :s", {"s": chat})
     return int(value or 0)
+
+
+async def message(db: Database, message_id: str) -> Message | None:
+    """A `message` event as the deletion rule reads it (its chat, author, deletion), or None."""
+    row = await db.fetch_one(
+        "SELECT e.event_id, e.stream, e.actor_uuid, d.deletion_id FROM chat_events e"
+        " LEFT JOIN deleted_messages d ON d.message_id = e.event_id"
+        f" WHERE e.event_id = :id AND e.type = '{ev.MESSAGE}'",
+        {"id": message_id},
+    )
+    return Message(row[0], row[1], row[2], row[3]) if row is not None else None
