@@ -55,8 +55,8 @@ from chatledger.ledger.commands import (
 )
 from chatledger.ledger.decider import Refusal, deletion_refusal, refusal
 from chatledger.ledger.state import LedgerState
+from chatledger.ledger.store import read_messages
 from chatledger.ledger.wire import money
-from chatledger.projections import event_log
 from chatledger.projections.chat_rules import ChatRules
 
 log = logging.getLogger(__name__)
@@ -293,9 +293,10 @@ async def build_deletion(
 
 
 async def deletion_allowed(request: web.Request, command: DeleteMessage) -> None:
-    """The message as the ledger would load it (one MySQL read: deletions are rare)."""
-    message = await event_log.message(request.app[DATABASE], command.message_id)
-    state = LedgerState(messages={message.id: message} if message is not None else {})
+    """The message read by the ledger's own loader (one MySQL read: deletions are rare)."""
+    async with request.app[DATABASE].connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        state = LedgerState(messages=await read_messages(cur, [command]))
     refusal_ = deletion_refusal(state, command)
     if refusal_ is not None:
         raise refused(refusal_)

@@ -11,7 +11,6 @@ from databases import Database
 
 from chatledger.ledger import events as ev
 from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
-from chatledger.ledger.state import Message
 from chatledger.ledger.wire import event_to_wire
 
 _CHAT_TYPES = ", ".join(f"'{name}'" for name in sorted(ev.CHAT_TYPES))
@@ -51,13 +50,3 @@ async def latest_seq(db: Database, chat: str) -> int:
     value = await db.fetch_val("SELECT version FROM streams WHERE stream = :s", {"s": chat})
     return int(value or 0)
 
-
-async def message(db: Database, message_id: str) -> Message | None:
-    """A `message` event as the deletion rule reads it (its chat, author, deletion), or None."""
-    row = await db.fetch_one(
-        "SELECT e.event_id, e.stream, e.actor_uuid, d.deletion_id FROM chat_events e"
-        " LEFT JOIN deleted_messages d ON d.message_id = e.event_id"
-        f" WHERE e.event_id = :id AND e.type = '{ev.MESSAGE}'",
-        {"id": message_id},
-    )
-    return Message(row[0], row[1], row[2], row[3]) if row is not None else None

@@ -2,10 +2,10 @@
 
 The schemathesis run takes the document the running `service` serves (the first test holds
 the two equal) and drives the service with valid tokens (the model's for what only the model
-may do: goals, settings, moderation; a client's for the rest) over every operation, with data generated from it (valid and invalid); it
-fails on any 5xx, on an undocumented status and on a body that does not match its documented
-schema. The websocket test holds the frames the gateway really sends, and history's page, to the
-same models.
+may do: goals, settings, moderation; a client's for the rest) over every operation, with data
+generated from it (valid and invalid); it fails on any 5xx, on an undocumented status and on a
+body that does not match its documented schema. The websocket test holds the frames the
+gateway really sends, and history's page, to the same models.
 """
 
 import asyncio
