@@ -184,11 +184,12 @@ async def test_a_muted_viewer_is_refused_speech_at_once_but_may_tip(
         await accepted(http, base, MUTE, model, {"client": viewer.uuid, "seconds": 1})
         await page.until(lambda got: got[-1].get("seconds") == 1, "the short mute")
 
-        async def speak() -> int:
-            return (await post(http, base, MESSAGE, viewer, {"message": "back"}))[0]
+        async def speak() -> tuple[int, dict[str, object]]:
+            return await post(http, base, MESSAGE, viewer, {"message": "back"})
 
-        assert await eventually(speak, until=lambda status: status == 201, timeout=10,
-                                what="the mute expired") == 201
+        status, answer = await eventually(speak, until=lambda got: got[0] == 201, timeout=10,
+                                          what="the mute expired")
+        assert [e["type"] for e in await applied(db, str(answer["id"]))] == [ev.MESSAGE]
 
 
 async def test_a_banned_viewer_is_refused_everything_then_unbanned(
@@ -225,7 +226,8 @@ async def test_a_banned_viewer_is_refused_everything_then_unbanned(
 
         await accepted(http, base, UNBAN, model, {"client": viewer.uuid})
         await seen(watching, ev.VIEWER_UNBANNED)
-        await accepted(http, base, MESSAGE, viewer, {"message": "sorry"})
+        sorry = await accepted(http, base, MESSAGE, viewer, {"message": "sorry"})
+        assert [e["type"] for e in await applied(db, sorry)] == [ev.MESSAGE]
         assert await handshake(http, base, viewer) == (101, None)
         status, answer = await post(http, base, UNBAN, model, {"client": viewer.uuid})
         assert (status, errors(answer)) == (400, ["client: not banned"])
@@ -238,19 +240,19 @@ async def _closed(client: Client) -> bool:
 async def test_a_ban_is_per_chat(
     service: Service, people: People, http: aiohttp.ClientSession
 ) -> None:
+    """Banned in Mia's chat, the same person still talks in Zoe's (and keeps that socket)."""
     first, second = await people.model("Mia"), await people.model("Zoe")
     viewer = await people.client(first)
     # The same person, in the second chat.
     elsewhere = Someone(
         viewer.person, issue_token(people.settings, viewer.uuid, "client", second.uuid)
     )
-    async with connected(http, service.url, elsewhere) as page:
+    watcher = await people.client(first, "Ann")
+    async with connected(http, service.url, elsewhere) as page, \
+            connected(http, service.url, watcher) as watching:
         await accepted(http, service.url, BAN, first, {"client": viewer.uuid})
-
-        async def refused() -> int:
-            return (await post(http, service.url, MESSAGE, viewer, {"message": "hi"}))[0]
-
-        await eventually(refused, until=lambda status: status == 403, what="banned in Mia's")
+        await seen(watching, ev.VIEWER_BANNED)
+        assert await post(http, service.url, MESSAGE, viewer, {"message": "hi"}) == (403, BANNED)
         await accepted(http, service.url, MESSAGE, elsewhere, {"message": "still here"})
         await page.until(lambda got: any(e.get("message") == "still here" for e in got), "mine")
         assert not page.ws.closed

@@ -60,6 +60,13 @@ def test_folding_the_published_events_gives_the_ledgers_own_state() -> None:
     assert rules.state.bans == ledger.bans == set()  # banned, then unbanned
 
 
+def test_an_undecodable_rule_event_is_dropped_not_raised() -> None:
+    rules = ChatRules()
+    for raw in (b'{"type":"viewer_banned",', b'{"type":"viewer_banned","chat":"x"}'):
+        assert rules.fold(raw) is None
+    assert rules.state == LedgerState()
+
+
 def test_an_event_read_back_from_the_wire_is_the_event() -> None:
     for event in every_kind_of_event():
         if event.type in RULE_TYPES:
