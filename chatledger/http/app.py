@@ -5,7 +5,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from chatledger.http import commands, demo_page, history, me, openapi, presence, responses
+from chatledger.http import (
+    commands,
+    demo_page,
+    history,
+    me,
+    moderation,
+    openapi,
+    presence,
+    responses,
+)
 from chatledger.http.ratelimit import rate_limiter_ctx
 
 log = logging.getLogger(__name__)
@@ -18,6 +27,11 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/donate/add", commands.post_donation),
     ("POST", "/chat/connection/add", commands.post_connection),
     ("POST", "/chat/goal/add", commands.post_goal),
+    ("POST", "/chat/settings", moderation.post_settings),
+    ("POST", "/chat/moderation/mute", moderation.post_mute),
+    ("POST", "/chat/moderation/ban", moderation.post_ban),
+    ("POST", "/chat/moderation/unban", moderation.post_unban),
+    ("POST", "/chat/message/delete", moderation.post_deletion),
     ("GET", "/chat/event/history", history.get_history),
     ("GET", "/chat/presence", presence.get_presence),
     ("GET", "/chat/me", me.get_me),

@@ -5,11 +5,18 @@ ledger decides it. The 402 pre-check refuses an obviously unaffordable donation 
 balance the Directory remembers for a few seconds (a 402 itself always comes from a balance read
 at that moment: accounts.Balances); the ledger's check inside its transaction is the one that
 counts when donations race.
+
+A muted or banned person (403 "muted" / "banned") and a donation below the chat's minimum (400)
+are refused from the process's `ChatRules` (projections/chat_rules.py), an in-memory copy of the
+ledger's state the events topic keeps current: no round trip. Every rule asked here is the
+decider's own function; the API only asks it earlier. Moderation and settings: moderation.py.
 """
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -20,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from chatledger.bus.kafka import BusUnavailable, send_bounded
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.http.keys import DIRECTORY, PRODUCER, SETTINGS
+from chatledger.http.keys import DIRECTORY, PRODUCER, RULES, SETTINGS
 from chatledger.http.ratelimit import rate_limited
 from chatledger.http.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
 from chatledger.ledger.codec import encode_command
@@ -31,7 +38,9 @@ from chatledger.ledger.commands import (
     PostMessage,
     RegisterConnection,
 )
-from chatledger.ledger.decider import refusal
+from chatledger.ledger.decider import Refusal, refusal
+from chatledger.ledger.wire import money
+from chatledger.projections.chat_rules import ChatRules
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +126,36 @@ async def submit(request: web.Request, command: ChatCommand) -> web.Response:
 
 Build = Callable[[web.Request, Principal, str, Any], Awaitable[ChatCommand]]
 Check = Callable[[web.Request, Any], Awaitable[None]]
+RULES_TIMEOUT_S = 5.0  # how long a request waits for a process still seeding its rules
+
+
+def rejected_by(refusal: Refusal) -> Rejected:
+    """A decider's refusal as the answer: 403 for who may not, 400 for what may not be."""
+    return Rejected(
+        responses.forbidden(refusal.reason)
+        if refusal.forbidden
+        else responses.bad_params([refusal.reason])
+    )
+
+
+async def rules_of(request: web.Request) -> ChatRules:
+    """The process's rules, once seeded (only the first requests after a start ever wait)."""
+    rules = request.app[RULES]
+    if not rules.seeded.is_set():
+        try:
+            await asyncio.wait_for(rules.seeded.wait(), RULES_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise Rejected(responses.unavailable()) from exc
+    return rules
 
 
 def command_endpoint(
     schema: type[BaseModel], build: Build, check: Check | None = None
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Authenticate, limit, validate, build the command; refuse what the decider's own rules
-    refuse (`refusal`: 403 for who may not, 400 for what may not be); `check` what the ledger's
-    state would say (a recipient that exists, a balance that covers); then submit."""
+    refuse (`refusal`: 403 for who may not, 400 for what may not be); refuse a banned person
+    anything and a muted one speech (403 with the reason as the message); `check` what the
+    ledger's state would say (a recipient that exists, a balance that covers); then submit."""
 
     async def handler(request: web.Request) -> web.Response:
         try:
@@ -136,11 +167,10 @@ def command_endpoint(
             command = await build(request, principal, command_id_for(request, principal), body)
             refused = refusal(command)
             if refused is not None:
-                raise Rejected(
-                    responses.forbidden(refused.reason)
-                    if refused.forbidden
-                    else responses.bad_params([refused.reason])
-                )
+                raise rejected_by(refused)
+            silenced = (await rules_of(request)).speech(command, datetime.now(UTC))
+            if silenced is not None:
+                raise Rejected(responses.silenced(silenced))
             if check is not None:
                 await check(request, command)
         except Rejected as rejection:
@@ -149,7 +179,7 @@ def command_endpoint(
             return mysql_unavailable(exc)
         return await submit(request, command)
 
-    handler.__name__ = f"post_{schema.__name__.removesuffix('Body').lower()}"
+    handler.__name__ = f"post_{build.__name__.removeprefix('build_')}"
     return handler
 
 
@@ -178,7 +208,13 @@ async def build_donation(
     )
 
 
-async def donor_affords(request: web.Request, command: Donate) -> None:
+async def donation_allowed(request: web.Request, command: Donate) -> None:
+    """At least the chat's minimum (400), then within the donor's balance (402)."""
+    minimum = (await rules_of(request)).below_minimum(command.chat, command.amount)
+    if minimum is not None:
+        raise Rejected(responses.bad_params(
+            [f"sum: below minimum: this chat's minimum tip is {money(minimum)}"]
+        ))
     if not await request.app[DIRECTORY].affords(command.actor.uuid, command.amount):
         raise Rejected(responses.insufficient_funds())
 
@@ -200,6 +236,6 @@ async def build_goal(
 
 
 post_message = command_endpoint(MessageBody, build_message, recipient_exists)
-post_donation = command_endpoint(DonationBody, build_donation, donor_affords)
+post_donation = command_endpoint(DonationBody, build_donation, donation_allowed)
 post_connection = command_endpoint(ConnectionBody, build_connection)
 post_goal = command_endpoint(GoalBody, build_goal)
