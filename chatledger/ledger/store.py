@@ -112,41 +112,38 @@ async def read_donations(cur: Any, refunds: Iterable[Refund]) -> dict[str, Donat
     """The donations these refunds name, each only in the refund's own chat, as `evolve` left
     them (refund_id from `refunds`: current once the chat's stream is locked)."""
     wanted = {(refund.donation_id, refund.chat) for refund in refunds}
-    if not wanted:
-        return {}
-    ids = sorted({donation_id for donation_id, _ in wanted})
-    await cur.execute(
-        f"SELECT {EVENT_COLUMNS}, r.refund_id FROM chat_events"
-        " LEFT JOIN refunds r ON r.donation_id = event_id"
-        f" WHERE event_id IN ({placeholders(len(ids))}) AND type = 'donate'",
-        ids,
-    )
-    donations = {}
-    for *row, refund_id in await cur.fetchall():
-        event = row_to_event(row)
-        if (event.event_id, event.stream) in wanted:
-            donations[event.event_id] = donation_of(event, refund_id)
-    return donations
+    found = await _read_events_in_chats(cur, wanted, ev.DONATE, "refunds", "donation_id",
+                                        "refund_id")
+    return {event.event_id: donation_of(event, refund_id) for event, refund_id in found}
 
 
 async def read_messages(cur: Any, deletions: Iterable[DeleteMessage]) -> dict[str, Message]:
     """The messages these deletions name, each only in the deletion's own chat."""
     wanted = {(deletion.message_id, deletion.chat) for deletion in deletions}
+    found = await _read_events_in_chats(cur, wanted, ev.MESSAGE, "deleted_messages",
+                                        "message_id", "deletion_id")
+    return {event.event_id: message_of(event, deletion_id) for event, deletion_id in found}
+
+
+async def _read_events_in_chats(
+    cur: Any, wanted: set[tuple[str, str]], type_: str, table: str, key: str, column: str
+) -> list[tuple[Event, str | None]]:
+    """Events of `type_` by (event_id, chat), each with `column` of its row in `table`, if any."""
     if not wanted:
-        return {}
-    ids = sorted({message_id for message_id, _ in wanted})
+        return []
+    ids = sorted({event_id for event_id, _ in wanted})
     await cur.execute(
-        f"SELECT {EVENT_COLUMNS}, d.deletion_id FROM chat_events"
-        " LEFT JOIN deleted_messages d ON d.message_id = event_id"
-        f" WHERE event_id IN ({placeholders(len(ids))}) AND type = 'message'",
-        ids,
+        f"SELECT {EVENT_COLUMNS}, t.{column} FROM chat_events"
+        f" LEFT JOIN {table} t ON t.{key} = event_id"
+        f" WHERE event_id IN ({placeholders(len(ids))}) AND type = %s",
+        [*ids, type_],
     )
-    messages = {}
-    for *row, deletion_id in await cur.fetchall():
+    found = []
+    for *row, mark in await cur.fetchall():
         event = row_to_event(row)
         if (event.event_id, event.stream) in wanted:
-            messages[event.event_id] = message_of(event, deletion_id)
-    return messages
+            found.append((event, mark))
+    return found
 
 
 class LedgerStore:
