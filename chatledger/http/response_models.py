@@ -226,6 +226,7 @@ class DemoChat(_Body):
     seq: int = Field(ge=0, description="The version the sponsor and goals are at least as new as.")
     sponsor: DemoSponsor | None
     goals: list[Goal] = Field(description="The active goals.")
+    min_donation: MoneyText | None = Field(description="The chat's minimum tip (None: none set).")
 
 
 class DemoTokens(_Body):

@@ -7,9 +7,6 @@ day, plus the one query with a start after it (nothing) and on it (everything).
 """
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,8 +17,9 @@ from databases import Database
 from chatledger.http.leaderboard import PERIODS, Period, period_start, top_donors
 from chatledger.http.response_models import BadParams, Leaderboard, Unauthorized
 from tests.helpers import marker
+from tests.helpers.cli import chatledger
 from tests.helpers.people import People, Someone
-from tests.helpers.service import ROOT, Service
+from tests.helpers.service import Service
 from tests.helpers.wait import eventually
 
 Entry = tuple[str, str]  # (name, total)
@@ -82,13 +80,6 @@ async def chat_with(people: People, model_name: str, *donors: str) -> list[Someo
     """A model and viewers of its chat with 100.00 each."""
     model = await people.model(model_name)
     return [model, *[await people.client(model, name, money="100") for name in donors]]
-
-
-def refund(event_id: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chatledger", "refund", event_id, "--reason", "chargeback"],
-        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=60,
-    )
 
 
 async def test_named_donors_rank_by_net_total_and_anonymous_tips_count_for_nobody(
@@ -159,7 +150,7 @@ async def test_a_refund_is_subtracted_and_a_net_zero_leaves_the_board(
         assert (await boards(http, url, model))["all"] == [("Ann", "25.00"), ("Ben", "12.00")]
 
         for event_id in (first_id, only_id):
-            done = refund(event_id)
+            done = chatledger("refund", event_id, "--reason", "chargeback")
             assert done.returncode == 0, done.stdout + done.stderr
 
         async def all_time() -> list[Entry]:
