@@ -290,13 +290,32 @@ async def test_donations_move_the_goal_and_crown_the_top_donor(
 PERIODS = ("day", "week", "month", "all")
 
 
-async def newcomer(
-    people: People, settings: Settings, demo_people: dict[str, Any], name: str, money: str
-) -> str:
-    """A fresh viewer of Mia's chat with money; their token, as `chatledger token` prints it."""
-    person = await create_account(people.db, "client", name)
-    await people.deposit(person.uuid, money)
-    return issue_token(settings, person.uuid, "client", demo_people["Mia"]["uuid"])
+@dataclass
+class Newcomers:
+    """Fresh viewers of Mia's chat, joined with a token as `chatledger token` prints it."""
+
+    browser: Chromium
+    service: Service
+    people: People
+    settings: Settings
+    chat: str
+
+    async def token(self, name: str, money: str) -> str:
+        person = await create_account(self.people.db, "client", name)
+        await self.people.deposit(person.uuid, money)
+        return issue_token(self.settings, person.uuid, "client", self.chat)
+
+    async def join(self, name: str, money: str) -> tuple[Page, str]:
+        token = await self.token(name, money)
+        return await open_with_token(self.browser, self.service, token), token
+
+
+@pytest.fixture
+def newcomers(
+    browser: Chromium, dev_service: Service, people: People, migrated: Settings,
+    demo_people: dict[str, dict[str, Any]],
+) -> Newcomers:
+    return Newcomers(browser, dev_service, people, migrated, demo_people["Mia"]["uuid"])
 
 
 async def api_board(service: Service, token: str, period: str) -> list[tuple[str, str]]:
@@ -335,15 +354,13 @@ async def from_the_menu(page: Page, text: str, button: str, seconds: str | None 
 
 
 async def test_the_leaderboard_switches_periods_and_a_refund_is_marked_everywhere(
-    pages: dict[str, Page], browser: Chromium, dev_service: Service,
-    demo_people: dict[str, dict[str, Any]], people: People, migrated: Settings,
+    pages: dict[str, Page], newcomers: Newcomers, demo_people: dict[str, dict[str, Any]]
 ) -> None:
     mia = pages["Mia"]
     run = uuid.uuid4().hex[:6]
     name = f"Dora {run}"
-    dora = await open_with_token(
-        browser, dev_service, await newcomer(people, migrated, demo_people, name, "500")
-    )
+    dora, _ = await newcomers.join(name, "500")
+    service = newcomers.service
     everyone = [*pages.values(), dora]
     await expect(dora.locator("#me")).to_contain_text(name)  # GET /chat/me names the token
 
@@ -357,7 +374,7 @@ async def test_the_leaderboard_switches_periods_and_a_refund_is_marked_everywher
     model_token = demo_people["Mia"]["token"]
     for period in PERIODS:
         await choose_period(mia, period)
-        expected = await api_board(dev_service, model_token, period)
+        expected = await api_board(service, model_token, period)
         assert expected[0] == (name, "150.00"), (period, expected)
         await expect_board(mia, period, expected)
     await choose_period(mia, "day")
@@ -374,7 +391,7 @@ async def test_the_leaderboard_switches_periods_and_a_refund_is_marked_everywher
         await expect(rows(page, f"{name}'s tip of 150.00 was refunded: disputed")).to_have_count(1)
         await expect(page.locator("#leaderboard")).not_to_contain_text(name)
     await expect(dora.locator("#balance")).to_have_text("balance 500.00")
-    await expect_board(mia, "day", await api_board(dev_service, model_token, "day"))
+    await expect_board(mia, "day", await api_board(service, model_token, "day"))
 
     # A reload rebuilds the mark from history.
     await mia.reload()
@@ -383,8 +400,7 @@ async def test_the_leaderboard_switches_periods_and_a_refund_is_marked_everywher
 
 
 async def test_the_minimum_tip_is_set_shown_and_enforced(
-    pages: dict[str, Page], browser: Chromium, dev_service: Service,
-    demo_people: dict[str, dict[str, Any]], people: People, migrated: Settings,
+    pages: dict[str, Page], newcomers: Newcomers, demo_people: dict[str, dict[str, Any]]
 ) -> None:
     mia, alice, bob = pages["Mia"], pages["Alice"], pages["Bob"]
     run = uuid.uuid4().hex[:6]
@@ -404,8 +420,7 @@ async def test_the_minimum_tip_is_set_shown_and_enforced(
         await alice.reload()
         await expect(alice.locator("#status")).to_have_attribute("data-state", "live")
         await expect(alice.locator("#min-tip")).to_have_text("Minimum tip 5.00")
-        token = await newcomer(people, migrated, demo_people, f"Eve {run}", "20")
-        eve = await open_with_token(browser, dev_service, token)
+        eve, _ = await newcomers.join(f"Eve {run}", "20")
         await expect(eve.locator("#min-tip")).to_have_text("Minimum tip 5.00")
 
         enough = f"just enough {run}"
@@ -419,19 +434,17 @@ async def test_the_minimum_tip_is_set_shown_and_enforced(
         await expect(mia.locator("#min-tip-now")).to_have_text("No minimum.")
     finally:  # the next tests of this chat tip freely whatever happened here
         async with aiohttp.ClientSession() as http:
-            await http.post(f"{dev_service.url}/chat/settings", json={"min_donation": 0},
+            await http.post(f"{newcomers.service.url}/chat/settings", json={"min_donation": 0},
                             headers={"Authorization": f"Bearer {demo_people['Mia']['token']}"})
 
 
 async def test_the_model_deletes_mutes_and_bans_from_the_message_menu(
-    pages: dict[str, Page], browser: Chromium, dev_service: Service,
-    demo_people: dict[str, dict[str, Any]], people: People, migrated: Settings,
+    pages: dict[str, Page], newcomers: Newcomers
 ) -> None:
     mia, alice, bob = pages["Mia"], pages["Alice"], pages["Bob"]
     run = uuid.uuid4().hex[:6]
     cleo_name = f"Cleo {run}"
-    token = await newcomer(people, migrated, demo_people, cleo_name, "20")
-    cleo = await open_with_token(browser, dev_service, token)
+    cleo, token = await newcomers.join(cleo_name, "20")
     everyone = {**pages, "Cleo": cleo}
 
     # The model deletes a viewer's message: it leaves every page. A viewer has no menu on
@@ -470,7 +483,7 @@ async def test_the_model_deletes_mutes_and_bans_from_the_message_menu(
     await cleo.locator("#message-text").fill(f"still here {run}")
     await cleo.locator("#message-form button").click()
     await expect(cleo.locator("#notice")).to_have_text("Message not sent: 403 banned")
-    again = await open_with_token(browser, dev_service, token, "banned")
+    again = await open_with_token(newcomers.browser, newcomers.service, token, "banned")
     await expect(again.locator("#notice")).to_have_text("You are banned from this chat.")
 
     # The same menu lifts the ban.
