@@ -25,6 +25,7 @@ from chatledger.http.keys import (
     PRESENCE,
     PRODUCER,
     REDIS,
+    RULES,
     SETTINGS,
 )
 from chatledger.http.observe import observe
@@ -32,6 +33,7 @@ from chatledger.http.ops import LEDGER_LAG, ROLE_LOOPS, add_ops
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.worker import LedgerWorker
 from chatledger.listen import Listeners, announce, bind, withdraw
+from chatledger.projections.chat_rules import ChatRules
 from chatledger.projections.history import HistoryReader
 from chatledger.projections.history_mirror import HistoryMirror, redis_client
 from chatledger.projections.history_projector import project_history
@@ -128,12 +130,21 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The gateway's feed delivers events to its rooms and keeps the process's rules current."""
     gateway = app[GATEWAY]
     app[ROLE_LOOPS].watch("gateway", gateway.ready)
+    feed = follow(app[SETTINGS], app[RULES], app[DATABASE], gateway.ready, gateway.rooms)
     async with (
-        background(follow(app[SETTINGS], gateway.rooms, gateway.ready), "gateway"),
+        background(feed, "gateway"),
         background(announce_presence(gateway.rooms, app[PRESENCE]), "presence"),
     ):
+        yield
+
+
+async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
+    """An api process without the gateway follows the events topic for its rules alone."""
+    started = app[ROLE_LOOPS].loop("rules")
+    async with background(follow(app[SETTINGS], app[RULES], app[DATABASE], started), "rules"):
         yield
 
 
@@ -185,9 +196,13 @@ def create_app(
     if listeners is not None:
         app[LISTENERS] = listeners
         app.cleanup_ctx.append(announce_ctx)
+    if roles & {"api", "gateway"}:
+        app[RULES] = ChatRules()  # one per process: the API and the gateway read the same
     if "api" in roles:
         add_api_routes(app)
         add_demo_routes(app, dev=settings.dev)
+        if "gateway" not in roles:
+            app.cleanup_ctx.append(rules_ctx)
     if "ledger" in roles:
         app.cleanup_ctx.append(ledger_ctx)
     if "history" in roles:

@@ -1,8 +1,14 @@
-"""The gateway's feed: every event of `<prefix>chat.events`, from the moment the process starts.
+"""The feed: every event of `<prefix>chat.events`, from the moment the process starts.
 
 Every gateway process must see every event, so it joins no consumer group: it assigns itself all
 partitions and starts at their end (no group join, so it is ready in well under a second; a
 restarted gateway does not need old events: clients recover what they missed with `since`).
+
+The same feed keeps the process's `ChatRules` (minimum tips, mutes, bans) current, in every
+process that serves the API or `/ws`: an api-only process runs it without rooms. Each rule event
+is folded BEFORE it is delivered, so a person who has seen a mute or ban frame from this process
+is refused by this process's API at once; a `viewer_banned` then closes the banned person's
+sockets in that chat here (close code 4003), as it does on every other gateway process.
 """
 
 import asyncio
@@ -10,13 +16,17 @@ import logging
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from databases import Database
 
 from chatledger.bus.healing import heal_positions
 from chatledger.bus.kafka import _started
 from chatledger.config import Settings
 from chatledger.gateway.frames import text_frame
-from chatledger.gateway.rooms import Rooms
+from chatledger.gateway.rooms import BANNED_CLOSE, Rooms
+from chatledger.ledger import events as ev
 from chatledger.metrics import WS_DELIVERIES
+from chatledger.projections.chat_rules import ChatRules, read_seed
+from chatledger.retrying import until_available
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +91,39 @@ async def start_feed(settings: Settings) -> AIOKafkaConsumer:
     return consumer
 
 
-async def follow(settings: Settings, rooms: Rooms, ready: asyncio.Event) -> None:
+def banish(rooms: Rooms, event: ev.Event) -> None:
+    """A ban closes the banned person's sockets in that chat (after they got the ban's frame)."""
+    if event.type == ev.VIEWER_BANNED:
+        rooms.shut(event.stream, event.payload["client"]["uuid"], *BANNED_CLOSE)
+
+
+async def follow(
+    settings: Settings,
+    rules: ChatRules,
+    db: Database,
+    ready: asyncio.Event,
+    rooms: Rooms | None = None,
+) -> None:
+    """Follow the events topic: fold rule events into `rules` and, with `rooms`, deliver.
+
+    `ready` is set once the feed is positioned AND the rules are seeded (see chat_rules.py for
+    why in that order)."""
     consumer = await start_feed(settings)
     # A partition reborn empty (the broker restarted) is followed again from its beginning.
     healing = asyncio.create_task(heal_positions(consumer, "gateway"))
-    ready.set()
-    log.info("gateway following %s", settings.events_topic)
     try:
+        rules.seed(await until_available(lambda: read_seed(db), what="chat rules seed"))
+        ready.set()
+        log.info("following %s", settings.events_topic)
         while True:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
-                    dispatch(rooms, record.key, record.value)
+                    folded = rules.fold(record.value)
+                    if rooms is not None:
+                        dispatch(rooms, record.key, record.value)
+                        if folded is not None:
+                            banish(rooms, folded)
     finally:
         healing.cancel()
         ready.clear()

@@ -15,6 +15,9 @@ from chatledger.projections.visibility import visible_to
 
 # Nobody's uuid: if an outsider may see an event, every member of the room may.
 _STRANGER = ""
+# How a banned person's sockets in the chat are closed (DESIGN §9): 4000-4999 is the range RFC
+# 6455 leaves to applications, and 4003 mirrors HTTP's 403.
+BANNED_CLOSE = (4003, "banned")
 
 
 class Member(Protocol):
@@ -27,6 +30,10 @@ class Member(Protocol):
 
     def send(self, frame: bytes) -> None:
         """A frame outside the event stream (no seq): `presence`."""
+        ...
+
+    def shut(self, code: int, reason: str) -> None:
+        """Leave the room now and close the socket soon (never blocks)."""
         ...
 
 
@@ -99,6 +106,14 @@ class Rooms:
 
     def get(self, chat: str) -> Room | None:
         return self._rooms.get(chat)
+
+    def shut(self, chat: str, person: str, code: int, reason: str) -> int:
+        """Close every socket of `person` in `chat`; how many there were."""
+        room = self._rooms.get(chat)
+        sockets = list(room.members.get(person, ())) if room is not None else []
+        for member in sockets:
+            member.shut(code, reason)
+        return len(sockets)
 
     def viewers(self) -> dict[str, set[str]]:
         """Per chat with a room here, the viewers this process holds."""

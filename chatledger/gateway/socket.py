@@ -1,9 +1,10 @@
 """`GET /ws?token=<JWT>[&since=<seq>]` (DESIGN §7): one websocket, from upgrade to close.
 
-Everything that can refuse a socket (origin, token, `since`, a gateway not yet following the bus)
-answers with a plain HTTP error BEFORE the upgrade. After it, the socket joins its chat's room
-first (live events are held), registers itself in `connections`, announces `connected`, replays
-from MySQL what the caller missed after `since`, releases the held live events and goes live.
+Everything that can refuse a socket (origin, token, `since`, a gateway not yet following the bus,
+a person banned from the chat) answers with a plain HTTP error BEFORE the upgrade. After it, the
+socket joins its chat's room first (live events are held), registers itself in `connections`,
+announces `connected`, replays from MySQL what the caller missed after `since`, releases the held
+live events and goes live. A ban of its person closes it with 4003 (gateway/consumer.py).
 
 The room's fan-out writes each event's prepared frame straight to the socket's transport (see
 `outbox.py`): no task per socket wakes up for an event. A socket gets a flusher task only while
@@ -24,12 +25,15 @@ from chatledger import connections
 from chatledger.gateway.flood import FrameBudget
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.outbox import Outbox
+from chatledger.gateway.rooms import BANNED_CLOSE
 from chatledger.gateway.state import GATEWAY, Gateway
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, SETTINGS
+from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, RULES, SETTINGS
+from chatledger.ledger.decider import BANNED
 from chatledger.ledger.wire import dumps
 from chatledger.metrics import WS_BACKLOGS, WS_CONNECTIONS, WS_SLOW_DISCONNECTS
+from chatledger.projections.chat_rules import ChatRules
 from chatledger.projections.history import HistoryReader
 from chatledger.projections.visibility import visible_to
 
@@ -119,11 +123,13 @@ class Connection:
         if self._closing is None:
             log.warning("socket %s of %s too slow: disconnecting", self.id, self.person)
             WS_SLOW_DISCONNECTS.inc()
-            self._leave()
-            self._closing = asyncio.create_task(
-                self.close(WSCloseCode.POLICY_VIOLATION, "too slow: send queue full")
-            )
+            self.shut(WSCloseCode.POLICY_VIOLATION, "too slow: send queue full")
         return False
+
+    def shut(self, code: int, reason: str) -> None:
+        if self._closing is None:
+            self._leave()
+            self._closing = asyncio.create_task(self.close(code, reason))
 
     def send(self, frame: bytes) -> None:
         if not self.outbox.overflowed and self._closing is None:
@@ -143,7 +149,9 @@ class Connection:
         ):
             transport.abort()
 
-    async def serve(self, db: Database, history: HistoryReader, since: int | None) -> None:
+    async def serve(
+        self, db: Database, history: HistoryReader, rules: ChatRules, since: int | None
+    ) -> None:
         """Join, register, announce, replay, go live, then read until the socket closes.
 
         One coroutine for the socket's whole life (thousands are parked here at once)."""
@@ -152,6 +160,12 @@ class Connection:
         self.gateway.sockets.add(self)
         WS_CONNECTIONS.inc()
         try:
+            if rules.banned(chat, self.person):
+                # Banned while this socket was being upgraded: the ban's own close found no
+                # socket to close, so it is closed here (from now on the room is in the feed's
+                # reach: a ban folded later closes it there).
+                await self.close(*BANNED_CLOSE)
+                return
             latest = await self.gateway.arrivals_of(db).register(
                 self.principal.role, self.principal.uuid, self.id, chat
             )
@@ -240,9 +254,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await asyncio.wait_for(gateway.ready.wait(), READY_TIMEOUT_S)
     except TimeoutError:
         return responses.unavailable()
+    rules = app[RULES]  # seeded: the gateway is ready
+    if rules.banned(principal.chat, principal.uuid):
+        return responses.silenced(BANNED)
     await ws.prepare(request)
     connection = Connection(
         request, ws, principal, gateway, settings.ws_send_queue, settings.ws_max_frames_per_s
     )
-    await connection.serve(app[DATABASE], app[HISTORY], since)
+    await connection.serve(app[DATABASE], app[HISTORY], rules, since)
     return ws

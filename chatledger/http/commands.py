@@ -5,11 +5,18 @@ ledger decides it. The 402 pre-check refuses an obviously unaffordable donation 
 balance the Directory remembers for a few seconds (a 402 itself always comes from a balance read
 at that moment: accounts.Balances); the ledger's check inside its transaction is the one that
 counts when donations race.
+
+A muted or banned person (403 "muted" / "banned"), a donation below the chat's minimum (400) and
+a ban of a banned client are refused from the process's `ChatRules` (projections/chat_rules.py),
+an in-memory copy of the ledger's state the events topic keeps current: no round trip. Every rule
+asked here is the decider's own function; the API only asks it earlier.
 """
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -20,18 +27,37 @@ from pydantic import BaseModel, ValidationError
 from chatledger.bus.kafka import BusUnavailable, send_bounded
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.http.keys import DIRECTORY, PRODUCER, SETTINGS
+from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, RULES, SETTINGS
 from chatledger.http.ratelimit import rate_limited
-from chatledger.http.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
+from chatledger.http.schemas import (
+    ClientBody,
+    ConnectionBody,
+    DeletionBody,
+    DonationBody,
+    GoalBody,
+    MessageBody,
+    MuteBody,
+    SettingsBody,
+)
 from chatledger.ledger.codec import encode_command
 from chatledger.ledger.commands import (
     AddGoal,
+    BanViewer,
+    ChangeSettings,
     ChatCommand,
+    DeleteMessage,
     Donate,
+    Moderation,
+    MuteViewer,
     PostMessage,
     RegisterConnection,
+    UnbanViewer,
 )
-from chatledger.ledger.decider import refusal
+from chatledger.ledger.decider import Refusal, deletion_refusal, refusal
+from chatledger.ledger.state import LedgerState
+from chatledger.ledger.store import read_messages
+from chatledger.ledger.wire import money
+from chatledger.projections.chat_rules import ChatRules
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +143,36 @@ async def submit(request: web.Request, command: ChatCommand) -> web.Response:
 
 Build = Callable[[web.Request, Principal, str, Any], Awaitable[ChatCommand]]
 Check = Callable[[web.Request, Any], Awaitable[None]]
+RULES_TIMEOUT_S = 5.0  # how long a request waits for a process still seeding its rules
+
+
+def refused(refusal: Refusal) -> Rejected:
+    """A decider's refusal as the answer: 403 for who may not, 400 for what may not be."""
+    return Rejected(
+        responses.forbidden(refusal.reason)
+        if refusal.forbidden
+        else responses.bad_params([refusal.reason])
+    )
+
+
+async def rules_of(request: web.Request) -> ChatRules:
+    """The process's rules, once seeded (only the first requests after a start ever wait)."""
+    rules = request.app[RULES]
+    if not rules.seeded.is_set():
+        try:
+            await asyncio.wait_for(rules.seeded.wait(), RULES_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise Rejected(responses.unavailable()) from exc
+    return rules
 
 
 def command_endpoint(
     schema: type[BaseModel], build: Build, check: Check | None = None
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Authenticate, limit, validate, build the command; refuse what the decider's own rules
-    refuse (`refusal`: 403 for who may not, 400 for what may not be); `check` what the ledger's
-    state would say (a recipient that exists, a balance that covers); then submit."""
+    refuse (`refusal`: 403 for who may not, 400 for what may not be); refuse a banned person
+    anything and a muted one speech (403 with the reason as the message); `check` what the
+    ledger's state would say (a recipient that exists, a balance that covers); then submit."""
 
     async def handler(request: web.Request) -> web.Response:
         try:
@@ -134,13 +182,12 @@ def command_endpoint(
                 return limited
             body = await parse_body(request, schema)
             command = await build(request, principal, command_id_for(request, principal), body)
-            refused = refusal(command)
-            if refused is not None:
-                raise Rejected(
-                    responses.forbidden(refused.reason)
-                    if refused.forbidden
-                    else responses.bad_params([refused.reason])
-                )
+            stateless = refusal(command)
+            if stateless is not None:
+                raise refused(stateless)
+            silenced = (await rules_of(request)).speech(command, datetime.now(UTC))
+            if silenced is not None:
+                raise Rejected(responses.silenced(silenced))
             if check is not None:
                 await check(request, command)
         except Rejected as rejection:
@@ -149,7 +196,7 @@ def command_endpoint(
             return mysql_unavailable(exc)
         return await submit(request, command)
 
-    handler.__name__ = f"post_{schema.__name__.removesuffix('Body').lower()}"
+    handler.__name__ = f"post_{build.__name__.removeprefix('build_')}"
     return handler
 
 
@@ -178,7 +225,13 @@ async def build_donation(
     )
 
 
-async def donor_affords(request: web.Request, command: Donate) -> None:
+async def donation_allowed(request: web.Request, command: Donate) -> None:
+    """At least the chat's minimum (400), then within the donor's balance (402)."""
+    minimum = (await rules_of(request)).below_minimum(command.chat, command.amount)
+    if minimum is not None:
+        raise Rejected(responses.bad_params(
+            [f"sum: below minimum: this chat's minimum tip is {money(minimum)}"]
+        ))
     if not await request.app[DIRECTORY].affords(command.actor.uuid, command.amount):
         raise Rejected(responses.insufficient_funds())
 
@@ -199,7 +252,62 @@ async def build_goal(
     )
 
 
+async def build_settings(
+    request: web.Request, principal: Principal, command_id: str, body: SettingsBody
+) -> ChatCommand:
+    return ChangeSettings(command_id, principal.chat, principal.person.as_actor(),
+                          body.min_donation)
+
+
+async def build_mute(
+    request: web.Request, principal: Principal, command_id: str, body: MuteBody
+) -> ChatCommand:
+    return MuteViewer(command_id, principal.chat, principal.person.as_actor(), body.client,
+                      body.seconds)
+
+
+async def build_ban(
+    request: web.Request, principal: Principal, command_id: str, body: ClientBody
+) -> ChatCommand:
+    return BanViewer(command_id, principal.chat, principal.person.as_actor(), body.client)
+
+
+async def build_unban(
+    request: web.Request, principal: Principal, command_id: str, body: ClientBody
+) -> ChatCommand:
+    return UnbanViewer(command_id, principal.chat, principal.person.as_actor(), body.client)
+
+
+async def moderation_allowed(request: web.Request, command: Moderation) -> None:
+    """A client's account (looked up), and for a ban or unban, not already so (the rules)."""
+    target = await request.app[DIRECTORY].find(command.client)
+    refusal_ = (await rules_of(request)).moderation(command, target.role if target else None)
+    if refusal_ is not None:
+        raise refused(refusal_)
+
+
+async def build_deletion(
+    request: web.Request, principal: Principal, command_id: str, body: DeletionBody
+) -> ChatCommand:
+    return DeleteMessage(command_id, principal.chat, principal.person.as_actor(), body.id)
+
+
+async def deletion_allowed(request: web.Request, command: DeleteMessage) -> None:
+    """The message read by the ledger's own loader (one MySQL read: deletions are rare)."""
+    async with request.app[DATABASE].connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        state = LedgerState(messages=await read_messages(cur, [command]))
+    refusal_ = deletion_refusal(state, command)
+    if refusal_ is not None:
+        raise refused(refusal_)
+
+
 post_message = command_endpoint(MessageBody, build_message, recipient_exists)
-post_donation = command_endpoint(DonationBody, build_donation, donor_affords)
+post_donation = command_endpoint(DonationBody, build_donation, donation_allowed)
 post_connection = command_endpoint(ConnectionBody, build_connection)
 post_goal = command_endpoint(GoalBody, build_goal)
+post_settings = command_endpoint(SettingsBody, build_settings)
+post_mute = command_endpoint(MuteBody, build_mute, moderation_allowed)
+post_ban = command_endpoint(ClientBody, build_ban, moderation_allowed)
+post_unban = command_endpoint(ClientBody, build_unban, moderation_allowed)
+post_deletion = command_endpoint(DeletionBody, build_deletion, deletion_allowed)

@@ -7,6 +7,7 @@ from redis.asyncio import Redis
 
 from chatledger.accounts import Directory
 from chatledger.config import Settings
+from chatledger.projections.chat_rules import ChatRules
 from chatledger.projections.history import HistoryReader
 from chatledger.projections.presence import PresenceBoard
 
@@ -17,3 +18,4 @@ DIRECTORY = web.AppKey("directory", Directory)
 REDIS = web.AppKey("redis", Redis)
 HISTORY = web.AppKey("history", HistoryReader)
 PRESENCE = web.AppKey("presence", PresenceBoard)
+RULES = web.AppKey("rules", ChatRules)  # minimum tips, mutes, bans: kept by the feed

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chatledger.http.operations import JSON, OPERATIONS, Operation, Reply, Route
-from chatledger.http.response_models import FAILURES, Connected, Failure
+from chatledger.http.response_models import ALTERNATIVE_FAILURES, FAILURES, Connected, Failure
 from chatledger.ledger.wire import dumps
 from chatledger.ledger.wire_models import BusEvent, ChatEvent
 
@@ -70,7 +70,9 @@ def response_models() -> list[type[BaseModel]]:
         for reply in op.replies
         if isinstance(reply, Reply) and reply.model is not None
     }
-    return sorted({*replies, *FAILURES, *EXTRA_MODELS}, key=lambda m: m.__name__)
+    return sorted(
+        {*replies, *FAILURES, *ALTERNATIVE_FAILURES, *EXTRA_MODELS}, key=lambda m: m.__name__
+    )
 
 
 def schemas() -> dict[str, Any]:
@@ -102,6 +104,33 @@ def reply_object(reply: Reply | type[Failure]) -> tuple[str, dict[str, Any]]:
     return str(reply.status), answer
 
 
+def either_failure(models: list[type[Failure]]) -> dict[str, Any]:
+    """One status, several bodies (403: forbidden, or muted/banned): any of their schemas."""
+    response: dict[str, Any] = {
+        "description": " Or: ".join((m.__doc__ or m.__name__).strip() for m in models),
+        "content": {JSON: {"schema": {"anyOf": [ref(model) for model in models]}}},
+    }
+    if any(model.retry_after for model in models):
+        response["headers"] = RETRY_AFTER
+    return response
+
+
+def responses_object(replies: tuple[Reply | type[Failure], ...]) -> dict[str, Any]:
+    answers: dict[str, Any] = {}
+    failures: dict[int, list[type[Failure]]] = {}
+    for reply in replies:
+        if isinstance(reply, Reply):
+            code, answer = reply_object(reply)
+            answers[code] = answer
+        else:
+            failures.setdefault(reply.status, []).append(reply)
+    for status, models in failures.items():
+        answers[str(status)] = (
+            reply_object(models[0])[1] if len(models) == 1 else either_failure(models)
+        )
+    return answers
+
+
 def operation_object(op: Operation) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": op.operation_id,
@@ -116,7 +145,7 @@ def operation_object(op: Operation) -> dict[str, Any]:
         operation["parameters"] = list(op.parameters)
     if op.body is not None:
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(op.body)}}}
-    operation["responses"] = dict(reply_object(reply) for reply in op.replies)
+    operation["responses"] = responses_object(op.replies)
     return operation
 
 
@@ -156,7 +185,10 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearerAuth": BEARER},
             "schemas": schemas(),
-            "responses": {model.__name__: failure_response(model) for model in FAILURES},
+            "responses": {
+                model.__name__: failure_response(model)
+                for model in (*FAILURES, *ALTERNATIVE_FAILURES)
+            },
         },
     }
 

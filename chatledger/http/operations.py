@@ -26,11 +26,21 @@ from chatledger.http.response_models import (
     PayloadTooLarge,
     Presence,
     Readiness,
+    Silenced,
     TooManyRequests,
     Unauthorized,
     Unavailable,
 )
-from chatledger.http.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
+from chatledger.http.schemas import (
+    ClientBody,
+    ConnectionBody,
+    DeletionBody,
+    DonationBody,
+    GoalBody,
+    MessageBody,
+    MuteBody,
+    SettingsBody,
+)
 from chatledger.projections.history import MAX_LIMIT
 
 JSON = "application/json"
@@ -76,7 +86,8 @@ IDEMPOTENCY_KEY = parameter(
     {"type": "string", "pattern": "^[\\x21-\\x7E][\\x20-\\x7E]{0,253}[\\x21-\\x7E]$"},
 )
 PUBLIC: tuple[dict[str, list[str]], ...] = ()
-COMMON = (BadParams, Unauthorized, PayloadTooLarge, TooManyRequests, Unavailable)
+# Every POST may meet a banned caller (403 "banned").
+COMMON = (BadParams, Unauthorized, Silenced, PayloadTooLarge, TooManyRequests, Unavailable)
 ACCEPTED = Reply(201, "Accepted: the command will be applied once.", Accepted)
 
 
@@ -112,11 +123,17 @@ DONATION = (
     "Donate to the model of the token's chat (clients only)",
     'Body: {"sum", "messgae" or "message": {"message", "is_public"} or plain text}.',
 )
+MODEL_ONLY = "Only the model of the token's chat; a viewer's token gets 403 (forbidden)."
+MODERATION = (
+    MODEL_ONLY + " The target must be a client's uuid (else 400); a ban of a banned client or"
+    " an unban of one who is not banned is a 400 too. Appends `{event}` (public)."
+)
 WEBSOCKET = (
     'First message: {"type": "connected", "connection_id", "chat", "seq"} (schema `Connected`),'
     " then events in the wire form (schema `ChatEvent`). With `since`, what was missed after"
     " that seq is replayed first, with no gap and no duplicate. Refusals are plain HTTP answers"
-    " before the upgrade."
+    " before the upgrade (a person banned from the chat: 403 banned). A ban closes the banned"
+    " person's open sockets with close code 4003."
 )
 
 OPERATIONS: dict[Route, Operation] = {
@@ -145,6 +162,48 @@ OPERATIONS: dict[Route, Operation] = {
     ),
     ("POST", "/chat/goal/add"): command(
         "postGoal", GoalBody, "Set a new goal (models only)", "Every donation advances it.",
+        Forbidden,
+    ),
+    ("POST", "/chat/settings"): command(
+        "postSettings",
+        SettingsBody,
+        "Set the chat's minimum tip (models only)",
+        MODEL_ONLY + " `min_donation` >= 0 with at most 2 decimals (0: no minimum). Appends"
+        " `settings_changed` (public); a donation below the minimum is then refused with 400.",
+        Forbidden,
+    ),
+    ("POST", "/chat/moderation/mute"): command(
+        "postMute",
+        MuteBody,
+        "Mute a client for 1..86400 seconds (models only)",
+        MODERATION.format(event="viewer_muted") + " Until it expires the client's messages and"
+        ' donation texts in this chat answer 403 {"message": "muted"}; plain tips pass.',
+        Forbidden,
+    ),
+    ("POST", "/chat/moderation/ban"): command(
+        "postBan",
+        ClientBody,
+        "Ban a client from the chat (models only)",
+        MODERATION.format(event="viewer_banned") + ' The client then gets 403 {"message":'
+        ' "banned"} for every POST and for /ws in this chat, and its open sockets are closed'
+        " with close code 4003.",
+        Forbidden,
+    ),
+    ("POST", "/chat/moderation/unban"): command(
+        "postUnban",
+        ClientBody,
+        "Lift a client's ban (models only)",
+        MODERATION.format(event="viewer_unbanned"),
+        Forbidden,
+    ),
+    ("POST", "/chat/message/delete"): command(
+        "postMessageDeletion",
+        DeletionBody,
+        "Delete a chat message (the model, or the message's author)",
+        "`id` is a `message` event's id (a tip is taken back by a refund, not deleted). Someone"
+        " else's message as a viewer: 403; an unknown or deleted message, or another chat's:"
+        " 400. Appends `message_deleted` (public): history no longer returns the message, and"
+        " pages showing it remove it.",
         Forbidden,
     ),
     ("GET", "/chat/event/history"): Operation(
@@ -208,6 +267,7 @@ OPERATIONS: dict[Route, Operation] = {
             BadParams,
             Unauthorized,
             Forbidden,
+            Silenced,
             Unavailable,
         ),
         WEBSOCKET,

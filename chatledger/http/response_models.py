@@ -70,6 +70,14 @@ class Forbidden(_WithReasons):
     message: Literal["forbidden"]
 
 
+class Silenced(Failure):
+    """The caller is banned from this chat (every POST, and `/ws`) or muted in it (messages and
+    donation texts; a plain tip still passes) (DESIGN §9)."""
+
+    status = 403
+    message: Literal["muted", "banned"]
+
+
 class NotFound(Failure):
     """Nothing here (the message says what is missing)."""
 
@@ -117,6 +125,9 @@ FAILURES: tuple[type[Failure], ...] = (
     TooManyRequests,
     Unavailable,
 )
+# Bodies that share a status with one of FAILURES: an operation answering both documents
+# either under that status.
+ALTERNATIVE_FAILURES: tuple[type[Failure], ...] = (Silenced,)
 
 
 class History(_Body):

@@ -49,6 +49,11 @@ def forbidden(reason: str) -> web.Response:
     return failure(403, "forbidden", errors=[reason])
 
 
+def silenced(reason: str) -> web.Response:
+    """A muted or banned person (DESIGN §9): the reason is the message itself."""
+    return failure(403, reason)
+
+
 def insufficient_funds() -> web.Response:
     return failure(402, "insufficient funds")
 

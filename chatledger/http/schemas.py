@@ -49,7 +49,8 @@ def parse_bool(value: object) -> bool:
     raise ValueError('must be true or false (a boolean or the string "true"/"false")')
 
 
-def parse_money(value: object) -> Decimal:
+def parse_amount(value: object) -> Decimal:
+    """A sum of money of any sign (the rule on its sign lives with whoever reads it)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("must be a number or a numeric string")
     try:
@@ -58,13 +59,18 @@ def parse_money(value: object) -> Decimal:
         raise ValueError("must be a number or a numeric string") from exc
     if not amount.is_finite():
         raise ValueError("must be finite")
-    if amount <= 0:
-        raise ValueError("must be greater than 0")
     if amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise ValueError("has more than 2 decimal places")
-    if amount >= MONEY_CEILING:
+    if abs(amount) >= MONEY_CEILING:
         raise ValueError(f"must be below {MONEY_CEILING:,}")
     return amount.quantize(Decimal("0.01"))
+
+
+def parse_money(value: object) -> Decimal:
+    amount = parse_amount(value)
+    if amount <= 0:
+        raise ValueError("must be greater than 0")
+    return amount
 
 
 def parse_uuid(value: object) -> str:
@@ -98,9 +104,23 @@ def check_money_limit(value: Decimal, info: ValidationInfo) -> Decimal:
     return value
 
 
+MINIMUM_SCHEMA = {
+    "description": ">= 0 (0: no minimum), at most 2 decimal places, at most the configured"
+    " maximum donation (100000.00)",
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": 100000, "multipleOf": 0.01},
+        {"type": "string", "pattern": "^(?:0|[1-9][0-9]{0,4})(?:\\.[0-9]{1,2})?$"},
+    ],
+}
+SECONDS_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 86_400}
+
 BoolLike = Annotated[bool, BeforeValidator(parse_bool), WithJsonSchema(BOOL_SCHEMA)]
 Money = Annotated[Decimal, BeforeValidator(parse_money), WithJsonSchema(MONEY_SCHEMA)]
 UuidStr = Annotated[str, BeforeValidator(parse_uuid), WithJsonSchema(UUID_SCHEMA)]
+# Its sign is the decider's rule (`refusal`: min_donation must not be negative).
+Amount = Annotated[Decimal, BeforeValidator(parse_amount), WithJsonSchema(MINIMUM_SCHEMA)]
+# Its range is the decider's rule too (`refusal`: seconds from 1 to 86400); a bool is no number.
+Seconds = Annotated[int, Field(strict=True), WithJsonSchema(SECONDS_SCHEMA)]
 
 
 class _Body(BaseModel):
@@ -171,3 +191,24 @@ class GoalBody(_Body):
 
     _text = field_validator("name")(check_text)
     _limit = field_validator("require_sum")(check_money_limit)
+
+
+class SettingsBody(_Body):
+    min_donation: Amount
+
+    _limit = field_validator("min_donation")(check_money_limit)
+
+
+class MuteBody(_Body):
+    client: UuidStr
+    seconds: Seconds
+
+
+class ClientBody(_Body):
+    """Ban or unban: who."""
+
+    client: UuidStr
+
+
+class DeletionBody(_Body):
+    id: UuidStr = Field(description="The `id` of the `message` event to delete.")

@@ -151,6 +151,13 @@ def _model_only_refusal(command: ChangeSettings | Moderation) -> Refusal | None:
     return None
 
 
+def speaks(command: Command) -> bool:
+    """What a mute silences: a message, or a donation's text (a plain tip still passes)."""
+    return isinstance(command, PostMessage) or (
+        isinstance(command, Donate) and command.text is not None
+    )
+
+
 def speech_refusal(state: LedgerState, chat: str, client: str, says_something: bool,
                    now: datetime) -> str | None:
     """Why a client may not speak (or tip) in a chat right now: banned, or muted and saying
@@ -190,7 +197,8 @@ def _require_model_chat(command: PostMessage | Donate | AddGoal, state: LedgerSt
 
 def _message(command: PostMessage, state: LedgerState, facts: _Facts) -> None:
     _require_model_chat(command, state)
-    refused = speech_refusal(state, command.chat, command.actor.uuid, True, facts.now)
+    refused = speech_refusal(state, command.chat, command.actor.uuid, speaks(command),
+                             facts.now)
     if refused is not None:
         raise CommandRefused(refused)
     facts.add(
@@ -205,7 +213,7 @@ def _message(command: PostMessage, state: LedgerState, facts: _Facts) -> None:
 def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
     _require_model_chat(command, state)
     model, donor, amount = command.chat, command.actor.uuid, command.amount
-    rejected = speech_refusal(state, model, donor, command.text is not None, facts.now)
+    rejected = speech_refusal(state, model, donor, speaks(command), facts.now)
     if rejected is None and below_minimum(state, model, amount):
         rejected = BELOW_MINIMUM
     if rejected is None and not affordable(state.balances[donor], amount):
@@ -330,10 +338,26 @@ def _change_settings(command: ChangeSettings, state: LedgerState, facts: _Facts)
     facts.add(ev.SETTINGS_CHANGED, command.actor, min_donation=command.min_donation)
 
 
+def moderation_refusal(state: LedgerState, command: Moderation,
+                       target_kind: str | None) -> Refusal | None:
+    """Only a client is moderated (`target_kind`: what the account is, None if there is none);
+    a ban of a banned client or an unban of one not banned changes nothing, so it is refused.
+    The API asks its copy of the bans with the kind it looked up."""
+    if target_kind != "client":
+        return Refusal(f"client: {command.client} is not a client")
+    banned = (command.chat, command.client) in state.bans
+    if isinstance(command, BanViewer) and banned:
+        return Refusal("client: banned already")
+    if isinstance(command, UnbanViewer) and not banned:
+        return Refusal("client: not banned")
+    return None
+
+
 def _target_client(command: Moderation, state: LedgerState) -> dict[str, str]:
     _require_account(state, command.chat)
-    if state.kinds.get(command.client) != "client":
-        raise CommandRefused(f"client: {command.client} is not a client")
+    refused = moderation_refusal(state, command, state.kinds.get(command.client))
+    if refused is not None:
+        raise CommandRefused(refused.reason)
     return {"uuid": command.client, "name": state.names.get(command.client, "")}
 
 
@@ -345,17 +369,11 @@ def _mute(command: MuteViewer, state: LedgerState, facts: _Facts) -> None:
 
 
 def _ban(command: BanViewer, state: LedgerState, facts: _Facts) -> None:
-    client = _target_client(command, state)
-    if (command.chat, command.client) in state.bans:
-        raise CommandRefused("client: banned already")
-    facts.add(ev.VIEWER_BANNED, command.actor, client=client)
+    facts.add(ev.VIEWER_BANNED, command.actor, client=_target_client(command, state))
 
 
 def _unban(command: UnbanViewer, state: LedgerState, facts: _Facts) -> None:
-    client = _target_client(command, state)
-    if (command.chat, command.client) not in state.bans:
-        raise CommandRefused("client: not banned")
-    facts.add(ev.VIEWER_UNBANNED, command.actor, client=client)
+    facts.add(ev.VIEWER_UNBANNED, command.actor, client=_target_client(command, state))
 
 
 def deletion_refusal(state: LedgerState, command: DeleteMessage) -> Refusal | None:

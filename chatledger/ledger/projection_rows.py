@@ -5,11 +5,13 @@ compares all of them (`projections/replay.py`). Both take them from here, so the
 a replay can only differ by what happened to the tables, never by how rows were built.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
 from chatledger.ledger.events import Event
-from chatledger.ledger.state import Goal, LedgerState
+from chatledger.ledger.state import Goal, LedgerState, Pair
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,26 @@ class SponsorRow:
 
     model_uuid: str
     client_uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRow:
+    """`refunds`, keyed by the refunded donation's event id."""
+
+    model_uuid: str
+    refund_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionRow:
+    """`deleted_messages`, keyed by the deleted message's event id."""
+
+    model_uuid: str
+    deletion_id: str
+
+
+DayKey = tuple[str, date, str]  # donor_days' primary key: (model_uuid, day, client_uuid)
+BANNED = "banned"  # the one value of a chat_bans row (the row is the fact)
 
 
 def goal_row(goal: Goal) -> GoalRow:
@@ -64,3 +86,43 @@ def current_sponsor_rows(state: LedgerState) -> dict[str, tuple[str, str]]:
 def sponsor_row(change: Event) -> SponsorRow:
     """The `sponsors` row a `change_sponsor` event adds."""
     return SponsorRow(change.stream, change.payload["sponsor"]["uuid"])
+
+
+def setting_rows(state: LedgerState) -> dict[str, Decimal]:
+    """chat_settings: model_uuid -> min_donation."""
+    return dict(state.min_donations)
+
+
+def mute_rows(state: LedgerState) -> dict[Pair, datetime]:
+    """chat_mutes: (model_uuid, client_uuid) -> muted_until, naive UTC as DATETIME(6) holds it."""
+    return {pair: until.replace(tzinfo=None) for pair, until in state.mutes.items()}
+
+
+def ban_rows(state: LedgerState) -> dict[Pair, str]:
+    """chat_bans: (model_uuid, client_uuid) of every client banned now."""
+    return dict.fromkeys(state.bans, BANNED)
+
+
+def donor_day_rows(state: LedgerState) -> dict[DayKey, Decimal]:
+    """donor_days: (model_uuid, day, client_uuid) -> net total of that UTC day.
+
+    In a replay the state holds the totals; in a ledger batch it holds the batch's changes only
+    (nothing decides on them, so the store adds them to the rows instead of reading them first).
+    """
+    return {(model, day, client): total for (model, client, day), total in state.donor_days.items()}
+
+
+def refund_rows(state: LedgerState, ids: Iterable[str] | None = None) -> dict[str, RefundRow]:
+    """refunds: donation_id -> the refund (of the donations `ids`, or of every one folded)."""
+    donations = state.donations
+    chosen = donations.values() if ids is None else (donations[i] for i in ids)
+    return {d.id: RefundRow(d.model, d.refund_id) for d in chosen if d.refund_id is not None}
+
+
+def deletion_rows(state: LedgerState, ids: Iterable[str] | None = None) -> dict[str, DeletionRow]:
+    """deleted_messages: message_id -> its deletion (of the messages `ids`, or of every one)."""
+    messages = state.messages
+    chosen = messages.values() if ids is None else (messages[i] for i in ids)
+    return {
+        m.id: DeletionRow(m.model, m.deletion_id) for m in chosen if m.deletion_id is not None
+    }

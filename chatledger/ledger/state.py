@@ -110,22 +110,32 @@ def _paid_out(state: LedgerState, event: Event) -> None:
     _credit(state, event.stream, -event.amount)
 
 
-def _donated(state: LedgerState, event: Event) -> None:
+def donation_of(event: Event, refund_id: str | None = None) -> Donation:
+    """What a `donate` event leaves for a refund to read (the ledger builds it from the row too)."""
     assert event.amount is not None and event.actor is not None
-    model, donor, amount = event.stream, event.actor, event.amount
-    anonymous = bool(event.payload.get(ev.ANONYMOUS))
-    day = event.created_at.date()
+    goal_ids = tuple(goal["id"] for goal in event.payload.get("goals") or ())
+    return Donation(
+        event.event_id, event.stream, event.actor, event.amount, event.created_at.date(),
+        bool(event.payload.get(ev.ANONYMOUS)), goal_ids, refund_id,
+    )
+
+
+def message_of(event: Event, deletion_id: str | None = None) -> Message:
+    assert event.actor is not None
+    return Message(event.event_id, event.stream, event.actor.uuid, deletion_id)
+
+
+def _donated(state: LedgerState, event: Event) -> None:
+    donation = donation_of(event)
+    model, donor, amount = donation.model, donation.donor, donation.amount
     _credit(state, donor.uuid, -amount)
     _credit(state, model, amount)
-    if not anonymous:  # anonymous tips rank nobody
+    if not donation.anonymous:  # anonymous tips rank nobody
         state.names[donor.uuid] = donor.name
-        _rank(state, model, donor.uuid, day, amount)
+        _rank(state, model, donor.uuid, donation.day, amount)
     for goal in state.goals.get(model, ()):
         goal.sum += amount
-    goal_ids = tuple(goal["id"] for goal in event.payload.get("goals") or ())
-    state.donations[event.event_id] = Donation(
-        event.event_id, model, donor, amount, day, anonymous, goal_ids
-    )
+    state.donations[donation.id] = donation
 
 
 def _rank(state: LedgerState, model: str, client: str, day: date, amount: Decimal) -> None:
@@ -136,7 +146,9 @@ def _rank(state: LedgerState, model: str, client: str, day: date, amount: Decima
 
 
 def _refunded(state: LedgerState, event: Event) -> None:
-    donation = state.donations[event.payload["donation_id"]]
+    donation = state.donations.get(event.payload["donation_id"])
+    if donation is None:  # never decided so; a damaged log is the audit's to report, not a crash
+        return
     model, donor, amount = donation.model, donation.donor.uuid, donation.amount
     _credit(state, model, -amount)
     _credit(state, donor, amount)
@@ -191,8 +203,7 @@ def _unbanned(state: LedgerState, event: Event) -> None:
 
 
 def _message_posted(state: LedgerState, event: Event) -> None:
-    assert event.actor is not None
-    state.messages[event.event_id] = Message(event.event_id, event.stream, event.actor.uuid)
+    state.messages[event.event_id] = message_of(event)
 
 
 def _message_deleted(state: LedgerState, event: Event) -> None:

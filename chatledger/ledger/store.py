@@ -3,8 +3,19 @@
 A batch is ONE transaction. Locks are taken in a fixed order (streams, then accounts, each sorted)
 so that two workers owning the same chat during a rebalance serialise instead of deadlocking;
 unique keys on `applied_commands`, `chat_events.event_id` and `(stream, seq)` make a duplicate
-application impossible even if they did not. Deadlocks and duplicate-key races roll back the whole
-batch, which is then decided again from fresh state.
+application impossible even if they did not (and `refunds`' and `deleted_messages`' primary keys
+make a second refund or deletion of the same event impossible). Deadlocks and duplicate-key races
+roll back the whole batch, which is then decided again from fresh state.
+
+What a batch reads, and why each read is current (READ COMMITTED):
+- its streams, locked FOR UPDATE first (a chat's stream is its model's account stream too);
+- every projection row of a chat (goals, sponsors, donor totals, settings, mutes, bans, refunds,
+  deletions): only batches holding that chat's stream lock write them (and `rebuild`'s swap,
+  which locks every stream), so once the stream is locked they cannot change under the batch;
+- the accounts whose money may move, locked FOR UPDATE in uuid order after the streams. A refund
+  moves its donor's money, and the donor is known only from the donation: it is found by a plain
+  read of the donation's row before the accounts are locked (event rows never change);
+- immutable facts read plainly: event rows (donations, messages), accounts.kind, names and ids.
 
 Longer than most modules on purpose: every statement of the batch's transaction is here, in the
 order it runs, so the lock order can be checked by reading one file. The rows it writes come
@@ -17,31 +28,53 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from databases import Database
 
 from chatledger import connections
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import (
+    BanViewer,
+    ChatCommand,
     Command,
+    DeleteMessage,
     Deposit,
     Donate,
+    MuteViewer,
     Payout,
+    PostMessage,
     Refund,
     RegisterConnection,
+    UnbanViewer,
     stream_of,
 )
 from chatledger.ledger.decider import CommandRefused, apply
 from chatledger.ledger.events import Event
 from chatledger.ledger.projection_rows import (
+    ban_rows,
     current_sponsor_rows,
+    deletion_rows,
+    donor_day_rows,
     donor_total_rows,
     goal_rows,
+    mute_rows,
+    refund_rows,
+    setting_rows,
     sponsor_row,
 )
 from chatledger.ledger.rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
-from chatledger.ledger.state import Goal, LedgerState, Sponsor
+from chatledger.ledger.state import (
+    ZERO,
+    Donation,
+    Goal,
+    LedgerState,
+    Message,
+    Pair,
+    Sponsor,
+    donation_of,
+    message_of,
+)
 from chatledger.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
 
 log = logging.getLogger(__name__)
@@ -55,16 +88,65 @@ class BatchResult:
     outcomes: dict[str, str] = field(default_factory=dict)
 
 
-def _owners(commands: Iterable[Command]) -> set[str]:
+MODERATION: Final = (MuteViewer, BanViewer, UnbanViewer)
+SPEECH: Final = (PostMessage, Donate)
+
+
+def _owners(commands: Iterable[Command], donations: dict[str, Donation]) -> set[str]:
+    """The accounts a batch locks: every one whose money it may move (or that must exist)."""
     owners: set[str] = set()
     for command in commands:
         if isinstance(command, Deposit | Payout):
             owners.add(command.account)
         elif isinstance(command, Refund):
-            owners.add(command.chat)  # the donor is loaded with the donation
+            owners.add(command.chat)
+            donation = donations.get(command.donation_id)
+            if donation is not None:
+                owners.add(donation.donor.uuid)
         else:
             owners.update((command.chat, command.actor.uuid))
     return owners
+
+
+async def read_donations(cur: Any, refunds: Iterable[Refund]) -> dict[str, Donation]:
+    """The donations these refunds name, each only in the refund's own chat, as `evolve` left
+    them (refund_id from `refunds`: current once the chat's stream is locked)."""
+    wanted = {(refund.donation_id, refund.chat) for refund in refunds}
+    if not wanted:
+        return {}
+    ids = sorted({donation_id for donation_id, _ in wanted})
+    await cur.execute(
+        f"SELECT {EVENT_COLUMNS}, r.refund_id FROM chat_events"
+        " LEFT JOIN refunds r ON r.donation_id = event_id"
+        f" WHERE event_id IN ({placeholders(len(ids))}) AND type = 'donate'",
+        ids,
+    )
+    donations = {}
+    for *row, refund_id in await cur.fetchall():
+        event = row_to_event(row)
+        if (event.event_id, event.stream) in wanted:
+            donations[event.event_id] = donation_of(event, refund_id)
+    return donations
+
+
+async def read_messages(cur: Any, deletions: Iterable[DeleteMessage]) -> dict[str, Message]:
+    """The messages these deletions name, each only in the deletion's own chat."""
+    wanted = {(deletion.message_id, deletion.chat) for deletion in deletions}
+    if not wanted:
+        return {}
+    ids = sorted({message_id for message_id, _ in wanted})
+    await cur.execute(
+        f"SELECT {EVENT_COLUMNS}, d.deletion_id FROM chat_events"
+        " LEFT JOIN deleted_messages d ON d.message_id = event_id"
+        f" WHERE event_id IN ({placeholders(len(ids))}) AND type = 'message'",
+        ids,
+    )
+    messages = {}
+    for *row, deletion_id in await cur.fetchall():
+        event = row_to_event(row)
+        if (event.event_id, event.stream) in wanted:
+            messages[event.event_id] = message_of(event, deletion_id)
+    return messages
 
 
 class LedgerStore:
@@ -106,7 +188,6 @@ class _Batch:
         self.commands = commands
         self.state = LedgerState()
         self.entity_ids: dict[str, int] = {}
-        self.kinds: dict[str, str] = {}
 
     async def run(self) -> BatchResult:
         ids = list(dict.fromkeys(command.command_id for command in self.commands))
@@ -163,28 +244,30 @@ class _Batch:
         return [row_to_event(row) for row in await self.cur.fetchall()]
 
     async def _load_state(self, commands: list[Command]) -> None:
-        owners = sorted(_owners(commands))
+        """Exactly what the decider reads for these commands (see the module's docstring)."""
+        state = self.state
+        refunds = [c for c in commands if isinstance(c, Refund)]
+        state.donations = await read_donations(self.cur, refunds)  # before the accounts' locks
+        owners = sorted(_owners(commands, state.donations))
         await self.cur.execute(
             "SELECT owner_uuid, balance, kind FROM accounts"
             f" WHERE owner_uuid IN ({placeholders(len(owners))}) ORDER BY owner_uuid FOR UPDATE",
             owners,
         )
         for owner, balance, kind in await self.cur.fetchall():
-            self.state.balances[owner] = balance
-            self.kinds[owner] = kind
-        await self.cur.execute(
-            f"SELECT uuid, id FROM users WHERE uuid IN ({placeholders(len(owners))})"
-            f" UNION ALL SELECT uuid, id FROM clients WHERE uuid IN ({placeholders(len(owners))})",
-            owners + owners,
-        )
-        self.entity_ids = {uuid: int(id_) for uuid, id_ in await self.cur.fetchall()}
-        models = sorted(
-            {command.chat for command in commands if not isinstance(command, Deposit | Payout)}
-        )
-        if models:
-            await self._load_chat_state(models, commands)
+            state.balances[owner] = balance
+            state.kinds[owner] = kind
+        chat_commands: list[ChatCommand | Refund] = [
+            c for c in commands if not isinstance(c, Deposit | Payout)
+        ]
+        if chat_commands:
+            await self._load_chat_state(chat_commands)
+        targets = {c.client for c in chat_commands if isinstance(c, MODERATION)}
+        candidates = {client for _, client in state.donor_totals}
+        await self._load_people(set(owners) | targets | candidates)
 
-    async def _load_chat_state(self, models: list[str], commands: list[Command]) -> None:
+    async def _load_chat_state(self, commands: Sequence[ChatCommand | Refund]) -> None:
+        models = sorted({command.chat for command in commands})
         marks = placeholders(len(models))
         await self.cur.execute(
             "SELECT uuid, model_uuid, name, require_sum, sum FROM goals"
@@ -202,16 +285,89 @@ class _Batch:
         )
         for model, client, name in await self.cur.fetchall():
             self.state.sponsors[model] = Sponsor(client, name)
-        pairs = {(c.chat, c.actor.uuid) for c in commands if isinstance(c, Donate)}
-        pairs |= {(model, sponsor.uuid) for model, sponsor in self.state.sponsors.items()}
+        await self._load_chat_rules(models, commands)
+        await self._load_donor_totals(commands)
+        deletions = [c for c in commands if isinstance(c, DeleteMessage)]
+        self.state.messages = await read_messages(self.cur, deletions)
+
+    async def _load_chat_rules(
+        self, models: list[str], commands: Sequence[ChatCommand | Refund]
+    ) -> None:
+        """Minimum tips of the chats, and the bans and mutes of the people speaking or moderated
+        in them: one round trip (every donation and message batch needs it)."""
+        pairs = sorted(
+            {(c.chat, c.actor.uuid) for c in commands if isinstance(c, SPEECH)}
+            | {(c.chat, c.client) for c in commands if isinstance(c, MODERATION)}
+        )
+        pair_values = [value for pair in pairs for value in pair]
+        sql = (
+            "SELECT 'min', model_uuid, NULL, NULL, min_donation FROM chat_settings"
+            f" WHERE model_uuid IN ({placeholders(len(models))})"
+        )
         if pairs:
-            await self.cur.execute(
-                "SELECT model_uuid, client_uuid, total FROM donor_totals"
-                f" WHERE (model_uuid, client_uuid) IN ({placeholders(len(pairs), 2)})",
+            in_pairs = f"(model_uuid, client_uuid) IN ({placeholders(len(pairs), 2)})"
+            sql += (
+                " UNION ALL SELECT 'ban', model_uuid, client_uuid, NULL, NULL FROM chat_bans"
+                f" WHERE {in_pairs} UNION ALL SELECT 'mute', model_uuid, client_uuid,"
+                f" muted_until, NULL FROM chat_mutes WHERE {in_pairs}"
+            )
+        await self.cur.execute(sql, models + pair_values + pair_values)
+        state = self.state
+        for rule, model, client, until, minimum in await self.cur.fetchall():
+            if rule == "min":
+                state.min_donations[model] = minimum
+            elif rule == "ban":
+                state.bans.add((model, client))
+            else:
+                state.mutes[(model, client)] = until.replace(tzinfo=UTC)
+
+    async def _load_donor_totals(self, commands: Sequence[ChatCommand | Refund]) -> None:
+        """The totals the batch moves or compares: its donors', the sponsors', and for a refund
+        everyone who could take the sponsor's place (see `_challenger_floors`)."""
+        state = self.state
+        refunded = [
+            d for c in commands if isinstance(c, Refund)
+            for d in (state.donations.get(c.donation_id),) if d is not None and not d.anonymous
+        ]
+        pairs = {(c.chat, c.actor.uuid) for c in commands if isinstance(c, Donate)}
+        pairs |= {(model, sponsor.uuid) for model, sponsor in state.sponsors.items()}
+        pairs |= {(d.model, d.donor.uuid) for d in refunded}
+        if pairs:
+            await self._read_donor_totals(
+                f"(model_uuid, client_uuid) IN ({placeholders(len(pairs), 2)})",
                 [value for pair in sorted(pairs) for value in pair],
             )
-            for model, client, total in await self.cur.fetchall():
-                self.state.donor_totals[(model, client)] = total
+        floors = _challenger_floors(state, refunded)
+        if floors:
+            await self._read_donor_totals(
+                " OR ".join(["(model_uuid = %s AND total > %s)"] * len(floors)),
+                [value for item in sorted(floors.items()) for value in item],
+            )
+
+    async def _read_donor_totals(self, where: str, values: list[Any]) -> None:
+        await self.cur.execute(
+            f"SELECT model_uuid, client_uuid, total FROM donor_totals WHERE {where}", values
+        )
+        for model, client, total in await self.cur.fetchall():
+            self.state.donor_totals[(model, client)] = total
+
+    async def _load_people(self, people: set[str]) -> None:
+        """Row ids (the brief's user_id/client_id columns), names and kinds: plain reads."""
+        uuids = sorted(people)
+        marks = placeholders(len(uuids))
+        await self.cur.execute(
+            "SELECT p.uuid, p.id, p.name, a.kind FROM users p JOIN accounts a"
+            f" ON a.id = p.account_id WHERE p.uuid IN ({marks}) UNION ALL"
+            " SELECT p.uuid, p.id, p.name, a.kind FROM clients p JOIN accounts a"
+            f" ON a.id = p.account_id WHERE p.uuid IN ({marks})",
+            uuids + uuids,
+        )
+        state = self.state
+        for uuid, id_, name, kind in await self.cur.fetchall():
+            self.entity_ids[uuid] = int(id_)
+            state.kinds[uuid] = kind
+            if kind == "client":
+                state.names[uuid] = name
 
     async def _write(
         self, commands: list[Command], result: BatchResult, balances_before: dict[str, Decimal]
@@ -243,6 +399,9 @@ class _Batch:
             )
         await self._write_goals(result.events)
         await self._write_donors_and_sponsors(result.events)
+        await self._write_donor_days()
+        await self._write_chat_rules(result.events)
+        await self._write_refunds_and_deletions(result.events)
         await self._write_connections(commands)
 
     async def _write_versions(self) -> None:
@@ -254,7 +413,9 @@ class _Batch:
         )
 
     async def _write_goals(self, events: list[Event]) -> None:
-        touched = {e.stream for e in events if e.type in (ev.DONATE, ev.NEW_GOAL)}
+        touched = {
+            e.stream for e in events if e.type in (ev.DONATE, ev.NEW_GOAL, ev.DONATE_REFUNDED)
+        }
         goals = goal_rows(self.state, touched)
         if not goals:
             return
@@ -278,18 +439,19 @@ class _Batch:
         )
 
     async def _write_donors_and_sponsors(self, events: list[Event]) -> None:
-        donations = {
+        ranked = {  # a refund's actor is the donor whose total it lowers
             (e.stream, e.actor.uuid)
             for e in events
-            if e.type == ev.DONATE and e.actor and not e.payload.get(ev.ANONYMOUS)
+            if e.type in (ev.DONATE, ev.DONATE_REFUNDED) and e.actor
+            and not e.payload.get(ev.ANONYMOUS)
         }
         totals = donor_total_rows(self.state)
-        if donations:
+        if ranked:
             await self.cur.execute(
                 "INSERT INTO donor_totals (model_uuid, client_uuid, total)"
-                f" VALUES {placeholders(len(donations), 3)}"
+                f" VALUES {placeholders(len(ranked), 3)}"
                 " ON DUPLICATE KEY UPDATE total = VALUES(total)",
-                [v for pair in sorted(donations) for v in (*pair, totals[pair])],
+                [v for pair in sorted(ranked) for v in (*pair, totals[pair])],
             )
         changes = [e for e in events if e.type == ev.CHANGE_SPONSOR]
         if not changes:
@@ -319,12 +481,113 @@ class _Batch:
             [v for model, sponsor in current.items() for v in (model, *sponsor)],
         )
 
+    async def _write_donor_days(self) -> None:
+        # The batch's state folded its donations and refunds into an empty map: changes, added.
+        days = donor_day_rows(self.state)
+        if days:
+            await self.cur.execute(
+                "INSERT INTO donor_days (model_uuid, day, client_uuid, total)"
+                f" VALUES {placeholders(len(days), 4)}"
+                " ON DUPLICATE KEY UPDATE total = total + VALUES(total)",
+                [v for key, change in sorted(days.items()) for v in (*key, change)],
+            )
+
+    async def _write_chat_rules(self, events: list[Event]) -> None:
+        """chat_settings, chat_mutes and chat_bans rows of what the batch's events changed."""
+        cur, state = self.cur, self.state
+        settings = setting_rows(state)
+        changed = sorted({e.stream for e in events if e.type == ev.SETTINGS_CHANGED})
+        if changed:
+            await cur.execute(
+                "INSERT INTO chat_settings (model_uuid, min_donation)"
+                f" VALUES {placeholders(len(changed), 2)}"
+                " ON DUPLICATE KEY UPDATE min_donation = VALUES(min_donation)",
+                [v for model in changed for v in (model, settings[model])],
+            )
+        mutes = mute_rows(state)
+        muted = sorted({_target(e) for e in events if e.type == ev.VIEWER_MUTED})
+        if muted:
+            await cur.execute(
+                "INSERT INTO chat_mutes (model_uuid, client_uuid, muted_until)"
+                f" VALUES {placeholders(len(muted), 3)}"
+                " ON DUPLICATE KEY UPDATE muted_until = VALUES(muted_until)",
+                [v for pair in muted for v in (*pair, mutes[pair])],
+            )
+        bans = ban_rows(state)
+        touched = {_target(e) for e in events if e.type in (ev.VIEWER_BANNED, ev.VIEWER_UNBANNED)}
+        banned = sorted(pair for pair in touched if pair in bans)
+        lifted = sorted(pair for pair in touched if pair not in bans)
+        if banned:
+            await cur.execute(
+                f"INSERT IGNORE INTO chat_bans (model_uuid, client_uuid)"
+                f" VALUES {placeholders(len(banned), 2)}",
+                [v for pair in banned for v in pair],
+            )
+        if lifted:
+            await cur.execute(
+                "DELETE FROM chat_bans WHERE (model_uuid, client_uuid)"
+                f" IN ({placeholders(len(lifted), 2)})",
+                [v for pair in lifted for v in pair],
+            )
+
+    async def _write_refunds_and_deletions(self, events: list[Event]) -> None:
+        # Plain INSERTs: a second row for the same donation or message is a duplicate key, which
+        # rolls the batch back (the primary keys hold "at most once" whatever the decider said).
+        refunds = refund_rows(
+            self.state, [e.payload["donation_id"] for e in events if e.type == ev.DONATE_REFUNDED]
+        )
+        if refunds:
+            await self.cur.execute(
+                "INSERT INTO refunds (donation_id, model_uuid, refund_id)"
+                f" VALUES {placeholders(len(refunds), 3)}",
+                [v for key, row in refunds.items() for v in (key, row.model_uuid, row.refund_id)],
+            )
+        deletions = deletion_rows(
+            self.state, [e.payload["message_id"] for e in events if e.type == ev.MESSAGE_DELETED]
+        )
+        if deletions:
+            await self.cur.execute(
+                "INSERT INTO deleted_messages (message_id, model_uuid, deletion_id)"
+                f" VALUES {placeholders(len(deletions), 3)}",
+                [
+                    v for key, row in deletions.items()
+                    for v in (key, row.model_uuid, row.deletion_id)
+                ],
+            )
+
     async def _write_connections(self, commands: list[Command]) -> None:
         await connections.upsert(self.cur, [
             connections.row(c.actor.role, c.actor.uuid, c.connection_id, c.chat)
             for c in commands
             if isinstance(c, RegisterConnection)
         ])
+
+
+def _target(event: Event) -> Pair:
+    """The (chat, client) a moderation event is about."""
+    return (event.stream, event.payload["client"]["uuid"])
+
+
+def _challenger_floors(state: LedgerState, refunded: list[Donation]) -> dict[str, Decimal]:
+    """Per chat with a ranked refund in the batch: a total that nobody at or below it can pass
+    while the batch runs, so only the donor_totals rows above it need loading.
+
+    A sponsor's total falls only by a refund of its own donation (a new sponsor always has more
+    than the one it replaces, a dethroned one's successor more than what it kept). So throughout
+    the batch the sponsor holds at least its total now less the batch's refunds in that chat,
+    and a challenger needs strictly more than what the sponsor keeps. With one refund of the
+    sponsor's donation the floor is exactly what the sponsor keeps; a row that moves during the
+    batch (a donor's, a refunded donor's) is loaded anyway.
+    """
+    cuts: dict[str, Decimal] = {}
+    for donation in refunded:
+        cuts[donation.model] = cuts.get(donation.model, ZERO) + donation.amount
+    floors = {}
+    for model, cut in cuts.items():
+        sponsor = state.sponsors.get(model)
+        held = state.donor_total(model, sponsor.uuid) if sponsor else ZERO
+        floors[model] = held - cut
+    return floors
 
 
 def _unique_fresh(commands: Sequence[Command], already: set[str]) -> list[Command]:

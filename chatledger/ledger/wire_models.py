@@ -107,6 +107,57 @@ class EndGoalEvent(_Envelope):
     goal: Goal
 
 
+class DonateRefundedEvent(_Envelope):
+    """A donation taken back (a disputed payment): the sum went back from the model to the donor
+    (`from`; anonymous if the donation was)."""
+
+    type: Literal["donate_refunded"]
+    sum: MoneyText = Field(description="The refunded donation's sum.")
+    donation_id: Uuid = Field(description="The `id` of the refunded `donate` event.")
+    reason: str | None
+    goals: list[Goal] = Field(description="The active goals it lowered, as they stand after.")
+
+
+class SettingsChangedEvent(_Envelope):
+    type: Literal["settings_changed"]
+    min_donation: MoneyText = Field(description="The chat's minimum tip from now on (0.00: none).")
+
+
+class Client(_Strict):
+    """The client a moderation event is about."""
+
+    uuid: Uuid
+    name: str
+
+
+class ViewerMutedEvent(_Envelope):
+    """Until `until`, the client's messages and donation texts in this chat are refused."""
+
+    type: Literal["viewer_muted"]
+    client: Client
+    seconds: int = Field(ge=1, le=86_400)
+    until: datetime
+
+
+class ViewerBannedEvent(_Envelope):
+    """The client's every POST and websocket in this chat is refused; its sockets are closed."""
+
+    type: Literal["viewer_banned"]
+    client: Client
+
+
+class ViewerUnbannedEvent(_Envelope):
+    type: Literal["viewer_unbanned"]
+    client: Client
+
+
+class MessageDeletedEvent(_Envelope):
+    """The message is gone from history; a page that shows it removes it."""
+
+    type: Literal["message_deleted"]
+    message_id: Uuid = Field(description="The `id` of the deleted `message` event.")
+
+
 class DepositedEvent(_Envelope):
     """Money in, on the account's own stream; never shown in a chat."""
 
@@ -126,6 +177,12 @@ ChatEvents = (
     | ChangeSponsorEvent
     | NewGoalEvent
     | EndGoalEvent
+    | DonateRefundedEvent
+    | SettingsChangedEvent
+    | ViewerMutedEvent
+    | ViewerBannedEvent
+    | ViewerUnbannedEvent
+    | MessageDeletedEvent
 )
 AccountEvents = DepositedEvent | PaidOutEvent
 

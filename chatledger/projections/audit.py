@@ -13,21 +13,31 @@ Slightly over 300 lines on purpose: every invariant the audit checks is listed i
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from chatledger.ledger import events as ev
 from chatledger.ledger.events import Event
 from chatledger.ledger.projection_rows import (
+    DayKey,
+    DeletionRow,
     GoalRow,
+    RefundRow,
     SponsorRow,
     balance_rows,
+    ban_rows,
     current_sponsor_rows,
+    deletion_rows,
+    donor_day_rows,
     donor_total_rows,
     goal_rows,
+    mute_rows,
+    refund_rows,
+    setting_rows,
 )
-from chatledger.ledger.state import ZERO
+from chatledger.ledger.state import ZERO, Pair
 from chatledger.ledger.wire import money
 from chatledger.projections.replay import Replay, sponsor_rows
 
@@ -52,6 +62,12 @@ class Live:
     current_sponsors: dict[str, tuple[str, str]] = field(default_factory=dict)
     sponsors: dict[str, SponsorRow] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)  # streams.version
+    donor_days: dict[DayKey, Decimal] = field(default_factory=dict)
+    chat_settings: dict[str, Decimal] = field(default_factory=dict)
+    chat_mutes: dict[Pair, datetime] = field(default_factory=dict)
+    chat_bans: dict[Pair, str] = field(default_factory=dict)
+    refunds: dict[str, RefundRow] = field(default_factory=dict)
+    deleted_messages: dict[str, DeletionRow] = field(default_factory=dict)
 
     @property
     def kinds(self) -> dict[str, str]:
@@ -70,6 +86,8 @@ class AuditReport:
     balances: Decimal
     donations: int
     donated: Decimal
+    refunds: int
+    refunded: Decimal
     streams: int
 
     @property
@@ -89,6 +107,8 @@ class AuditReport:
                 "balances": money(self.balances),
                 "donations": self.donations,
                 "donated": money(self.donated),
+                "refunds": self.refunds,
+                "refunded": money(self.refunded),
             },
             "streams": self.streams,
             "findings": [
@@ -109,6 +129,8 @@ class Auditor:
         self.payouts = ZERO
         self.donations = 0
         self.donated = ZERO
+        self.refunds = 0
+        self.refunded = ZERO
         self.last_seq: dict[str, int] = {}
         self.went_negative: set[str] = set()
 
@@ -123,10 +145,14 @@ class Auditor:
             self._check_money_event(event, where)
         elif event.type == ev.DONATE:
             self._check_donation(event, where)
+        elif event.type == ev.DONATE_REFUNDED:
+            self._check_refund(event, where)
+        elif event.type == ev.MESSAGE_DELETED:
+            self._check_deletion(event, where)
         self.replay.fold(event, position)
         if event.type == ev.DONATE and event.actor is not None:
             self._check_not_negative(event.actor.uuid, where)
-        elif event.type == ev.PAID_OUT:
+        elif event.type in (ev.PAID_OUT, ev.DONATE_REFUNDED):
             self._check_not_negative(event.stream, where)
 
     def _check_seq(self, event: Event, where: str) -> None:
@@ -165,6 +191,40 @@ class Auditor:
             self.donations += 1
             self.donated += amount
 
+    def _check_refund(self, event: Event, where: str) -> None:
+        """Once, whole, from the model back to the donor, of a donation of this very stream.
+
+        The fold moves a refund's money by the donation it names, so a refund of no donation
+        moves none, and balances and conservation are checked on what the fold did."""
+        donation_id = event.payload.get("donation_id")
+        donation = self.replay.state.donations.get(donation_id or "")
+        if donation is None or donation.model != event.stream:
+            self._fail("refund", where, f"refunds {donation_id}, not a donation of this chat")
+            return
+        problems = []
+        if donation.refund_id is not None:
+            problems.append(f"{donation_id} was refunded already by {donation.refund_id}")
+        if event.amount != donation.amount:
+            problems.append(f"refunds {event.amount} of a donation of {money(donation.amount)}")
+        if event.actor is None or event.actor.uuid != donation.donor.uuid:
+            donor = event.actor.uuid if event.actor else None
+            problems.append(f"pays back {donor}, the donation was {donation.donor.uuid}'s")
+        if bool(event.payload.get(ev.ANONYMOUS)) != donation.anonymous:
+            problems.append(f"anonymous={not donation.anonymous}, the donation's is the opposite")
+        for problem in problems:
+            self._fail("refund", where, problem)
+        if not problems:
+            self.refunds += 1
+            self.refunded += donation.amount
+
+    def _check_deletion(self, event: Event, where: str) -> None:
+        message_id = event.payload.get("message_id")
+        message = self.replay.state.messages.get(message_id or "")
+        if message is None or message.model != event.stream:
+            self._fail("deletion", where, f"deletes {message_id}, not a message of this chat")
+        elif message.deletion_id is not None:
+            self._fail("deletion", where, f"{message_id} was deleted already")
+
     def _check_not_negative(self, owner: str, where: str) -> None:
         balance = self.replay.state.balances.get(owner, ZERO)
         if balance < ZERO and owner not in self.went_negative:
@@ -182,6 +242,7 @@ class Auditor:
             live.donor_totals,
         )
         self._check_sponsors(live)
+        self._check_day_one(live)
         by_kind = Counter(kind for kind, _ in live.accounts.values())
         return AuditReport(
             findings=self.findings,
@@ -194,6 +255,8 @@ class Auditor:
             balances=sum((balance for _, balance in live.accounts.values()), ZERO),
             donations=self.donations,
             donated=self.donated,
+            refunds=self.refunds,
+            refunded=self.refunded,
             streams=len(live.versions),
         )
 
@@ -261,6 +324,21 @@ class Auditor:
         self._compare("sponsor", "current_sponsors.model_uuid", replayed, live.current_sponsors)
         self._compare("sponsor_row", "sponsors.event_id", sponsor_rows(self.replay), live.sponsors)
 
+    def _check_day_one(self, live: Live) -> None:
+        """DESIGN §9's tables: each equal to the fold, row by row."""
+        state = self.replay.state
+        for check, row, replayed, have in (
+            ("donor_day", "donor_days.model_uuid,day,client_uuid", donor_day_rows(state),
+             live.donor_days),
+            ("setting", "chat_settings.model_uuid", setting_rows(state), live.chat_settings),
+            ("mute", "chat_mutes.model_uuid,client_uuid", mute_rows(state), live.chat_mutes),
+            ("ban", "chat_bans.model_uuid,client_uuid", ban_rows(state), live.chat_bans),
+            ("refund_row", "refunds.donation_id", refund_rows(state), live.refunds),
+            ("deletion_row", "deleted_messages.message_id", deletion_rows(state),
+             live.deleted_messages),
+        ):
+            self._compare(check, row, replayed, have)
+
     def _compare(
         self, check: str, row: str, replayed: Mapping[Any, Any], live: Mapping[Any, Any]
     ) -> None:
@@ -275,7 +353,7 @@ class Auditor:
 
 
 def _key_text(key: object) -> str:
-    return ",".join(key) if isinstance(key, tuple) else str(key)
+    return ",".join(map(str, key)) if isinstance(key, tuple) else str(key)
 
 
 def _difference(have: object, want: object) -> str:
@@ -284,7 +362,7 @@ def _difference(have: object, want: object) -> str:
         return f"missing, replay has {want}"
     if want is None:
         return f"{have} is not in the replay"
-    if isinstance(have, GoalRow | SponsorRow) and type(have) is type(want):
+    if is_dataclass(have) and type(have) is type(want):
         return ", ".join(
             f"{column.name} {getattr(have, column.name)}, replay {getattr(want, column.name)}"
             for column in fields(have)
@@ -303,6 +381,7 @@ def render(report: AuditReport) -> str:
         f"money out (payouts): {money(report.payouts)}",
         f"balances held:       {money(report.balances)}",
         f"donations: {report.donations} moving {money(report.donated)}",
+        f"refunds: {report.refunds} giving back {money(report.refunded)}",
         "events by type: " + ", ".join(f"{kind} {n}" for kind, n in report.events_by_type.items()),
     ]
     if report.findings:

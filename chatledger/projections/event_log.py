@@ -1,4 +1,8 @@
-"""Reading `chat_events` back: the MySQL side of history and of websocket recovery."""
+"""Reading `chat_events` back: the MySQL side of history and of websocket recovery.
+
+A deleted message (its id in `deleted_messages`, written in the transaction that appended its
+`message_deleted`) is never read back: history and a `since` replay leave it out alike.
+"""
 
 from datetime import datetime
 from typing import Any
@@ -32,7 +36,10 @@ async def _chat_events(
     async with db.connection() as connection, connection.raw_connection.cursor() as cur:
         await cur.execute(
             f"SELECT {EVENT_COLUMNS} FROM chat_events WHERE stream = %s AND {condition}"
-            f" AND type IN ({_CHAT_TYPES}) ORDER BY seq LIMIT %s",
+            f" AND type IN ({_CHAT_TYPES})"
+            " AND NOT EXISTS (SELECT 1 FROM deleted_messages d"
+            " WHERE d.message_id = chat_events.event_id)"
+            " ORDER BY seq LIMIT %s",
             (chat, bound, limit),
         )
         rows = await cur.fetchall()
@@ -42,3 +49,4 @@ async def _chat_events(
 async def latest_seq(db: Database, chat: str) -> int:
     value = await db.fetch_val("SELECT version FROM streams WHERE stream = :s", {"s": chat})
     return int(value or 0)
+

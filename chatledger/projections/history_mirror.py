@@ -3,9 +3,19 @@
 Layout of the key `<prefix>chatledger:history:<chat>` (a sorted set):
 - score = seq (>= 1), member = the event's wire JSON bytes exactly as published;
 - score -1: the completeness marker `#complete|<from>|<missing_until>`: every chat event with
-  seq > from is in the set (up to the newest event the projector has written), and every chat
-  event NOT in the set was created at or before `missing_until` (ISO-8601 UTC, '' = none missing);
-- score -2: `#fill|<nonce>` while a reader refills the set from MySQL.
+  seq > from is in the set (up to the newest event the projector has written) unless it is a
+  deleted message, and every chat event NOT in the set (deleted messages aside) was created at
+  or before `missing_until` (ISO-8601 UTC, '' = none missing);
+- score -2: `#fill|<nonce>` while a reader refills the set from MySQL;
+- score -3: `#deleted|<seq>`, one per deleted message the set held, while seq > from.
+
+Deleted messages: the set never holds a message once the projector has written its
+`message_deleted` (the deletion event itself stays: it is public, and pages remove the message).
+Appending a `message_deleted` removes the message from the set and leaves a tombstone of its
+seq, which refuses that seq from then on (a redelivery of the message, or a refill); it also
+removes any `#fill|` nonce, because a refill's MySQL read may predate the deletion and its
+message may not be in the set to tombstone (the refill gives up; the next read refills again).
+MySQL's side leaves deleted messages out too (event_log.py), so a refill brings none back.
 
 A history page reads only what it needs: one script returns the marker and the newest N events
 (`HistoryMirror.newest`), atomically, so the page and the marker describe the same moment.
@@ -44,6 +54,21 @@ local function set_marker(key, from, t)
   redis.call('ZREMRANGEBYSCORE', key, -1, -1)
   redis.call('ZADD', key, -1, '#complete|' .. string.format('%d', from) .. '|' .. t)
 end
+local function tombstone(seq)
+  return '#deleted|' .. string.format('%d', seq)
+end
+local function put(key, seq, member)
+  if redis.call('ZSCORE', key, tombstone(seq)) then return false end  -- a deleted message
+  redis.call('ZREMRANGEBYSCORE', key, seq, seq)  -- same seq twice: one member, the latest bytes
+  redis.call('ZADD', key, seq, member)
+  return true
+end
+-- Tombstones at or below the marker's `from` are not needed: put refuses those seqs anyway.
+local function drop_tombstones(key, from)
+  for _, t in ipairs(redis.call('ZRANGEBYSCORE', key, -3, -3)) do
+    if tonumber(string.match(t, '^#deleted|(%d+)$')) <= from then redis.call('ZREM', key, t) end
+  end
+end
 -- Drop events created before `cutoff` and the oldest beyond `max_size`; the marker learns the
 -- highest seq and the newest created_at it no longer holds.
 local function trim(key, cutoff, max_size)
@@ -62,22 +87,36 @@ local function trim(key, cutoff, max_size)
     if removed_seq > from then from = removed_seq end
     if removed_at > t then t = removed_at end
     set_marker(key, from, t)
+    drop_tombstones(key, from)
   end
-end
-local function put(key, seq, member)
-  redis.call('ZREMRANGEBYSCORE', key, seq, seq)  -- same seq twice: one member, the latest bytes
-  redis.call('ZADD', key, seq, member)
 end
 """
 
-# KEYS[1] chat; ARGV: cutoff, max_size, ttl, then (seq, member) pairs in seq order.
+# KEYS[1] chat; ARGV: cutoff, max_size, ttl, n, then the ids of n deleted messages, then
+# (seq, member) pairs in seq order. The deletions apply after the batch's events (a message and
+# its deletion in one batch: put, then removed, in one atomic call).
 _APPEND = (
     _LUA_COMMON
     + """
+-- The message `id` leaves the set for good; a refill in flight gives up.
+local function delete_message(key, id)
+  redis.call('ZREMRANGEBYSCORE', key, -2, -2)
+  local needle = '"id":"' .. id .. '"'
+  local events = redis.call('ZRANGEBYSCORE', key, 1, '+inf', 'WITHSCORES')
+  for i = 1, #events, 2 do
+    local member = events[i]
+    if string.find(member, needle, 1, true) and cjson.decode(member)['id'] == id then
+      redis.call('ZREM', key, member)
+      redis.call('ZADD', key, -3, tombstone(tonumber(events[i + 1])))
+      return
+    end
+  end
+end
 local key = KEYS[1]
 local from = get_marker(key)
+local deletions = tonumber(ARGV[4])
 local added = 0
-for i = 4, #ARGV, 2 do
+for i = 5 + deletions, #ARGV, 2 do
   local seq = tonumber(ARGV[i])
   if not from and seq == 1 and redis.call('ZCOUNT', key, 1, '+inf') == 0 then
     set_marker(key, 0, '')  -- a chat's first event: complete without asking MySQL
@@ -85,10 +124,12 @@ for i = 4, #ARGV, 2 do
   end
   -- seq <= from was trimmed away already (or is a redelivery): putting it back would break
   -- the marker's promise about what is missing.
-  if not from or seq > from then
-    put(key, seq, ARGV[i + 1])
+  if (not from or seq > from) and put(key, seq, ARGV[i + 1]) then
     added = added + 1
   end
+end
+for i = 5, 4 + deletions do
+  delete_message(key, ARGV[i])
 end
 trim(key, ARGV[1], tonumber(ARGV[2]))
 redis.call('EXPIRE', key, ARGV[3])
@@ -218,8 +259,14 @@ class HistoryMirror:
             len(events) >= count,
         )
 
-    async def append(self, chats: Mapping[str, Sequence[tuple[int, bytes]]], cutoff: str) -> None:
-        """Write new events of many chats in ONE pipelined round trip (the projector's batch).
+    async def append(
+        self,
+        chats: Mapping[str, Sequence[tuple[int, bytes]]],
+        cutoff: str,
+        deletions: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Write new events of many chats in ONE pipelined round trip (the projector's batch);
+        `deletions`: per chat, the ids of the messages its `message_deleted` events name.
 
         Plain EVALSHA, not the pipeline's script registration, which costs a SCRIPT EXISTS round
         trip per batch: on NOSCRIPT (a restarted Redis) the script is loaded and the batch sent
@@ -228,10 +275,13 @@ class HistoryMirror:
         for attempt in range(2):
             pipe = self.redis.pipeline(transaction=False)
             for chat, events in chats.items():
+                deleted = (deletions or {}).get(chat, ())
                 args: list[int | str | bytes] = [
                     cutoff,
                     self.settings.history_mirror_size,
                     self.ttl_s,
+                    len(deleted),
+                    *deleted,
                 ]
                 for seq, member in events:
                     args += [seq, member]

@@ -1,13 +1,15 @@
 """The history projector: `chat.events` -> the Redis mirror, one pipelined round trip per batch.
 
 Offsets are committed only after Redis took the batch, so a crash redelivers it; writing an event
-twice changes nothing (one member per seq). Events of a chat arrive in seq order (one partition
-per chat, and the ledger publishes a batch before it takes the next).
+twice changes nothing (one member per seq). A `message_deleted` takes its message out of the
+mirror in the same call (history_mirror.py says how it stays out). Events of a chat arrive in
+seq order (one partition per chat, and the ledger publishes a batch before it takes the next).
 """
 
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import orjson
@@ -28,19 +30,30 @@ BATCH_SIZE = 1000
 _REDIS_AWAY = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
 
 
-def group_by_chat(values: Iterable[bytes]) -> dict[str, list[tuple[int, bytes]]]:
-    """Chat-visible events by chat, in arrival order, as (seq, the published bytes)."""
-    chats: dict[str, list[tuple[int, bytes]]] = {}
+@dataclass(frozen=True, slots=True)
+class Grouped:
+    """One batch for the mirror: per chat, its events as (seq, the published bytes) in arrival
+    order, and the ids of the messages its `message_deleted` events delete."""
+
+    events: dict[str, list[tuple[int, bytes]]] = field(default_factory=dict)
+    deletions: dict[str, list[str]] = field(default_factory=dict)
+
+
+def group_by_chat(values: Iterable[bytes]) -> Grouped:
+    grouped = Grouped()
     for value in values:
         try:
             event = orjson.loads(value)
             chat, seq, type_ = event["chat"], int(event["seq"]), event["type"]
+            deleted = str(event["message_id"]) if type_ == ev.MESSAGE_DELETED else None
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.error("history: dropping an undecodable event: %r", exc)
             continue
         if type_ in ev.CHAT_TYPES:
-            chats.setdefault(chat, []).append((seq, value))
-    return chats
+            grouped.events.setdefault(chat, []).append((seq, value))
+        if deleted is not None:
+            grouped.deletions.setdefault(chat, []).append(deleted)
+    return grouped
 
 
 class HistoryProjector:
@@ -57,14 +70,14 @@ class HistoryProjector:
 
     async def project(self, values: Iterable[bytes]) -> None:
         """Write one batch; while Redis is away, wait for it: never skip a batch."""
-        chats = group_by_chat(values)
-        if not chats:
+        grouped = group_by_chat(values)
+        if not grouped.events:
             return
 
         async def append() -> None:
             # The cutoff is taken per attempt: after an outage the window has moved on.
             cutoff = window_start(datetime.now(UTC), self.settings.history_window_s)
-            await self.mirror.append(chats, cutoff)
+            await self.mirror.append(grouped.events, cutoff, grouped.deletions)
 
         await until_available(append, what="history mirror", errors=_REDIS_AWAY)
 

@@ -7,21 +7,32 @@ decides when (the fold, the swap and its locks); this module only says how.
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from databases import Database
 
 from chatledger.ledger.projection_rows import (
+    DeletionRow,
+    RefundRow,
     balance_rows,
+    ban_rows,
     current_sponsor_rows,
+    deletion_rows,
+    donor_day_rows,
     donor_total_rows,
     goal_rows,
+    mute_rows,
+    refund_rows,
+    setting_rows,
 )
 from chatledger.ledger.rows import placeholders
 from chatledger.projections.replay import Replay, sponsor_rows
 
-SQL_PROJECTIONS = ("balances", "goals", "sponsors", "donor_totals")
+SQL_PROJECTIONS = (
+    "balances", "goals", "sponsors", "donor_totals", "donor_days", "chat_settings", "chat_mutes",
+    "chat_bans", "refunds", "deleted_messages",
+)
 WRITE_CHUNK = 1000
 
 Row = tuple[Any, ...]
@@ -50,12 +61,17 @@ class ShadowTable:
     def apply_sql(self) -> list[str]:
         """Make the live table equal to the shadow, writing only the rows that differ."""
         on = " AND ".join(f"l.{k} = s.{k}" for k in self.keys)
-        same = " AND ".join(f"l.{v} <=> s.{v}" for v in self.values)
-        sets = ", ".join(f"l.{v} = s.{v}" for v in self.values)
         live_cols = ", ".join((*self.names, *self.derived))
         shadow_cols = ", ".join((*(f"s.{c}" for c in self.names), *self.derived.values()))
+        update = []
+        if self.values:  # a table of keys only (chat_bans) has nothing to update in place
+            same = " AND ".join(f"l.{v} <=> s.{v}" for v in self.values)
+            sets = ", ".join(f"l.{v} = s.{v}" for v in self.values)
+            update.append(
+                f"UPDATE {self.live} l JOIN {self.shadow} s ON {on} SET {sets} WHERE NOT ({same})"
+            )
         return [
-            f"UPDATE {self.live} l JOIN {self.shadow} s ON {on} SET {sets} WHERE NOT ({same})",
+            *update,
             f"INSERT INTO {self.live} ({live_cols}) SELECT {shadow_cols} FROM {self.shadow} s"
             f" LEFT JOIN {self.live} l ON {on} WHERE l.{self.keys[0]} IS NULL",
             f"DELETE l FROM {self.live} l LEFT JOIN {self.shadow} s ON {on}"
@@ -84,6 +100,11 @@ def _user_id(column: str) -> str:
 
 def _client_id(column: str) -> str:
     return f"COALESCE((SELECT id FROM clients WHERE uuid = s.{column}), 0)"
+
+
+def _model_rows(rows: Mapping[str, RefundRow | DeletionRow]) -> dict[Any, Row]:
+    """A row marking an event as refunded or deleted: (its id, model_uuid, the later event)."""
+    return {key: (key, *astuple(row)) for key, row in rows.items()}
 
 
 TABLES: tuple[ShadowTable, ...] = (
@@ -134,6 +155,56 @@ TABLES: tuple[ShadowTable, ...] = (
         lambda r: {e: (e, s.model_uuid, s.client_uuid) for e, s in sponsor_rows(r).items()},
         {"user_id": _user_id("model_uuid"), "client_id": _client_id("client_uuid")},
     ),
+    ShadowTable(
+        "donor_days",
+        "donor_days",
+        f"model_uuid {_UUID}, day DATE NOT NULL, client_uuid {_UUID}, total {_MONEY},"
+        " PRIMARY KEY (model_uuid, day, client_uuid)",
+        ("model_uuid", "day", "client_uuid"),
+        ("total",),
+        lambda r: {key: (*key, total) for key, total in donor_day_rows(r.state).items()},
+    ),
+    ShadowTable(
+        "chat_settings",
+        "chat_settings",
+        f"model_uuid {_UUID} PRIMARY KEY, min_donation {_MONEY}",
+        ("model_uuid",),
+        ("min_donation",),
+        lambda r: {m: (m, minimum) for m, minimum in setting_rows(r.state).items()},
+    ),
+    ShadowTable(
+        "chat_mutes",
+        "chat_mutes",
+        f"model_uuid {_UUID}, client_uuid {_UUID}, muted_until DATETIME(6) NOT NULL,"
+        " PRIMARY KEY (model_uuid, client_uuid)",
+        ("model_uuid", "client_uuid"),
+        ("muted_until",),
+        lambda r: {pair: (*pair, until) for pair, until in mute_rows(r.state).items()},
+    ),
+    ShadowTable(
+        "chat_bans",
+        "chat_bans",
+        f"model_uuid {_UUID}, client_uuid {_UUID}, PRIMARY KEY (model_uuid, client_uuid)",
+        ("model_uuid", "client_uuid"),
+        (),
+        lambda r: {pair: pair for pair in ban_rows(r.state)},
+    ),
+    ShadowTable(
+        "refunds",
+        "refunds",
+        f"donation_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, refund_id {_UUID}",
+        ("donation_id",),
+        ("model_uuid", "refund_id"),
+        lambda r: _model_rows(refund_rows(r.state)),
+    ),
+    ShadowTable(
+        "deleted_messages",
+        "deleted_messages",
+        f"message_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, deletion_id {_UUID}",
+        ("message_id",),
+        ("model_uuid", "deletion_id"),
+        lambda r: _model_rows(deletion_rows(r.state)),
+    ),
 )
 
 
@@ -162,11 +233,15 @@ async def create_shadows(
 async def upsert(cur: Any, table: ShadowTable, rows: list[Row]) -> None:
     names = ", ".join(table.names)
     updates = ", ".join(f"{v} = VALUES({v})" for v in table.values)
+    # A row of keys only is there or not: inserting it again changes nothing.
+    insert, on_duplicate = (
+        ("INSERT", f" ON DUPLICATE KEY UPDATE {updates}") if updates else ("INSERT IGNORE", "")
+    )
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = rows[start : start + WRITE_CHUNK]
         await cur.execute(
-            f"INSERT INTO {table.shadow} ({names}) VALUES"
-            f" {placeholders(len(chunk), len(table.names))} ON DUPLICATE KEY UPDATE {updates}",
+            f"{insert} INTO {table.shadow} ({names}) VALUES"
+            f" {placeholders(len(chunk), len(table.names))}{on_duplicate}",
             [value for row in chunk for value in row],
         )
 

@@ -16,7 +16,13 @@ from typing import Any
 from databases import Database
 
 from chatledger.ledger.events import Event
-from chatledger.ledger.projection_rows import GoalRow, SponsorRow
+from chatledger.ledger.projection_rows import (
+    BANNED,
+    DeletionRow,
+    GoalRow,
+    RefundRow,
+    SponsorRow,
+)
 from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
 from chatledger.projections.audit import Auditor, AuditReport, Live
 
@@ -74,7 +80,23 @@ async def read_live(cur: Any) -> Live:
     live.sponsors = {event: SponsorRow(m, c) for event, m, c in await _all(cur)}
     await cur.execute("SELECT stream, version FROM streams")
     live.versions = {stream: int(version) for stream, version in await _all(cur)}
+    await _read_day_one(cur, live)
     return live
+
+
+async def _read_day_one(cur: Any, live: Live) -> None:
+    await cur.execute("SELECT model_uuid, day, client_uuid, total FROM donor_days")
+    live.donor_days = {(m, day, c): Decimal(total) for m, day, c, total in await _all(cur)}
+    await cur.execute("SELECT model_uuid, min_donation FROM chat_settings")
+    live.chat_settings = {model: Decimal(minimum) for model, minimum in await _all(cur)}
+    await cur.execute("SELECT model_uuid, client_uuid, muted_until FROM chat_mutes")
+    live.chat_mutes = {(m, c): until for m, c, until in await _all(cur)}
+    await cur.execute("SELECT model_uuid, client_uuid FROM chat_bans")
+    live.chat_bans = {(m, c): BANNED for m, c in await _all(cur)}
+    await cur.execute("SELECT donation_id, model_uuid, refund_id FROM refunds")
+    live.refunds = {d: RefundRow(m, r) for d, m, r in await _all(cur)}
+    await cur.execute("SELECT message_id, model_uuid, deletion_id FROM deleted_messages")
+    live.deleted_messages = {message: DeletionRow(m, d) for message, m, d in await _all(cur)}
 
 
 async def _all(cur: Any) -> list[tuple[Any, ...]]:

@@ -151,7 +151,10 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
     rebuilt = await cli("rebuild")
     assert rebuilt.code == 0, rebuilt
     summary = rebuilt.json()
-    assert summary["projections"] == ["balances", "goals", "sponsors", "donor_totals"]
+    assert summary["projections"] == [
+        "balances", "goals", "sponsors", "donor_totals", "donor_days", "chat_settings",
+        "chat_mutes", "chat_bans", "refunds", "deleted_messages",
+    ]
     assert summary["history_keys_dropped"] >= 0
     assert summary["rows_changed"] == {  # exactly the corrupted rows, nothing else
         "accounts": 1,
@@ -159,6 +162,12 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
         "donor_totals": 0,
         "current_sponsors": 1,
         "sponsors": 1,
+        "donor_days": 0,
+        "chat_settings": 0,
+        "chat_mutes": 0,
+        "chat_bans": 0,
+        "refunds": 0,
+        "deleted_messages": 0,
     }
     assert "events/s" in rebuilt.err  # plain progress lines: stdout is not a terminal
 

@@ -108,7 +108,7 @@ def test_mirror_ttl_outlives_the_window() -> None:
 def test_group_by_chat_keeps_order_and_drops_account_events_and_garbage() -> None:
     deposit = orjson.dumps({"type": "deposited", "chat": CHAT, "seq": 3})
     values = [event(1, at(1)), b"not json", deposit, event(2, at(2))]
-    assert group_by_chat(values) == {CHAT: [(1, values[0]), (2, values[3])]}
+    assert group_by_chat(values).events == {CHAT: [(1, values[0]), (2, values[3])]}
 
 
 @pytest.mark.parametrize("text, expected", [(None, 20), ("1", 1), ("20", 20), ("07", 7)])

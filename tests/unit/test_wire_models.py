@@ -13,14 +13,20 @@ from chatledger.ledger import events as ev
 from chatledger.ledger.commands import (
     Actor,
     AddGoal,
+    BanViewer,
+    ChangeSettings,
     Command,
+    DeleteMessage,
     Deposit,
     Donate,
+    MuteViewer,
     Payout,
     PostMessage,
+    Refund,
+    UnbanViewer,
 )
 from chatledger.ledger.decider import apply
-from chatledger.ledger.events import Event
+from chatledger.ledger.events import Event, event_id_for
 from chatledger.ledger.state import ZERO, LedgerState
 from chatledger.ledger.wire import encode_event, event_to_wire
 from chatledger.ledger.wire_models import AccountEvents, BusEvent, ChatEvent, ChatEvents
@@ -33,7 +39,11 @@ ANN = Actor("00000000-0000-4000-8000-000000000102", "Ann", "client")
 
 def every_kind_of_event() -> list[Event]:
     """A chat's life through the real decider: every event type, the nullable keys both ways."""
-    state = LedgerState(balances={MIA.uuid: ZERO, BOB.uuid: Decimal("100"), ANN.uuid: ZERO})
+    state = LedgerState(
+        balances={MIA.uuid: ZERO, BOB.uuid: Decimal("100"), ANN.uuid: ZERO},
+        kinds={MIA.uuid: "model", BOB.uuid: "client", ANN.uuid: "client"},
+        names={BOB.uuid: BOB.name, ANN.uuid: ANN.name},
+    )
     commands: list[Command] = [
         AddGoal("goal", MIA.uuid, MIA, "Dance", Decimal("15")),
         PostMessage("hi", MIA.uuid, BOB, "hello", True),
@@ -42,7 +52,15 @@ def every_kind_of_event() -> list[Event]:
         Deposit("in", ANN.uuid, Decimal("40")),
         Donate("top", MIA.uuid, ANN, Decimal("20"), None, False),  # sponsor with a previous one
         Donate("broke", MIA.uuid, BOB, Decimal("1000"), "too much"),  # donate_rejected
+        Donate("shy", MIA.uuid, BOB, Decimal("3"), None, anonymous=True),
         Payout("out", MIA.uuid, Decimal("5")),
+        Refund("back", MIA.uuid, event_id_for("top", 0), "disputed"),
+        Refund("back-shy", MIA.uuid, event_id_for("shy", 0)),  # anonymous, no reason
+        ChangeSettings("min", MIA.uuid, MIA, Decimal("2.5")),
+        MuteViewer("mute", MIA.uuid, MIA, BOB.uuid, 60),
+        BanViewer("ban", MIA.uuid, MIA, ANN.uuid),
+        UnbanViewer("unban", MIA.uuid, MIA, ANN.uuid),
+        DeleteMessage("delete", MIA.uuid, BOB, event_id_for("hi", 0)),
     ]
     return [event for command in commands for event in apply(command, state, NOW)]
 
@@ -72,7 +90,10 @@ def test_the_nullable_keys_are_met_both_ways() -> None:
     messages = [w for w in wire if w["type"] == ev.MESSAGE]
     donations = [w for w in wire if w["type"] == ev.DONATE]
     sponsors = [w for w in wire if w["type"] == ev.CHANGE_SPONSOR]
+    refunds = [w for w in wire if w["type"] == ev.DONATE_REFUNDED]
     assert {m["to"] is None for m in messages} == {True, False}
+    assert {r["reason"] is None for r in refunds} == {True, False}
+    assert {r["from"]["uuid"] is None for r in refunds} == {True, False}
     assert {d["message"] is None for d in donations} == {True, False}
     assert {s["previous"] is None for s in sponsors} == {True, False}
     assert {w["from"] is None for w in wire} == {True, False}
