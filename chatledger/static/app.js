@@ -180,16 +180,9 @@ async function start() {
   const result = await api("GET", "/chat/event/history").catch(() => null);
   if (result && result.ok && Array.isArray(result.body.events)) {
     for (const event of result.body.events) receive(event);
-  } else if (result && result.status === 403) {
-    shutOut(result.body?.message || "forbidden");
-    return;
   }
   state.live = true;
   refreshLeaderboard();
-  if (state.banned.has(state.me.uuid)) {
-    shutOut("banned"); // as the history says; the gateway would refuse the socket anyway
-    return;
-  }
   connect();
 }
 
