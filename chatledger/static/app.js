@@ -582,10 +582,14 @@ function renderLeaderboard(body) {
   list.dataset.period = body.period;
   $("no-leaders").hidden = body.entries.length > 0;
   list.replaceChildren(
-    ...body.entries.map((entry) => {
+    ...body.entries.map((entry, index) => {
       const item = el("li", `leader${entry.uuid === state.me.uuid ? " me" : ""}`);
       item.dataset.uuid = entry.uuid;
-      item.append(el("span", "leader-name", entry.name), el("span", "leader-total", entry.total));
+      item.append(
+        el("span", "leader-rank", `${index + 1}.`),
+        el("span", "leader-name", entry.name),
+        el("span", "leader-total", entry.total),
+      );
       return item;
     }),
   );

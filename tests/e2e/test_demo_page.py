@@ -490,3 +490,6 @@ async def test_the_model_deletes_mutes_and_bans_from_the_message_menu(
     await expect(rows(mia, troll).locator("button.unban")).to_be_attached()
     await from_the_menu(mia, troll, "button.unban")
     await expect(rows(alice, f"{cleo_name} was unbanned")).to_have_count(1)
+    await rows(mia, troll).locator("summary.menu-toggle").click()
+    await mia.screenshot(path=str(SCREENSHOT.with_name("chatledger-demo-moderation.png")))
+    await again.screenshot(path=str(SCREENSHOT.with_name("chatledger-demo-banned.png")))
