@@ -13,7 +13,9 @@ of the room asks at once, at the same version.
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal, get_args
@@ -95,6 +97,7 @@ async def top_donors(
 Entries = list[dict[str, Any]]
 Start = date | None
 MAX_BOARDS = 4096
+MAX_AGE_S = 30.0
 
 
 class Boards:
@@ -106,8 +109,10 @@ class Boards:
     reading version V reflects at least V: so a request that finds the chat still at V (or at an
     older version it read before a newer board was stored) gets exactly what a query would
     answer, for the price of one primary-key lookup. Everyone whose page refreshes on the same
-    tip costs one board query per API process. A failed load is not kept. At most `max_boards`
-    boards, the oldest dropped first (a plain dict in insertion order, as `auth.VerifiedTokens`).
+    tip costs one board query per API process. A failed load is not kept. What changes a board
+    without an event (`rebuild` repairing donor_days, a renamed client) shows within
+    `max_age_s`: no board is served longer. At most `max_boards` boards, the oldest dropped
+    first (a plain dict in insertion order, as `auth.VerifiedTokens`).
     """
 
     def __init__(
@@ -115,37 +120,53 @@ class Boards:
         version_of: Callable[[str], Awaitable[int]],
         load: Callable[[str, Start], Awaitable[Entries]],
         max_boards: int = MAX_BOARDS,
+        max_age_s: float = MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._version_of = version_of
         self._load = load
         self.max_boards = max_boards
-        self._boards: dict[tuple[str, Start], tuple[int, asyncio.Task[Entries]]] = {}
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self._boards: dict[tuple[str, Start], _Held] = {}
 
     async def board(self, chat: str, start: Start) -> Entries:
         version = await self._version_of(chat)
         key = (chat, start)
         held = self._boards.get(key)
-        if held is None or held[0] < version or _failed(held[1]):
+        now = self._clock()
+        if held is None or not held.serves(version, now - self.max_age_s):
             self._boards.pop(key, None)
             if len(self._boards) >= self.max_boards:
                 del self._boards[next(iter(self._boards))]
-            held = (version, asyncio.ensure_future(self._load(chat, start)))
-            held[1].add_done_callback(_retrieve)
+            held = _Held(version, now, asyncio.ensure_future(self._load(chat, start)))
+            held.task.add_done_callback(_retrieve)
             self._boards[key] = held
         # A request that goes away does not cancel the query others wait on.
-        return await asyncio.shield(held[1])
+        return await asyncio.shield(held.task)
 
     def close(self) -> None:
-        for _, task in self._boards.values():
-            task.cancel()
+        for held in self._boards.values():
+            held.task.cancel()
         self._boards.clear()
 
     def __len__(self) -> int:
         return len(self._boards)
 
 
-def _failed(task: asyncio.Task[Entries]) -> bool:
-    return task.done() and (task.cancelled() or task.exception() is not None)
+@dataclass(frozen=True, slots=True)
+class _Held:
+    version: int  # the chat's version read before the load began
+    loaded_at: float
+    task: asyncio.Task[Entries]
+
+    def serves(self, version: int, oldest: float) -> bool:
+        return self.version >= version and self.loaded_at >= oldest and not self.failed
+
+    @property
+    def failed(self) -> bool:
+        task = self.task
+        return task.done() and (task.cancelled() or task.exception() is not None)
 
 
 def _retrieve(task: asyncio.Task[Entries]) -> None:

@@ -177,3 +177,16 @@ async def test_boards_are_bounded_the_oldest_dropped_first() -> None:
     await boards.board("a", None)  # dropped: read again
     await boards.board("d", None)  # kept
     assert [chat_ for chat_, _, _ in chat.loads] == ["a", "b", "c", "d", "a"]
+
+
+async def test_no_board_is_served_longer_than_its_age_limit() -> None:
+    chat = FakeChat()
+    now = [100.0]
+    boards = Boards(chat.version_of, chat.load, max_age_s=30, clock=lambda: now[0])
+    await boards.board("m", None)
+    now[0] += 30
+    await boards.board("m", None)  # exactly at the limit: still served
+    assert len(chat.loads) == 1
+    now[0] += 0.5
+    await boards.board("m", None)  # a rebuild or a rename shows without an event
+    assert len(chat.loads) == 2
