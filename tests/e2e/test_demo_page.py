@@ -28,7 +28,7 @@ from chatledger.accounts import create_account
 from chatledger.config import Settings
 from chatledger.http.auth import issue_token
 from chatledger.ledger.commands import Actor, Donate
-from tests.helpers.cli import chatledger
+from tests.helpers.cli import cli
 from tests.helpers.commands import produce
 from tests.helpers.demo import run_demo_accounts
 from tests.helpers.people import People
@@ -382,8 +382,8 @@ async def test_the_leaderboard_switches_periods_and_a_refund_is_marked_everywher
     # The refund comes from the command line; every page marks the tip and its board drops it.
     donation = await rows(mia, note).get_attribute("data-id")
     assert donation is not None
-    done = chatledger("refund", donation, "--reason", "disputed")
-    assert done.returncode == 0, done.stdout + done.stderr
+    ran = await cli("refund", donation, "--reason", "disputed")
+    assert ran.code == 0, ran
     for page in everyone:
         row = rows(page, note)
         await expect(row).to_have_class(re.compile(r"\brefunded\b"))

@@ -17,7 +17,7 @@ from databases import Database
 from chatledger.http.leaderboard import PERIODS, Period, period_start, top_donors
 from chatledger.http.response_models import BadParams, Leaderboard, Unauthorized
 from tests.helpers import marker
-from tests.helpers.cli import chatledger
+from tests.helpers.cli import cli
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service
 from tests.helpers.wait import eventually
@@ -150,8 +150,8 @@ async def test_a_refund_is_subtracted_and_a_net_zero_leaves_the_board(
         assert (await boards(http, url, model))["all"] == [("Ann", "25.00"), ("Ben", "12.00")]
 
         for event_id in (first_id, only_id):
-            done = chatledger("refund", event_id, "--reason", "chargeback")
-            assert done.returncode == 0, done.stdout + done.stderr
+            ran = await cli("refund", event_id, "--reason", "chargeback")
+            assert ran.code == 0, ran
 
         async def all_time() -> list[Entry]:
             return entries((await board(http, url, model, "all"))[1])
