@@ -1,17 +1,20 @@
 """`chatledger ...`: the command line of DESIGN §8."""
 
 import argparse
+import contextlib
 import sys
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from decimal import Decimal
 from typing import Any
 
 import uvloop
 from aiohttp import web
+from databases import Database
 from pydantic import ValidationError
 
-from chatledger import accounts, workers
+from chatledger import accounts, refunding, workers
+from chatledger.bus.kafka import BusUnavailable
 from chatledger.config import Settings, describe_errors
 from chatledger.db import database, migrate, redact
 from chatledger.http.auth import issue_token
@@ -26,6 +29,9 @@ from chatledger.projections.shadow_tables import SQL_PROJECTIONS
 from chatledger.service import ALL_ROLES, Misconfigured, create_app, prepare
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
+# Exit statuses: 0 done, 1 refused (nothing changed), 2 bad arguments (argparse), and for a
+# command handed to the ledger, 3 when its outcome is not known yet (it may still apply, once).
+REFUSED, UNKNOWN = 1, 3
 
 
 def _print_json(value: object) -> None:
@@ -48,6 +54,21 @@ def _uuid(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text}: {exc}") from exc
 
 
+@contextlib.asynccontextmanager
+async def connected(settings: Settings, pool_size: int = 1) -> AsyncIterator[Database]:
+    db = database(settings.mysql_dsn, pool_size)
+    await db.connect()
+    try:
+        yield db
+    finally:
+        await db.disconnect()
+
+
+def _fail(status: int, text: str) -> int:
+    sys.stderr.write(f"{text}\n")
+    return status
+
+
 async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     applied = await migrate(settings.mysql_dsn)
     _print_json({"database": redact(settings.mysql_dsn), "applied": applied})
@@ -55,25 +76,17 @@ async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_accounts_create(args: argparse.Namespace, settings: Settings) -> int:
-    db = database(settings.mysql_dsn, 1)
-    await db.connect()
-    try:
+    async with connected(settings) as db:
         person = await accounts.create_account(db, args.kind, args.name)
-    finally:
-        await db.disconnect()
     _print_json({"uuid": person.uuid, "name": person.name, "kind": person.role})
     return 0
 
 
 async def apply_money_command(settings: Settings, command: Command) -> tuple[str, str | None]:
     """Deposits and payouts go through the same decider and store as the ledger's batches."""
-    db = database(settings.mysql_dsn, 1)
-    await db.connect()
-    try:
+    async with connected(settings) as db:
         result = await LedgerStore(db).apply_batch([command])
         balance = await accounts.balance_of(db, command.account)  # type: ignore[union-attr]
-    finally:
-        await db.disconnect()
     return result.outcomes[command.command_id], None if balance is None else money(balance)
 
 
@@ -81,7 +94,7 @@ async def _money(args: argparse.Namespace, settings: Settings, kind: type[Comman
     command = kind(str(uuid.uuid4()), args.uuid, args.amount)  # type: ignore[call-arg]
     outcome, balance = await apply_money_command(settings, command)
     _print_json({"command_id": command.command_id, "outcome": outcome, "balance": balance})
-    return 0 if outcome == "applied" else 1
+    return 0 if outcome == "applied" else REFUSED
 
 
 async def cmd_deposit(args: argparse.Namespace, settings: Settings) -> int:
@@ -92,16 +105,38 @@ async def cmd_payout(args: argparse.Namespace, settings: Settings) -> int:
     return await _money(args, settings, Payout)
 
 
+async def cmd_refund(args: argparse.Namespace, settings: Settings) -> int:
+    """Pre-check, send to the ledger, wait for its decision (DESIGN §9; see `refunding`)."""
+    if args.reason is not None and not 0 < len(args.reason) <= settings.max_text_length:
+        return _fail(2, f"--reason: 1..{settings.max_text_length} characters")
+    async with connected(settings) as db:
+        try:
+            refund = await refunding.prepare(db, args.event_id, args.reason)
+        except refunding.RefundRefused as refused:
+            return _fail(REFUSED, f"refund refused (nothing sent): {refused}")
+        try:
+            await refunding.send(settings, refund)
+        except BusUnavailable as exc:
+            return _fail(UNKNOWN, f"the broker did not acknowledge refund {refund.command_id}"
+                                  f" ({exc}); if it got it the ledger applies it once")
+        outcome = await refunding.outcome(db, refund.command_id, args.wait)
+        if outcome is None:
+            return _fail(UNKNOWN, f"refund {refund.command_id} is queued but the ledger did not"
+                                  f" decide it within {args.wait} s; it will apply once")
+        if outcome != "applied":
+            reason = outcome.removeprefix("refused: ")
+            return _fail(REFUSED, f"refund refused by the ledger ({refund.command_id}): {reason}")
+        done = await refunding.applied(db, refund)
+    _print_json({"command_id": done.command_id, "outcome": outcome, "donor": done.donor,
+                 "events": done.events, "balances": done.balances})
+    return 0
+
+
 async def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
-    db = database(settings.mysql_dsn, 1)
-    await db.connect()
-    try:
+    async with connected(settings) as db:
         person = await accounts.find_person(db, args.uuid)
-    finally:
-        await db.disconnect()
     if person is None:
-        sys.stderr.write(f"no such person: {args.uuid}\n")
-        return 1
+        return _fail(REFUSED, f"no such person: {args.uuid}")
     sys.stdout.write(issue_token(settings, person.uuid, person.role, args.chat, args.ttl) + "\n")
     return 0
 
@@ -111,15 +146,11 @@ async def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     summary: dict[str, object] = {}
     sql = [name for name in names if name in SQL_PROJECTIONS]
     if sql:
-        db = database(settings.mysql_dsn, 2)
-        await db.connect()
-        try:
-            summary = (await rebuild.rebuild(db, sql, progress_for("rebuild"))).as_json()
-        except rebuild.RebuildBusy as exc:
-            sys.stderr.write(f"{exc}\n")
-            return 1
-        finally:
-            await db.disconnect()
+        async with connected(settings, 2) as db:
+            try:
+                summary = (await rebuild.rebuild(db, sql, progress_for("rebuild"))).as_json()
+            except rebuild.RebuildBusy as exc:
+                return _fail(REFUSED, str(exc))
     if rebuild.HISTORY in names:
         summary["history_keys_dropped"] = await history_rebuild.rebuild_history(settings)
     _print_json(summary)
@@ -127,12 +158,8 @@ async def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    db = database(settings.mysql_dsn, 1)
-    await db.connect()
-    try:
+    async with connected(settings) as db:
         report = await source.audit_database(db)
-    finally:
-        await db.disconnect()
     if args.json:
         _print_json(report.as_json())
     else:
@@ -171,6 +198,7 @@ COMMANDS: dict[str, Handler] = {
     "accounts create": cmd_accounts_create,
     "deposit": cmd_deposit,
     "payout": cmd_payout,
+    "refund": cmd_refund,
     "token": cmd_token,
     "rebuild": cmd_rebuild,
     "audit": cmd_audit,
@@ -204,6 +232,16 @@ def parser() -> argparse.ArgumentParser:
         money = sub.add_parser(name, help=help_text)
         money.add_argument("uuid", type=_uuid)
         money.add_argument("amount", type=_amount)
+    refund_p = sub.add_parser(
+        "refund",
+        help="give a donation back through the ledger (exit 1: refused, nothing changed;"
+        " 3: sent, outcome not known yet)",
+    )
+    refund_p.add_argument("event_id", type=_uuid, help="the id of a donate event")
+    refund_p.add_argument("--reason", default=None, help="shown in donate_refunded")
+    refund_p.add_argument(
+        "--wait", type=float, default=30.0, help="seconds to wait for the ledger's decision"
+    )
     token = sub.add_parser("token", help="print a JWT for a person")
     token.add_argument("uuid", type=_uuid)
     token.add_argument("--chat", type=_uuid, default=None)

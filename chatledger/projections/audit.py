@@ -364,11 +364,16 @@ def _difference(have: object, want: object) -> str:
         return f"{have} is not in the replay"
     if is_dataclass(have) and type(have) is type(want):
         return ", ".join(
-            f"{column.name} {getattr(have, column.name)}, replay {getattr(want, column.name)}"
+            f"{column.name} {_show(getattr(have, column.name))},"
+            f" replay {_show(getattr(want, column.name))}"
             for column in fields(have)
             if getattr(have, column.name) != getattr(want, column.name)
         )
-    return f"live {have}, replay {want}"
+    return f"live {_show(have)}, replay {_show(want)}"
+
+
+def _show(value: object) -> object:
+    return money(value) if isinstance(value, Decimal) else value
 
 
 def render(report: AuditReport) -> str:

@@ -7,10 +7,10 @@ from aiokafka import AIOKafkaProducer
 from chatledger.bus.kafka import ensure_topics
 from chatledger.config import Settings
 from chatledger.ledger.codec import encode_command
-from chatledger.ledger.commands import ChatCommand
+from chatledger.ledger.commands import ChatCommand, Refund
 
 
-async def produce(settings: Settings, commands: Sequence[ChatCommand]) -> None:
+async def produce(settings: Settings, commands: Sequence[ChatCommand | Refund]) -> None:
     await ensure_topics(settings)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
                                 enable_idempotence=False, linger_ms=5)

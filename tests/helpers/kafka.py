@@ -69,3 +69,19 @@ async def published_seqs(
     finally:
         await consumer.stop()
     return seen
+
+
+async def records_in(settings: Settings, topic: str) -> int:
+    """How many records `topic` holds (the sum of its partitions' end offsets)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [
+            TopicPartition(topic, number) for number in consumer.partitions_for_topic(topic) or ()
+        ]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()

@@ -6,67 +6,41 @@ tests left behind: it must pass on it.
 """
 
 import asyncio
-import os
-import sys
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 from databases import Database
 
 from chatledger.config import Settings
 from chatledger.db import database
-from chatledger.ledger.commands import AddGoal, Deposit, Donate
+from chatledger.ledger.commands import (
+    AddGoal,
+    BanViewer,
+    ChangeSettings,
+    DeleteMessage,
+    Deposit,
+    Donate,
+    MuteViewer,
+    PostMessage,
+    Refund,
+)
+from chatledger.ledger.events import event_id_for
 from chatledger.ledger.store import LedgerStore
 from chatledger.projections import rebuild as rebuild_module
 from chatledger.projections.history_mirror import redis_client
 from chatledger.projections.rebuild import rebuild
 from chatledger.projections.source import audit_database
+from tests.helpers.cli import Ran, audit_ok, cli
 from tests.helpers.people import People, Someone
-from tests.helpers.service import ROOT, Service
+from tests.helpers.service import Service
 from tests.helpers.wait import eventually
-
-
-class Ran:
-    def __init__(self, code: int, out: bytes, err: bytes) -> None:
-        self.code, self.out, self.err = code, out.decode(), err.decode()
-
-    def json(self) -> Any:
-        return orjson.loads(self.out)
-
-    def __repr__(self) -> str:
-        return f"exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err[-3000:]}"
-
-
-async def cli(*args: str) -> Ran:
-    """`python -m chatledger ARGS` with this session's environment (database, prefix)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "chatledger",
-        *args,
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=240)
-    assert process.returncode is not None
-    return Ran(process.returncode, out, err)
 
 
 def cid() -> str:
     return str(uuid.uuid4())
-
-
-async def audit_ok() -> Ran:
-    ran = await cli("audit")
-    assert ran.code == 0, ran
-    assert ran.out.startswith("audit OK:"), ran
-    return ran
 
 
 async def post_tip(http: aiohttp.ClientSession, viewer: Someone, amount: str) -> tuple[int, Any]:
@@ -178,6 +152,81 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
     )
     assert sponsor == bob.uuid
     assert 0 < summary["position"] <= await db.fetch_val("SELECT MAX(id) FROM chat_events")
+
+
+async def test_audit_names_each_corrupted_day_one_row_and_rebuild_repairs_them(
+    migrated: Settings, people: People, db: Database
+) -> None:
+    """DESIGN §9's tables, each damaged once: the audit names the exact row, rebuild rewrites
+    exactly those rows."""
+    model = await people.model("Day")
+    ann = await people.client(model, "Ann", money="100.00")
+    bob = await people.client(model, "Bob", money="100.00")
+    m, a, b = (who.person.as_actor() for who in (model, ann, bob))
+    ann_tip = Donate(cid(), model.uuid, a, Decimal("10"))
+    hello = PostMessage(cid(), model.uuid, a, "hello", True)
+    store = LedgerStore(db)
+    await store.apply_batch([
+        ChangeSettings(cid(), model.uuid, m, Decimal("2")), ann_tip,
+        Donate(cid(), model.uuid, b, Decimal("5")), hello,
+        MuteViewer(cid(), model.uuid, m, bob.uuid, 600), BanViewer(cid(), model.uuid, m, ann.uuid),
+    ])
+    tip_id, hello_id = event_id_for(ann_tip.command_id, 0), event_id_for(hello.command_id, 0)
+    result = await store.apply_batch([
+        Refund(cid(), model.uuid, tip_id, "chargeback"),
+        DeleteMessage(cid(), model.uuid, m, hello_id),
+    ])
+    assert set(result.outcomes.values()) == {"applied"}
+    await audit_ok()
+
+    pair = {"m": model.uuid, "a": ann.uuid, "b": bob.uuid}
+    for statement in (
+        "UPDATE chat_settings SET min_donation = 0.5 WHERE model_uuid = :m",
+        "UPDATE chat_mutes SET muted_until = muted_until + INTERVAL 1 HOUR"
+        " WHERE model_uuid = :m AND client_uuid = :b",
+        "DELETE FROM chat_bans WHERE model_uuid = :m AND client_uuid = :a",
+        "INSERT INTO chat_bans (model_uuid, client_uuid) VALUES (:m, :b)",
+        "UPDATE donor_days SET total = total + 1 WHERE model_uuid = :m AND client_uuid = :b",
+    ):
+        await db.execute(statement, {k: v for k, v in pair.items() if f":{k}" in statement})
+    await db.execute("DELETE FROM refunds WHERE donation_id = :d", {"d": tip_id})
+    await db.execute("UPDATE deleted_messages SET deletion_id = 'forged' WHERE message_id = :h",
+                     {"h": hello_id})
+    day = await db.fetch_val("SELECT day FROM donor_days WHERE model_uuid = :m AND client_uuid"
+                             " = :b", {"m": model.uuid, "b": bob.uuid})
+
+    failed = await cli("audit", "--json")
+    assert failed.code == 1, failed
+    found = {(f["check"], f["row"]): f["detail"] for f in failed.json()["findings"]}
+    assert found == {
+        ("setting", f"chat_settings.model_uuid={model.uuid}"): "live 0.50, replay 2.00",
+        ("mute", f"chat_mutes.model_uuid,client_uuid={model.uuid},{bob.uuid}"):
+            found.get(("mute", f"chat_mutes.model_uuid,client_uuid={model.uuid},{bob.uuid}")),
+        ("ban", f"chat_bans.model_uuid,client_uuid={model.uuid},{ann.uuid}"):
+            "missing, replay has banned",
+        ("ban", f"chat_bans.model_uuid,client_uuid={model.uuid},{bob.uuid}"):
+            "banned is not in the replay",
+        ("donor_day", f"donor_days.model_uuid,day,client_uuid={model.uuid},{day},{bob.uuid}"):
+            "live 6.00, replay 5.00",
+        ("refund_row", f"refunds.donation_id={tip_id}"):
+            found.get(("refund_row", f"refunds.donation_id={tip_id}")),
+        ("deletion_row", f"deleted_messages.message_id={hello_id}"):
+            found.get(("deletion_row", f"deleted_messages.message_id={hello_id}")),
+    }
+    assert found[("refund_row", f"refunds.donation_id={tip_id}")].startswith("missing, replay")
+    assert found[("deletion_row", f"deleted_messages.message_id={hello_id}")].startswith(
+        "deletion_id forged, replay ")
+
+    rebuilt = await cli("rebuild")
+    assert rebuilt.code == 0, rebuilt
+    changed = rebuilt.json()["rows_changed"]
+    assert {table: n for table, n in changed.items() if n} == {
+        "chat_settings": 1, "chat_mutes": 1, "chat_bans": 2, "donor_days": 1, "refunds": 1,
+        "deleted_messages": 1,
+    }
+    await audit_ok()
+    assert await db.fetch_val("SELECT refund_id FROM refunds WHERE donation_id = :d",
+                              {"d": tip_id}) == event_id_for(result.events[0].command_id, 0)
 
 
 async def test_rebuild_while_donations_flow_loses_nothing(

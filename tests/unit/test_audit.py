@@ -320,7 +320,7 @@ def test_each_corrupted_day_one_row_is_named() -> None:
     assert details[f"deleted_messages.message_id={ids['hello']}"] == (
         f"model_uuid {BOB.uuid}, replay {MODEL.uuid}"
     )
-    assert details[f"chat_settings.model_uuid={MODEL.uuid}"] == "live 0.50, replay 2"
+    assert details[f"chat_settings.model_uuid={MODEL.uuid}"] == "live 0.50, replay 2.00"
 
 
 def forged(events: list[Event], **changes: object) -> list[Event]:
