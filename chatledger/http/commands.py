@@ -6,10 +6,10 @@ balance the Directory remembers for a few seconds (a 402 itself always comes fro
 at that moment: accounts.Balances); the ledger's check inside its transaction is the one that
 counts when donations race.
 
-A muted or banned person (403 "muted" / "banned"), a donation below the chat's minimum (400) and
-a ban of a banned client are refused from the process's `ChatRules` (projections/chat_rules.py),
-an in-memory copy of the ledger's state the events topic keeps current: no round trip. Every rule
-asked here is the decider's own function; the API only asks it earlier.
+A muted or banned person (403 "muted" / "banned") and a donation below the chat's minimum (400)
+are refused from the process's `ChatRules` (projections/chat_rules.py), an in-memory copy of the
+ledger's state the events topic keeps current: no round trip. Every rule asked here is the
+decider's own function; the API only asks it earlier. Moderation and settings: moderation.py.
 """
 
 import asyncio
@@ -27,35 +27,18 @@ from pydantic import BaseModel, ValidationError
 from chatledger.bus.kafka import BusUnavailable, send_bounded
 from chatledger.http import responses
 from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.http.keys import DATABASE, DIRECTORY, PRODUCER, RULES, SETTINGS
+from chatledger.http.keys import DIRECTORY, PRODUCER, RULES, SETTINGS
 from chatledger.http.ratelimit import rate_limited
-from chatledger.http.schemas import (
-    ClientBody,
-    ConnectionBody,
-    DeletionBody,
-    DonationBody,
-    GoalBody,
-    MessageBody,
-    MuteBody,
-    SettingsBody,
-)
+from chatledger.http.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
 from chatledger.ledger.codec import encode_command
 from chatledger.ledger.commands import (
     AddGoal,
-    BanViewer,
-    ChangeSettings,
     ChatCommand,
-    DeleteMessage,
     Donate,
-    Moderation,
-    MuteViewer,
     PostMessage,
     RegisterConnection,
-    UnbanViewer,
 )
-from chatledger.ledger.decider import Refusal, deletion_refusal, refusal
-from chatledger.ledger.state import LedgerState
-from chatledger.ledger.store import read_messages
+from chatledger.ledger.decider import Refusal, refusal
 from chatledger.ledger.wire import money
 from chatledger.projections.chat_rules import ChatRules
 
@@ -146,7 +129,7 @@ Check = Callable[[web.Request, Any], Awaitable[None]]
 RULES_TIMEOUT_S = 5.0  # how long a request waits for a process still seeding its rules
 
 
-def refused(refusal: Refusal) -> Rejected:
+def rejected_by(refusal: Refusal) -> Rejected:
     """A decider's refusal as the answer: 403 for who may not, 400 for what may not be."""
     return Rejected(
         responses.forbidden(refusal.reason)
@@ -182,9 +165,9 @@ def command_endpoint(
                 return limited
             body = await parse_body(request, schema)
             command = await build(request, principal, command_id_for(request, principal), body)
-            stateless = refusal(command)
-            if stateless is not None:
-                raise refused(stateless)
+            refused = refusal(command)
+            if refused is not None:
+                raise rejected_by(refused)
             silenced = (await rules_of(request)).speech(command, datetime.now(UTC))
             if silenced is not None:
                 raise Rejected(responses.silenced(silenced))
@@ -252,62 +235,7 @@ async def build_goal(
     )
 
 
-async def build_settings(
-    request: web.Request, principal: Principal, command_id: str, body: SettingsBody
-) -> ChatCommand:
-    return ChangeSettings(command_id, principal.chat, principal.person.as_actor(),
-                          body.min_donation)
-
-
-async def build_mute(
-    request: web.Request, principal: Principal, command_id: str, body: MuteBody
-) -> ChatCommand:
-    return MuteViewer(command_id, principal.chat, principal.person.as_actor(), body.client,
-                      body.seconds)
-
-
-async def build_ban(
-    request: web.Request, principal: Principal, command_id: str, body: ClientBody
-) -> ChatCommand:
-    return BanViewer(command_id, principal.chat, principal.person.as_actor(), body.client)
-
-
-async def build_unban(
-    request: web.Request, principal: Principal, command_id: str, body: ClientBody
-) -> ChatCommand:
-    return UnbanViewer(command_id, principal.chat, principal.person.as_actor(), body.client)
-
-
-async def moderation_allowed(request: web.Request, command: Moderation) -> None:
-    """A client's account (looked up), and for a ban or unban, not already so (the rules)."""
-    target = await request.app[DIRECTORY].find(command.client)
-    refusal_ = (await rules_of(request)).moderation(command, target.role if target else None)
-    if refusal_ is not None:
-        raise refused(refusal_)
-
-
-async def build_deletion(
-    request: web.Request, principal: Principal, command_id: str, body: DeletionBody
-) -> ChatCommand:
-    return DeleteMessage(command_id, principal.chat, principal.person.as_actor(), body.id)
-
-
-async def deletion_allowed(request: web.Request, command: DeleteMessage) -> None:
-    """The message read by the ledger's own loader (one MySQL read: deletions are rare)."""
-    async with request.app[DATABASE].connection() as connection, \
-            connection.raw_connection.cursor() as cur:
-        state = LedgerState(messages=await read_messages(cur, [command]))
-    refusal_ = deletion_refusal(state, command)
-    if refusal_ is not None:
-        raise refused(refusal_)
-
-
 post_message = command_endpoint(MessageBody, build_message, recipient_exists)
 post_donation = command_endpoint(DonationBody, build_donation, donation_allowed)
 post_connection = command_endpoint(ConnectionBody, build_connection)
 post_goal = command_endpoint(GoalBody, build_goal)
-post_settings = command_endpoint(SettingsBody, build_settings)
-post_mute = command_endpoint(MuteBody, build_mute, moderation_allowed)
-post_ban = command_endpoint(ClientBody, build_ban, moderation_allowed)
-post_unban = command_endpoint(ClientBody, build_unban, moderation_allowed)
-post_deletion = command_endpoint(DeletionBody, build_deletion, deletion_allowed)

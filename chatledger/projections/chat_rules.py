@@ -25,6 +25,7 @@ most 20 ms for a fetch) after the ledger published it.
 """
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ from chatledger.ledger.decider import (
 )
 from chatledger.ledger.events import Event, map_money
 from chatledger.ledger.state import ZERO, LedgerState, Pair, evolve
+
+log = logging.getLogger(__name__)
 
 RULE_TYPES: Final = frozenset(
     {ev.SETTINGS_CHANGED, ev.VIEWER_MUTED, ev.VIEWER_BANNED, ev.VIEWER_UNBANNED}
@@ -107,10 +110,11 @@ class ChatRules:
         returns it when folded."""
         if not is_rule_event(raw):
             return None
-        wire = orjson.loads(raw)
-        if wire.get("type") not in RULE_TYPES:
+        try:
+            event = event_of(orjson.loads(raw))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.error("rules: dropping an undecodable event: %r", exc)
             return None
-        event = event_of(wire)
         if event.seq <= self.state.versions.get(event.stream, 0):
             return None  # in the seed already, or a redelivery
         evolve(self.state, event)

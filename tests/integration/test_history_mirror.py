@@ -18,8 +18,9 @@ from redis.asyncio import Redis
 from chatledger.config import Settings
 from chatledger.ledger.commands import Actor
 from chatledger.ledger.wire import iso
+from chatledger.projections.event_log import chat_events_after, chat_events_since_time
 from chatledger.projections.history import HistoryReader, window_start
-from chatledger.projections.history_mirror import HistoryMirror, Marker, redis_client
+from chatledger.projections.history_mirror import HistoryMirror, Marker, Snapshot, redis_client
 from chatledger.projections.history_projector import HistoryProjector
 from tests.helpers import chat_events
 from tests.helpers.service import free_port
@@ -231,7 +232,6 @@ class Reads:
 
 async def _all(db: Database, chat: str) -> list[bytes]:
     from chatledger.ledger.wire import dumps
-    from chatledger.projections.event_log import chat_events_after
 
     return [dumps(e) for e in await chat_events_after(db, chat, 0)]
 
@@ -310,3 +310,97 @@ async def test_a_short_mirror_is_read_whole_in_one_go(
     assert (await mirror.newest(chat, 2)).events == [e for e in newest.events[:2]]
     cold = await mirror.newest(new_chat(), 40)
     assert cold.marker is None and cold.events == [] and not cold.truncated
+
+
+def deletion(chat: str, seq: int, message: bytes) -> bytes:
+    """A `message_deleted` of `message`, as the ledger publishes it."""
+    return orjson.dumps(
+        {
+            "type": "message_deleted",
+            "id": str(uuid.uuid4()),
+            "seq": seq,
+            "chat": chat,
+            "is_public": True,
+            "from": {"uuid": chat, "name": "Mia", "role": "model"},
+            "created_at": iso(NOW),
+            "message_id": orjson.loads(message)["id"],
+        }
+    )
+
+
+def seqs_of(snapshot: Snapshot) -> list[int]:
+    return [seq for seq, _ in snapshot.events]
+
+
+async def test_a_deleted_message_leaves_the_mirror_for_good(
+    settings: Settings, mirror: HistoryMirror
+) -> None:
+    chat = new_chat()
+    projector = HistoryProjector(settings, mirror)
+    m1, m2, m3 = (wire(chat, seq) for seq in (1, 2, 3))
+    await projector.project([m1, m2, m3])
+    await projector.project([deletion(chat, 4, m2)])
+    snapshot = await mirror.snapshot(chat)
+    assert seqs_of(snapshot) == [1, 3, 4] and snapshot.marker == Marker(0, "")
+    assert (b"#deleted|2", -3.0) in await raw(mirror, chat)
+    # The ledger republishing after a crash: the message, then its deletion again.
+    await projector.project([m2])
+    assert seqs_of(await mirror.snapshot(chat)) == [1, 3, 4]
+    await projector.project([m2, deletion(chat, 4, m2)])
+    assert seqs_of(await mirror.snapshot(chat)) == [1, 3, 4]
+
+
+async def test_a_message_and_its_deletion_in_one_batch(
+    settings: Settings, mirror: HistoryMirror
+) -> None:
+    chat = new_chat()
+    message = wire(chat, 1)
+    await HistoryProjector(settings, mirror).project([message, deletion(chat, 2, message)])
+    assert seqs_of(await mirror.snapshot(chat)) == [2]
+
+
+async def test_a_fill_begun_before_a_deletion_cannot_bring_the_message_back(
+    settings: Settings, mirror: HistoryMirror
+) -> None:
+    chat = new_chat()
+    projector = HistoryProjector(settings, mirror)
+    m4, m5 = wire(chat, 4), wire(chat, 5)
+    await projector.project([m5])  # a cold chat: no marker
+    await mirror.begin_fill(chat, "stale")  # its MySQL read will still see m4 and m5
+    await projector.project([deletion(chat, 6, m4), deletion(chat, 7, m5)])
+    assert not await mirror.commit_fill(chat, "stale", [(4, m4), (5, m5)], Marker(3, ""), CUTOFF)
+    assert (await mirror.snapshot(chat)).marker is None
+    # Even a fill that would carry the deleted message (MySQL never does) cannot put its seq
+    # back: m5 was in the set when it was deleted, so its seq is tombstoned.
+    await mirror.begin_fill(chat, "later")
+    assert await mirror.commit_fill(chat, "later", [(5, m5)], Marker(4, ""), CUTOFF)
+    assert seqs_of(await mirror.snapshot(chat)) == [6, 7]
+
+
+async def test_tombstones_leave_once_the_marker_passed_their_seq(
+    settings: Settings, mirror: HistoryMirror
+) -> None:
+    chat = new_chat()
+    projector = HistoryProjector(settings, mirror)  # the mirror keeps 20 events
+    events = [wire(chat, seq, age_s=100 - seq) for seq in range(1, 6)]
+    await projector.project([*events, deletion(chat, 6, events[1])])
+    assert (b"#deleted|2", -3.0) in await raw(mirror, chat)
+    await projector.project([wire(chat, seq, age_s=100 - seq) for seq in range(7, 30)])
+    snapshot = await mirror.snapshot(chat)
+    assert snapshot.marker is not None and snapshot.marker.from_seq >= 2
+    assert all(score != -3 for _, score in await raw(mirror, chat))
+
+
+async def test_mysql_reads_leave_deleted_messages_out(db: Database, migrated: Settings) -> None:
+    chat = new_chat()
+    actor = Actor(chat, "Mia", "model")
+    kept, gone = (chat_events.message(chat, seq, actor, f"m{seq}") for seq in (1, 2))
+    await chat_events.insert(db, [kept, gone])
+    await db.execute(
+        "INSERT INTO deleted_messages (message_id, model_uuid, deletion_id)"
+        " VALUES (:m, :c, :d)",
+        {"m": gone.event_id, "c": chat, "d": str(uuid.uuid4())},
+    )
+    assert [e["id"] for e in await chat_events_after(db, chat, 0)] == [kept.event_id]
+    since = await chat_events_since_time(db, chat, NOW - timedelta(seconds=60))
+    assert [e["id"] for e in since] == [kept.event_id]

@@ -152,3 +152,19 @@ def test_parsed_events_parse_each_bytes_once_bounded_and_pick_the_same() -> None
             newest_first, viewer, CHAT, at(0), 3
         )
     assert len(parsed._parsed) == 4
+
+
+def test_group_by_chat_names_the_messages_each_chat_deletes() -> None:
+    deleted = event(2, at(2), type="message_deleted", message_id="e1")
+    values = [event(1, at(1)), deleted]
+    grouped = group_by_chat(values)
+    assert grouped.events == {CHAT: [(1, values[0]), (2, deleted)]}  # the deletion stays public
+    assert grouped.deletions == {CHAT: ["e1"]}
+    assert group_by_chat([event(1, at(1))]).deletions == {}
+
+
+def test_a_snapshot_ignores_tombstones_and_fill_nonces() -> None:
+    rows = [(b"#deleted|3", -3.0), (b"#fill|n", -2.0), (b"#complete|0|", -1.0),
+            (event(1, at(1)), 1.0)]
+    snapshot = parse_snapshot(rows)
+    assert snapshot.marker == Marker(0, "") and [seq for seq, _ in snapshot.events] == [1]

@@ -1,6 +1,8 @@
 """The OpenAPI document is generated from the app's router: every route is in it, described by
 its one entry in `operations.OPERATIONS`, and a route without an entry cannot be served."""
 
+from typing import Any
+
 import pytest
 from aiohttp import web
 
@@ -81,3 +83,22 @@ def test_every_reference_resolves() -> None:
     for target in refs(doc):
         _, section, name = target.rsplit("/", 2)
         assert name in doc["components"][section], target
+
+
+def test_every_post_may_answer_banned_and_model_only_ones_forbidden_too() -> None:
+    doc = document(routes_of(create_app(DEV).router))
+
+    def bodies_403(operation: dict[str, Any]) -> set[str]:
+        answer = operation["responses"]["403"]
+        if "$ref" in answer:
+            return {answer["$ref"].rsplit("/", 1)[1]}
+        return {option["$ref"].rsplit("/", 1)[1]
+                for option in answer["content"]["application/json"]["schema"]["anyOf"]}
+
+    posts = {path: item["post"] for path, item in doc["paths"].items() if "post" in item}
+    assert all("Silenced" in bodies_403(op) for op in posts.values()), posts.keys()
+    for path in ("/chat/settings", "/chat/moderation/mute", "/chat/moderation/ban",
+                 "/chat/moderation/unban", "/chat/message/delete"):
+        assert bodies_403(posts[path]) == {"Forbidden", "Silenced"}, path
+    assert bodies_403(doc["paths"]["/ws"]["get"]) == {"Forbidden", "Silenced"}
+    assert "Silenced" in doc["components"]["responses"]

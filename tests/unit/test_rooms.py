@@ -2,15 +2,17 @@
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 
-from chatledger.gateway.consumer import dispatch
+from chatledger.gateway.consumer import banish, dispatch
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import Rooms
 from chatledger.gateway.socket import origin_allowed, parse_since
+from chatledger.ledger.events import Event
 
 MODEL = str(uuid.uuid4())
 ALICE = str(uuid.uuid4())
@@ -31,6 +33,11 @@ class FakeSocket:
 
     def send(self, frame: bytes) -> None:
         self.got.append((0, frame))
+
+    def shut(self, code: int, reason: str) -> None:
+        self.closed.append((code, reason))
+
+    closed: list[tuple[int, str]] = field(default_factory=list)
 
 
 def event(seq: int, *, sender: str = ALICE, public: bool = True, **extra: Any) -> dict[str, Any]:
@@ -160,3 +167,27 @@ def test_since_is_optional_and_numeric() -> None:
     assert parse_since(None) is None
     assert parse_since("0") == 0
     assert parse_since("42") == 42
+
+
+def test_shut_closes_every_socket_of_one_person_in_one_chat() -> None:
+    rooms, sockets = room_of(ALICE, BOB)
+    second_tab = FakeSocket(ALICE)
+    rooms.join(MODEL, second_tab)
+    elsewhere = FakeSocket(ALICE)
+    rooms.join(CAROL, elsewhere)  # Alice in another chat
+    assert rooms.shut(MODEL, ALICE, 4003, "banned") == 2
+    assert sockets[ALICE].closed == second_tab.closed == [(4003, "banned")]
+    assert sockets[BOB].closed == elsewhere.closed == []
+    assert rooms.shut(str(uuid.uuid4()), ALICE, 4003, "banned") == 0  # no room: nothing
+
+
+def test_a_ban_event_shuts_the_banned_persons_sockets_with_4003() -> None:
+    def folded(type_: str) -> Event:
+        return Event("e", "c", MODEL, 1, type_, None, True, None, datetime.now(UTC),
+                     {"client": {"uuid": ALICE, "name": "Alice"}})
+
+    rooms, sockets = room_of(ALICE, BOB)
+    banish(rooms, folded("viewer_muted"))
+    assert sockets[ALICE].closed == []
+    banish(rooms, folded("viewer_banned"))
+    assert sockets[ALICE].closed == [(4003, "banned")] and sockets[BOB].closed == []

@@ -6,7 +6,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from chatledger.http.schemas import DonationBody, GoalBody, MessageBody
+from chatledger.http.schemas import (
+    ClientBody,
+    DeletionBody,
+    DonationBody,
+    GoalBody,
+    MessageBody,
+    MuteBody,
+    SettingsBody,
+)
 
 CONTEXT = {"max_text_length": 20, "max_donation": Decimal("1000")}
 
@@ -55,3 +63,38 @@ def test_goal_needs_a_name_and_a_valid_sum() -> None:
                                    context=CONTEXT).require_sum == Decimal("20.00")
     with pytest.raises(ValidationError):
         GoalBody.model_validate({"name": "", "require_sum": 20}, context=CONTEXT)
+
+
+def settings(body: dict[str, Any]) -> SettingsBody:
+    return SettingsBody.model_validate(body, context=CONTEXT)
+
+
+@pytest.mark.parametrize(("raw", "amount"), [(0, "0.00"), ("5", "5.00"), (2.5, "2.50"),
+                                             (-1, "-1.00"), ("1000", "1000.00")])
+def test_a_minimum_is_any_sum_its_sign_is_the_deciders(raw: object, amount: str) -> None:
+    assert settings({"min_donation": raw}).min_donation == Decimal(amount)
+
+
+@pytest.mark.parametrize("raw", ["1.001", "abc", True, None, "1000.01", "NaN", 1e308])
+def test_a_bad_minimum_is_refused(raw: object) -> None:
+    with pytest.raises(ValidationError):
+        settings({"min_donation": raw})
+
+
+CLIENT = "6f1c2d4e-9a57-4b8e-8f0a-2c3e5d7b9a11"
+
+
+@pytest.mark.parametrize("seconds", [True, "60", 60.0, 1.5, None])
+def test_mute_seconds_are_a_json_integer(seconds: object) -> None:
+    with pytest.raises(ValidationError):
+        MuteBody.model_validate({"client": CLIENT, "seconds": seconds})
+    # Its range is the decider's: the body takes any integer.
+    assert MuteBody.model_validate({"client": CLIENT, "seconds": 0}).seconds == 0
+
+
+def test_moderation_and_deletion_name_a_uuid() -> None:
+    assert ClientBody.model_validate({"client": CLIENT.upper()}).client == CLIENT
+    assert DeletionBody.model_validate({"id": CLIENT}).id == CLIENT
+    for body in ({"client": "bob"}, {"client": 7}, {}):
+        with pytest.raises(ValidationError):
+            ClientBody.model_validate(body)
