@@ -5,6 +5,11 @@ runs inline, and remembers the one thing the state does not keep: which `change_
 happened (the `sponsors` table has a row per change). The rows each projection table should
 hold come from `ledger/projection_rows.py`, the same functions the ledger writes with, so that
 `rebuild` writes exactly these and `audit` compares the live tables with exactly these. No I/O.
+
+Memory: the state keeps one entry per donation and per message ever made (a refund or a deletion
+may name any of them), besides one per account, goal and (chat, donor, day). Measured on 100,000
+events read back as rows: about 190 bytes per message and 470 bytes per donation, so a history of
+10 million donations and 30 million messages needs some 10 GB to replay.
 """
 
 from dataclasses import dataclass, field
