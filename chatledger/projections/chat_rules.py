@@ -38,6 +38,7 @@ from databases import Database
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import ChatCommand, Moderation
 from chatledger.ledger.decider import (
+    BANNED,
     Refusal,
     below_minimum,
     moderation_refusal,
@@ -134,7 +135,8 @@ class ChatRules:
         return moderation_refusal(self.state, command, target_kind)
 
     def banned(self, chat: str, client: str) -> bool:
-        return (chat, client) in self.state.bans
+        """For `/ws` and its sockets: a ban refuses everything, saying something or not."""
+        return speech_refusal(self.state, chat, client, False, datetime.now(UTC)) == BANNED
 
 
 async def read_seed(db: Database) -> Seed:

@@ -5,7 +5,7 @@ In process (no service): each race is staged step by step, which a live service 
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -392,15 +392,20 @@ async def test_tombstones_leave_once_the_marker_passed_their_seq(
 
 
 async def test_mysql_reads_leave_deleted_messages_out(db: Database, migrated: Settings) -> None:
+    """As the ledger writes a deletion: the event and its `deleted_messages` row (the audit of
+    the session's database replays them)."""
     chat = new_chat()
     actor = Actor(chat, "Mia", "model")
     kept, gone = (chat_events.message(chat, seq, actor, f"m{seq}") for seq in (1, 2))
-    await chat_events.insert(db, [kept, gone])
+    deleted = replace(kept, event_id=str(uuid.uuid4()), command_id=str(uuid.uuid4()), seq=3,
+                      type="message_deleted", payload={"message_id": gone.event_id})
+    await chat_events.insert(db, [kept, gone, deleted])
     await db.execute(
         "INSERT INTO deleted_messages (message_id, model_uuid, deletion_id)"
         " VALUES (:m, :c, :d)",
-        {"m": gone.event_id, "c": chat, "d": str(uuid.uuid4())},
+        {"m": gone.event_id, "c": chat, "d": deleted.event_id},
     )
-    assert [e["id"] for e in await chat_events_after(db, chat, 0)] == [kept.event_id]
+    both = [kept.event_id, deleted.event_id]
+    assert [e["id"] for e in await chat_events_after(db, chat, 0)] == both
     since = await chat_events_since_time(db, chat, NOW - timedelta(seconds=60))
-    assert [e["id"] for e in since] == [kept.event_id]
+    assert [e["id"] for e in since] == both
