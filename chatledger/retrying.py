@@ -11,6 +11,7 @@ retry rules), so no module writes its own loop: each says only which policy a st
   up against a broker that is still starting waits until a deadline.
 """
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -41,7 +42,15 @@ def _mysql_code(error: BaseException) -> object:
 async def _awaited(step: Callable[[], Awaitable[T]]) -> T:
     # tenacity awaits only what it recognises as a coroutine function; a lambda returning a
     # coroutine is not one, so every step goes through this one.
-    return await step()
+    try:
+        return await step()
+    except Exception as error:
+        # aiomysql answers a cancellation mid-query with InterfaceError("Cancelled during
+        # execution"): retried, the cancellation would be lost and a shutdown would wait for ever.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError() from error
+        raise
 
 
 def _log_retry(what: str) -> Callable[[tenacity.RetryCallState], None]:

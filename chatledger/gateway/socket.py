@@ -248,15 +248,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         max_msg_size=MAX_INCOMING_BYTES,
         compress=False,
     )
-    if not ws.can_prepare(request).ok:
-        return responses.bad_params(["not a websocket upgrade request"])
     try:
         await asyncio.wait_for(gateway.ready.wait(), READY_TIMEOUT_S)
     except TimeoutError:
         return responses.unavailable()
     rules = app[RULES]  # seeded: the gateway is ready
     if rules.banned(principal.chat, principal.uuid):
+        # Before the upgrade check: a browser only sees a failed handshake, so the demo page
+        # asks the same URL over plain HTTP to learn why, and must get this answer.
         return responses.silenced(BANNED)
+    if not ws.can_prepare(request).ok:
+        return responses.bad_params(["not a websocket upgrade request"])
     await ws.prepare(request)
     connection = Connection(
         request, ws, principal, gateway, settings.ws_send_queue, settings.ws_max_frames_per_s

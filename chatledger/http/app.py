@@ -9,6 +9,7 @@ from chatledger.http import (
     commands,
     demo_page,
     history,
+    leaderboard,
     me,
     moderation,
     openapi,
@@ -35,6 +36,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/chat/event/history", history.get_history),
     ("GET", "/chat/presence", presence.get_presence),
     ("GET", "/chat/me", me.get_me),
+    ("GET", "/chat/leaderboard", leaderboard.get_leaderboard),
     ("GET", "/openapi.json", openapi.serve_document),
     ("GET", "/docs", openapi.serve_docs),
 ]
@@ -53,8 +55,10 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def add_api_routes(app: web.Application) -> None:
-    """Call after the contexts that create the app's Redis client (the limiter counts there)."""
+    """Call after the contexts that create the app's MySQL pool and Redis client (the limiter
+    counts in Redis, the leaderboards read MySQL)."""
     app.cleanup_ctx.append(rate_limiter_ctx)
+    app.cleanup_ctx.append(leaderboard.leaderboards_ctx)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
 

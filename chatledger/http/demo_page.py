@@ -8,6 +8,7 @@ from aiohttp import web
 from chatledger import demo
 from chatledger.http import responses
 from chatledger.http.keys import DATABASE, SETTINGS
+from chatledger.ledger.wire import money
 from chatledger.projections.event_log import latest_seq
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -47,7 +48,8 @@ async def asset(request: web.Request) -> web.StreamResponse:
 
 
 async def dev_tokens(request: web.Request) -> web.Response:
-    """The demo people with fresh tokens, and their chat's sponsor and goals (CHATLEDGER_DEV=1)."""
+    """The demo people with fresh tokens, and their chat's sponsor, goals and minimum tip
+    (CHATLEDGER_DEV=1): what the page shows before any event arrives."""
     db = request.app[DATABASE]
     people = await demo.find_demo_people(db)
     if people is None:
@@ -57,10 +59,19 @@ async def dev_tokens(request: web.Request) -> web.Response:
     # page lets only events with a higher seq change them (history replays older ones).
     seq = await latest_seq(db, chat)
     state = await demo.chat_state(db, chat)
+    minimum = await db.fetch_val(
+        "SELECT min_donation FROM chat_settings WHERE model_uuid = :chat", {"chat": chat}
+    )
     return responses.json_response(
         {
             "success": True,
-            "chat": {"uuid": chat, "name": people[0].name, "seq": seq, **state},
+            "chat": {
+                "uuid": chat,
+                "name": people[0].name,
+                "seq": seq,
+                **state,
+                "min_donation": None if minimum is None else money(minimum),
+            },
             "people": demo.demo_roster(request.app[SETTINGS], people),
         }
     )

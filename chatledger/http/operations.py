@@ -20,6 +20,7 @@ from chatledger.http.response_models import (
     Health,
     History,
     InsufficientFunds,
+    Leaderboard,
     Me,
     NotFound,
     PayloadTooLarge,
@@ -229,6 +230,23 @@ OPERATIONS: dict[Route, Operation] = {
         "Who the token is, and their balance now",
         (Reply(200, "The caller and their balance.", Me), Unauthorized, TooManyRequests,
          Unavailable),
+    ),
+    ("GET", "/chat/leaderboard"): Operation(
+        "getLeaderboard",
+        "The token's chat's top donors of a UTC period, net of refunds",
+        (Reply(200, "At most 10 donors, highest net total first.", Leaderboard), BadParams,
+         Unauthorized, Unavailable),
+        "Periods in UTC: `day` from 00:00, `week` from Monday 00:00, `month` from the 1st,"
+        " `all` (the default) all time. A refund is subtracted from the period of the donation"
+        " it refunds; anonymous tips never count; a net total of 0 or less is left out.",
+        parameters=(
+            parameter(
+                "query",
+                "period",
+                "day, week, month or all (default all).",
+                {"type": "string", "enum": ["day", "week", "month", "all"], "default": "all"},
+            ),
+        ),
     ),
     ("GET", "/chat/presence"): Operation(
         "getPresence",

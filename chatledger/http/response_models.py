@@ -155,6 +155,24 @@ class Me(_Body):
     balance: MoneyText
 
 
+class LeaderboardEntry(_Body):
+    uuid: Uuid
+    name: str
+    total: MoneyText = Field(description="Net of refunds, in the period; always above 0.")
+
+
+class Leaderboard(_Body):
+    """`GET /chat/leaderboard` (DESIGN §9): the chat's top donors of a UTC period."""
+
+    success: Literal[True]
+    period: Literal["day", "week", "month", "all"]
+    entries: list[LeaderboardEntry] = Field(
+        max_length=10,
+        description="Highest net total first; a tie by uuid (ascending). Anonymous tips never"
+        " count.",
+    )
+
+
 class Presence(_Body):
     """`GET /chat/presence` (DESIGN §9): distinct viewers now, across every gateway process."""
 
@@ -219,6 +237,7 @@ class DemoChat(_Body):
     seq: int = Field(ge=0, description="The version the sponsor and goals are at least as new as.")
     sponsor: DemoSponsor | None
     goals: list[Goal] = Field(description="The active goals.")
+    min_donation: MoneyText | None = Field(description="The chat's minimum tip (None: none set).")
 
 
 class DemoTokens(_Body):

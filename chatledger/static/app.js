@@ -4,6 +4,8 @@
 
 const MAX_EVENTS = 500;
 const MAX_GOALS = 4;
+const CLOSE_BANNED = 4003; // the gateway closes a banned viewer's sockets with it (DESIGN §9)
+const MONEY_MOVERS = new Set(["donate", "donate_rejected", "donate_refunded"]);
 
 const state = {
   token: null,
@@ -16,6 +18,14 @@ const state = {
   stateSeq: 0, // sponsor and goals are known as of this seq; older events do not change them
   goals: new Map(), // goal id -> goal (wire form)
   sponsor: null,
+  minDonation: null, // the chat's minimum tip ("5.00"), null when none is known
+  refunded: new Map(), // donation id -> its donate_refunded event (marks the tip, even if later)
+  deleted: new Set(), // message ids deleted: never shown, whenever they arrive
+  banned: new Set(), // client uuids banned in this chat, as far as this page has seen
+  period: "all", // the leaderboard's period
+  board: { busy: false, again: false }, // one leaderboard request at a time, then one more
+  live: false, // history is in: events from now on refresh the leaderboard
+  shutOut: null, // why the server will not let us in ("banned"): no more reconnecting
   socket: null,
   retries: 0,
 };
@@ -118,35 +128,50 @@ function join(token, roster) {
     state.stateSeq = roster.chat.seq || 0;
     for (const goal of roster.chat.goals || []) state.goals.set(goal.id, goal);
     state.sponsor = roster.chat.sponsor;
+    state.minDonation = roster.chat.min_donation ?? null;
   }
-  history.replaceState(null, "", `?as=${encodeURIComponent(state.me.name.toLowerCase())}`);
-  document.title = `${state.me.name} · chatledger demo`;
+  if (roster) history.replaceState(null, "", `?as=${encodeURIComponent(state.me.name.toLowerCase())}`);
   $("join").hidden = true;
   $("room").hidden = false;
-  const me = $("me");
-  me.hidden = false;
-  me.textContent = `${state.me.name} · ${state.me.role === "model" ? "model" : "viewer"}`;
+  showMe();
   $("model-name").textContent = state.modelName;
   $("goal-form").hidden = state.me.role !== "model";
+  $("settings-card").hidden = state.me.role !== "model";
   $("donate-card").hidden = state.me.role !== "client";
   refreshRecipients();
   renderSponsor();
   renderGoals();
+  renderMinDonation();
   start();
 }
 
+function showMe() {
+  document.title = `${state.me.name} · chatledger demo`;
+  const me = $("me");
+  me.hidden = false;
+  me.textContent = `${state.me.name} · ${state.me.role === "model" ? "model" : "viewer"}`;
+}
+
 // The balance as the ledger has it: read on join and again whenever an event moved our money.
+// It also names us when we joined with a bare token.
 async function refreshBalance() {
   const result = await api("GET", "/chat/me").catch(() => null);
   if (!result || !result.ok) return;
+  if (result.body.name !== state.me.name) {
+    state.me.name = result.body.name;
+    rememberPerson({ uuid: state.me.uuid, name: state.me.name, role: state.me.role });
+    showMe();
+  }
   const balance = $("balance");
   balance.textContent = `balance ${result.body.balance}`;
   balance.hidden = false;
 }
 
 function movesMyMoney(event) {
-  if (event.type !== "donate" && event.type !== "donate_rejected") return false;
-  return state.me.role === "model" || event.from?.uuid === state.me.uuid;
+  if (!MONEY_MOVERS.has(event.type)) return false;
+  // An anonymous tip's refund names nobody: it may be ours.
+  const from = event.from?.uuid;
+  return state.me.role === "model" || from === state.me.uuid || (from === null && event.type === "donate_refunded");
 }
 
 async function start() {
@@ -156,6 +181,8 @@ async function start() {
   if (result && result.ok && Array.isArray(result.body.events)) {
     for (const event of result.body.events) receive(event);
   }
+  state.live = true;
+  refreshLeaderboard();
   connect();
 }
 
@@ -167,8 +194,12 @@ function connect() {
   url.searchParams.set("token", state.token);
   if (state.lastSeq > 0) url.searchParams.set("since", String(state.lastSeq));
   const socket = new WebSocket(url);
+  let opened = false;
   state.socket = socket;
   setStatus("connecting", "connecting");
+  socket.addEventListener("open", () => {
+    opened = true;
+  });
   socket.addEventListener("message", (message) => {
     let data;
     try {
@@ -187,13 +218,41 @@ function connect() {
     }
     receive(data);
   });
-  socket.addEventListener("close", () => {
-    if (state.socket !== socket) return;
+  socket.addEventListener("close", async (closed) => {
+    if (state.socket !== socket || state.shutOut) return;
+    if (closed.code === CLOSE_BANNED) {
+      shutOut("banned");
+      return;
+    }
+    // A refusal before the upgrade reaches a browser as a bare 1006: ask the same URL over
+    // plain HTTP, where the gateway answers with its body (403 "banned").
+    const refusal = opened ? null : await refusalOf(url);
+    if (refusal) {
+      shutOut(refusal);
+      return;
+    }
     // Reconnect with since=<last seq>: the gateway replays what we missed, `seen` drops repeats.
     const delay = Math.min(10000, 500 * 2 ** state.retries++);
     setStatus("offline", `offline, retrying in ${Math.round(delay / 1000)}s`);
     setTimeout(connect, delay);
   });
+}
+
+async function refusalOf(socketUrl) {
+  const url = new URL(socketUrl);
+  url.protocol = location.protocol;
+  const answer = await fetch(url).catch(() => null);
+  if (!answer || answer.status !== 403) return null;
+  const body = await answer.json().catch(() => null);
+  return body?.message || "forbidden";
+}
+
+// The server will not let us in any more (a ban): say why, stop reconnecting.
+function shutOut(reason) {
+  state.shutOut = reason;
+  setStatus("banned", reason);
+  notice(reason === "banned" ? "You are banned from this chat." : `Refused: ${reason}`);
+  state.socket?.close();
 }
 
 function showViewers(count) {
@@ -221,21 +280,63 @@ function receive(event) {
   state.seen.add(event.seq);
   if (movesMyMoney(event)) refreshBalance();
   state.lastSeq = Math.max(state.lastSeq, event.seq);
-  if (event.from) {
-    const isNew = !state.people.has(event.from.uuid);
-    rememberPerson(event.from);
+  const target = event.client && { ...event.client, role: "client" }; // who was moderated
+  for (const person of [event.from, target]) {
+    if (!person || !person.uuid) continue;
+    const isNew = !state.people.has(person.uuid);
+    rememberPerson(person);
     if (isNew) refreshRecipients();
   }
   if (event.seq > state.stateSeq) applyToState(event);
+  track(event);
+  if (state.live && (event.type === "donate" || event.type === "donate_refunded")) {
+    refreshLeaderboard();
+  }
   const row = renderEvent(event);
   if (row) insertInOrder(row, event.seq);
+}
+
+// Facts about other events and people, applied whatever the order they arrive in.
+function track(event) {
+  switch (event.type) {
+    case "message_deleted":
+      state.deleted.add(event.message_id);
+      rowOf(event.message_id)?.remove();
+      break;
+    case "donate_refunded":
+      state.refunded.set(event.donation_id, event);
+      markRefunded(rowOf(event.donation_id));
+      break;
+    case "viewer_banned":
+    case "viewer_unbanned":
+      if (event.type === "viewer_banned") state.banned.add(event.client.uuid);
+      else state.banned.delete(event.client.uuid);
+      showBanButtons(event.client.uuid);
+      if (event.client.uuid === state.me.uuid && event.type === "viewer_banned" && state.live) {
+        shutOut("banned");
+      }
+      break;
+    case "viewer_muted":
+      if (event.client.uuid === state.me.uuid && new Date(event.until) > new Date()) {
+        notice(`You are muted for ${event.seconds}s (until ${clock(event.until)}).`, "muted");
+      }
+      break;
+    default:
+  }
+}
+
+function rowOf(eventId) {
+  return [...$("events").children].find((row) => row.dataset.id === eventId) || null;
 }
 
 function applyToState(event) {
   if (event.type === "new_goal" || event.type === "end_goal") {
     state.goals.set(event.goal.id, event.goal);
     renderGoals();
-  } else if (event.type === "donate" && Array.isArray(event.goals)) {
+  } else if (event.type === "settings_changed") {
+    state.minDonation = event.min_donation;
+    renderMinDonation();
+  } else if ((event.type === "donate" || event.type === "donate_refunded") && Array.isArray(event.goals)) {
     for (const goal of event.goals) state.goals.set(goal.id, { ...state.goals.get(goal.id), ...goal });
     renderGoals();
   } else if (event.type === "change_sponsor") {
@@ -257,14 +358,20 @@ function insertInOrder(row, seq) {
   if (!before) row.scrollIntoView({ block: "end" });
 }
 
-function timeOf(event) {
-  const moment = new Date(event.created_at);
+function clock(iso) {
+  const moment = new Date(iso);
   return Number.isNaN(moment.getTime()) ? "" : moment.toLocaleTimeString([], { hour12: false });
 }
 
+function timeOf(event) {
+  return clock(event.created_at);
+}
+
 function renderEvent(event) {
+  if (event.type === "message" && state.deleted.has(event.id)) return null;
   const row = el("li", `event ${event.type}`);
   row.dataset.type = event.type;
+  row.dataset.id = event.id;
   if (!event.is_public) row.classList.add("private");
   row.append(el("time", "time", timeOf(event)));
   const from = event.from || { name: "someone", role: "" };
@@ -273,6 +380,26 @@ function renderEvent(event) {
   switch (event.type) {
     case "message":
       line.append(who, el("span", "text", event.message));
+      break;
+    case "donate_refunded": {
+      const whose = event.from?.uuid ? `${event.from.name}'s tip` : "An anonymous tip";
+      const why = event.reason ? `: ${event.reason}` : "";
+      line.append(el("span", "system", `${whose} of ${event.sum} was refunded${why}`));
+      break;
+    }
+    case "settings_changed":
+      line.append(el("span", "system", Number(event.min_donation) > 0
+        ? `The minimum tip is now ${event.min_donation}`
+        : "There is no minimum tip any more"));
+      break;
+    case "viewer_muted":
+      line.append(el("span", "system", `${event.client.name} was muted for ${event.seconds}s`));
+      break;
+    case "viewer_banned":
+      line.append(el("span", "system", `${event.client.name} was banned`));
+      break;
+    case "viewer_unbanned":
+      line.append(el("span", "system", `${event.client.name} was unbanned`));
       break;
     case "donate":
       line.append(who, el("span", "amount", `tipped ${event.sum}`));
@@ -299,7 +426,76 @@ function renderEvent(event) {
     const to = event.to ? ` to ${nameOf(event.to)}` : "";
     row.append(el("span", "tag private-tag", `private${to}`));
   }
+  if (event.type === "donate" && state.refunded.has(event.id)) markRefunded(row);
+  if (event.type === "message") {
+    const menu = messageMenu(event);
+    if (menu) row.append(menu);
+  }
   return row;
+}
+
+function markRefunded(row) {
+  if (!row || row.classList.contains("refunded")) return;
+  row.classList.add("refunded");
+  row.append(el("span", "tag refunded-tag", "refunded"));
+}
+
+// ---- the message menu: the model moderates, an author deletes its own -------------------------
+
+function messageMenu(event) {
+  const author = event.from || {};
+  const isModel = state.me.role === "model";
+  if (!isModel && author.uuid !== state.me.uuid) return null;
+  const menu = el("details", "menu");
+  const toggle = el("summary", "menu-toggle", "\u22ef");
+  toggle.setAttribute("aria-label", "Message actions");
+  toggle.title = "Message actions";
+  const items = el("div", "menu-items");
+  items.append(action(menu, "Delete", "delete", "/chat/message/delete", () => ({ id: event.id }), "Not deleted"));
+  if (isModel && author.role === "client") {
+    const seconds = el("input", "mute-seconds");
+    seconds.type = "number";
+    seconds.min = "1";
+    seconds.max = "86400";
+    seconds.value = "60";
+    seconds.setAttribute("aria-label", "Mute for how many seconds");
+    const mute = el("div", "row");
+    mute.append(
+      seconds,
+      action(menu, "Mute", "mute", "/chat/moderation/mute",
+        () => ({ client: author.uuid, seconds: Number(seconds.value) }), "Not muted"),
+    );
+    const client = () => ({ client: author.uuid });
+    items.append(
+      mute,
+      action(menu, `Ban ${author.name}`, "ban danger", "/chat/moderation/ban", client, "Not banned"),
+      action(menu, `Unban ${author.name}`, "unban", "/chat/moderation/unban", client, "Not unbanned"),
+    );
+    menu.dataset.client = author.uuid;
+  }
+  menu.append(toggle, items);
+  if (menu.dataset.client) showBanButtons(author.uuid, menu);
+  return menu;
+}
+
+function action(menu, label, className, path, body, refused) {
+  const button = el("button", className, label);
+  button.type = "button";
+  button.addEventListener("click", async () => {
+    if (await post(path, body(), [], refused)) menu.open = false;
+  });
+  return button;
+}
+
+// Offer Ban or Unban, as far as this page knows the client's standing.
+function showBanButtons(client, only) {
+  const menus = only ? [only] : $("events").querySelectorAll("details.menu");
+  for (const menu of menus) {
+    if (menu.dataset.client !== client) continue;
+    const banned = state.banned.has(client);
+    menu.querySelector("button.ban").hidden = banned;
+    menu.querySelector("button.unban").hidden = !banned;
+  }
 }
 
 function renderSponsor() {
@@ -347,6 +543,66 @@ function renderGoals() {
   );
 }
 
+function renderMinDonation() {
+  const minimum = state.minDonation;
+  const some = minimum !== null && Number(minimum) > 0;
+  const shown = $("min-tip");
+  shown.hidden = !some;
+  shown.textContent = some ? `Minimum tip ${minimum}` : "";
+  $("donate-sum").placeholder = some ? `Amount (at least ${minimum})` : "Amount";
+  $("min-tip-now").textContent = some ? `Now ${minimum}.` : "No minimum.";
+}
+
+// ---- the leaderboard -------------------------------------------------------------------------
+
+// One request at a time; events arriving meanwhile ask for one more after it (a burst of tips
+// costs two requests, not one per tip).
+async function refreshLeaderboard() {
+  const board = state.board;
+  if (board.busy) {
+    board.again = true;
+    return;
+  }
+  board.busy = true;
+  try {
+    do {
+      board.again = false;
+      const period = state.period;
+      const result = await api("GET", `/chat/leaderboard?period=${period}`).catch(() => null);
+      if (period !== state.period) board.again = true; // switched meanwhile: read the new one
+      else if (result && result.ok) renderLeaderboard(result.body);
+    } while (board.again);
+  } finally {
+    board.busy = false;
+  }
+}
+
+function renderLeaderboard(body) {
+  const list = $("leaderboard");
+  list.dataset.period = body.period;
+  $("no-leaders").hidden = body.entries.length > 0;
+  list.replaceChildren(
+    ...body.entries.map((entry, index) => {
+      const item = el("li", `leader${entry.uuid === state.me.uuid ? " me" : ""}`);
+      item.dataset.uuid = entry.uuid;
+      item.append(
+        el("span", "leader-rank", `${index + 1}.`),
+        el("span", "leader-name", entry.name),
+        el("span", "leader-total", entry.total),
+      );
+      return item;
+    }),
+  );
+}
+
+function choosePeriod(period) {
+  state.period = period;
+  for (const button of $("periods").querySelectorAll("button")) {
+    button.setAttribute("aria-selected", String(button.dataset.period === period));
+  }
+  if (state.token) refreshLeaderboard();
+}
+
 function refreshRecipients() {
   const select = $("message-to");
   const chosen = select.value;
@@ -373,6 +629,7 @@ async function post(path, body, inputs, refused) {
   } else {
     notice(`${refused}: ${failureText(result)}`);
   }
+  return result.ok;
 }
 
 function sendMessage(submit) {
@@ -394,6 +651,12 @@ function sendDonation(submit) {
   return post("/chat/donate/add", body, [$("donate-sum"), $("donate-text")], "Tip refused");
 }
 
+function sendSettings(submit) {
+  submit.preventDefault();
+  const body = { min_donation: $("min-donation").value.trim() };
+  return post("/chat/settings", body, [$("min-donation")], "Minimum not set");
+}
+
 function sendGoal(submit) {
   submit.preventDefault();
   const body = { name: $("goal-name").value, require_sum: $("goal-sum").value.trim() };
@@ -406,6 +669,10 @@ async function boot() {
   $("message-form").addEventListener("submit", sendMessage);
   $("donate-form").addEventListener("submit", sendDonation);
   $("goal-form").addEventListener("submit", sendGoal);
+  $("settings-form").addEventListener("submit", sendSettings);
+  for (const button of $("periods").querySelectorAll("button")) {
+    button.addEventListener("click", () => choosePeriod(button.dataset.period));
+  }
   $("token-form").addEventListener("submit", (submit) => {
     submit.preventDefault();
     try {

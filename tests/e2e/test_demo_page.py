@@ -1,26 +1,37 @@
 """The demo page in a real headless Chromium: Mia (model), Alice and Bob (viewers) side by side.
 
 Everything is checked on the pages themselves (text, classes, the progress bar), never through the
-API; waiting is Playwright's auto-retrying expect(), never a sleep. Absence ("Alice does not see
-Bob's private message") is checked after a later public marker has arrived on that page: the
-gateway delivers a chat's events in seq order, so anything visible would have come before it.
+API (the leaderboard is compared with what the API answers for the same period); waiting is
+Playwright's auto-retrying expect(), never a sleep. Absence ("Alice does not see Bob's private
+message") is checked after a later public marker has arrived on that page: the gateway delivers a
+chat's events in seq order, so anything visible would have come before it. A page that throws a
+JavaScript error fails its test.
+
+The tests share one chat and run in file order: the first expects no sponsor yet. Viewers the
+day-one tests moderate or rank are fresh each run and join with a token (the page's other way in).
 """
 
 import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Error, Page, async_playwright, expect
 
+from chatledger.accounts import create_account
 from chatledger.config import Settings
+from chatledger.http.auth import issue_token
 from chatledger.ledger.commands import Actor, Donate
+from tests.helpers.cli import cli
 from tests.helpers.commands import produce
 from tests.helpers.demo import run_demo_accounts
+from tests.helpers.people import People
 from tests.helpers.service import Service, start_service
 
 pytestmark = pytest.mark.e2e
@@ -52,30 +63,58 @@ def dev_service(migrated: Settings, demo_people: dict[str, Any]) -> Iterator[Ser
         yield running
 
 
+@dataclass
+class Chromium:
+    """The browser, and every JavaScript error any of its pages threw (the test fails on one)."""
+
+    browser: Browser
+    errors: list[Error] = field(default_factory=list)
+
+    async def page(self) -> Page:
+        context = await self.browser.new_context(viewport={"width": 1200, "height": 760})
+        page = await context.new_page()
+        page.on("pageerror", lambda error: self.errors.append(error))
+        return page
+
+
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+async def browser() -> AsyncIterator[Chromium]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run tools/browser.sh (make test does)")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
         )
-        yield launched
+        chromium = Chromium(launched)
+        yield chromium
         await launched.close()
+    assert not chromium.errors, f"the page threw: {chromium.errors}"
 
 
-async def open_as(browser: Browser, service: Service, name: str) -> Page:
+async def open_as(browser: Chromium, service: Service, name: str) -> Page:
     """A fresh browser context per person, joined through the page's own ?as= link."""
-    context = await browser.new_context(viewport={"width": 1200, "height": 760})
-    page = await context.new_page()
+    page = await browser.page()
     await page.goto(f"{service.url}/?as={name.lower()}")
     await expect(page.locator("#me")).to_contain_text(name)
     await expect(page.locator("#status")).to_have_attribute("data-state", "live")
     return page
 
 
+async def open_with_token(
+    browser: Chromium, service: Service, token: str, state: str = "live"
+) -> Page:
+    """The other way in: paste a token from `chatledger token` into the join form."""
+    page = await browser.page()
+    await page.goto(service.url)
+    await page.locator("#token-join summary").click()
+    await page.locator("#token-input").fill(token)
+    await page.locator("#token-form button").click()
+    await expect(page.locator("#status")).to_have_attribute("data-state", state)
+    return page
+
+
 @pytest.fixture
-async def pages(browser: Browser, dev_service: Service) -> dict[str, Page]:
+async def pages(browser: Chromium, dev_service: Service) -> dict[str, Page]:
     return {name: await open_as(browser, dev_service, name) for name in ("Mia", "Alice", "Bob")}
 
 
@@ -244,3 +283,213 @@ async def test_donations_move_the_goal_and_crown_the_top_donor(
         await expect(page.locator("#sponsor .sponsor-name")).to_have_text("Bob")
 
     await bob.screenshot(path=str(SCREENSHOT))
+
+
+# ---- day one: the leaderboard, refunds, the minimum tip, moderation ----------------------------
+
+PERIODS = ("day", "week", "month", "all")
+
+
+@dataclass
+class Newcomers:
+    """Fresh viewers of Mia's chat, joined with a token as `chatledger token` prints it."""
+
+    browser: Chromium
+    service: Service
+    people: People
+    settings: Settings
+    chat: str
+
+    async def token(self, name: str, money: str) -> str:
+        person = await create_account(self.people.db, "client", name)
+        await self.people.deposit(person.uuid, money)
+        return issue_token(self.settings, person.uuid, "client", self.chat)
+
+    async def join(self, name: str, money: str) -> tuple[Page, str]:
+        token = await self.token(name, money)
+        return await open_with_token(self.browser, self.service, token), token
+
+
+@pytest.fixture
+def newcomers(
+    browser: Chromium, dev_service: Service, people: People, migrated: Settings,
+    demo_people: dict[str, dict[str, Any]],
+) -> Newcomers:
+    return Newcomers(browser, dev_service, people, migrated, demo_people["Mia"]["uuid"])
+
+
+async def api_board(service: Service, token: str, period: str) -> list[tuple[str, str]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"{service.url}/chat/leaderboard?period={period}",
+                 headers={"Authorization": f"Bearer {token}"}) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+        body = await answer.json()
+    return [(entry["name"], entry["total"]) for entry in body["entries"]]
+
+
+async def choose_period(page: Page, period: str) -> None:
+    await page.locator(f'#periods button[data-period="{period}"]').click()
+    await expect(page.locator(f'#periods button[data-period="{period}"]')).to_have_attribute(
+        "aria-selected", "true"
+    )
+
+
+async def expect_board(page: Page, period: str, entries: list[tuple[str, str]]) -> None:
+    board = page.locator("#leaderboard")
+    await expect(board).to_have_attribute("data-period", period)
+    await expect(board.locator("li.leader .leader-name")).to_have_text([n for n, _ in entries])
+    await expect(board.locator("li.leader .leader-total")).to_have_text([t for _, t in entries])
+
+
+async def from_the_menu(page: Page, text: str, button: str, seconds: str | None = None) -> None:
+    """Open the menu of the message with `text`, press `button`; the menu closes on a 201."""
+    row = rows(page, text)
+    await row.locator("summary.menu-toggle").click()
+    if seconds is not None:
+        await row.locator("input.mute-seconds").fill(seconds)
+    await row.locator(button).click()
+    await expect(row.locator("details.menu[open]")).to_have_count(0)
+
+
+async def test_the_leaderboard_switches_periods_and_a_refund_is_marked_everywhere(
+    pages: dict[str, Page], newcomers: Newcomers, demo_people: dict[str, dict[str, Any]]
+) -> None:
+    mia = pages["Mia"]
+    run = uuid.uuid4().hex[:6]
+    name = f"Dora {run}"
+    dora, _ = await newcomers.join(name, "500")
+    service = newcomers.service
+    everyone = [*pages.values(), dora]
+    await expect(dora.locator("#me")).to_contain_text(name)  # GET /chat/me names the token
+
+    note = f"a big one {run}"
+    await tip(dora, "150", note)
+    for page in everyone:
+        await expect(rows(page, note)).to_contain_text("tipped 150.00")
+        # Every board refreshes on the tip (all time, the default): Dora gave the most.
+        await expect(page.locator("#leaderboard li.leader").first).to_contain_text(name)
+
+    model_token = demo_people["Mia"]["token"]
+    for period in PERIODS:
+        await choose_period(mia, period)
+        expected = await api_board(service, model_token, period)
+        assert expected[0] == (name, "150.00"), (period, expected)
+        await expect_board(mia, period, expected)
+    await choose_period(mia, "day")
+
+    # The refund comes from the command line; every page marks the tip and its board drops it.
+    donation = await rows(mia, note).get_attribute("data-id")
+    assert donation is not None
+    ran = await cli("refund", donation, "--reason", "disputed")
+    assert ran.code == 0, ran
+    for page in everyone:
+        row = rows(page, note)
+        await expect(row).to_have_class(re.compile(r"\brefunded\b"))
+        await expect(row.locator(".refunded-tag")).to_have_text("refunded")
+        await expect(rows(page, f"{name}'s tip of 150.00 was refunded: disputed")).to_have_count(1)
+        await expect(page.locator("#leaderboard")).not_to_contain_text(name)
+    await expect(dora.locator("#balance")).to_have_text("balance 500.00")
+    await expect_board(mia, "day", await api_board(service, model_token, "day"))
+
+    # A reload rebuilds the mark from history.
+    await mia.reload()
+    await expect(mia.locator("#status")).to_have_attribute("data-state", "live")
+    await expect(rows(mia, note).locator(".refunded-tag")).to_have_text("refunded")
+
+
+async def test_the_minimum_tip_is_set_shown_and_enforced(
+    pages: dict[str, Page], newcomers: Newcomers, demo_people: dict[str, dict[str, Any]]
+) -> None:
+    mia, alice, bob = pages["Mia"], pages["Alice"], pages["Bob"]
+    run = uuid.uuid4().hex[:6]
+    try:
+        await mia.locator("#min-donation").fill("5")
+        await mia.locator("#settings-form button").click()
+        await expect(mia.locator("#min-tip-now")).to_have_text("Now 5.00.")
+        for page in (alice, bob):
+            await expect(page.locator("#min-tip")).to_have_text("Minimum tip 5.00")
+            await expect(rows(page, "The minimum tip is now 5.00")).not_to_have_count(0)
+
+        await tip(alice, "2", f"too little {run}")
+        await expect(alice.locator("#notice")).to_contain_text("Tip refused: 400 bad params")
+        await expect(alice.locator("#notice")).to_contain_text("minimum")
+
+        # Known on page load too: from the demo roster, and from history after a token join.
+        await alice.reload()
+        await expect(alice.locator("#status")).to_have_attribute("data-state", "live")
+        await expect(alice.locator("#min-tip")).to_have_text("Minimum tip 5.00")
+        eve, _ = await newcomers.join(f"Eve {run}", "20")
+        await expect(eve.locator("#min-tip")).to_have_text("Minimum tip 5.00")
+
+        enough = f"just enough {run}"
+        await tip(alice, "5", enough)
+        await expect(rows(bob, enough)).to_contain_text("tipped 5.00")
+
+        await mia.locator("#min-donation").fill("0")
+        await mia.locator("#settings-form button").click()
+        for page in (alice, bob, eve):
+            await expect(page.locator("#min-tip")).to_be_hidden()
+        await expect(mia.locator("#min-tip-now")).to_have_text("No minimum.")
+    finally:  # the next tests of this chat tip freely whatever happened here
+        async with aiohttp.ClientSession() as http:
+            await http.post(f"{newcomers.service.url}/chat/settings", json={"min_donation": 0},
+                            headers={"Authorization": f"Bearer {demo_people['Mia']['token']}"})
+
+
+async def test_the_model_deletes_mutes_and_bans_from_the_message_menu(
+    pages: dict[str, Page], newcomers: Newcomers
+) -> None:
+    mia, alice, bob = pages["Mia"], pages["Alice"], pages["Bob"]
+    run = uuid.uuid4().hex[:6]
+    cleo_name = f"Cleo {run}"
+    cleo, token = await newcomers.join(cleo_name, "20")
+    everyone = {**pages, "Cleo": cleo}
+
+    # The model deletes a viewer's message: it leaves every page. A viewer has no menu on
+    # someone else's message; the author has one (and so has the model, on every message).
+    async def deleted_everywhere(author: Page, deleter: Page, text: str) -> None:
+        await say(author, text)
+        await seen_by_all(everyone, text)
+        await expect(rows(author, text).locator("details.menu")).to_have_count(1)
+        for page in (alice, bob, cleo):
+            if page is not author:
+                await expect(rows(page, text).locator("details.menu")).to_have_count(0)
+        await from_the_menu(deleter, text, "button.delete")
+        for page in everyone.values():
+            await expect(rows(page, text)).to_have_count(0)
+
+    await deleted_everywhere(alice, mia, f"delete me {run}")
+    # The author deletes its own.
+    await deleted_everywhere(bob, bob, f"I take it back {run}")
+
+    # Muted: the viewer is told, and a message they send is refused with the 403's reason.
+    troll = f"troll {run}"
+    await say(cleo, troll)
+    await seen_by_all(everyone, troll)
+    await from_the_menu(mia, troll, "button.mute", seconds="120")
+    await expect(rows(alice, f"{cleo_name} was muted for 120s")).to_have_count(1)
+    await expect(cleo.locator("#notice")).to_contain_text("You are muted for 120s")
+    await cleo.locator("#message-text").fill(f"let me speak {run}")
+    await cleo.locator("#message-form button").click()
+    await expect(cleo.locator("#notice")).to_have_text("Message not sent: 403 muted")
+
+    # Banned: the gateway closes the viewer's socket and the page says so; a new visit is refused.
+    await from_the_menu(mia, troll, "button.ban")
+    await expect(cleo.locator("#status")).to_have_text("banned")
+    await expect(cleo.locator("#status")).to_have_attribute("data-state", "banned")
+    await expect(cleo.locator("#notice")).to_have_text("You are banned from this chat.")
+    await cleo.locator("#message-text").fill(f"still here {run}")
+    await cleo.locator("#message-form button").click()
+    await expect(cleo.locator("#notice")).to_have_text("Message not sent: 403 banned")
+    again = await open_with_token(newcomers.browser, newcomers.service, token, "banned")
+    await expect(again.locator("#notice")).to_have_text("You are banned from this chat.")
+
+    # The same menu lifts the ban.
+    await expect(rows(mia, troll).locator("button.unban")).to_be_attached()
+    await from_the_menu(mia, troll, "button.unban")
+    await expect(rows(alice, f"{cleo_name} was unbanned")).to_have_count(1)
+    await rows(mia, troll).locator("summary.menu-toggle").click()
+    await mia.screenshot(path=str(SCREENSHOT.with_name("chatledger-demo-moderation.png")))
+    await again.screenshot(path=str(SCREENSHOT.with_name("chatledger-demo-banned.png")))

@@ -131,6 +131,7 @@ async def test_the_demo_tokens_body_is_its_model(
     await migrate(settings.mysql_dsn, recreate=True)
     db = database(settings.mysql_dsn, 1)
     await db.connect()
+    http = None
     try:
         mia, alice, _ = (
             Actor(p["uuid"], p["name"], p["role"]) for p in run_demo_accounts(settings)
@@ -148,6 +149,8 @@ async def test_the_demo_tokens_body_is_its_model(
         assert body.chat.sponsor is not None and body.chat.sponsor.total == "12.50"
         assert [goal.sum for goal in body.chat.goals] == ["12.50"]
     finally:
+        if http is not None:  # its rules feed reads the database: stop it before the drop
+            await http.close()
         await db.disconnect()
         await _drop(settings)
 

@@ -1,5 +1,7 @@
 """The three retry policies, on steps that fail a known number of times (no I/O)."""
 
+import asyncio
+
 import pymysql
 import pytest
 
@@ -57,3 +59,24 @@ async def test_a_deadline_ends_the_wait() -> None:
     with pytest.raises(ConnectionRefusedError):
         await until_available(step, what="t", deadline_s=0.3)
     assert 1 < step.calls < 1_000
+
+
+async def test_a_cancellation_a_library_turned_into_an_error_is_not_retried() -> None:
+    started = asyncio.Event()
+
+    async def query() -> None:  # as aiomysql does when the task is cancelled mid-query
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise pymysql.err.InterfaceError("Cancelled during execution") from None
+
+    task = asyncio.ensure_future(until_available(query, what="the seed"))
+    await started.wait()
+    task.cancel()
+    await asyncio.wait({task}, timeout=5)  # (wait_for would cancel it again and wait for ever)
+    try:
+        assert task.done(), "the cancellation was retried away"
+        assert task.cancelled()
+    finally:
+        task.cancel()
