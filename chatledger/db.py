@@ -1,9 +1,11 @@
 """MySQL: the connection pool and the schema migrations in `sql/`."""
 
+import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiomysql
@@ -13,6 +15,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _MIGRATION_NAME = re.compile(r"^(\d+)_[\w-]+\.sql$")
+
+
+@contextlib.asynccontextmanager
+async def snapshot(db: Database) -> AsyncIterator[Any]:
+    """A cursor inside a read-only consistent snapshot, rolled back (nothing to keep) at exit."""
+    async with db.connection() as connection, connection.raw_connection.cursor() as cur:
+        await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        await cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        try:
+            yield cur
+        finally:
+            await cur.execute("ROLLBACK")
 
 
 def database(dsn: str, pool_size: int = 10) -> Database:

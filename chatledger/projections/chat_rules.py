@@ -35,6 +35,7 @@ from typing import Any, Final
 import orjson
 from databases import Database
 
+from chatledger.db import snapshot
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import ChatCommand, Moderation
 from chatledger.ledger.decider import (
@@ -142,26 +143,21 @@ class ChatRules:
 async def read_seed(db: Database) -> Seed:
     """The three tables and their chats' versions in ONE consistent snapshot, so each version
     says exactly which events the rows already hold. Expired mutes are left out."""
-    async with db.connection() as connection, connection.raw_connection.cursor() as cur:
-        await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        await cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        try:
-            await cur.execute("SELECT model_uuid, min_donation FROM chat_settings")
-            minimums = {model: Decimal(value) for model, value in await cur.fetchall()}
-            await cur.execute(
-                "SELECT model_uuid, client_uuid, muted_until FROM chat_mutes"
-                " WHERE muted_until > UTC_TIMESTAMP(6)"
-            )
-            mutes = {(model, client): until.replace(tzinfo=UTC)
-                     for model, client, until in await cur.fetchall()}
-            await cur.execute("SELECT model_uuid, client_uuid FROM chat_bans")
-            bans = {(model, client) for model, client in await cur.fetchall()}
-            await cur.execute(
-                "SELECT stream, version FROM streams WHERE stream IN ("
-                " SELECT model_uuid FROM chat_settings UNION SELECT model_uuid FROM chat_mutes"
-                " UNION SELECT model_uuid FROM chat_bans)"
-            )
-            versions = {stream: int(version) for stream, version in await cur.fetchall()}
-        finally:
-            await cur.execute("COMMIT")
+    async with snapshot(db) as cur:
+        await cur.execute("SELECT model_uuid, min_donation FROM chat_settings")
+        minimums = {model: Decimal(value) for model, value in await cur.fetchall()}
+        await cur.execute(
+            "SELECT model_uuid, client_uuid, muted_until FROM chat_mutes"
+            " WHERE muted_until > UTC_TIMESTAMP(6)"
+        )
+        mutes = {(model, client): until.replace(tzinfo=UTC)
+                 for model, client, until in await cur.fetchall()}
+        await cur.execute("SELECT model_uuid, client_uuid FROM chat_bans")
+        bans = {(model, client) for model, client in await cur.fetchall()}
+        await cur.execute(
+            "SELECT stream, version FROM streams WHERE stream IN ("
+            " SELECT model_uuid FROM chat_settings UNION SELECT model_uuid FROM chat_mutes"
+            " UNION SELECT model_uuid FROM chat_bans)"
+        )
+        versions = {stream: int(version) for stream, version in await cur.fetchall()}
     return Seed(versions, minimums, mutes, bans)

@@ -44,6 +44,7 @@ from typing import Any
 
 from databases import Database
 
+from chatledger.db import snapshot
 from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
 from chatledger.projections.progress import NoProgress, Progress
 from chatledger.projections.replay import Replay
@@ -56,7 +57,7 @@ from chatledger.projections.shadow_tables import (
     drop_shadows,
     patch_shadow,
 )
-from chatledger.projections.source import event_chunks, last_event_id, snapshot
+from chatledger.projections.source import event_chunks, last_event_id
 from chatledger.retrying import on_conflict
 
 log = logging.getLogger(__name__)

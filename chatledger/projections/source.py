@@ -8,13 +8,13 @@ from another. The ledger writes events and projections in one transaction, so a 
 holds a matching pair.
 """
 
-import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 from databases import Database
 
+from chatledger.db import snapshot
 from chatledger.ledger.events import Event
 from chatledger.ledger.projection_rows import (
     BANNED,
@@ -27,18 +27,6 @@ from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
 from chatledger.projections.audit import Auditor, AuditReport, Live
 
 CHUNK = 5000
-
-
-@contextlib.asynccontextmanager
-async def snapshot(db: Database) -> AsyncIterator[Any]:
-    """A cursor inside a read-only consistent snapshot, rolled back (nothing to keep) at exit."""
-    async with db.connection() as connection, connection.raw_connection.cursor() as cur:
-        await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        await cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-        try:
-            yield cur
-        finally:
-            await cur.execute("ROLLBACK")
 
 
 async def last_event_id(cur: Any) -> int:

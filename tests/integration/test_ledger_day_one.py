@@ -14,6 +14,7 @@ from typing import Any
 
 from databases import Database
 
+from chatledger.db import snapshot
 from chatledger.ledger import events as ev
 from chatledger.ledger.commands import (
     Actor,
@@ -34,7 +35,7 @@ from chatledger.ledger.events import Event, event_id_for
 from chatledger.ledger.state import ZERO, LedgerState
 from chatledger.ledger.store import LedgerStore
 from chatledger.projections.replay import Replay
-from chatledger.projections.source import audit_database, event_chunks, snapshot
+from chatledger.projections.source import audit_database, event_chunks
 from tests.helpers.people import People, Someone
 
 
