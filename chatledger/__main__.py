@@ -1,3 +1,3 @@
-from chatledger.cli import main
+from chatledger.cli.main import main
 
 raise SystemExit(main())

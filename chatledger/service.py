@@ -8,17 +8,26 @@ from typing import Any
 
 from aiohttp import web
 
-from chatledger.accounts import Directory
+from chatledger.api.app import add_api_routes, add_demo_routes, error_bodies
 from chatledger.bus.healing import watch_positions
 from chatledger.bus.kafka import ensure_topics, keep_topics, start_consumer, start_producer
-from chatledger.config import Settings
-from chatledger.db import database
-from chatledger.gateway.consumer import follow
-from chatledger.gateway.presence import announce_presence
+from chatledger.gateway.feed import follow
+from chatledger.gateway.hub import GATEWAY
+from chatledger.gateway.presence_ticker import announce_presence
 from chatledger.gateway.role import add_gateway
-from chatledger.gateway.state import GATEWAY
-from chatledger.http.app import add_api_routes, add_demo_routes, error_bodies
-from chatledger.http.keys import (
+from chatledger.history.mirror import HistoryMirror, redis_client
+from chatledger.history.projector import project_history
+from chatledger.history.reader import HistoryReader
+from chatledger.ledger.accounts import Directory
+from chatledger.ledger.store import LedgerStore
+from chatledger.ledger.worker import LedgerWorker
+from chatledger.platform.config import Settings
+from chatledger.platform.db import database
+from chatledger.platform.listen import Listeners, announce, bind, withdraw
+from chatledger.platform.tasks import running
+from chatledger.readmodels.chat_rules import ChatRules
+from chatledger.readmodels.presence_board import PresenceBoard
+from chatledger.web.keys import (
     DATABASE,
     DIRECTORY,
     HISTORY,
@@ -28,17 +37,8 @@ from chatledger.http.keys import (
     RULES,
     SETTINGS,
 )
-from chatledger.http.observe import observe
-from chatledger.http.ops import LEDGER_LAG, ROLE_LOOPS, add_ops
-from chatledger.ledger.store import LedgerStore
-from chatledger.ledger.worker import LedgerWorker
-from chatledger.listen import Listeners, announce, bind, withdraw
-from chatledger.projections.chat_rules import ChatRules
-from chatledger.projections.history import HistoryReader
-from chatledger.projections.history_mirror import HistoryMirror, redis_client
-from chatledger.projections.history_projector import project_history
-from chatledger.projections.presence import PresenceBoard
-from chatledger.tasks import running
+from chatledger.web.observe import observe
+from chatledger.web.probes import LEDGER_LAG, ROLE_LOOPS, add_ops
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ os.environ.setdefault(
 os.environ["CHATLEDGER_PREFIX"] = f"t{SESSION}."
 os.environ.setdefault("CHATLEDGER_SUBJECT_CACHE_TTL_S", "0")
 
-from chatledger.config import Settings  # noqa: E402
-from chatledger.db import database, migrate  # noqa: E402
+from chatledger.platform.config import Settings  # noqa: E402
+from chatledger.platform.db import database, migrate  # noqa: E402
 from tests.helpers.people import People  # noqa: E402
 from tests.helpers.service import Service, start_service  # noqa: E402
 
@@ -41,7 +41,7 @@ def migrated(settings: Settings) -> Iterator[Settings]:
 async def _drop(settings: Settings) -> None:
     import aiomysql
 
-    from chatledger.db import _server_params
+    from chatledger.platform.db import _server_params
 
     params, name = _server_params(settings.mysql_dsn)
     conn = await aiomysql.connect(**params)

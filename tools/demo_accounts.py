@@ -10,13 +10,13 @@ import uuid
 
 from databases import Database
 
-from chatledger import demo
-from chatledger.accounts import Person, create_account
-from chatledger.cli import apply_money_command
-from chatledger.config import Settings
-from chatledger.db import database
-from chatledger.ledger.commands import Deposit
-from chatledger.ledger.wire import dumps
+from chatledger.api import demo_people as demo
+from chatledger.cli.main import apply_money_command
+from chatledger.domain.commands import Deposit
+from chatledger.domain.wire import dumps
+from chatledger.ledger.accounts import Person, create_account
+from chatledger.platform.config import Settings
+from chatledger.platform.db import database
 
 
 async def ensure(db: Database, settings: Settings, spec: demo.DemoSpec) -> tuple[Person, bool]:

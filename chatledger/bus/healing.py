@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
-from chatledger.tasks import running
+from chatledger.platform.tasks import running
 
 log = logging.getLogger(__name__)
 POSITION_TIMEOUT_S = 1.0

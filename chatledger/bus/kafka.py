@@ -17,8 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
-from chatledger.config import Settings
-from chatledger.retrying import until_available
+from chatledger.platform.config import Settings
+from chatledger.platform.retrying import until_available
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

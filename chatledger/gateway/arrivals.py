@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from databases import Database
 
-from chatledger import connections
-from chatledger.ledger.rows import placeholders
+from chatledger.ledger import connections
+from chatledger.ledger.event_rows import placeholders
 
 
 @dataclass(frozen=True, slots=True)

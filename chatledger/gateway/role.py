@@ -7,8 +7,8 @@ import asyncio
 
 from aiohttp import WSCloseCode, web
 
+from chatledger.gateway.hub import GATEWAY, Gateway
 from chatledger.gateway.socket import websocket
-from chatledger.gateway.state import GATEWAY, Gateway
 
 
 def add_gateway(app: web.Application) -> None:

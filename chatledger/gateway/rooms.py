@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chatledger.projections.visibility import visible_to
+from chatledger.domain.visibility import visible_to
 
 # Nobody's uuid: if an outsider may see an event, every member of the room may.
 _STRANGER = ""

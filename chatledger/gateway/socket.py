@@ -21,21 +21,21 @@ import uuid
 from aiohttp import WSCloseCode, web
 from databases import Database
 
-from chatledger import connections
+from chatledger.domain.decider import BANNED
+from chatledger.domain.visibility import visible_to
+from chatledger.domain.wire import dumps
 from chatledger.gateway.flood import FrameBudget
 from chatledger.gateway.frames import text_frame
+from chatledger.gateway.hub import GATEWAY, Gateway
 from chatledger.gateway.outbox import Outbox
 from chatledger.gateway.rooms import BANNED_CLOSE
-from chatledger.gateway.state import GATEWAY, Gateway
-from chatledger.http import responses
-from chatledger.http.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.http.keys import DATABASE, DIRECTORY, HISTORY, RULES, SETTINGS
-from chatledger.ledger.decider import BANNED
-from chatledger.ledger.wire import dumps
-from chatledger.metrics import WS_BACKLOGS, WS_CONNECTIONS, WS_SLOW_DISCONNECTS
-from chatledger.projections.chat_rules import ChatRules
-from chatledger.projections.history import HistoryReader
-from chatledger.projections.visibility import visible_to
+from chatledger.history.reader import HistoryReader
+from chatledger.ledger import connections
+from chatledger.platform.metrics import WS_BACKLOGS, WS_CONNECTIONS, WS_SLOW_DISCONNECTS
+from chatledger.readmodels.chat_rules import ChatRules
+from chatledger.web import responses
+from chatledger.web.auth import Principal, Unauthorized, authenticate, bearer_token
+from chatledger.web.keys import DATABASE, DIRECTORY, HISTORY, RULES, SETTINGS
 
 log = logging.getLogger(__name__)
 

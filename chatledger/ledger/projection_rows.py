@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from chatledger.ledger.events import Event
-from chatledger.ledger.state import Goal, LedgerState, Pair
+from chatledger.domain.events import Event
+from chatledger.domain.state import Goal, LedgerState, Pair
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,8 @@ from typing import Any, Final
 
 from databases import Database
 
-from chatledger import connections
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import (
+from chatledger.domain import events as ev
+from chatledger.domain.commands import (
     BanViewer,
     ChatCommand,
     Command,
@@ -49,8 +48,21 @@ from chatledger.ledger.commands import (
     UnbanViewer,
     stream_of,
 )
-from chatledger.ledger.decider import CommandRefused, apply
-from chatledger.ledger.events import Event
+from chatledger.domain.decider import CommandRefused, apply
+from chatledger.domain.events import Event
+from chatledger.domain.state import (
+    ZERO,
+    Donation,
+    Goal,
+    LedgerState,
+    Message,
+    Pair,
+    Sponsor,
+    donation_of,
+    message_of,
+)
+from chatledger.ledger import connections
+from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
 from chatledger.ledger.projection_rows import (
     ban_rows,
     current_sponsor_rows,
@@ -63,19 +75,7 @@ from chatledger.ledger.projection_rows import (
     setting_rows,
     sponsor_row,
 )
-from chatledger.ledger.rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
-from chatledger.ledger.state import (
-    ZERO,
-    Donation,
-    Goal,
-    LedgerState,
-    Message,
-    Pair,
-    Sponsor,
-    donation_of,
-    message_of,
-)
-from chatledger.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
+from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
 
 log = logging.getLogger(__name__)
 

@@ -19,21 +19,21 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import IllegalStateError
 
+from chatledger.bus.command_codec import UndecodableCommand, decode_command
 from chatledger.bus.consume import Batch, Finish, consume, nothing_left
-from chatledger.config import Settings
-from chatledger.ledger.codec import UndecodableCommand, decode_command
-from chatledger.ledger.commands import Command
-from chatledger.ledger.events import Event
+from chatledger.domain.commands import Command
+from chatledger.domain.events import Event
+from chatledger.domain.wire import encode_event
 from chatledger.ledger.store import BatchResult, LedgerStore
-from chatledger.ledger.wire import encode_event
-from chatledger.metrics import (
+from chatledger.platform.config import Settings
+from chatledger.platform.metrics import (
     EVENTS_PUBLISHED,
     LEDGER_BATCH_DURATION,
     LEDGER_BATCH_SIZE,
     LEDGER_COMMANDS,
     LEDGER_CONSUMER_LAG,
 )
-from chatledger.retrying import until_available
+from chatledger.platform.retrying import until_available
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -24,10 +24,10 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Error, Page, async_playwright, expect
 
-from chatledger.accounts import create_account
-from chatledger.config import Settings
-from chatledger.http.auth import issue_token
-from chatledger.ledger.commands import Actor, Donate
+from chatledger.domain.commands import Actor, Donate
+from chatledger.ledger.accounts import create_account
+from chatledger.platform.config import Settings
+from chatledger.web.auth import issue_token
 from tests.helpers.cli import cli
 from tests.helpers.commands import produce
 from tests.helpers.demo import run_demo_accounts

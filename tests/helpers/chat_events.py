@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 
 from databases import Database
 
-from chatledger.ledger.commands import Actor
-from chatledger.ledger.events import Event
-from chatledger.ledger.rows import event_to_row
-from chatledger.ledger.wire import encode_event
+from chatledger.domain.commands import Actor
+from chatledger.domain.events import Event
+from chatledger.domain.wire import encode_event
+from chatledger.ledger.event_rows import event_to_row
 
 
 def message(chat: str, seq: int, actor: Actor, text: str, *, age_s: float = 0.0) -> Event:

@@ -4,7 +4,7 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.service import Service, launch, stop, wait_http
 
 

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from chatledger.bus.command_codec import encode_command
 from chatledger.bus.kafka import ensure_topics
-from chatledger.config import Settings
-from chatledger.ledger.codec import encode_command
-from chatledger.ledger.commands import ChatCommand, Refund
+from chatledger.domain.commands import ChatCommand, Refund
+from chatledger.platform.config import Settings
 
 
 async def produce(settings: Settings, commands: Sequence[ChatCommand | Refund]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.service import ROOT
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 
 
 async def events_of_chat(

@@ -7,7 +7,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.kafka import records_in
 from tests.helpers.service import ROOT, spawn, stop
 

@@ -5,11 +5,11 @@ from decimal import Decimal
 
 from databases import Database
 
-from chatledger.accounts import Person, balance_of, create_account
-from chatledger.cli import apply_money_command
-from chatledger.config import Settings
-from chatledger.http.auth import issue_token
-from chatledger.ledger.commands import Deposit
+from chatledger.cli.main import apply_money_command
+from chatledger.domain.commands import Deposit
+from chatledger.ledger.accounts import Person, balance_of, create_account
+from chatledger.platform.config import Settings
+from chatledger.web.auth import issue_token
 
 
 @dataclass(frozen=True)

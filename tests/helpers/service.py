@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

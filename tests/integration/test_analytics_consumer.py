@@ -9,7 +9,7 @@ import sys
 import aiohttp
 from databases import Database
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.people import People
 from tests.helpers.service import ROOT, Service
 from tests.helpers.wait import eventually

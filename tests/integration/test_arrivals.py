@@ -5,8 +5,8 @@ import uuid
 
 from databases import Database
 
+from chatledger.domain.commands import Actor
 from chatledger.gateway.arrivals import Arrivals
-from chatledger.ledger.commands import Actor
 from tests.helpers import chat_events
 
 

@@ -14,9 +14,7 @@ import aiohttp
 import pytest
 from databases import Database
 
-from chatledger.config import Settings
-from chatledger.db import database
-from chatledger.ledger.commands import (
+from chatledger.domain.commands import (
     AddGoal,
     BanViewer,
     ChangeSettings,
@@ -27,12 +25,14 @@ from chatledger.ledger.commands import (
     PostMessage,
     Refund,
 )
-from chatledger.ledger.events import event_id_for
+from chatledger.domain.events import event_id_for
+from chatledger.history.mirror import redis_client
 from chatledger.ledger.store import LedgerStore
-from chatledger.projections import rebuild as rebuild_module
-from chatledger.projections.history_mirror import redis_client
-from chatledger.projections.rebuild import rebuild
-from chatledger.projections.source import audit_database
+from chatledger.platform.config import Settings
+from chatledger.platform.db import database
+from chatledger.readmodels import rebuild as rebuild_module
+from chatledger.readmodels.rebuild import rebuild
+from chatledger.readmodels.snapshot import audit_database
 from tests.helpers.cli import Ran, audit_ok, cli
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service

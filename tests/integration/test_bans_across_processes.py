@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from databases import Database
 
-from chatledger.config import Settings
-from chatledger.ledger import events as ev
+from chatledger.domain import events as ev
+from chatledger.platform.config import Settings
 from tests.helpers.cluster import start_cluster
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.moderation import BANNED, MUTED, accepted, applied, handshake, post

@@ -11,10 +11,10 @@ import pytest
 from databases import Database
 from redis.asyncio import Redis
 
-from chatledger.config import Settings
-from chatledger.http.history import SOURCE_HEADER
-from chatledger.ledger import events as ev
-from chatledger.projections.history_mirror import redis_client
+from chatledger.api.history import SOURCE_HEADER
+from chatledger.domain import events as ev
+from chatledger.history.mirror import redis_client
+from chatledger.platform.config import Settings
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.moderation import accepted, applied, post
 from tests.helpers.people import People, Someone

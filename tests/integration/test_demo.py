@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from chatledger.accounts import balance_of
-from chatledger.config import Settings
-from chatledger.db import database, migrate
-from chatledger.http.auth import read_claims
+from chatledger.ledger.accounts import balance_of
+from chatledger.platform.config import Settings
+from chatledger.platform.db import database, migrate
 from chatledger.service import create_app
+from chatledger.web.auth import read_claims
 from tests.conftest import _drop
 from tests.helpers.demo import run_demo_accounts
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from databases import Database
 
-from chatledger.accounts import Directory
+from chatledger.ledger.accounts import Directory
 from tests.helpers.people import People
 
 

@@ -21,8 +21,8 @@ import aiohttp
 import pytest
 from databases import Database
 
-from chatledger.config import Settings
-from chatledger.db import database, migrate
+from chatledger.platform.config import Settings
+from chatledger.platform.db import database, migrate
 from tests.helpers.broker import private_broker, start_tansu
 from tests.helpers.mariadb import private_mariadb
 from tests.helpers.people import People, Someone

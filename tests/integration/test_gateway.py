@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from databases import Database
 
 from chatledger.bus.kafka import ensure_topics
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, start_service
 from tests.helpers.wait import eventually

@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from chatledger.bus.kafka import ensure_topics
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, start_service
 from tests.helpers.ws import connected, next_event, ws_url

@@ -24,7 +24,7 @@ from chatledger.bus.kafka import (
     start_consumer,
     start_producer,
 )
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.broker import private_broker, start_tansu
 from tests.helpers.cluster import start_cluster
 from tests.helpers.daemons import port_open

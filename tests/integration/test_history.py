@@ -12,10 +12,10 @@ import pytest
 from databases import Database
 from redis.asyncio import Redis
 
-from chatledger.config import Settings
-from chatledger.http.history import SOURCE_HEADER
-from chatledger.ledger.commands import Donate
-from chatledger.projections.history_mirror import redis_client
+from chatledger.api.history import SOURCE_HEADER
+from chatledger.domain.commands import Donate
+from chatledger.history.mirror import redis_client
+from chatledger.platform.config import Settings
 from tests.helpers import chat_events
 from tests.helpers.commands import produce
 from tests.helpers.people import People, Someone

@@ -15,13 +15,13 @@ from databases import Database
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from chatledger.config import Settings
-from chatledger.ledger.commands import Actor
-from chatledger.ledger.wire import iso
-from chatledger.projections.event_log import chat_events_after, chat_events_since_time
-from chatledger.projections.history import HistoryReader, window_start
-from chatledger.projections.history_mirror import HistoryMirror, Marker, Snapshot, redis_client
-from chatledger.projections.history_projector import HistoryProjector
+from chatledger.domain.commands import Actor
+from chatledger.domain.wire import iso
+from chatledger.history.mirror import HistoryMirror, Marker, Snapshot, redis_client
+from chatledger.history.projector import HistoryProjector
+from chatledger.history.reader import HistoryReader, window_start
+from chatledger.platform.config import Settings
+from chatledger.readmodels.event_log import chat_events_after, chat_events_since_time
 from tests.helpers import chat_events
 from tests.helpers.service import free_port
 
@@ -231,7 +231,7 @@ class Reads:
 
 
 async def _all(db: Database, chat: str) -> list[bytes]:
-    from chatledger.ledger.wire import dumps
+    from chatledger.domain.wire import dumps
 
     return [dumps(e) for e in await chat_events_after(db, chat, 0)]
 

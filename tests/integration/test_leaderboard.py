@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 from databases import Database
 
-from chatledger.http.leaderboard import PERIODS, Period, period_start, top_donors
-from chatledger.http.response_models import BadParams, Leaderboard, Unauthorized
+from chatledger.api.leaderboard import PERIODS, Period, period_start, top_donors
+from chatledger.api.response_models import BadParams, Leaderboard, Unauthorized
 from tests.helpers import marker
 from tests.helpers.cli import cli
 from tests.helpers.people import People, Someone

@@ -14,9 +14,8 @@ from typing import Any
 
 from databases import Database
 
-from chatledger.db import snapshot
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import (
+from chatledger.domain import events as ev
+from chatledger.domain.commands import (
     Actor,
     AddGoal,
     BanViewer,
@@ -30,12 +29,13 @@ from chatledger.ledger.commands import (
     Refund,
     UnbanViewer,
 )
-from chatledger.ledger.decider import CommandRefused, apply
-from chatledger.ledger.events import Event, event_id_for
-from chatledger.ledger.state import ZERO, LedgerState
+from chatledger.domain.decider import CommandRefused, apply
+from chatledger.domain.events import Event, event_id_for
+from chatledger.domain.state import ZERO, LedgerState
 from chatledger.ledger.store import LedgerStore
-from chatledger.projections.replay import Replay
-from chatledger.projections.source import audit_database, event_chunks
+from chatledger.platform.db import snapshot
+from chatledger.readmodels.replay import Replay
+from chatledger.readmodels.snapshot import audit_database, event_chunks
 from tests.helpers.people import People, Someone
 
 

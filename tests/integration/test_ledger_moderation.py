@@ -12,8 +12,7 @@ from typing import Any
 
 from databases import Database
 
-from chatledger.config import Settings
-from chatledger.ledger.commands import (
+from chatledger.domain.commands import (
     BanViewer,
     ChangeSettings,
     ChatCommand,
@@ -22,8 +21,9 @@ from chatledger.ledger.commands import (
     MuteViewer,
     PostMessage,
 )
-from chatledger.ledger.events import event_id_for
-from chatledger.projections.source import audit_database
+from chatledger.domain.events import event_id_for
+from chatledger.platform.config import Settings
+from chatledger.readmodels.snapshot import audit_database
 from tests.helpers.commands import produce
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service

@@ -12,11 +12,11 @@ from typing import Any
 import aiohttp
 from databases import Database
 
-from chatledger.config import Settings
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import Donate, PostMessage
-from chatledger.ledger.decider import apply
-from chatledger.ledger.state import ZERO, LedgerState
+from chatledger.domain import events as ev
+from chatledger.domain.commands import Donate, PostMessage
+from chatledger.domain.decider import apply
+from chatledger.domain.state import ZERO, LedgerState
+from chatledger.platform.config import Settings
 from tests.helpers.commands import produce
 from tests.helpers.kafka import published_seqs
 from tests.helpers.people import People

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from databases import Database
 
-from chatledger.http.auth import issue_token
-from chatledger.ledger import events as ev
+from chatledger.domain import events as ev
+from chatledger.web.auth import issue_token
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.moderation import BANNED, MUTED, accepted, applied, handshake, post
 from tests.helpers.people import People, Someone

@@ -26,14 +26,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from chatledger.config import Settings
-from chatledger.db import database, migrate
-from chatledger.http.openapi import document, routes_of
-from chatledger.http.response_models import Connected, DemoTokens, History, PresenceFrame
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import Actor, AddGoal, Donate
+from chatledger.api.openapi import document, routes_of
+from chatledger.api.response_models import Connected, DemoTokens, History, PresenceFrame
+from chatledger.api.wire_models import ChatEvent
+from chatledger.domain import events as ev
+from chatledger.domain.commands import Actor, AddGoal, Donate
 from chatledger.ledger.store import LedgerStore
-from chatledger.ledger.wire_models import ChatEvent
+from chatledger.platform.config import Settings
+from chatledger.platform.db import database, migrate
 from chatledger.service import create_app
 from tests.conftest import _drop
 from tests.helpers.demo import run_demo_accounts

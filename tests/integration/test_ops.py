@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.daemons import redis_server, running, tansu_broker
 from tests.helpers.people import People
 from tests.helpers.service import Service, free_port, start_service

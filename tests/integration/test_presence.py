@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from chatledger.config import Settings
-from chatledger.gateway.presence import TICK_S
-from chatledger.http.response_models import Presence, PresenceFrame
-from chatledger.projections.presence import TTL_S
+from chatledger.api.response_models import Presence, PresenceFrame
+from chatledger.gateway.presence_ticker import TICK_S
+from chatledger.platform.config import Settings
+from chatledger.readmodels.presence_board import TTL_S
 from tests.helpers.people import People
 from tests.helpers.service import Service, start_service
 from tests.helpers.wait import eventually

@@ -9,9 +9,9 @@ import pytest
 from redis.asyncio import ConnectionPool, Redis
 from redis.exceptions import ResponseError
 
-from chatledger.config import Settings
-from chatledger.http.ratelimit import HitCounter, RateLimiter
-from chatledger.redis_batch import BatchedScript
+from chatledger.api.ratelimit import HitCounter, RateLimiter
+from chatledger.platform.config import Settings
+from chatledger.platform.redis_batch import BatchedScript
 
 
 @pytest.fixture

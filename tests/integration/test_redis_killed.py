@@ -12,7 +12,7 @@ import aiohttp
 from databases import Database
 from redis.asyncio import Redis
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.daemons import redis_server, running
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, free_port, start_service

@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 from databases import Database
 
-from chatledger.config import Settings
-from chatledger.ledger.commands import Donate, Refund
-from chatledger.ledger.events import event_id_for
+from chatledger.domain.commands import Donate, Refund
+from chatledger.domain.events import event_id_for
+from chatledger.platform.config import Settings
 from tests.helpers.cli import Ran, audit_ok, cli
 from tests.helpers.commands import produce
 from tests.helpers.kafka import published_seqs

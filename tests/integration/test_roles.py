@@ -9,7 +9,7 @@ import sys
 import aiohttp
 import pytest
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.service import ROOT, start_service
 from tests.helpers.wait import eventually
 

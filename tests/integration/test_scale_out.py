@@ -19,8 +19,8 @@ import pytest
 from databases import Database
 from redis.asyncio import Redis
 
-from chatledger.config import Settings
-from chatledger.db import database, migrate
+from chatledger.platform.config import Settings
+from chatledger.platform.db import database, migrate
 from tests.helpers.cluster import start_cluster
 from tests.helpers.mariadb import private_mariadb
 from tests.helpers.people import People, Someone

@@ -21,7 +21,7 @@ import jwt
 import pytest
 from databases import Database
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, free_port, start_service

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import aiohttp
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.broker import private_broker, start_tansu
 from tests.helpers.people import People
 from tests.helpers.service import start_service

@@ -15,7 +15,7 @@ import pytest
 from databases import Database
 from prometheus_client.parser import text_string_to_metric_families
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.people import People
 from tests.helpers.service import ROOT, free_port, stop, wait_http
 from tests.helpers.wait import eventually

@@ -5,7 +5,7 @@ from decimal import Decimal
 import aiohttp
 from databases import Database
 
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 from tests.helpers.kafka import events_of_chat
 from tests.helpers.people import People
 from tests.helpers.service import Service

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from chatledger.accounts import Balances
+from chatledger.ledger.accounts import Balances
 
 D = Decimal
 

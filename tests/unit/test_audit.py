@@ -9,8 +9,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import (
+from chatledger.domain import events as ev
+from chatledger.domain.commands import (
     Actor,
     AddGoal,
     BanViewer,
@@ -25,8 +25,9 @@ from chatledger.ledger.commands import (
     Refund,
     UnbanViewer,
 )
-from chatledger.ledger.decider import CommandRefused, apply
-from chatledger.ledger.events import Event, event_id_for
+from chatledger.domain.decider import CommandRefused, apply
+from chatledger.domain.events import Event, event_id_for
+from chatledger.domain.state import ZERO, LedgerState
 from chatledger.ledger.projection_rows import (
     DeletionRow,
     RefundRow,
@@ -42,9 +43,8 @@ from chatledger.ledger.projection_rows import (
     refund_rows,
     setting_rows,
 )
-from chatledger.ledger.state import ZERO, LedgerState
-from chatledger.projections.audit import Auditor, AuditReport, Live, render
-from chatledger.projections.replay import Replay, sponsor_rows
+from chatledger.readmodels.audit import Auditor, AuditReport, Live, render
+from chatledger.readmodels.replay import Replay, sponsor_rows
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 MODEL = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")

@@ -6,8 +6,8 @@ import uuid
 import jwt
 import pytest
 
-from chatledger.config import Settings
-from chatledger.http.auth import (
+from chatledger.platform.config import Settings
+from chatledger.web.auth import (
     Unauthorized,
     VerifiedTokens,
     issue_token,

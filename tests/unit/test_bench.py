@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chatledger.ledger.commands import Actor, Donate, PostMessage
-from chatledger.ledger.events import Event
+from chatledger.domain.commands import Actor, Donate, PostMessage
+from chatledger.domain.events import Event
 from tools.bench import report
 from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
 from tools.bench.fanout import text_frame
@@ -274,9 +274,9 @@ def test_wrk_request_lines_refuse_tabs() -> None:
 
 def test_profile_top_frames_merge_lines_and_shorten_paths() -> None:
     collapsed = [
-        "run (/x/lib/python3.11/asyncio/runners.py:118);handle (/w/chatledger/http/app.py:40);"
+        "run (/x/lib/python3.11/asyncio/runners.py:118);handle (/w/chatledger/api/app.py:40);"
         "decode (/x/.venv/lib/python3.11/site-packages/jwt/api_jwt.py:90) 6\n",
-        "run (/x/lib/python3.11/asyncio/runners.py:118);handle (/w/chatledger/http/app.py:41) 3\n",
+        "run (/x/lib/python3.11/asyncio/runners.py:118);handle (/w/chatledger/api/app.py:41) 3\n",
         "run (/x/lib/python3.11/asyncio/runners.py:120) 1\n",
         "garbage\n",
     ]
@@ -285,13 +285,13 @@ def test_profile_top_frames_merge_lines_and_shorten_paths() -> None:
     top = top_frames(collapsed)
     assert top["samples"] == 10
     assert top["self"] == [("decode (jwt/api_jwt.py)", 60.0),
-                           ("handle (chatledger/http/app.py)", 30.0),
+                           ("handle (chatledger/api/app.py)", 30.0),
                            ("run (asyncio/runners.py)", 10.0)]
     assert top["total"][:2] == [("run (asyncio/runners.py)", 100.0),
-                                ("handle (chatledger/http/app.py)", 90.0)]
+                                ("handle (chatledger/api/app.py)", 90.0)]
     results = {"profiles": {"post_message": top, "history": {"error": "no permission"}}}
     rows = report.profile_table(results)
     assert rows[2].startswith("| post_message | 10 | `decode (jwt/api_jwt.py)` 60;")
-    assert rows[2].endswith("| `handle (chatledger/http/app.py)` 90 |")  # our frames only
+    assert rows[2].endswith("| `handle (chatledger/api/app.py)` 90 |")  # our frames only
     assert rows[3] == "| history | - | no permission | |"
     assert top_frames([]) == {"samples": 0, "self": [], "total": []}

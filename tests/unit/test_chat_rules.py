@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import (
+from chatledger.domain import events as ev
+from chatledger.domain.commands import (
     Actor,
     BanViewer,
     ChangeSettings,
@@ -24,10 +24,10 @@ from chatledger.ledger.commands import (
     RegisterConnection,
     UnbanViewer,
 )
-from chatledger.ledger.decider import apply, moderation_refusal, speaks
-from chatledger.ledger.state import ZERO, LedgerState, evolve
-from chatledger.ledger.wire import encode_event
-from chatledger.projections.chat_rules import (
+from chatledger.domain.decider import apply, moderation_refusal, speaks
+from chatledger.domain.state import ZERO, LedgerState, evolve
+from chatledger.domain.wire import encode_event
+from chatledger.readmodels.chat_rules import (
     RULE_TYPES,
     ChatRules,
     Seed,

@@ -2,8 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from chatledger.ledger.codec import UndecodableCommand, decode_command, encode_command
-from chatledger.ledger.commands import (
+from chatledger.bus.command_codec import UndecodableCommand, decode_command, encode_command
+from chatledger.domain.commands import (
     Actor,
     AddGoal,
     BanViewer,

@@ -1,4 +1,4 @@
-"""The committed Grafana board reads only series the service exposes (chatledger/metrics.py)."""
+"""The committed Grafana board reads only series the service exposes (platform/metrics.py)."""
 
 import json
 import re
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from chatledger import metrics
+from chatledger.platform import metrics
 
 BOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "chatledger.json"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}

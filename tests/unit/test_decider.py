@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import Actor, AddGoal, Command, Deposit, Donate, Payout, PostMessage
-from chatledger.ledger.decider import CommandRefused, affordable, apply, decide, refusal
-from chatledger.ledger.state import ZERO, LedgerState
+from chatledger.domain import events as ev
+from chatledger.domain.commands import Actor, AddGoal, Command, Deposit, Donate, Payout, PostMessage
+from chatledger.domain.decider import CommandRefused, affordable, apply, decide, refusal
+from chatledger.domain.state import ZERO, LedgerState
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 MODELS = [Actor(f"00000000-0000-4000-8000-00000000000{i}", f"model{i}", "model") for i in (1, 2)]

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import (
+from chatledger.domain import events as ev
+from chatledger.domain.commands import (
     AddGoal,
     BanViewer,
     ChangeSettings,
@@ -25,7 +25,7 @@ from chatledger.ledger.commands import (
     Refund,
     UnbanViewer,
 )
-from chatledger.ledger.decider import (
+from chatledger.domain.decider import (
     BANNED,
     BELOW_MINIMUM,
     MUTED,
@@ -34,7 +34,7 @@ from chatledger.ledger.decider import (
     decide,
     refusal,
 )
-from chatledger.ledger.state import ZERO, LedgerState
+from chatledger.domain.state import ZERO, LedgerState
 from tests.unit.test_decider import CLIENTS, MODELS, NOW, cid, commands, fresh_state
 
 

@@ -4,7 +4,7 @@ from aiokafka import TopicPartition
 
 from chatledger.bus.healing import past_the_end, to_restart
 from chatledger.bus.kafka import missing_topics
-from chatledger.config import Settings
+from chatledger.platform.config import Settings
 
 
 def test_only_a_position_beyond_the_high_watermark_is_past_the_end() -> None:

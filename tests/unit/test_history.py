@@ -5,8 +5,10 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from chatledger.http.history import BadLimit, page_body, parse_limit
-from chatledger.projections.history import (
+from chatledger.api.history import BadLimit, page_body, parse_limit
+from chatledger.history.mirror import Marker, mirror_ttl_s, parse_snapshot
+from chatledger.history.projector import group_by_chat
+from chatledger.history.reader import (
     ParsedEvents,
     fill_marker,
     just_before,
@@ -14,8 +16,6 @@ from chatledger.projections.history import (
     pick_visible,
     window_start,
 )
-from chatledger.projections.history_mirror import Marker, mirror_ttl_s, parse_snapshot
-from chatledger.projections.history_projector import group_by_chat
 
 CHAT = "00000000-0000-0000-0000-00000000000a"
 ANN = "00000000-0000-0000-0000-0000000000a1"

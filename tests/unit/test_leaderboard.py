@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatledger.http.leaderboard import (
+from chatledger.api.leaderboard import (
     PERIODS,
     BadPeriod,
     Boards,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chatledger.config import Settings
-from chatledger.listen import bind, forget_dead_targets, target_body, target_file
+from chatledger.platform.config import Settings
+from chatledger.platform.listen import bind, forget_dead_targets, target_body, target_file
 
 
 def test_two_public_processes_share_the_api_port_and_each_has_its_own_ops_port() -> None:

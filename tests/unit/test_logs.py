@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from chatledger import logs
+from chatledger.platform import logs
 
 
 class Writes(io.BytesIO):

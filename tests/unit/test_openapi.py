@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from chatledger.config import Settings
-from chatledger.http.openapi import REF, UndocumentedRoute, document, request_models, routes_of
-from chatledger.http.operations import OPERATIONS
+from chatledger.api.openapi import REF, UndocumentedRoute, document, request_models, routes_of
+from chatledger.api.openapi_operations import OPERATIONS
+from chatledger.platform.config import Settings
 from chatledger.service import ALL_ROLES, create_app
 
 DEV = Settings(dev=True)

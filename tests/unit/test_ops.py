@@ -10,11 +10,11 @@ from aiohttp import web
 from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 
-from chatledger.http.observe import command_id_of
-from chatledger.http.ops import NotReady, lag_verdict, run_check
-from chatledger.http.responses import accepted, bad_params
 from chatledger.ledger.worker import consumer_lag
-from chatledger.logs import JsonFormatter
+from chatledger.platform.logs import JsonFormatter
+from chatledger.web.observe import command_id_of
+from chatledger.web.probes import NotReady, lag_verdict, run_check
+from chatledger.web.responses import accepted, bad_params
 
 
 def test_lag_under_the_threshold_is_ready_and_at_it_is_not() -> None:
@@ -90,7 +90,7 @@ def test_log_lines_are_json_off_a_terminal_and_readable_on_one() -> None:
     import json
     import logging
 
-    from chatledger.logs import JsonFormatter, ReadableFormatter, choose_formatter
+    from chatledger.platform.logs import JsonFormatter, ReadableFormatter, choose_formatter
 
     record = logging.LogRecord("chatledger.access", logging.INFO, "x.py", 1, "request", None, None)
     record.status = 201
@@ -106,7 +106,7 @@ def test_log_lines_are_json_off_a_terminal_and_readable_on_one() -> None:
 
 
 async def test_a_role_loop_is_ready_only_once_it_is_on_the_bus() -> None:
-    from chatledger.http.ops import RoleLoops, loop_verdict
+    from chatledger.web.probes import RoleLoops, loop_verdict
 
     loops = RoleLoops(frozenset({"ledger"}))
     started = loops.loop("ledger")

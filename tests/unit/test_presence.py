@@ -2,7 +2,7 @@
 
 import orjson
 
-from chatledger.gateway.presence import Announcements, announce, presence_frame
+from chatledger.gateway.presence_ticker import Announcements, announce, presence_frame
 from chatledger.gateway.rooms import Rooms
 from tests.unit.test_rooms import ALICE, BOB, MODEL, FakeSocket
 

@@ -9,11 +9,9 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from pydantic import BaseModel, ValidationError
 
-from chatledger.http import responses
-from chatledger.http.app import error_bodies
-from chatledger.http.ops import healthz, lag_verdict, run_check
-from chatledger.http.ratelimit import too_many
-from chatledger.http.response_models import (
+from chatledger.api.app import error_bodies
+from chatledger.api.ratelimit import too_many
+from chatledger.api.response_models import (
     FAILURES,
     Accepted,
     BadParams,
@@ -30,6 +28,8 @@ from chatledger.http.response_models import (
     Unauthorized,
     Unavailable,
 )
+from chatledger.web import responses
+from chatledger.web.probes import healthz, lag_verdict, run_check
 
 
 def body_of(response: web.StreamResponse) -> bytes:

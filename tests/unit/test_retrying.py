@@ -5,7 +5,7 @@ import asyncio
 import pymysql
 import pytest
 
-from chatledger.retrying import DUPLICATE_KEY, on_conflict, until_available
+from chatledger.platform.retrying import DUPLICATE_KEY, on_conflict, until_available
 
 
 class Flaky:

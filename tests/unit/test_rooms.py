@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from chatledger.gateway.consumer import banish, dispatch
+from chatledger.domain.events import Event
+from chatledger.gateway.feed import banish, dispatch
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import Rooms
 from chatledger.gateway.socket import origin_allowed, parse_since
-from chatledger.ledger.events import Event
 
 MODEL = str(uuid.uuid4())
 ALICE = str(uuid.uuid4())

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from chatledger.http.schemas import (
+from chatledger.api.schemas import (
     ClientBody,
     DeletionBody,
     DonationBody,

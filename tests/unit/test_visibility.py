@@ -1,4 +1,4 @@
-from chatledger.projections.visibility import visible_to
+from chatledger.domain.visibility import visible_to
 
 MODEL, ALICE, BOB = "m", "a", "b"
 

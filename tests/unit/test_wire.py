@@ -8,13 +8,13 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import Actor, AddGoal, Donate
-from chatledger.ledger.decider import apply
-from chatledger.ledger.events import Event, event_id_for
-from chatledger.ledger.rows import event_to_row, row_to_event
-from chatledger.ledger.state import ZERO, LedgerState
-from chatledger.ledger.wire import event_to_wire, money
+from chatledger.domain import events as ev
+from chatledger.domain.commands import Actor, AddGoal, Donate
+from chatledger.domain.decider import apply
+from chatledger.domain.events import Event, event_id_for
+from chatledger.domain.state import ZERO, LedgerState
+from chatledger.domain.wire import event_to_wire, money
+from chatledger.ledger.event_rows import event_to_row, row_to_event
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
 MODEL = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")

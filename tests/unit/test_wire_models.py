@@ -9,8 +9,9 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import (
+from chatledger.api.wire_models import AccountEvents, BusEvent, ChatEvent, ChatEvents
+from chatledger.domain import events as ev
+from chatledger.domain.commands import (
     Actor,
     AddGoal,
     BanViewer,
@@ -25,11 +26,10 @@ from chatledger.ledger.commands import (
     Refund,
     UnbanViewer,
 )
-from chatledger.ledger.decider import apply
-from chatledger.ledger.events import Event, event_id_for
-from chatledger.ledger.state import ZERO, LedgerState
-from chatledger.ledger.wire import encode_event, event_to_wire
-from chatledger.ledger.wire_models import AccountEvents, BusEvent, ChatEvent, ChatEvents
+from chatledger.domain.decider import apply
+from chatledger.domain.events import Event, event_id_for
+from chatledger.domain.state import ZERO, LedgerState
+from chatledger.domain.wire import encode_event, event_to_wire
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
 MIA = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chatledger.workers import WorkerPlanError, exit_code, worker_roles
+from chatledger.platform.workers import WorkerPlanError, exit_code, worker_roles
 
 
 def test_api_and_gateway_run_in_every_worker_ledger_and_history_in_the_first_only() -> None:

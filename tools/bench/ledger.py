@@ -21,12 +21,12 @@ from typing import Any
 import aiomysql
 from databases import Database
 
-from chatledger.config import Settings
-from chatledger.db import _server_params
-from chatledger.ledger import events as ev
-from chatledger.ledger.commands import Command, stream_of
-from chatledger.ledger.events import Event
-from chatledger.ledger.rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
+from chatledger.domain import events as ev
+from chatledger.domain.commands import Command, stream_of
+from chatledger.domain.events import Event
+from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
+from chatledger.platform.config import Settings
+from chatledger.platform.db import _server_params
 from tests.helpers.commands import produce
 from tests.helpers.service import free_port, spawn, stop
 

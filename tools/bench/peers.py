@@ -27,10 +27,10 @@ import pymysql
 from databases import Database
 
 from chatledger.bus.kafka import ensure_topics, start_producer
-from chatledger.config import Settings
-from chatledger.db import _server_params
-from chatledger.ledger.rows import EVENT_COLUMNS, row_to_event
-from chatledger.ledger.wire import encode_event
+from chatledger.domain.wire import encode_event
+from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
+from chatledger.platform.config import Settings
+from chatledger.platform.db import _server_params
 from tests.helpers.service import free_port, spawn, stop
 from tools.bench.stats import CpuMeter, rss_bytes
 from tools.bench.viewers import ViewerPool

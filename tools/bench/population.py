@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from databases import Database
 
-from chatledger.accounts import Person, create_account
-from chatledger.config import Settings
-from chatledger.http.auth import issue_token
-from chatledger.ledger.commands import AddGoal, Command, Deposit, Donate, PostMessage
+from chatledger.domain.commands import AddGoal, Command, Deposit, Donate, PostMessage
+from chatledger.ledger.accounts import Person, create_account
 from chatledger.ledger.store import LedgerStore
+from chatledger.platform.config import Settings
+from chatledger.web.auth import issue_token
 
 
 @dataclass(frozen=True)

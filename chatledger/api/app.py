@@ -1,0 +1,70 @@
+"""The HTTP API: routes in one visible table, and the middleware that shapes errors."""
+
+import logging
+
+from aiohttp import web
+
+from chatledger.api import command_routes as commands
+from chatledger.api import (
+    demo_page,
+    history,
+    leaderboard,
+    me,
+    moderation,
+    openapi,
+    presence,
+)
+from chatledger.api.ratelimit import rate_limiter_ctx
+from chatledger.web import responses
+from chatledger.web.responses import Handler
+
+log = logging.getLogger(__name__)
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/chat/message/add", commands.post_message),
+    ("POST", "/chat/donat/add", commands.post_donation),  # the brief's spelling
+    ("POST", "/chat/donate/add", commands.post_donation),
+    ("POST", "/chat/connection/add", commands.post_connection),
+    ("POST", "/chat/goal/add", commands.post_goal),
+    ("POST", "/chat/settings", moderation.post_settings),
+    ("POST", "/chat/moderation/mute", moderation.post_mute),
+    ("POST", "/chat/moderation/ban", moderation.post_ban),
+    ("POST", "/chat/moderation/unban", moderation.post_unban),
+    ("POST", "/chat/message/delete", moderation.post_deletion),
+    ("GET", "/chat/event/history", history.get_history),
+    ("GET", "/chat/presence", presence.get_presence),
+    ("GET", "/chat/me", me.get_me),
+    ("GET", "/chat/leaderboard", leaderboard.get_leaderboard),
+    ("GET", "/openapi.json", openapi.serve_document),
+    ("GET", "/docs", openapi.serve_docs),
+]
+
+
+@web.middleware
+async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return responses.failure(413, "payload too large")
+    except web.HTTPMethodNotAllowed:
+        return responses.failure(405, "method not allowed")
+    except web.HTTPNotFound:
+        return responses.failure(404, "not found")
+
+
+def add_api_routes(app: web.Application) -> None:
+    """Call after the contexts that create the app's MySQL pool and Redis client (the limiter
+    counts in Redis, the leaderboards read MySQL)."""
+    app.cleanup_ctx.append(rate_limiter_ctx)
+    app.cleanup_ctx.append(leaderboard.leaderboards_ctx)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+
+
+def add_demo_routes(app: web.Application, *, dev: bool) -> None:
+    """The demo page is plain static files; the token endpoint is not routed at all unless dev."""
+    app.router.add_get("/", demo_page.index)
+    app.router.add_get("/static/{filename}", demo_page.asset)
+    if dev:
+        app.router.add_get("/dev/tokens", demo_page.dev_tokens)

@@ -1,0 +1,68 @@
+"""Commands as bytes on `chat.commands` (events go out in their wire form: `wire.py`)."""
+
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from chatledger.domain.commands import (
+    Actor,
+    AddGoal,
+    BanViewer,
+    ChangeSettings,
+    Command,
+    DeleteMessage,
+    Deposit,
+    Donate,
+    MuteViewer,
+    Payout,
+    PostMessage,
+    Refund,
+    RegisterConnection,
+    UnbanViewer,
+)
+from chatledger.domain.wire import dumps
+
+_KINDS: dict[str, type[Any]] = {
+    "message": PostMessage,
+    "donate": Donate,
+    "goal": AddGoal,
+    "connection": RegisterConnection,
+    "deposit": Deposit,
+    "payout": Payout,
+    "settings": ChangeSettings,
+    "mute": MuteViewer,
+    "ban": BanViewer,
+    "unban": UnbanViewer,
+    "delete": DeleteMessage,
+    "refund": Refund,
+}
+_KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
+_DECIMAL_FIELDS = frozenset({"amount", "require_sum", "min_donation"})
+
+
+class UndecodableCommand(ValueError):
+    """A record on the commands topic that no version of this program wrote."""
+
+
+_OPENING = {cls: b'{"kind":"' + kind.encode() + b'",' for cls, kind in _KIND_OF.items()}
+
+
+def encode_command(command: Command) -> bytes:
+    """`{"kind": ..., <the command's fields>}`: orjson writes the dataclass (and its actor) itself,
+    ~3x cheaper than building the dict in Python, which the API does for every POST."""
+    return _OPENING[type(command)] + dumps(command)[1:]
+
+
+def decode_command(data: bytes) -> Command:
+    try:
+        body = orjson.loads(data)
+        cls = _KINDS[body.pop("kind")]
+        if "actor" in body:
+            body["actor"] = Actor(**body["actor"])
+        for name in _DECIMAL_FIELDS & body.keys():
+            body[name] = Decimal(body[name])
+        command: Command = cls(**body)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ArithmeticError, AttributeError) as exc:
+        raise UndecodableCommand(str(exc)) from exc
+    return command

@@ -1,0 +1,20 @@
+"""Who may see an event (DESIGN §6): one rule for history and the websocket alike."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from chatledger.domain import events as ev
+
+
+def visible_to(event: Mapping[str, Any], viewer: str, chat: str) -> bool:
+    """`event` is in wire form; `viewer` is a person's uuid, `chat` the chat they look at.
+
+    Public events go to everyone in the chat; a private one to its sender and the model (and to
+    the `to` client of a model's private reply); a refused donation only to its donor.
+    """
+    if event.get("chat") != chat or event.get("type") not in ev.CHAT_TYPES:
+        return False
+    sender = (event.get("from") or {}).get("uuid")
+    if event["type"] == ev.DONATE_REJECTED:
+        return bool(sender == viewer)
+    return bool(event.get("is_public") or viewer in (sender, chat) or event.get("to") == viewer)

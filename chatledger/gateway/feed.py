@@ -1,0 +1,130 @@
+"""The feed: every event of `<prefix>chat.events`, from the moment the process starts.
+
+Every gateway process must see every event, so it joins no consumer group: it assigns itself all
+partitions and starts at their end (no group join, so it is ready in well under a second; a
+restarted gateway does not need old events: clients recover what they missed with `since`).
+
+The same feed keeps the process's `ChatRules` (minimum tips, mutes, bans) current, in every
+process that serves the API or `/ws`: an api-only process runs it without rooms. Each rule event
+is folded BEFORE it is delivered, so a person who has seen a mute or ban frame from this process
+is refused by this process's API at once; a `viewer_banned` then closes the banned person's
+sockets in that chat here (close code 4003), as it does on every other gateway process.
+"""
+
+import asyncio
+import logging
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from databases import Database
+
+from chatledger.bus.healing import heal_positions
+from chatledger.bus.kafka import _started
+from chatledger.domain import events as ev
+from chatledger.gateway.frames import text_frame
+from chatledger.gateway.rooms import BANNED_CLOSE, Rooms
+from chatledger.platform.config import Settings
+from chatledger.platform.metrics import WS_DELIVERIES
+from chatledger.platform.retrying import until_available
+from chatledger.readmodels.chat_rules import ChatRules, read_seed
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
+    """Forward one record to its room; returns how many sockets it was offered to.
+
+    The value is already the wire JSON: it is parsed once (for seq and visibility) and framed
+    once; the same frame bytes go to every recipient, never re-encoded per socket.
+    """
+    if key is None:
+        return 0
+    room = rooms.get(key.decode())
+    if room is None:
+        return 0  # nobody watches this chat here: not even parsed
+    try:
+        event = orjson.loads(value)
+        seq = int(event["seq"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        log.error("dropping an undecodable event of chat %s", room.chat)
+        return 0
+    previous = room.last_seq
+    if not room.accept(seq):
+        return 0
+    if previous is not None and seq > previous + 1:
+        log.warning("chat %s: seq jumped from %d to %d on the bus", room.chat, previous, seq)
+    frame = text_frame(value)
+    offered = 0
+    for member in list(room.recipients(event)):
+        member.offer(seq, frame)
+        offered += 1
+    WS_DELIVERIES.inc(offered)
+    return offered
+
+
+async def start_feed(settings: Settings) -> AIOKafkaConsumer:
+    """A group-less consumer positioned at the end of every partition of the events topic."""
+    topic = settings.events_topic
+
+    def factory() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=20,
+            max_poll_records=1000,
+        )
+
+    consumer = await _started(factory, 30.0)
+    await consumer.topics()  # loads the metadata that partitions_for_topic reads
+    numbers = consumer.partitions_for_topic(topic)
+    if not numbers:
+        await consumer.stop()
+        raise RuntimeError(f"topic {topic} has no partitions (was ensure_topics run?)")
+    partitions = [TopicPartition(topic, number) for number in sorted(numbers)]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    for partition in partitions:
+        # Resolve the end offsets now: an event published after this point is never missed.
+        await consumer.position(partition)
+    return consumer
+
+
+def banish(rooms: Rooms, event: ev.Event) -> None:
+    """A ban closes the banned person's sockets in that chat (after they got the ban's frame)."""
+    if event.type == ev.VIEWER_BANNED:
+        rooms.shut(event.stream, event.payload["client"]["uuid"], *BANNED_CLOSE)
+
+
+async def follow(
+    settings: Settings,
+    rules: ChatRules,
+    db: Database,
+    ready: asyncio.Event,
+    rooms: Rooms | None = None,
+) -> None:
+    """Follow the events topic: fold rule events into `rules` and, with `rooms`, deliver.
+
+    `ready` is set once the feed is positioned AND the rules are seeded (see chat_rules.py for
+    why in that order)."""
+    consumer = await start_feed(settings)
+    # A partition reborn empty (the broker restarted) is followed again from its beginning.
+    healing = asyncio.create_task(heal_positions(consumer, "gateway"))
+    try:
+        rules.seed(await until_available(lambda: read_seed(db), what="chat rules seed"))
+        ready.set()
+        log.info("following %s", settings.events_topic)
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    folded = rules.fold(record.value)
+                    if rooms is not None:
+                        dispatch(rooms, record.key, record.value)
+                        if folded is not None:
+                            banish(rooms, folded)
+    finally:
+        healing.cancel()
+        ready.clear()
+        await consumer.stop()

@@ -1,0 +1,128 @@
+"""People and their accounts: models (`users`) and viewers (`clients`), one account each."""
+
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from databases import Database
+
+from chatledger.domain.commands import Actor, Role
+from chatledger.domain.decider import affordable
+
+Kind = Literal["model", "client"]
+_TABLE: dict[str, str] = {"model": "users", "client": "clients"}
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    uuid: str
+    name: str
+    role: Role
+
+    def as_actor(self) -> Actor:
+        return Actor(self.uuid, self.name, self.role)
+
+
+async def create_account(database: Database, kind: Kind, name: str) -> Person:
+    owner = str(uuid.uuid4())
+    async with database.transaction():
+        account_id = await database.execute(
+            "INSERT INTO accounts (owner_uuid, kind, balance) VALUES (:owner, :kind, 0)",
+            {"owner": owner, "kind": kind},
+        )
+        await database.execute(
+            f"INSERT INTO {_TABLE[kind]} (uuid, name, account_id) VALUES (:uuid, :name, :account)",
+            {"uuid": owner, "name": name, "account": account_id},
+        )
+    return Person(owner, name, kind)
+
+
+async def find_person(database: Database, person_uuid: str) -> Person | None:
+    row = await database.fetch_one(
+        "SELECT uuid, name, 'model' AS role FROM users WHERE uuid = :uuid"
+        " UNION ALL SELECT uuid, name, 'client' FROM clients WHERE uuid = :uuid",
+        {"uuid": person_uuid},
+    )
+    return Person(row[0], row[1], row[2]) if row else None
+
+
+async def balance_of(database: Database, owner: str) -> Decimal | None:
+    value = await database.fetch_val(
+        "SELECT balance FROM accounts WHERE owner_uuid = :owner", {"owner": owner}
+    )
+    return Decimal(value) if value is not None else None
+
+
+BALANCE_TTL_MAX_S = 5.0
+MAX_REMEMBERED = 100_000
+
+
+class Balances:
+    """What the API remembers of balances for the donation's 402 pre-check (pure; no I/O).
+
+    A remembered balance says yes to a tip it covers, and is lowered by that tip (so one person's
+    quick run of tips stops being covered once they would have spent it). It never says no: a tip
+    it does not cover is checked against MySQL, so a deposit made since is seen and a 402 always
+    comes from a balance read at that moment. A remembered balance can be too high for at most
+    `ttl_s` (a payout or another api process's tips since): such a tip gets 201, and the ledger,
+    whose check is the one that counts, refuses it with a private `donate_rejected` event.
+    """
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._known: dict[str, tuple[Decimal, float]] = {}
+
+    def spend(self, owner: str, amount: Decimal, now: float) -> bool:
+        """True if the remembered balance covers `amount` (and is lowered by it); False: ask."""
+        known = self._known.get(owner)
+        if known is None or known[1] <= now or not affordable(known[0], amount):
+            return False
+        self._known[owner] = (known[0] - amount, known[1])
+        return True
+
+    def remember(self, owner: str, balance: Decimal, amount: Decimal, now: float) -> bool:
+        """A balance just read from MySQL: whether it covers `amount` (if so, lowered by it)."""
+        covered = affordable(balance, amount)
+        if self.ttl_s > 0:
+            if len(self._known) >= MAX_REMEMBERED:
+                self._known.clear()
+            left = balance - amount if covered else balance
+            self._known[owner] = (left, now + self.ttl_s)
+        return covered
+
+
+class Directory:
+    """Looks people up, remembering the ones that exist for at most `ttl_s` (the hot path; a
+    deleted person is refused within it), and their balances for the 402 pre-check for at most
+    BALANCE_TTL_MAX_S (see Balances)."""
+
+    def __init__(self, database: Database, ttl_s: float) -> None:
+        self.database = database
+        self.ttl_s = ttl_s
+        self._known: dict[str, tuple[Person, float]] = {}
+        self.balances = Balances(min(ttl_s, BALANCE_TTL_MAX_S))
+
+    async def affords(self, owner: str, amount: Decimal) -> bool:
+        """Whether `owner` (an existing account) may plausibly spend `amount` now."""
+        now = time.monotonic()
+        if self.balances.spend(owner, amount, now):
+            return True
+        balance = await balance_of(self.database, owner)
+        return balance is not None and self.balances.remember(owner, balance, amount, now)
+
+    async def find(self, person_uuid: str) -> Person | None:
+        now = time.monotonic()
+        cached = self._known.get(person_uuid)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        person = await find_person(self.database, person_uuid)
+        if person is not None and self.ttl_s > 0:
+            if len(self._known) >= MAX_REMEMBERED:
+                self._known.clear()
+            # Between half and all of the TTL: people first seen together (a restart, a burst)
+            # are looked up again spread out, not in one wave of MySQL queries.
+            self._known[person_uuid] = (person, now + self.ttl_s * (0.5 + random.random() / 2))
+        return person

@@ -1,0 +1,74 @@
+"""`chat_events` rows <-> events: the one codec between the table and the `Event` dataclass.
+
+Used by the ledger's store (writes), and by history, rebuild and audit (reads).
+"""
+
+from collections.abc import Sequence
+from datetime import UTC
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from chatledger.domain.commands import Actor
+from chatledger.domain.events import Event, map_money
+from chatledger.domain.wire import dumps
+
+EVENT_COLUMNS = (
+    "id, event_id, command_id, stream, seq, type, actor_uuid, actor_role, actor_name,"
+    " is_public, amount, payload, created_at"
+)
+
+
+def placeholders(count: int, width: int = 1) -> str:
+    row = "(" + ", ".join(["%s"] * width) + ")" if width > 1 else "%s"
+    return ", ".join([row] * count)
+
+
+def row_to_event(row: Sequence[Any]) -> Event:
+    (
+        _,
+        event_id,
+        command_id,
+        stream,
+        seq,
+        type_,
+        actor_uuid,
+        actor_role,
+        actor_name,
+        is_public,
+        amount,
+        payload,
+        created_at,
+    ) = row
+    actor = Actor(actor_uuid, actor_name or "", actor_role) if actor_uuid else None
+    return Event(
+        event_id=event_id,
+        command_id=command_id,
+        stream=stream,
+        seq=int(seq),
+        type=type_,
+        actor=actor,
+        is_public=bool(is_public),
+        amount=amount,
+        created_at=created_at.replace(tzinfo=UTC),
+        payload=map_money(orjson.loads(payload), Decimal),  # exact digits, kept as text
+    )
+
+
+def event_to_row(event: Event) -> tuple[Any, ...]:
+    actor = event.actor
+    return (
+        event.event_id,
+        event.command_id,
+        event.stream,
+        event.seq,
+        event.type,
+        actor.uuid if actor else None,
+        actor.role if actor else None,
+        actor.name if actor else None,
+        event.is_public,
+        event.amount,
+        dumps(event.payload).decode(),
+        event.created_at.replace(tzinfo=None),
+    )

@@ -1,0 +1,159 @@
+"""Bearer JWT -> the principal: who is asking, in which role, for which chat (DESIGN §4).
+
+A token's signature is verified once while it is valid: the claims of a verified token are kept
+in a bounded cache (see `VerifiedTokens`) until its `exp`, scoped by the secret and algorithms
+that verified it. The person it names is looked up on every request through the Directory, so a
+deleted person is refused within the Directory's `subject_cache_ttl_s`, cached token or not.
+"""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from chatledger.domain.commands import Role
+from chatledger.domain.ids import parse_uuid
+from chatledger.ledger.accounts import Directory, Person
+from chatledger.platform.config import Settings
+
+
+class Unauthorized(Exception):
+    """Any reason a token does not identify an existing person for an existing chat."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    person: Person
+    chat: str
+
+    @property
+    def uuid(self) -> str:
+        return self.person.uuid
+
+    @property
+    def role(self) -> Role:
+        return self.person.role
+
+
+def _canonical_uuid(value: object) -> str:
+    try:
+        return parse_uuid(value)
+    except ValueError as exc:
+        raise Unauthorized(str(exc)) from exc
+
+
+Claims = tuple[str, Role, str]  # (subject, role, chat)
+MAX_VERIFIED_TOKENS = 50_000
+_MAX_KEYRINGS = 4
+
+
+class VerifiedTokens:
+    """Claims of tokens verified under one secret, each kept until its `exp` (bounded, FIFO).
+
+    A plain dict in insertion order, not an LRU: a hit is one lookup and one comparison, and
+    evicting a live token only costs it one more verification (~30 µs), so recency tracking
+    (OrderedDict.move_to_end, or cachetools' pure-Python bookkeeping) would cost every request
+    to save a rare one. Only successes are cached: a token refused now (nbf/iat in the future)
+    is verified again next time.
+    """
+
+    def __init__(self, max_entries: int = MAX_VERIFIED_TOKENS) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Claims, int]] = {}
+
+    def get(self, token: str, now: float) -> Claims | None:
+        found = self._entries.get(token)
+        if found is None:
+            return None
+        if found[1] <= now:  # PyJWT's rule: expired once exp <= now
+            del self._entries[token]
+            return None
+        return found[0]
+
+    def put(self, token: str, claims: Claims, exp: int) -> None:
+        if len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = (claims, exp)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# One cache per (secret, algorithms): a token verified under an old secret is never trusted
+# under a new one (a process normally has exactly one).
+_keyrings: dict[tuple[str, tuple[str, ...]], VerifiedTokens] = {}
+
+
+def verified_tokens(secret: str, algorithms: tuple[str, ...]) -> VerifiedTokens:
+    ring = _keyrings.get((secret, algorithms))
+    if ring is None:
+        if len(_keyrings) >= _MAX_KEYRINGS:
+            _keyrings.clear()
+        ring = _keyrings[(secret, algorithms)] = VerifiedTokens()
+    return ring
+
+
+def read_claims(token: str, settings: Settings, *, remember: bool = True) -> Claims:
+    """(subject, role, chat) of a valid token; verified once, then cached until its `exp`
+    (unless `remember` is False: a websocket presents its token once per connection)."""
+    secret = settings.require_jwt_secret()
+    cache = verified_tokens(secret, settings.jwt_algorithms)
+    now = time.time()
+    claims = cache.get(token, now)
+    if claims is None:
+        claims, exp = verify(token, secret, settings.jwt_algorithms)
+        if remember:
+            cache.put(token, claims, exp)
+    return claims
+
+
+def verify(token: str, secret: str, algorithms: tuple[str, ...]) -> tuple[Claims, int]:
+    """Verify signature and expiry; return the claims and `exp`. Never accepts `alg: none`."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=list(algorithms),
+            options={"require": ["exp", "sub", "role"]},
+            leeway=0,
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(str(exc)) from exc
+    subject = _canonical_uuid(claims["sub"])
+    role = claims["role"]
+    if role not in ("client", "model"):
+        raise Unauthorized("unknown role")
+    chat = _canonical_uuid(claims.get("chat", subject if role == "model" else None))
+    if role == "model" and chat != subject:
+        raise Unauthorized("a model's token is for its own chat")
+    return (subject, role, chat), int(claims["exp"])
+
+
+async def authenticate(
+    token: str, settings: Settings, directory: Directory, *, remember: bool = True
+) -> Principal:
+    subject, role, chat = read_claims(token, settings, remember=remember)
+    person = await directory.find(subject)
+    if person is None or person.role != role:
+        raise Unauthorized("unknown subject")
+    owner = person if chat == subject else await directory.find(chat)
+    if owner is None or owner.role != "model":
+        raise Unauthorized("unknown chat")
+    return Principal(person, chat)
+
+
+def bearer_token(header: str | None) -> str:
+    if not header or not header.startswith("Bearer "):
+        raise Unauthorized("missing bearer token")
+    return header[len("Bearer ") :].strip()
+
+
+def issue_token(
+    settings: Settings, subject: str, role: Role, chat: str | None = None, ttl_s: int = 3600
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_s}
+    if chat is not None:
+        claims["chat"] = chat
+    return jwt.encode(claims, settings.require_jwt_secret(), algorithm=settings.jwt_algorithms[0])
