@@ -38,8 +38,8 @@ test: stack
 	tools/browser.sh
 	$(PY) -m pytest -q
 
-# Benchmark (issues 5, 12, 14): one run of every scenario, baseline and peer; writes
-# bench/results.json, bench/latency.png and the README's performance block. Uses its own
+# Benchmark: one run of every scenario, baseline and peer; writes bench/results.json,
+# bench/latency.png and the report block of docs/performance.md. Uses its own
 # database (chatledger_bench) and prefix. `make bench BENCH_ARGS=--quick` is a short smoke run.
 BENCH_ARGS ?=
 bench: stack

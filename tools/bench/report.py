@@ -1,5 +1,5 @@
 """The targets (issues 5, 12, 14) as ratios of one run, the printed table, results.json and the
-README block."""
+block of docs/performance.md."""
 
 import json
 from collections.abc import Callable
@@ -290,7 +290,7 @@ def text_table(results: dict[str, Any]) -> str:
 
 
 def replace_block(text: str, block: str) -> str:
-    """The README with its bench block replaced (or a Performance section added at the end)."""
+    """The report with its bench block replaced (or a Performance section added at the end)."""
     wrapped = f"{START}\n{block}\n{END}"
     if START in text and END in text:
         head, rest = text.split(START, 1)

@@ -1,5 +1,5 @@
 """The bench run: stack, service, baselines and peers, scenarios, then the table, results.json,
-the latency chart and the README block.
+the latency chart and the block of docs/performance.md.
 
 Order: HTTP (hello-world, each endpoint, the raw Redis page read, 2 api workers), the pipeline
 with 1,000 viewers attached (its max found by stepping the rate, then the latency curve), the
@@ -573,11 +573,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--redis-requests", type=int, default=100_000)
     p.add_argument("--drain-timeout", type=float, default=120.0)
     p.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
-    p.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    p.add_argument("--report", type=Path, default=ROOT / "docs" / "performance.md",
+                   help="the markdown file whose bench block is replaced")
     p.add_argument("--no-write", action="store_true", help="print only; leave files alone")
     p.add_argument("--profile", action="store_true",
                    help="py-spy (non-blocking, 100 Hz) on the server of each HTTP scenario:"
-                        " top frames in results.json and the README block")
+                        " top frames in results.json and the report's block")
     p.add_argument("--skip", nargs="+", default=[],
                    choices=["http", "pipeline", "fanout", "ledger"],
                    help="leave these parts out (while working on the others)")
@@ -600,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text_table(results))
     if not args.no_write:
         drawn = chart.draw(results, ROOT / CHART)
-        report.write(results, args.output, args.readme, str(CHART) if drawn else None)
-        log(f"wrote {args.output}, {CHART if drawn else 'no chart'} and the README block")
+        link = os.path.relpath(ROOT / CHART, args.report.parent) if drawn else None
+        report.write(results, args.output, args.report, link)
+        log(f"wrote {args.output}, {CHART if drawn else 'no chart'} and {args.report}")
     return 0
