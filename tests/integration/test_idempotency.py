@@ -1,5 +1,6 @@
 """Idempotency-Key as DESIGN §4 scopes it: per (subject, token chat, endpoint), body compared."""
 
+import asyncio
 import uuid
 from decimal import Decimal
 
@@ -121,3 +122,27 @@ async def test_without_redis_a_keyed_request_is_503_and_nothing_applied(
         assert (status, answer) == (503, {"success": "false", "message": "unavailable"})
         # the ledger of the session's service would have applied anything submitted
         await only_the_marker_followed(api.url, db, people, alice, then)
+
+
+async def test_racing_requests_under_one_key_make_one_command(
+    service: Service, people: People, db: Database
+) -> None:
+    mia = await people.model()
+    alice = await people.client(mia, "Alice", money="50")
+    key = f"tip-{uuid.uuid4()}"
+    same = await asyncio.gather(*(
+        post_raw(service, "/chat/donat/add", alice, '{"sum": 5}', key) for _ in range(5)
+    ))
+    assert all(answer == same[0] for answer in same) and same[0][0] == 201, same
+    other = f"tip-{uuid.uuid4()}"
+    mixed = await asyncio.gather(*(
+        post_raw(service, "/chat/donat/add", alice, f'{{"sum": {amount}}}', other)
+        for amount in (1, 2, 3)
+    ))
+    assert sorted(status for status, _ in mixed) == [201, 422, 422], mixed
+    [(_, won)] = [answer for answer in mixed if answer[0] == 201]
+    await applied(db, won["id"])
+    await applied(db, same[0][1]["id"])
+    won_sum = await db.fetch_val("SELECT amount FROM chat_events WHERE command_id = :c AND "
+                                 "type = 'donate'", {"c": won["id"]})
+    assert await people.balance(mia.uuid) == Decimal("5.00") + won_sum
