@@ -24,6 +24,7 @@ import pymysql
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from chatledger.api import idempotency
 from chatledger.api.ratelimit import rate_limited
 from chatledger.api.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
 from chatledger.bus.command_codec import encode_command
@@ -46,8 +47,6 @@ log = logging.getLogger(__name__)
 
 B = TypeVar("B", bound=BaseModel)
 MYSQL_UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
-_IDEMPOTENCY_NAMESPACE = uuid.UUID("0c4f6a4e-3b1d-4f5e-9d55-7a0e2b6c8f31")
-MAX_IDEMPOTENCY_KEY = 255
 
 
 class Rejected(Exception):
@@ -94,21 +93,6 @@ async def parse_body(request: web.Request, schema: type[B]) -> B:
         raise Rejected(responses.bad_params([_error_text(e) for e in exc.errors()])) from exc
 
 
-def command_id_for(request: web.Request, principal: Principal) -> str:
-    """A retried POST with the same Idempotency-Key carries the same command id: applied once."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return str(uuid.uuid4())
-    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise Rejected(
-            responses.bad_params(
-                [f"Idempotency-Key: must be 1..{MAX_IDEMPOTENCY_KEY} printable characters"]
-            )
-        )
-    scope = f"{principal.uuid}\n{request.path}\n{key}"
-    return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, scope))
-
-
 async def submit(request: web.Request, command: ChatCommand) -> web.Response:
     settings = request.app[SETTINGS]
     try:
@@ -149,13 +133,27 @@ async def rules_of(request: web.Request) -> ChatRules:
     return rules
 
 
+async def vet(request: web.Request, command: ChatCommand, check: Check | None) -> None:
+    """Refuse what the decider's rules refuse, a silenced person, and what `check` refuses."""
+    refused = refusal(command)
+    if refused is not None:
+        raise rejected_by(refused)
+    silenced = (await rules_of(request)).speech(command, datetime.now(UTC))
+    if silenced is not None:
+        raise Rejected(responses.silenced(silenced))
+    if check is not None:
+        await check(request, command)
+
+
 def command_endpoint(
     schema: type[BaseModel], build: Build, check: Check | None = None
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Authenticate, limit, validate, build the command; refuse what the decider's own rules
     refuse (`refusal`: 403 for who may not, 400 for what may not be); refuse a banned person
     anything and a muted one speech (403 with the reason as the message); `check` what the
-    ledger's state would say (a recipient that exists, a balance that covers); then submit."""
+    ledger's state would say (a recipient that exists, a balance that covers); then submit.
+    A retry under a remembered Idempotency-Key skips the checks: it is submitted again and the
+    ledger dedups it (idempotency.py)."""
 
     async def handler(request: web.Request) -> web.Response:
         try:
@@ -164,16 +162,14 @@ def command_endpoint(
             if limited is not None:
                 return limited
             body = await parse_body(request, schema)
-            command = await build(request, principal, command_id_for(request, principal), body)
-            refused = refusal(command)
-            if refused is not None:
-                raise rejected_by(refused)
-            silenced = (await rules_of(request)).speech(command, datetime.now(UTC))
-            if silenced is not None:
-                raise Rejected(responses.silenced(silenced))
-            if check is not None:
-                await check(request, command)
-        except Rejected as rejection:
+            command = await build(request, principal, str(uuid.uuid4()), body)
+            key = idempotency.keyed(request, principal, command)
+            command = idempotency.with_id(command, key)
+            if key is None or not await idempotency.seen(request, principal, key):
+                await vet(request, command, check)
+                if key is not None:
+                    await idempotency.remember(request, principal, key)
+        except (Rejected, idempotency.KeyRefused) as rejection:
             return rejection.response
         except MYSQL_UNAVAILABLE as exc:
             return mysql_unavailable(exc)

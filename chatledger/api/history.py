@@ -1,5 +1,10 @@
-"""GET /chat/event/history: the caller's chat, last window, at most 20, oldest first (DESIGN §4)."""
+"""GET /chat/event/history: the caller's chat, last window, at most 20, oldest first (DESIGN §4).
 
+`?since=<seq>` keeps of that page only what came after the seq (a client that has seen up to it);
+it is checked like the websocket's `since`: a non-negative integer, else 400 with the reason.
+"""
+
+import orjson
 from aiohttp import web
 
 from chatledger.api.command_routes import Rejected, principal_of
@@ -11,7 +16,25 @@ SOURCE_HEADER = "X-History-Source"  # mirror | mysql: where this page came from
 
 
 class BadLimit(ValueError):
-    pass
+    """A query parameter that is not what it must be (the message says why)."""
+
+
+MAX_SEQ_DIGITS = 18  # a BIGINT seq; longer is not a seq
+
+
+def parse_since(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_SEQ_DIGITS):
+        raise BadLimit("since: must be a non-negative integer (a seq)")
+    return int(text)
+
+
+def after(events: list[bytes], since: int | None) -> list[bytes]:
+    """The page's events after `since` (parsed only when asked: the page is spliced as is)."""
+    if since is None:
+        return events
+    return [event for event in events if orjson.loads(event)["seq"] > since]
 
 
 def parse_limit(text: str | None) -> int:
@@ -35,11 +58,12 @@ async def get_history(request: web.Request) -> web.Response:
         return rejection.response
     try:
         limit = parse_limit(request.query.get("limit"))
+        since = parse_since(request.query.get("since"))
     except BadLimit as exc:
         return responses.bad_params([str(exc)])
     page = await request.app[HISTORY].history(principal.chat, principal.uuid, limit)
     return web.Response(
-        body=page_body(page.events),
+        body=page_body(after(page.events, since)),
         content_type="application/json",
         headers={SOURCE_HEADER: page.source},
     )

@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from chatledger.api.idempotency import KeyReused
 from chatledger.api.openapi_operations import JSON, OPERATIONS, Operation, Reply, Route
 from chatledger.api.response_models import ALTERNATIVE_FAILURES, FAILURES, Connected, Failure
 from chatledger.api.wire_models import BusEvent, ChatEvent
@@ -25,6 +26,8 @@ DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "docs.html"
 # Described in prose (the websocket's frames) or for other readers (`chat.events`), not an
 # operation's body, and published all the same.
 EXTRA_MODELS: tuple[type[BaseModel], ...] = (Connected, ChatEvent, BusEvent)
+# Failures declared beside the code that answers them, not in response_models.FAILURES.
+MORE_FAILURES: tuple[type[Failure], ...] = (KeyReused,)
 RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before retrying.",
@@ -71,7 +74,8 @@ def response_models() -> list[type[BaseModel]]:
         if isinstance(reply, Reply) and reply.model is not None
     }
     return sorted(
-        {*replies, *FAILURES, *ALTERNATIVE_FAILURES, *EXTRA_MODELS}, key=lambda m: m.__name__
+        {*replies, *FAILURES, *ALTERNATIVE_FAILURES, *MORE_FAILURES, *EXTRA_MODELS},
+        key=lambda m: m.__name__,
     )
 
 
@@ -187,7 +191,7 @@ def document(routes: tuple[Route, ...]) -> dict[str, Any]:
             "schemas": schemas(),
             "responses": {
                 model.__name__: failure_response(model)
-                for model in (*FAILURES, *ALTERNATIVE_FAILURES)
+                for model in (*FAILURES, *ALTERNATIVE_FAILURES, *MORE_FAILURES)
             },
         },
     }

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chatledger.api.idempotency import KeyReused
 from chatledger.api.response_models import (
     Accepted,
     BadParams,
@@ -101,7 +102,7 @@ def command(
     return Operation(
         operation_id,
         summary,
-        (ACCEPTED, *COMMON, *failures),
+        (ACCEPTED, *COMMON, KeyReused, *failures),
         description,
         body=body,
         parameters=(IDEMPOTENCY_KEY,),

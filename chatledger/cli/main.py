@@ -2,8 +2,10 @@
 
 import argparse
 import contextlib
+import logging
 import sys
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,7 @@ import uvloop
 from aiohttp import web
 from databases import Database
 from pydantic import ValidationError
+from pymysql import Warning as MySQLWarning
 
 from chatledger.api.schemas import parse_money
 from chatledger.bus.kafka import BusUnavailable
@@ -265,7 +268,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    configure_logging()
+    # A one-shot command's output is its result: libraries' INFO lines (a pool connected, a
+    # producer started) would bury it, so only warnings and worse are logged. `serve` logs all.
+    configure_logging(logging.INFO if args.command == "serve" else logging.WARNING)
+    # The ledger's INSERT IGNOREs skip rows that exist on purpose; MySQL's note saying so is not
+    # the operator's business.
+    warnings.filterwarnings("ignore", "Duplicate entry", MySQLWarning)
     try:
         settings = Settings()
     except ValidationError as exc:

@@ -20,6 +20,11 @@ in one consistent snapshot):
   mute, banned or not), a chat's events arrive in seq order (the topic is keyed by chat), so the
   chat's later events in the snapshot arrive after it, in order, and set every key back to what
   the snapshot said. The same holds for Kafka's redeliveries.
+Bounded: a mute stays in the state after it ends (the ledger's `evolve` never forgets one), so
+the questions that take a `now` drop the mutes over by then, at most once per PRUNE_EVERY: the
+state holds the mutes still running plus at most PRUNE_EVERY's worth of ended ones. A mute that
+is over refuses nothing, so dropping it changes no answer; an event re-folded later sets it again
+to the same past end.
 How fast: an event reaches this state when the process's consumer fetches it (the feed waits at
 most 20 ms for a fetch) after the ledger published it.
 """
@@ -28,7 +33,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
@@ -58,6 +63,7 @@ RULE_TYPES: Final = frozenset(
 # so the feed tells these events from the rest without parsing the rest.
 _PREFIXES: Final = tuple(f'{{"type":"{name}"'.encode() for name in sorted(RULE_TYPES))
 _ENVELOPE: Final = frozenset({"type", "id", "seq", "chat", "is_public", "from", "created_at"})
+PRUNE_EVERY: Final = timedelta(seconds=60)
 
 
 def is_rule_event(raw: bytes) -> bool:
@@ -99,6 +105,7 @@ class ChatRules:
     def __init__(self) -> None:
         self.state = LedgerState()
         self.seeded = asyncio.Event()
+        self._next_prune = datetime.min.replace(tzinfo=UTC)
 
     def seed(self, seed: Seed) -> None:
         self.state.versions.update(seed.versions)
@@ -122,8 +129,18 @@ class ChatRules:
         evolve(self.state, event)
         return event
 
+    def prune(self, now: datetime) -> None:
+        """Forget the mutes over by `now` (a full pass, at most once per PRUNE_EVERY)."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY
+        mutes = self.state.mutes
+        for pair in [pair for pair, until in mutes.items() if until <= now]:
+            del mutes[pair]
+
     def speech(self, command: ChatCommand, now: datetime) -> str | None:
         """"banned" for every command of a banned person, "muted" for what a mute silences."""
+        self.prune(now)
         return speech_refusal(self.state, command.chat, command.actor.uuid, speaks(command), now)
 
     def below_minimum(self, chat: str, amount: Decimal) -> Decimal | None:

@@ -206,3 +206,19 @@ def test_moderation_needs_a_client_and_a_change() -> None:
     refused = rules.moderation(UnbanViewer("u", MIA.uuid, MIA, BOB.uuid), "client")
     assert refused is not None and refused.reason == "client: not banned"
     assert rules.moderation(MuteViewer("m", MIA.uuid, MIA, ANN.uuid, 5), "client") is None
+
+
+def test_ended_mutes_are_forgotten_and_running_ones_kept() -> None:
+    rules = ChatRules()
+    running, ended = (MIA.uuid, BOB.uuid), (MIA.uuid, ANN.uuid)
+    rules.seed(Seed(mutes={running: NOW + timedelta(seconds=600),
+                           ended: NOW - timedelta(seconds=1)}))
+    assert rules.speech(command_of("message"), NOW) == "muted"
+    assert set(rules.state.mutes) == {running}
+    assert rules.speech(command_of("message", ANN), NOW) is None
+    rules.seed(Seed(mutes={ended: NOW + timedelta(seconds=10)}))  # muted again
+    assert rules.speech(command_of("message", ANN), NOW + timedelta(seconds=5)) == "muted"
+    assert rules.speech(command_of("message", ANN), NOW + timedelta(seconds=11)) is None
+    # a full pass at most once a minute, then everything over is gone
+    rules.speech(command_of("message"), NOW + timedelta(seconds=700))
+    assert rules.state.mutes == {}
