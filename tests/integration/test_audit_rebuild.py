@@ -26,10 +26,10 @@ from chatledger.domain.commands import (
     Refund,
 )
 from chatledger.domain.events import event_id_for
-from chatledger.history.mirror import redis_client
 from chatledger.ledger.store import LedgerStore
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database
+from chatledger.platform.redis_client import redis_client
 from chatledger.readmodels import rebuild as rebuild_module
 from chatledger.readmodels.rebuild import rebuild
 from chatledger.readmodels.snapshot import audit_database

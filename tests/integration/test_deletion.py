@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 
 from chatledger.api.history import SOURCE_HEADER
 from chatledger.domain import events as ev
-from chatledger.history.mirror import redis_client
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.moderation import accepted, applied, post
 from tests.helpers.people import People, Someone

@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 
 from chatledger.api.history import SOURCE_HEADER
 from chatledger.domain.commands import Donate
-from chatledger.history.mirror import redis_client
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 from tests.helpers import chat_events
 from tests.helpers.commands import produce
 from tests.helpers.people import People, Someone

@@ -17,10 +17,11 @@ from redis.asyncio import Redis
 
 from chatledger.domain.commands import Actor
 from chatledger.domain.wire import iso
-from chatledger.history.mirror import HistoryMirror, Marker, Snapshot, redis_client
+from chatledger.history.mirror import HistoryMirror, Marker, Snapshot
 from chatledger.history.projector import HistoryProjector
 from chatledger.history.reader import HistoryReader, window_start
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 from chatledger.readmodels.event_log import chat_events_after, chat_events_since_time
 from tests.helpers import chat_events
 from tests.helpers.service import free_port

@@ -24,9 +24,9 @@ from typing import Any
 
 from databases import Database
 
-from chatledger.history.mirror import redis_client
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
+from chatledger.platform.redis_client import redis_client
 from tests.helpers.service import free_port, stop
 from tools.bench import chart, curve, report
 from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
