@@ -98,7 +98,7 @@ class Readiness:
             "redis": self._redis,
             "kafka": self._kafka,
         }
-        if READS in self.app:
+        if READS in self.app and self.app[READS].replica is not None:
             probes["mysql_replica"] = self._replica
         for name, started in self.app[ROLE_LOOPS].started.items():
             probes[name] = _loop_probe(started)
