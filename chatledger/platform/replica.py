@@ -48,7 +48,7 @@ class ReplicaReads:
         self.cooldown_s = cooldown_s
         self.max_lag_s = max_lag_s
         self._open_until = 0.0  # the breaker: the replica serves nothing before this moment
-        self._problem: str | None = None  # why the replica is not serving ('' / None: it is)
+        self._problem: str | None = None  # why the replica is not serving (None: it is)
         self.lag_s: float | None = None
 
     @property
