@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 export CHATLEDGER_JWT_SECRET ?= local-dev-secret-change-me-0123456789abcdef
 
-.PHONY: venv stack migrate demo run procs test test-unit lint bench clean
+.PHONY: venv stack stack-scale stack-scale-down migrate demo run procs test test-unit lint bench clean
 
 venv: $(STAMP)
 
@@ -15,6 +15,16 @@ $(STAMP): pyproject.toml
 
 stack: venv
 	tools/stack.sh up
+
+# The scale-out stack of DESIGN §12: a MariaDB replica on :3307 and a Redis Cluster on
+# :7001-7003 (tools/stack_scale.sh). Point a process at them with
+# CHATLEDGER_MYSQL_READ_DSN=mysql://root@127.0.0.1:3307/chatledger and
+# CHATLEDGER_REDIS_CLUSTER_NODES=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003.
+stack-scale: stack
+	tools/stack.sh up-scale
+
+stack-scale-down:
+	tools/stack.sh down-scale
 
 migrate: stack
 	$(PY) -m chatledger migrate

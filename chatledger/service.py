@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any
 
 from aiohttp import web
+from databases import Database
 
 from chatledger.api.app import add_api_routes, add_demo_routes, error_bodies
 from chatledger.bus.healing import watch_positions
@@ -15,7 +16,7 @@ from chatledger.gateway.feed import follow
 from chatledger.gateway.hub import GATEWAY
 from chatledger.gateway.presence_ticker import announce_presence
 from chatledger.gateway.role import add_gateway
-from chatledger.history.mirror import HistoryMirror, redis_client
+from chatledger.history.mirror import HistoryMirror
 from chatledger.history.projector import project_history
 from chatledger.history.reader import HistoryReader
 from chatledger.ledger.accounts import Directory
@@ -24,6 +25,8 @@ from chatledger.ledger.worker import LedgerWorker
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database
 from chatledger.platform.listen import Listeners, announce, bind, withdraw
+from chatledger.platform.redis_client import cluster_problem, redis_client
+from chatledger.platform.replica import lag_tolerant, replica_problem
 from chatledger.platform.tasks import running
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.readmodels.presence_board import PresenceBoard
@@ -33,6 +36,7 @@ from chatledger.web.keys import (
     HISTORY,
     PRESENCE,
     PRODUCER,
+    READS,
     REDIS,
     RULES,
     SETTINGS,
@@ -68,10 +72,19 @@ def check_roles(settings: Settings, roles: Iterable[str]) -> set[str]:
 def prepare(settings: Settings, roles: Iterable[str]) -> Listeners:
     """Refuse a configuration that cannot serve `roles`, then bind the process's sockets."""
     roles = check_roles(settings, roles)
+    check_scale_out(settings)
     try:
         return bind(settings, roles)
     except OSError as exc:
         raise Misconfigured(f"cannot listen: {exc}") from exc
+
+def check_scale_out(settings: Settings) -> None:
+    """DESIGN §12: a read DSN that does not answer, or cluster nodes that are not a cluster,
+    are refused at start like any bad setting (a process would otherwise serve half-broken)."""
+    problem = replica_problem(settings.mysql_read_dsn) or cluster_problem(settings)
+    if problem:
+        raise Misconfigured(problem)
+
 
 Context = Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]
 
@@ -82,8 +95,22 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     await db.connect()
     app[DATABASE] = db
     app[DIRECTORY] = Directory(db, settings.subject_cache_ttl_s)
-    yield
+    async with replica_ctx(app, db):
+        yield
     await db.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def replica_ctx(app: web.Application, primary: Database) -> AsyncIterator[None]:
+    """The lag-tolerant reads (DESIGN §12): the replica, watched, when a read DSN is set."""
+    settings = app[SETTINGS]
+    async with lag_tolerant(settings.mysql_read_dsn, primary, settings.mysql_pool_size) as reads:
+        app[READS] = reads
+        if reads.replica is None:
+            yield
+            return
+        async with running(reads.watch(), "replica watch"):
+            yield
 
 
 async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -108,7 +135,9 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     client = redis_client(settings)
     app[REDIS] = client
-    app[HISTORY] = HistoryReader(settings, HistoryMirror(settings, client), app[DATABASE])
+    app[HISTORY] = HistoryReader(
+        settings, HistoryMirror(settings, client), app[DATABASE], app[READS]
+    )
     app[PRESENCE] = PresenceBoard(settings, client)
     yield
     await client.aclose()
@@ -133,7 +162,7 @@ async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     """The gateway's feed delivers events to its rooms and keeps the process's rules current."""
     gateway = app[GATEWAY]
     app[ROLE_LOOPS].watch("gateway", gateway.ready)
-    feed = follow(app[SETTINGS], app[RULES], app[DATABASE], gateway.ready, gateway.rooms)
+    feed = follow(app[SETTINGS], app[RULES], app[READS], gateway.ready, gateway.rooms)
     async with (
         background(feed, "gateway"),
         background(announce_presence(gateway.rooms, app[PRESENCE]), "presence"),
@@ -144,7 +173,7 @@ async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
 async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
     """An api process without the gateway follows the events topic for its rules alone."""
     started = app[ROLE_LOOPS].loop("rules")
-    async with background(follow(app[SETTINGS], app[RULES], app[DATABASE], started), "rules"):
+    async with background(follow(app[SETTINGS], app[RULES], app[READS], started), "rules"):
         yield
 
 

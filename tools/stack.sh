@@ -3,6 +3,8 @@
 #   tools/stack.sh [up]        start whatever is not running; exit 0 only when all three answer
 #   tools/stack.sh down-kafka  stop the Tansu broker *we* started (via .stack/tansu.pid)
 #   tools/stack.sh status      report each service; exit 0 only if all answer
+#   tools/stack.sh up-scale    also a MariaDB replica (:3307) and a Redis Cluster (:7001-7003)
+#   tools/stack.sh down-scale  stop the replica and the cluster (tools/stack_scale.sh says more)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."   # repo root, so it works from any cwd
 
@@ -30,6 +32,14 @@ mysql_ping()  { mariadb-admin --connect-timeout=2 -h127.0.0.1 -uroot ping; }
 # ping succeeds even when auth is denied, so also check a real root login over TCP.
 mysql_login() { mariadb --connect-timeout=2 -h127.0.0.1 -uroot -e 'SELECT 1'; }
 
+# The binary log is on from the first start, so a replica can follow (tools/stack_scale.sh).
+# Called only when nothing answers on 3306. Not start-stop-daemon: it matches any running
+# mariadbd by executable (the replica, a test's own server) and then starts nothing.
+start_primary() {
+  setsid nohup /usr/sbin/mariadbd --user=mysql --log-bin=mysql-bin --server-id=1 \
+    --binlog-expire-logs-seconds=86400 >/dev/null 2>&1 </dev/null &
+}
+
 mariadb_up() {
   local how="already running"
   if ! mysql_ping >/dev/null 2>&1; then
@@ -38,7 +48,7 @@ mariadb_up() {
     fi
     mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld   # socket dir; /run is tmpfs, lost on reboot
     [[ -d /var/lib/mysql/mysql ]] || mariadb-install-db --user=mysql >/dev/null
-    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+    start_primary
     wait_for 60 mysql_ping || die "mariadb: did not answer on 127.0.0.1:3306 within 60s"
     how="started"
   fi
@@ -147,9 +157,14 @@ status() {
   return $rc
 }
 
+# shellcheck source=tools/stack_scale.sh
+source tools/stack_scale.sh
+
 case "${1:-up}" in
   up)         mariadb_up; redis_up; kafka_up ;;
   down-kafka) kafka_down ;;
   status)     status ;;
-  *)          die "usage: $0 [up|down-kafka|status]" ;;
+  up-scale)   scale_up ;;
+  down-scale) scale_down ;;
+  *)          die "usage: $0 [up|down-kafka|status|up-scale|down-scale]" ;;
 esac

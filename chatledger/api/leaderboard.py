@@ -32,7 +32,7 @@ from chatledger.api.command_routes import (
 from chatledger.domain.wire import money
 from chatledger.readmodels.event_log import latest_seq
 from chatledger.web import responses
-from chatledger.web.keys import DATABASE
+from chatledger.web.keys import READS
 
 Period = Literal["day", "week", "month", "all"]
 PERIODS: Final[tuple[Period, ...]] = get_args(Period)
@@ -184,9 +184,10 @@ LEADERBOARDS = web.AppKey("leaderboards", Boards)
 
 
 async def leaderboards_ctx(app: web.Application) -> AsyncIterator[None]:
-    db = app[DATABASE]
+    reads = app[READS]  # lag-tolerant (DESIGN §12): the replica when it is healthy
     boards = Boards(
-        lambda chat: latest_seq(db, chat), lambda chat, start: top_donors(db, chat, start)
+        lambda chat: reads.read(lambda db: latest_seq(db, chat)),
+        lambda chat, start: reads.read(lambda db: top_donors(db, chat, start)),
     )
     app[LEADERBOARDS] = boards
     yield

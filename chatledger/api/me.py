@@ -1,4 +1,5 @@
-"""`GET /chat/me` (DESIGN §9): who the token is, and their balance as the ledger has it now."""
+"""`GET /chat/me` (DESIGN §9): who the token is, and their balance as the ledger has it now
+(from a replica only once it has caught up with the primary: DESIGN §12)."""
 
 from aiohttp import web
 
@@ -11,13 +12,16 @@ from chatledger.api.command_routes import (
 from chatledger.domain.wire import money
 from chatledger.ledger.accounts import balance_of
 from chatledger.web import responses
-from chatledger.web.keys import DATABASE
+from chatledger.web.keys import READS
 
 
 async def get_me(request: web.Request) -> web.Response:
     try:
         principal = await principal_of(request)
-        balance = await balance_of(request.app[DATABASE], principal.uuid)
+        # Fresh: the replica only once it has every tip and deposit acknowledged before.
+        balance = await request.app[READS].read(
+            lambda db: balance_of(db, principal.uuid), fresh=True
+        )
     except Rejected as rejection:
         return rejection.response
     except MYSQL_UNAVAILABLE as exc:

@@ -20,11 +20,11 @@ import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.redis_batch import BatchedScript
+from chatledger.platform.redis_client import REDIS_ERRORS, AnyRedis
 from chatledger.web import responses
 from chatledger.web.keys import REDIS, SETTINGS
 
@@ -57,7 +57,7 @@ def too_many(retry_after_s: float) -> web.Response:
 class HitCounter:
     """INCRs keys in Redis; the calls of many requests share a round trip (BatchedScript)."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: AnyRedis) -> None:
         self.script = BatchedScript(redis, _COUNT, timeout_s=REDIS_TIMEOUT_S)
 
     async def hit(self, key: str, keep_ms: int) -> int:
@@ -82,11 +82,11 @@ class RateLimiter:
         window = now_ms // self.window_ms
         if window != self._over_window:
             self._over_window, self._over = window, set()
-        key = self.settings.redis_key("rl", route, subject, str(window))
+        key = redis_keys.rate_limit(self.settings, route, subject, window)
         if key not in self._over:
             try:
                 count = await self.counter.hit(key, 2 * self.window_ms)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except REDIS_ERRORS as exc:
                 log.warning("rate limiter unavailable, letting %s through: %r", subject, exc)
                 return None
             if count <= self.limit:

@@ -30,6 +30,7 @@ from chatledger.platform.config import Settings, describe_errors
 from chatledger.platform.db import database, migrate, redact
 from chatledger.platform.logs import configure_logging
 from chatledger.platform.progress import progress_for
+from chatledger.platform.replica import lag_tolerant
 from chatledger.readmodels import audit, rebuild
 from chatledger.readmodels import snapshot as source
 from chatledger.readmodels.shadow_tables import SQL_PROJECTIONS
@@ -166,8 +167,13 @@ async def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    async with connected(settings) as db:
-        report = await source.audit_database(db)
+    # A replica's consistent snapshot is as good as the primary's (DESIGN §12); if the replica
+    # does not answer, the primary is audited.
+    async with (
+        connected(settings) as db,
+        lag_tolerant(settings.mysql_read_dsn, db, 1) as reads,
+    ):
+        report = await reads.read(source.audit_database, timeout_s=None)
     if args.json:
         _print_json(report.as_json())
     else:

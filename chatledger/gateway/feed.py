@@ -16,7 +16,6 @@ import logging
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from databases import Database
 
 from chatledger.bus.healing import heal_positions
 from chatledger.bus.kafka import _started
@@ -25,8 +24,9 @@ from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import BANNED_CLOSE, Rooms
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import WS_DELIVERIES
+from chatledger.platform.replica import ReplicaReads
 from chatledger.platform.retrying import until_available
-from chatledger.readmodels.chat_rules import ChatRules, read_seed
+from chatledger.readmodels.chat_rules import ChatRules, Seed, read_seed
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,19 @@ def banish(rooms: Rooms, event: ev.Event) -> None:
         rooms.shut(event.stream, event.payload["client"]["uuid"], *BANNED_CLOSE)
 
 
+SEED_TIMEOUT_S = 10.0  # a big site's seed may take a while; a stopped replica still costs 1 s
+
+
+async def _seed(reads: ReplicaReads) -> Seed:
+    """Fresh: a replica's snapshot must hold all the primary had committed when the feed was
+    positioned (chat_rules.py's argument), so the replica first catches up with it."""
+    return await reads.read(read_seed, fresh=True, timeout_s=SEED_TIMEOUT_S)
+
+
 async def follow(
     settings: Settings,
     rules: ChatRules,
-    db: Database,
+    reads: ReplicaReads,
     ready: asyncio.Event,
     rooms: Rooms | None = None,
 ) -> None:
@@ -112,7 +121,7 @@ async def follow(
     # A partition reborn empty (the broker restarted) is followed again from its beginning.
     healing = asyncio.create_task(heal_positions(consumer, "gateway"))
     try:
-        rules.seed(await until_available(lambda: read_seed(db), what="chat rules seed"))
+        rules.seed(await until_available(lambda: _seed(reads), what="chat rules seed"))
         ready.set()
         log.info("following %s", settings.events_topic)
         while True:

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
-from redis.exceptions import RedisError
 
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import Rooms
+from chatledger.platform.redis_client import REDIS_ERRORS
 from chatledger.readmodels.presence_board import PresenceBoard
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ async def announce_presence(rooms: Rooms, board: PresenceBoard) -> None:
         started = time.monotonic()
         try:
             counts = await board.tick(rooms.viewers())
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("presence unavailable: %r", exc)
         else:
             announce(rooms, counts, announcements.due(counts))

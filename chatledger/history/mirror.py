@@ -1,6 +1,6 @@
 """The Redis side of history: one sorted set per chat, written by the projector and by refills.
 
-Layout of the key `<prefix>chatledger:history:<chat>` (a sorted set):
+Layout of the key `<prefix>chatledger:history:{<chat>}` (a sorted set; platform/redis_keys.py):
 - score = seq (>= 1), member = the event's wire JSON bytes exactly as published;
 - score -1: the completeness marker `#complete|<from>|<missing_until>`: every chat event with
   seq > from is in the set (up to the newest event the projector has written) unless it is a
@@ -32,11 +32,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.redis_batch import BatchedScript
+from chatledger.platform.redis_client import AnyRedis
 
 MARKER_SCORE = -1
 FILL_SCORE = -2
@@ -234,7 +235,7 @@ def mirror_ttl_s(window_s: float) -> int:
 class HistoryMirror:
     """The primitive operations on the mirror; callers decide when to use which."""
 
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(self, settings: Settings, redis: AnyRedis) -> None:
         self.settings = settings
         self.redis = redis
         self.ttl_s = mirror_ttl_s(settings.history_window_s)
@@ -244,7 +245,7 @@ class HistoryMirror:
         self._newest = BatchedScript(redis, _NEWEST)  # the hot read: many pages per round trip
 
     def key(self, chat: str) -> str:
-        return self.settings.redis_key("history", chat)
+        return redis_keys.history(self.settings, chat)
 
     async def snapshot(self, chat: str) -> Snapshot:
         rows = await self.redis.zrange(self.key(chat), 0, -1, withscores=True)
@@ -317,12 +318,3 @@ class HistoryMirror:
             args += [seq, member]
         return bool(await self._commit_fill(keys=[self.key(chat)], args=args))
 
-
-def redis_client(settings: Settings) -> Redis:
-    """One pool per process; short timeouts so a hung Redis degrades history to MySQL, not hangs."""
-    return Redis.from_url(
-        settings.redis_url,
-        socket_timeout=2.0,
-        socket_connect_timeout=2.0,
-        health_check_interval=30,
-    )

@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterError,
+    ConnectionError,
+    RedisClusterException,
+    TimeoutError,
+)
 
 from chatledger.bus.consume import Batch, Finish, consume, nothing_left
 from chatledger.bus.healing import watch_positions
@@ -27,7 +33,10 @@ from chatledger.platform.retrying import until_available
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
-_REDIS_AWAY = (ConnectionError, TimeoutError, BusyLoadingError, OSError)
+# A cluster with a master down answers CLUSTERDOWN or leaves its slots uncovered: wait too.
+_REDIS_AWAY = (
+    ConnectionError, TimeoutError, BusyLoadingError, OSError, ClusterError, RedisClusterException
+)
 
 
 @dataclass(frozen=True, slots=True)

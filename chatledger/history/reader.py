@@ -15,13 +15,14 @@ from typing import Any, Literal
 
 import orjson
 from databases import Database
-from redis.exceptions import RedisError
 
 from chatledger.domain.visibility import visible_to
 from chatledger.domain.wire import dumps, iso
 from chatledger.history.mirror import HistoryMirror, Marker, Snapshot
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import HISTORY_FALLBACKS, HISTORY_MIRROR_HITS, HISTORY_REFILLS
+from chatledger.platform.redis_client import REDIS_ERRORS
+from chatledger.platform.replica import ReplicaReads
 from chatledger.readmodels import event_log
 
 log = logging.getLogger(__name__)
@@ -133,10 +134,19 @@ def fill_marker(events: Sequence[tuple[int, bytes]], latest: int, start: str) ->
 class HistoryReader:
     """History pages and recovery reads; chatledger_history_* metrics say where they came from."""
 
-    def __init__(self, settings: Settings, mirror: HistoryMirror, db: Database) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        mirror: HistoryMirror,
+        db: Database,
+        reads: ReplicaReads | None = None,
+    ) -> None:
         self.settings = settings
         self.mirror = mirror
         self.db = db
+        # The window's fallback reads (DESIGN §12): fresh, so a refill from a replica holds all
+        # a primary read would (a deletion applied, above all: the refill argument below).
+        self.reads = reads or ReplicaReads(db)
         self.parsed = ParsedEvents()
 
     async def history(
@@ -148,7 +158,7 @@ class HistoryReader:
         start = window_start(now or datetime.now(UTC), self.settings.history_window_s)
         try:
             newest = await self.mirror.newest(chat, page_read_size(limit))
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("history mirror unavailable, reading MySQL: %r", exc)
             newest = None
         if newest is None or newest.marker is None:  # Redis down, or a cold chat
@@ -202,14 +212,17 @@ class HistoryReader:
         """None when Redis is unreachable: history is then served from MySQL alone."""
         try:
             return await self.mirror.snapshot(chat)
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("history mirror unavailable, reading MySQL: %r", exc)
             return None
 
     async def _window_from_mysql(self, chat: str, start: str) -> list[tuple[int, bytes]]:
         HISTORY_FALLBACKS.inc()
         since = datetime.fromisoformat(start)
-        found = await event_log.chat_events_since_time(self.db, chat, since, MYSQL_WINDOW_LIMIT)
+        found = await self.reads.read(
+            lambda db: event_log.chat_events_since_time(db, chat, since, MYSQL_WINDOW_LIMIT),
+            fresh=True,
+        )
         return [(event["seq"], dumps(event)) for event in found]
 
     async def _refill(self, chat: str, start: str, *, may_write: bool) -> list[tuple[int, bytes]]:
@@ -222,7 +235,7 @@ class HistoryReader:
         nonce = uuid.uuid4().hex
         if may_write:
             may_write = await self._redis_ok(self.mirror.begin_fill(chat, nonce))
-        latest = await event_log.latest_seq(self.db, chat)
+        latest = await self.reads.read(lambda db: event_log.latest_seq(db, chat), fresh=True)
         window = await self._window_from_mysql(chat, start)
         if may_write:
             marker = fill_marker(window, latest, start)
@@ -237,6 +250,6 @@ class HistoryReader:
     async def _redis_ok(write: Awaitable[bool]) -> bool:
         try:
             return await write
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             log.warning("history mirror write failed: %r", exc)
             return False

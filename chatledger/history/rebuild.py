@@ -5,8 +5,9 @@ never serves a partial page, even with the projector writing meanwhile: dropping
 this prefix is exactly the flush the mirror is built to survive.
 """
 
-from chatledger.history.mirror import HistoryMirror, redis_client
+from chatledger.history.mirror import HistoryMirror
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 
 
 async def rebuild_history(settings: Settings) -> int:

@@ -15,7 +15,13 @@ class Settings(BaseSettings):
 
     mysql_dsn: str = "mysql://root@127.0.0.1:3306/chatledger"
     mysql_pool_size: int = Field(10, ge=1, le=200)
+    # DESIGN §12: a replica for the reads that tolerate its lag (platform/replica.py says which).
+    mysql_read_dsn: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # DESIGN §12: `host:port,host:port,...` of a Redis Cluster; redis_url is then never used.
+    redis_cluster_nodes: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+:\d{1,5}(,[A-Za-z0-9_.-]+:\d{1,5})*$"
+    )
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = Field(8, ge=1, le=1024)
     # Production: 3 (with min.insync.replicas=2 on the broker, and producers use acks=all), so an
@@ -80,6 +86,12 @@ class Settings(BaseSettings):
 
     def group(self, role: str) -> str:
         return f"{self.prefix}{role}"
+
+    @property
+    def cluster_nodes(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs of CHATLEDGER_REDIS_CLUSTER_NODES; empty: a single Redis."""
+        pairs = (node.rpartition(":") for node in (self.redis_cluster_nodes or "").split(","))
+        return [(host, int(port)) for host, _, port in pairs if host]
 
     def redis_key(self, *parts: str) -> str:
         return ":".join((self.prefix + "chatledger", *parts))

@@ -84,6 +84,11 @@ HISTORY_FALLBACKS = Counter(
 HISTORY_REFILLS = Counter(
     "chatledger_history_refills", "Cold mirror keys refilled from MySQL by a reader."
 )
+REPLICA_FALLBACKS = Counter(
+    "chatledger_replica_fallbacks",
+    "Lag-tolerant reads the primary answered instead of the replica (behind, or failed).",
+    ["reason"],
+)
 
 
 def exposition() -> tuple[bytes, str]:

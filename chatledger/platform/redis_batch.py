@@ -8,7 +8,10 @@ A lone call still costs one round trip (no timer, no added latency when idle); u
 round trip serves many.
 
 Each call still gets its own answer: the pipeline is not a transaction, each script runs
-atomically on its own, and an error answers only the call that caused it.
+atomically on its own, and an error answers only the call that caused it. On a Redis Cluster the
+calls go through the cluster's non-transactional pipeline, which sends each call to its key's
+node (a pipeline may mix slots; only MULTI may not) and answers each in place, so a dead node
+fails only the calls whose keys it holds.
 """
 
 import asyncio
@@ -17,7 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
+
+from chatledger.platform.redis_client import AnyRedis
 
 Call = tuple[str, Sequence[Any], "asyncio.Future[Any]"]
 
@@ -27,7 +33,7 @@ class BatchedScript:
     most for the round trip in flight when it arrived and then its own, each raising
     TimeoutError past it."""
 
-    def __init__(self, redis: Redis, source: str, timeout_s: float | None = None) -> None:
+    def __init__(self, redis: AnyRedis, source: str, timeout_s: float | None = None) -> None:
         self.redis = redis
         self.source = source
         self.timeout_s = timeout_s
@@ -60,27 +66,39 @@ class BatchedScript:
             self._pending = []
 
     async def _send(self, batch: list[Call]) -> None:
-        replies = await self._pipeline(batch)
-        # NOSCRIPT (a restarted or flushed Redis): those calls did not run; load the script
-        # and send exactly them again, so nothing runs twice.
+        replies = await self._pipeline(batch, ("EVALSHA", self.sha))
+        # NOSCRIPT (a restarted or flushed Redis, a cluster node that came back): those calls
+        # did not run; send exactly them again as EVAL, which also caches the script on
+        # whichever node runs it, so nothing runs twice.
         lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if lost:
-            self.sha = await self.redis.script_load(self.source)
-            for i, reply in zip(lost, await self._pipeline([batch[i] for i in lost]), strict=True):
+            again = await self._pipeline([batch[i] for i in lost], ("EVAL", self.source))
+            for i, reply in zip(lost, again, strict=True):
                 replies[i] = reply
         _answer(batch, replies)
 
-    async def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
-        """The calls' EVALSHAs in one write, their replies in order (an error reply in its place).
+    async def _pipeline(self, calls: Sequence[Call], how: tuple[str, str]) -> list[Any]:
+        if isinstance(self.redis, RedisCluster):
+            pipe = self.redis.pipeline()
+            for key, args, _ in calls:
+                pipe.execute_command(*how, 1, key, *args)
+            return list(await pipe.execute(raise_on_error=False))
+        return await self._on_connection(self.redis, calls, how)
+
+    @staticmethod
+    async def _on_connection(
+        redis: Redis, calls: Sequence[Call], how: tuple[str, str]
+    ) -> list[Any]:
+        """The calls' scripts in one write, their replies in order (an error reply in its place).
 
         On the pool's connection directly, not through redis-py's Pipeline: the same bytes on the
         wire for ~half the client CPU (measured: 107 vs 165 µs alone, 43 vs 82 per call in 4s).
         A connection left mid-reply by an error or a timeout is closed, never reused.
         """
-        pool = self.redis.connection_pool
+        pool = redis.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            commands = [("EVALSHA", self.sha, 1, key, *args) for key, args, _ in calls]
+            commands = [(*how, 1, key, *args) for key, args, _ in calls]
             await connection.send_packed_command(connection.pack_commands(commands))
             replies: list[Any] = []
             for _ in commands:

@@ -1,11 +1,12 @@
 """Presence (DESIGN §9): how many distinct viewers watch a chat, across every gateway process.
 
 Each gateway process keeps, per chat, one member `<viewer>|<gateway>` in the sorted set
-`<prefix>chatledger:presence:<chat>`, scored by when it expires. Every tick (`gateway/presence.py`,
-2 s) it re-adds the viewers it holds (pushing their expiry `TTL_S` ahead), removes those who left
-it, and counts the distinct viewers of its rooms, all in one pipelined round trip; the model is
-never counted. So a join or a leave shows within one tick, and a gateway that crashed stops
-counting its viewers within `TTL_S` (its members simply expire): that is the bound on ghosts.
+`<prefix>chatledger:presence:{<chat>}`, scored by when it expires. Every tick
+(`gateway/presence.py`, 2 s) it re-adds the viewers it holds (pushing their expiry `TTL_S`
+ahead), removes those who left it, and counts the distinct viewers of its rooms, all in one
+pipelined round trip; the model is never counted. So a join or a leave shows within one tick,
+and a gateway that crashed stops counting its viewers within `TTL_S` (its members simply
+expire): that is the bound on ghosts.
 `GET /chat/presence` reads the same count.
 """
 
@@ -13,10 +14,11 @@ import time
 import uuid
 from collections.abc import Mapping
 
-from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import AnyRedis
 
 TTL_S = 10.0
 
@@ -35,7 +37,7 @@ return n
 class PresenceBoard:
     """The Redis side: this process's viewers in, the distinct count of every chat out."""
 
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(self, settings: Settings, redis: AnyRedis) -> None:
         self.settings = settings
         self.redis = redis
         self.gateway = uuid.uuid4().hex  # this process, for as long as it lives
@@ -43,7 +45,7 @@ class PresenceBoard:
         self._held: dict[str, set[str]] = {}  # chat -> viewers written at the last tick
 
     def key(self, chat: str) -> str:
-        return self.settings.redis_key("presence", chat)
+        return redis_keys.presence(self.settings, chat)
 
     async def tick(self, viewers: Mapping[str, set[str]]) -> dict[str, int]:
         """Publish who is here now; return the distinct viewer count of each chat given."""

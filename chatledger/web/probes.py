@@ -4,6 +4,8 @@
 broker answers a metadata request, every role loop of this process is running (the ledger's and
 the history projector's consumers started, the gateway's feed positioned on the events topic),
 and, when this process runs the ledger, the ledger is not too far behind its commands topic.
+`mysql_replica` reports where the lag-tolerant reads go (DESIGN §12) and why not to the replica;
+it never makes the process unready, because the primary then answers those reads.
 A process that cannot serve (a missing setting) never gets here: `serve` refuses to start.
 Each check has a short timeout and the whole report is cached for a second, so a tight probe
 loop cannot turn into load on the stack.
@@ -15,11 +17,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from chatledger.platform.metrics import exposition
-from chatledger.web.keys import DATABASE, PRODUCER, SETTINGS
+from chatledger.platform.redis_client import AnyRedis, redis_client
+from chatledger.web.keys import DATABASE, PRODUCER, READS, SETTINGS
 from chatledger.web.responses import json_response
 
 CHECK_TIMEOUT_S = 1.0
@@ -84,7 +86,7 @@ def lag_verdict(lag: int | None, threshold: int = MAX_READY_LAG) -> dict[str, An
 
 
 class Readiness:
-    def __init__(self, app: web.Application, redis: aioredis.Redis) -> None:
+    def __init__(self, app: web.Application, redis: AnyRedis) -> None:
         self.app = app
         self.redis = redis
         self._cached: tuple[float, bool, dict[str, Any]] | None = None
@@ -96,6 +98,8 @@ class Readiness:
             "redis": self._redis,
             "kafka": self._kafka,
         }
+        if READS in self.app and self.app[READS].replica is not None:
+            probes["mysql_replica"] = self._replica
         for name, started in self.app[ROLE_LOOPS].started.items():
             probes[name] = _loop_probe(started)
         if LEDGER_LAG in self.app:
@@ -119,6 +123,9 @@ class Readiness:
     async def _redis(self) -> dict[str, Any]:
         await self.redis.ping()
         return {}
+
+    async def _replica(self) -> dict[str, Any]:
+        return self.app[READS].report()
 
     async def _kafka(self) -> dict[str, Any]:
         metadata = await self.app[PRODUCER].client.fetch_all_metadata()
@@ -163,11 +170,7 @@ OPS_ROUTES: list[tuple[str, str, Callable[[web.Request], Awaitable[web.Response]
 async def readiness_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # Its own small client: readiness must not depend on which roles (and their Redis use) run.
-    redis = aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=CHECK_TIMEOUT_S,
-        socket_connect_timeout=CHECK_TIMEOUT_S,
-    )
+    redis = redis_client(settings, CHECK_TIMEOUT_S)
     app[READINESS] = Readiness(app, redis)
     yield
     await redis.aclose()

@@ -26,10 +26,11 @@ from chatledger.domain.commands import (
     Refund,
 )
 from chatledger.domain.events import event_id_for
-from chatledger.history.mirror import redis_client
 from chatledger.ledger.store import LedgerStore
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database
+from chatledger.platform.redis_client import redis_client
 from chatledger.readmodels import rebuild as rebuild_module
 from chatledger.readmodels.rebuild import rebuild
 from chatledger.readmodels.snapshot import audit_database
@@ -380,7 +381,7 @@ async def test_rebuild_of_the_history_mirror_drops_it_and_reads_refill_it(
 ) -> None:
     model = await people.model("Echo")
     viewer = await people.client(model, "Ann")
-    key = settings.redis_key("history", model.uuid)
+    key = redis_keys.history(settings, model.uuid)
     redis = redis_client(settings)
 
     async def history(http: aiohttp.ClientSession) -> tuple[str, list[str]]:

@@ -13,8 +13,9 @@ from redis.asyncio import Redis
 
 from chatledger.api.history import SOURCE_HEADER
 from chatledger.domain import events as ev
-from chatledger.history.mirror import redis_client
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.moderation import accepted, applied, post
 from tests.helpers.people import People, Someone
@@ -94,7 +95,7 @@ async def test_a_deleted_message_is_gone_from_history_and_replays_and_pages_remo
     )
     assert source == "mirror"
     assert ids(events) == [kept, deletion["id"]]
-    key = settings.redis_key("history", model.uuid)
+    key = redis_keys.history(settings, model.uuid)
     members = [member for member, _ in await redis.zrange(key, 0, -1, withscores=True)]
     assert not any(oops.encode() in m and b'"type":"message",' in m for m in members)
     assert ids(await replayed(http, base, witness)) == [kept, deletion["id"]]

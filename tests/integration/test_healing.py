@@ -24,6 +24,7 @@ from chatledger.bus.kafka import (
     start_consumer,
     start_producer,
 )
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from tests.helpers.broker import private_broker, start_tansu
 from tests.helpers.cluster import start_cluster
@@ -172,7 +173,7 @@ async def test_after_a_broker_restart_every_role_heals_by_itself(
                     assert set(want) <= set(seqs), (want, seqs)
 
                     redis = Redis.from_url(settings.redis_url)
-                    key = settings.redis_key("history", model.uuid)
+                    key = redis_keys.history(settings, model.uuid)
                     try:
                         mirrored = await eventually(
                             lambda: redis.zrangebyscore(key, min(want), max(want)),

@@ -14,8 +14,9 @@ from redis.asyncio import Redis
 
 from chatledger.api.history import SOURCE_HEADER
 from chatledger.domain.commands import Donate
-from chatledger.history.mirror import redis_client
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 from tests.helpers import chat_events
 from tests.helpers.commands import produce
 from tests.helpers.people import People, Someone
@@ -173,7 +174,7 @@ async def test_everyone_sees_only_what_they_may_from_the_mirror_and_from_mysql(
     for source in ("mirror", "mysql"):
         for name, person in who.items():
             if source == "mysql":
-                await redis.delete(settings.redis_key("history", model.uuid))
+                await redis.delete(redis_keys.history(settings, model.uuid))
             events, served_by = await history(http, person)
             assert served_by == source, name
             assert labels(events) == expected[name] + tail, (name, source)
@@ -218,7 +219,7 @@ async def test_keys_evicted_one_at_a_time_never_leave_a_partial_history(
             await say(http, model, f"{name} {n}")
         chats.append((model, await settled(http, model, 3)))
     for evicted, _ in chats:
-        await redis.delete(settings.redis_key("history", evicted.uuid))
+        await redis.delete(redis_keys.history(settings, evicted.uuid))
         for model, expected in chats:
             events, source = await history(http, model)
             assert events == expected, model.person.name

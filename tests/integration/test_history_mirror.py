@@ -17,10 +17,12 @@ from redis.asyncio import Redis
 
 from chatledger.domain.commands import Actor
 from chatledger.domain.wire import iso
-from chatledger.history.mirror import HistoryMirror, Marker, Snapshot, redis_client
+from chatledger.history.mirror import HistoryMirror, Marker, Snapshot
 from chatledger.history.projector import HistoryProjector
 from chatledger.history.reader import HistoryReader, window_start
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 from chatledger.readmodels.event_log import chat_events_after, chat_events_since_time
 from tests.helpers import chat_events
 from tests.helpers.service import free_port
@@ -49,7 +51,7 @@ def wire(chat: str, seq: int, age_s: float = 0.0, public: bool = True) -> bytes:
 async def redis(settings: Settings) -> AsyncIterator[Redis]:
     client = redis_client(settings)
     yield client
-    keys = [key async for key in client.scan_iter(match=settings.redis_key("history", "*"))]
+    keys = [key async for key in client.scan_iter(match=redis_keys.history(settings, "*"))]
     if keys:
         await client.delete(*keys)
     await client.aclose()

@@ -12,6 +12,7 @@ import aiohttp
 from databases import Database
 from redis.asyncio import Redis
 
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from tests.helpers.daemons import redis_server, running
 from tests.helpers.people import People, Someone
@@ -84,7 +85,7 @@ async def test_redis_killed_mid_run_loses_nothing_and_history_stays_mysqls(
 
         client = Redis.from_url(own.redis_url)
         try:
-            mirror = own.redis_key("history", model.uuid)
+            mirror = redis_keys.history(own, model.uuid)
 
             async def mirrored() -> int:
                 return int(await client.exists(mirror))

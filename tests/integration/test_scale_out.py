@@ -19,6 +19,7 @@ import pytest
 from databases import Database
 from redis.asyncio import Redis
 
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from tests.helpers.cluster import start_cluster
@@ -203,7 +204,7 @@ async def test_two_history_processes_share_the_events_and_cover_for_each_other(
                     assert answer.status == 201
 
     async def every_chat_has() -> list[int]:
-        return [await mirrored(redis, scaled.redis_key("history", model.uuid))
+        return [await mirrored(redis, redis_keys.history(scaled, model.uuid))
                 for model, _ in chats]
 
     try:

@@ -24,9 +24,10 @@ from typing import Any
 
 from databases import Database
 
-from chatledger.history.mirror import redis_client
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
+from chatledger.platform.redis_client import redis_client
 from tests.helpers.service import free_port, stop
 from tools.bench import chart, curve, report
 from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
@@ -261,7 +262,7 @@ class Bench:
         """The raw peer of a history request: the one Redis command that returns its page, the
         newest `limit` events of the chat's mirror (scores are seqs; the marker scores below 1),
         driven by redis-benchmark with wrk's connection count."""
-        key = self.settings.redis_key("history", people.hot_chat)
+        key = redis_keys.history(self.settings, people.hot_chat)
         command = ["ZRANGE", key, "+inf", "1", "BYSCORE", "REV", "LIMIT", "0", "20",
                    "WITHSCORES"]
         check = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", *command],
@@ -518,7 +519,7 @@ class Bench:
         await self.drain(db, applied + int(warm["ok"]), "warm-up")
 
     async def wait_mirrored(self, chat: str, timeout_s: float = 60) -> None:
-        key = self.settings.redis_key("history", chat)
+        key = redis_keys.history(self.settings, chat)
         client = redis_client(self.settings)
         try:
             deadline = time.monotonic() + timeout_s
