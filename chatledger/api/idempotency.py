@@ -36,6 +36,7 @@ from redis.exceptions import RedisError
 
 from chatledger.api.response_models import Failure
 from chatledger.domain.commands import ChatCommand
+from chatledger.platform import redis_keys
 from chatledger.web import responses
 from chatledger.web.auth import Principal
 from chatledger.web.keys import REDIS, SETTINGS
@@ -124,7 +125,7 @@ def with_id(command: ChatCommand, key: Keyed | None) -> ChatCommand:
 
 def _redis_key(request: web.Request, principal: Principal, key: Keyed) -> str:
     scope = hashlib.sha256(key.scope.encode()).hexdigest()
-    return request.app[SETTINGS].redis_key("idem", principal.uuid, scope)
+    return redis_keys.idempotency(request.app[SETTINGS], principal.uuid, scope)
 
 
 async def _redis_call(request: web.Request, name: str, *args: object, **kwargs: object) -> object:

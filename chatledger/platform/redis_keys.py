@@ -26,6 +26,6 @@ def rate_limit(settings: Settings, route: str, subject: str, window: int) -> str
     return settings.redis_key("rl", route, subject, str(window))
 
 
-def idempotency(settings: Settings, subject: str, chat: str, endpoint: str, key: str) -> str:
-    """An idempotency key's scope (DESIGN §4): the token's subject, its chat, the endpoint."""
-    return settings.redis_key("idem", subject, chat, endpoint, key)
+def idempotency(settings: Settings, subject: str, scope_digest: str) -> str:
+    """A person's Idempotency-Key, by the digest of its scope (subject, chat, endpoint, key)."""
+    return settings.redis_key("idem", subject, scope_digest)
