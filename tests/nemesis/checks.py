@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from databases import Database
 
 from chatledger.domain.wire import event_to_wire
@@ -80,6 +81,10 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
                     lost.append(f"{op.kind} {op.command_id} mark={op.mark} answers={op.statuses}")
             elif outcome == "applied" and not found:
                 lost.append(f"{op.kind} {op.command_id}: outcome applied but no event")
+            elif op.mark and found and op.mark not in {mark_of(e) for e in found}:
+                lost.append(f"{op.kind} {op.command_id} mark={op.mark}: answered 201 with the id"
+                            f" of another command ({[mark_of(e) for e in found]}), its own body"
+                            f" never applied")
             elif len(found) > 1:
                 doubled.append(f"{op.kind} {op.command_id}: {len(found)} rows")
         rows = by_mark.get(op.mark, []) if op.mark else []
@@ -98,6 +103,40 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
         print(f"nemesis: {excused} acknowledged commands missing, each acknowledged before a"
               " broker SIGKILL (the documented loss of a memory broker)")
     return failures
+
+
+def check_probes(ops: list[Op], events: list[Wire]) -> list[str]:
+    """The Idempotency-Key probes answered as DESIGN §4 says."""
+    marks = Counter(mark_of(e) for e in events if e["type"] in PRIMARY)
+    wrong = []
+    for op in ops:
+        if op.kind == "replay" and 201 in op.statuses and f"201 {op.command_id}" != op.expect:
+            wrong.append(f"replay of {op.mark}: 201 with id {op.command_id}, wanted {op.expect}")
+        if op.kind == "reuse" and (op.statuses[-1:] != [422] or marks[op.mark]):
+            wrong.append(f"same key, another body ({op.mark}): answers {op.statuses},"
+                         f" applied {marks[op.mark]} times; wanted 422 and nothing applied")
+    return [_listed(f"{len(wrong)} Idempotency-Key probes answered against the contract",
+                    wrong)] if wrong else []
+
+
+def check_hidden_donors(ops: list[Op], events: list[Wire]) -> list[str]:
+    """DESIGN §6: what follows from a private or anonymous tip (its goal, sponsor and refund
+    events) never names its donor in a public event."""
+    hidden = {op.command_id: op for op in ops if op.hidden and op.command_id}
+    donation_of = {e["id"]: e["command_id"] for e in events if e["type"] == "donate"}
+    refunds = {e["command_id"]: donation_of.get(e.get("donation_id", "")) for e in events
+               if e["type"] == "donate_refunded"}
+    leaks = []
+    for event in events:
+        cause = refunds.get(event["command_id"], event["command_id"])
+        tip = hidden.get(cause or "")
+        if tip and event["is_public"] and tip.actor in orjson.dumps(event).decode():
+            via = "its refund's " if cause != event["command_id"] else ""
+            leaks.append(f"public {event['type']} seq {event['seq']} chat {event['chat'][:8]},"
+                         f" from {via}{tip.hidden} tip {tip.mark}, names its donor {tip.actor}:"
+                         f" {orjson.dumps(event).decode()[:240]}")
+    return [_listed(f"{len(leaks)} public events name the donor of a private or anonymous"
+                    " tip", leaks)] if leaks else []
 
 
 def by_chat(events: Iterable[Wire]) -> dict[str, list[Wire]]:
@@ -129,7 +168,9 @@ def viewer_problems(viewer: Viewer, chat_events: list[Wire]) -> dict[str, str]:
     missing = sorted(set(want) - set(got))
     if missing:
         problems["missing"] = (f"{len(missing)} of {len(want)}: seqs {missing[:10]} types"
-                               f" {Counter(want[s]['type'] for s in missing).most_common(4)}")
+                               f" {Counter(want[s]['type'] for s in missing).most_common(4)},"
+                               f" created {want[missing[0]]['created_at']} .."
+                               f" {want[missing[-1]]['created_at']}")
     extra = sorted(set(got) - set(want))
     if extra:
         kinds = [(s, known[s]["type"], known[s]["is_public"]) if s in known else (s, "unknown")

@@ -10,6 +10,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,8 @@ class Op:
     statuses: list[int] = field(default_factory=list)
     command_id: str | None = None  # from a 201 (or an operator command's own id)
     acked_at: float | None = None  # time.monotonic() of the first 201
+    hidden: str = ""  # "private"/"anonymous" tip: no public event may name its donor
+    expect: str = ""  # what the contract says the answer must be, for key-reuse probes
 
     @property
     def accepted(self) -> bool:
@@ -63,13 +66,17 @@ def _goal(rng: random.Random, chat: Chat, mark: str) -> tuple[Someone, str, dict
 
 
 class Load:
-    def __init__(self, rng: random.Random, chats: list[Chat], api_url: str) -> None:
+    def __init__(self, rng: random.Random, chats: list[Chat], api_url: str,
+                 token_for: Callable[[str, str], str]) -> None:
         self.rng = rng
+        self.token_for = token_for  # (client, chat) -> a client token for that chat
         self.chats = chats
         self.api_url = api_url
         self.ops: list[Op] = []
         self.banned: set[str] = set()
         self.counter = 0
+        # Messages answered 201, with how they were sent: the key-reuse probes resend them.
+        self.sent: list[tuple[Op, Someone, dict[str, Any]]] = []
 
     async def run(self, stop: asyncio.Event, workers: int = 4, pace_s: float = 0.08) -> None:
         timeout = aiohttp.ClientTimeout(total=10)
@@ -87,13 +94,22 @@ class Load:
         self.counter += 1
         mark = f"nemesis-{self.counter}-{uuid.uuid4().hex[:6]}"
         roll = self.rng.random()
+        if roll < 0.03 and self.sent:
+            await probe_keys(self, http, mark)
+            return
         if roll < 0.08:
             await self._moderate(http, chat)
             return
         build = _goal if roll < 0.12 else _tip if roll < 0.45 else _message
         who, path, body = build(self.rng, chat, mark)
         op = Op(path.rsplit("/", 2)[1], chat.uuid, who.uuid, mark)
+        note = body.get("messgae") or {}
+        if op.kind == "donat":
+            op.hidden = " ".join(w for w, on in (("anonymous", body.get("anonymous")),
+                                                 ("private", not note["is_public"])) if on)
         await self.send(http, op, who, path, body)
+        if op.kind == "message" and op.accepted:
+            self.sent.append((op, who, body))
 
     async def _moderate(self, http: aiohttp.ClientSession, chat: Chat) -> None:
         target = self.rng.choice(chat.targets)
@@ -118,6 +134,28 @@ class Load:
             if status not in (STATUS_LOST, 503):
                 return
             await asyncio.sleep(0.3 * (attempt + 1))
+
+
+async def probe_keys(load: Load, http: aiohttp.ClientSession, mark: str) -> None:
+    """Use an Idempotency-Key again (DESIGN §4): the same request gets the first answer; the
+    same key with another body is 422 and applies nothing; the same key in another chat (a
+    token for that chat) is another command, applied on its own."""
+    first, who, body = load.rng.choice(load.sent[-50:])
+    kind = load.rng.choice(["replay", "reuse", "elsewhere"])
+    if kind == "replay":
+        op = Op("replay", first.chat, who.uuid, first.mark, key=first.key,
+                expect=f"201 {first.command_id}")
+        await load.send(http, op, who, "/chat/message/add", body)
+        return
+    if kind == "elsewhere":
+        other = next((c for c in load.chats if c.uuid != first.chat), None)
+        if other is None or who.uuid == first.chat:
+            return
+        who = Someone(who.person, load.token_for(who.uuid, other.uuid))
+    chat = first.chat if kind == "reuse" else other.uuid
+    op = Op(kind, chat, who.uuid, mark, key=first.key,
+            expect="422" if kind == "reuse" else "201, applied with its own body")
+    await load.send(http, op, who, "/chat/message/add", {**body, "message": mark})
 
 
 async def _post(http: aiohttp.ClientSession, path: str, body: dict[str, Any],

@@ -7,6 +7,7 @@ way to wait for a condition.
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from tests.helpers.private_stack import PrivateStack, pause, resume
 from tests.nemesis.fleet import Fleet
@@ -29,7 +30,7 @@ class Nemesis:
                 await asyncio.sleep(delay)
             if stop.is_set():
                 return
-            line = f"[seed {self.seed}] {fault}"
+            line = f"[seed {self.seed}] {fault} at {datetime.now(UTC):%H:%M:%S.%f}"
             print(f"nemesis: {line}", flush=True)
             self.applied.append(line)
             await self.apply(fault)

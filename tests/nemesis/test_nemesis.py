@@ -19,6 +19,7 @@ import pytest
 from databases import Database
 
 from chatledger.platform.db import database
+from chatledger.web.auth import issue_token
 from tests.helpers.cli import cli
 from tests.helpers.private_stack import PrivateStack, private_stack
 from tests.helpers.wait import eventually
@@ -27,6 +28,8 @@ from tests.nemesis.checks import (
     all_events,
     by_chat,
     check_commands,
+    check_hidden_donors,
+    check_probes,
     check_viewers,
     decided,
     owed,
@@ -42,7 +45,7 @@ from tests.nemesis.viewers import Audience, Viewer
 MINUTES = float(os.environ.get("NEMESIS_MINUTES", "1"))
 SEED = int(os.environ.get("NEMESIS_SEED") or random.SystemRandom().randrange(1, 10**9))
 CHATS, VIEWERS_PER_CHAT = 4, 52  # 208 sockets
-QUIET_S = 60.0  # how long the healed system gets to deliver everything
+QUIET_S = 30.0  # how long the healed system gets to deliver everything
 
 SERVICE_ENV = {
     "CHATLEDGER_KAFKA_PARTITIONS": "4",  # two ledgers, two history projectors: two each
@@ -87,7 +90,9 @@ async def run(stack: PrivateStack, fleet: Fleet, db: Database, chats: list[Chat]
                          timeout=90, interval=0.2, what="every viewer connected")
         say("every viewer connected; the storm begins")
         nemesis = Nemesis(fleet, stack, SEED)
-        load = Load(random.Random(SEED + 1), chats, fleet.api_url)
+        settings = stack.settings()
+        load = Load(random.Random(SEED + 1), chats, fleet.api_url,
+                    lambda who, chat: issue_token(settings, who, "client", chat))
         operator = Operator(random.Random(SEED + 3), chats, stack.settings(), db, env, load)
         await storm(nemesis, load, operator, faults)
         dead = stack.dead()
@@ -149,6 +154,7 @@ async def verdict(db: Database, load: Load, nemesis: Nemesis, viewers: list[View
     say(f"outcomes of the acknowledged commands {dict(refused)}")
     failures += [f"operator: {op.kind} {op.mark}" for op in load.ops
                  if op.kind in ("deposit", "refund") and op.mark]
+    failures += check_probes(load.ops, events) + check_hidden_donors(load.ops, events)
     failures += check_viewers(viewers, grouped)
     failures += await check_history(fleet.api_url, chats, grouped)
     audit = await cli("audit", env=env)
@@ -158,6 +164,8 @@ async def verdict(db: Database, load: Load, nemesis: Nemesis, viewers: list[View
     failures += [f"process exited without the nemesis: {line}" for line in fleet.unexpected]
     failures += [f"private {name} died during the run" for name in dead]
     say("faults applied:\n  " + "\n  ".join(nemesis.applied))
+    say("process logs:\n  " + "\n  ".join(f"{name}: {' '.join(member.logs)}"
+                                          for name, member in fleet.members.items()))
     return failures
 
 
