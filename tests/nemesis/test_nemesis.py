@@ -32,6 +32,7 @@ from tests.nemesis.checks import (
     check_probes,
     check_viewers,
     decided,
+    lost_with_broker,
     owed,
 )
 from tests.nemesis.fleet import Fleet
@@ -130,7 +131,7 @@ async def quiesce(db: Database, load: Load, nemesis: Nemesis, viewers: list[View
         events = await all_events(db)
         applied = await decided(db)
         unapplied = [op for op in load.ops if op.command_id and op.command_id not in applied
-                     and not any(k > (op.acked_at or 0) for k in nemesis.broker_kills)]
+                     and not lost_with_broker(op, nemesis.broker_kills)]
         chats = by_chat(events)
         behind = [v for v in viewers
                   if {e["seq"] for e in owed(v, chats.get(v.chat, []))} - set(v.seqs())]
