@@ -138,17 +138,18 @@ def check_hidden_donors(ops: list[Op], events: list[Wire]) -> list[str]:
     donation_of = {e["id"]: e["command_id"] for e in events if e["type"] == "donate"}
     refunds = {e["command_id"]: donation_of.get(e.get("donation_id", "")) for e in events
                if e["type"] == "donate_refunded"}
-    leaks = []
+    leaks, kinds = [], Counter[str]()
     for event in events:
         cause = refunds.get(event["command_id"], event["command_id"])
         tip = hidden.get(cause or "")
         if tip and event["is_public"] and tip.actor in orjson.dumps(event).decode():
             via = "its refund's " if cause != event["command_id"] else ""
+            kinds[f"{event['type']} from {via}{tip.hidden} tip"] += 1
             leaks.append(f"public {event['type']} seq {event['seq']} chat {event['chat'][:8]},"
                          f" from {via}{tip.hidden} tip {tip.mark}, names its donor {tip.actor}:"
                          f" {orjson.dumps(event).decode()[:240]}")
     return [_listed(f"{len(leaks)} public events name the donor of a private or anonymous"
-                    " tip", leaks)] if leaks else []
+                    f" tip: {dict(kinds)}", leaks)] if leaks else []
 
 
 def by_chat(events: Iterable[Wire]) -> dict[str, list[Wire]]:
