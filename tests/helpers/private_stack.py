@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from chatledger.platform.config import Settings
 from chatledger.platform.db import migrate
@@ -56,10 +57,10 @@ class PrivateStack:
             "CHATLEDGER_PREFIX": self.prefix,
         }
 
-    def settings(self, **overrides: object) -> Settings:
+    def settings(self, **overrides: Any) -> Settings:
         # A new Settings, not a model_copy: a copy would keep cached topic names.
         env = self.env
-        return Settings(mysql_dsn=env["CHATLEDGER_MYSQL_DSN"],  # type: ignore[call-arg]
+        return Settings(mysql_dsn=env["CHATLEDGER_MYSQL_DSN"],
                         redis_url=env["CHATLEDGER_REDIS_URL"],
                         kafka_bootstrap=env["CHATLEDGER_KAFKA_BOOTSTRAP"],
                         prefix=self.prefix, **overrides)

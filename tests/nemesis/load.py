@@ -147,12 +147,13 @@ async def probe_keys(load: Load, http: aiohttp.ClientSession, mark: str) -> None
                 expect=f"201 {first.command_id}")
         await load.send(http, op, who, "/chat/message/add", body)
         return
+    chat = first.chat
     if kind == "elsewhere":
         other = next((c for c in load.chats if c.uuid != first.chat), None)
         if other is None or who.uuid == first.chat:
             return
-        who = Someone(who.person, load.token_for(who.uuid, other.uuid))
-    chat = first.chat if kind == "reuse" else other.uuid
+        chat = other.uuid
+        who = Someone(who.person, load.token_for(who.uuid, chat))
     op = Op(kind, chat, who.uuid, mark, key=first.key,
             expect="422" if kind == "reuse" else "201, applied with its own body")
     await load.send(http, op, who, "/chat/message/add", {**body, "message": mark})

@@ -40,7 +40,7 @@ from tests.nemesis.history_check import check_history
 from tests.nemesis.load import Load
 from tests.nemesis.nemesis import Nemesis
 from tests.nemesis.operator import Operator
-from tests.nemesis.schedule import plan
+from tests.nemesis.schedule import Fault, plan
 from tests.nemesis.viewers import Audience, Viewer
 
 MINUTES = float(os.environ.get("NEMESIS_MINUTES", "1"))
@@ -82,7 +82,7 @@ async def test_nemesis(tmp_path: Path) -> None:
 
 
 async def run(stack: PrivateStack, fleet: Fleet, db: Database, chats: list[Chat],
-              faults: list, env: dict[str, str]) -> list[str]:
+              faults: list[Fault], env: dict[str, str]) -> list[str]:
     viewers = [Viewer(who, chat.uuid) for chat in chats for who in chat.viewers]
     audience = Audience(viewers, fleet.gateway_url, SEED + 2)
     await audience.start()
@@ -105,7 +105,7 @@ async def run(stack: PrivateStack, fleet: Fleet, db: Database, chats: list[Chat]
         await audience.close()
 
 
-async def storm(nemesis: Nemesis, load: Load, operator: Operator, faults: list) -> None:
+async def storm(nemesis: Nemesis, load: Load, operator: Operator, faults: list[Fault]) -> None:
     stop = asyncio.Event()
     start = time.monotonic()
     tasks = [asyncio.create_task(load.run(stop)), asyncio.create_task(operator.run(stop)),
