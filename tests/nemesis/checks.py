@@ -79,7 +79,7 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
             by_command[event["command_id"]].append(event)
             if (mark := mark_of(event)) is not None:
                 by_mark[mark].append(event)
-    lost, doubled, twice, excused = [], [], [], 0
+    lost, borrowed, doubled, twice, excused = [], [], [], [], 0
     for op in ops:
         if op.command_id is not None:
             found = by_command.get(op.command_id, [])
@@ -92,9 +92,8 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
             elif outcome == "applied" and not found:
                 lost.append(f"{op.kind} {op.command_id}: outcome applied but no event")
             elif op.mark and found and op.mark not in {mark_of(e) for e in found}:
-                lost.append(f"{op.kind} {op.command_id} mark={op.mark}: answered 201 with the id"
-                            f" of another command ({[mark_of(e) for e in found]}), its own body"
-                            f" never applied")
+                borrowed.append(f"{op.kind} {op.mark} got 201 with id {op.command_id}, which"
+                                f" is the command {[mark_of(e) for e in found]}")
             elif len(found) > 1:
                 doubled.append(f"{op.kind} {op.command_id}: {len(found)} rows")
         rows = by_mark.get(op.mark, []) if op.mark else []
@@ -106,6 +105,9 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
         failures.append(_listed(f"{len(lost)} acknowledged commands never applied (and no"
                                 f" broker kill within {LOSS_WINDOW_S:.0f}s after their 201)",
                                 lost))
+    if borrowed:
+        failures.append(_listed(f"{len(borrowed)} commands answered 201 with the id of another"
+                                " command, their own body never applied", borrowed))
     if doubled:
         failures.append(_listed(f"{len(doubled)} command ids applied more than once", doubled))
     if twice:
