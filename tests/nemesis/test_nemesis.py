@@ -69,9 +69,11 @@ async def test_nemesis(tmp_path: Path) -> None:
         await db.connect()
         fleet = Fleet(settings, env)
         try:
+            # The processes need no accounts: they start while the people are created.
+            starting = asyncio.create_task(asyncio.to_thread(fleet.start_all))
             chats = await cast(db, settings, CHATS, VIEWERS_PER_CHAT)
-            say(f"{sum(len(c.viewers) for c in chats)} viewers created; starting the fleet")
-            await asyncio.to_thread(fleet.start_all)
+            say(f"{sum(len(c.viewers) for c in chats)} viewers created")
+            await starting
             say("fleet ready")
             failures = await run(stack, fleet, db, chats, faults, env)
         finally:
