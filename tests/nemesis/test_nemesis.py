@@ -99,6 +99,9 @@ async def run(stack: PrivateStack, fleet: Fleet, db: Database, chats: list[Chat]
         operator = Operator(random.Random(SEED + 3), chats, stack.settings(), db, env, load)
         await storm(nemesis, load, operator, faults)
         dead = stack.dead()
+        say(f"viewers: {sum(v.connects for v in viewers)} connections,"
+            f" {sum(v.failed_connects for v in viewers)} refused or broken dials,"
+            f" {sum(len(v.frames) for v in viewers)} event frames")
         await nemesis.heal()
         say("healed")
         await quiesce(db, load, nemesis, viewers)
