@@ -88,7 +88,8 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
                 if lost_with_broker(op, broker_kills):
                     excused += 1
                 else:
-                    lost.append(f"{op.kind} {op.command_id} mark={op.mark} answers={op.statuses}")
+                    lost.append(f"{op.kind} {op.command_id} mark={op.mark} answers={op.statuses}"
+                                f" 201 at {op.acked_wall or '?'}")
             elif outcome == "applied" and not found:
                 lost.append(f"{op.kind} {op.command_id}: outcome applied but no event")
             elif op.mark and found and op.mark not in {mark_of(e) for e in found}:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,7 @@ class Op:
     statuses: list[int] = field(default_factory=list)
     command_id: str | None = None  # from a 201 (or an operator command's own id)
     acked_at: float | None = None  # time.monotonic() of the first 201
+    acked_wall: str = ""  # the same moment in UTC, to set beside the faults' times
     hidden: str = ""  # "private"/"anonymous" tip: no public event may name its donor
     expect: str = ""  # what the contract says the answer must be, for key-reuse probes
 
@@ -130,6 +132,7 @@ class Load:
             if status == 201:
                 op.command_id = answer["id"]
                 op.acked_at = time.monotonic()
+                op.acked_wall = f"{datetime.now(UTC):%H:%M:%S.%f}"
                 return
             if status not in (STATUS_LOST, 503):
                 return
