@@ -46,6 +46,11 @@ class Donation:
     goal_ids: tuple[str, ...]  # the goals that were active when it was made
     refund_id: str | None = None  # the donate_refunded event, once refunded
 
+    @property
+    def ranked(self) -> bool:
+        """Counts for the sponsor and the leaderboards (DESIGN §6)."""
+        return not self.anonymous
+
 
 @dataclass(slots=True)
 class Message:
@@ -141,7 +146,7 @@ def _donated(state: LedgerState, event: Event) -> None:
     model, donor, amount = donation.model, donation.donor, donation.amount
     _credit(state, donor.uuid, -amount)
     _credit(state, model, amount)
-    if not donation.anonymous:  # anonymous tips rank nobody
+    if donation.ranked:
         state.names[donor.uuid] = donor.name
         _rank(state, model, donor.uuid, donation.day, amount)
     for goal in state.goals.get(model, ()):
@@ -163,7 +168,7 @@ def _refunded(state: LedgerState, event: Event) -> None:
     model, donor, amount = donation.model, donation.donor.uuid, donation.amount
     _credit(state, model, -amount)
     _credit(state, donor, amount)
-    if not donation.anonymous:
+    if donation.ranked:
         _rank(state, model, donor, donation.day, -amount)
     reduced = {goal["id"] for goal in event.payload.get("goals") or ()}
     for goal in state.goals.get(model, ()):

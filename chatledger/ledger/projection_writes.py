@@ -1,0 +1,203 @@
+"""The SQL of the projection tables a batch touched: goals, donor totals and days, sponsors,
+chat settings, mutes, bans, refunds, deletions and connections.
+
+Runs inside the batch's transaction, after its events, with the chat's stream locked (so these
+rows cannot change under it: `state_loader.py`). The rows themselves come from
+`projection_rows.py`, the same builders `rebuild` and `audit` use.
+"""
+
+from typing import Any
+
+from chatledger.domain import events as ev
+from chatledger.domain.commands import Command, RegisterConnection
+from chatledger.domain.events import Event
+from chatledger.domain.state import LedgerState, Pair
+from chatledger.ledger import connections
+from chatledger.ledger.event_rows import placeholders
+from chatledger.ledger.projection_rows import (
+    ban_rows,
+    current_sponsor_rows,
+    deletion_rows,
+    donor_day_rows,
+    donor_total_rows,
+    goal_rows,
+    mute_rows,
+    refund_rows,
+    setting_rows,
+    sponsor_row,
+)
+
+
+class ProjectionWriter:
+    def __init__(self, cur: Any, state: LedgerState, entity_ids: dict[str, int]) -> None:
+        self.cur = cur
+        self.state = state
+        self.entity_ids = entity_ids
+
+    async def write(self, events: list[Event], commands: list[Command]) -> None:
+        await self._goals(events)
+        await self._donors_and_sponsors(events)
+        await self._donor_days()
+        await self._chat_rules(events)
+        await self._refunds_and_deletions(events)
+        await self._connections(commands)
+
+    async def _goals(self, events: list[Event]) -> None:
+        touched = {
+            e.stream for e in events if e.type in (ev.DONATE, ev.NEW_GOAL, ev.DONATE_REFUNDED)
+        }
+        goals = goal_rows(self.state, touched)
+        if not goals:
+            return
+        await self.cur.execute(
+            "INSERT INTO goals (uuid, user_id, model_uuid, name, sum, require_sum, is_active)"
+            f" VALUES {placeholders(len(goals), 7)}"
+            " ON DUPLICATE KEY UPDATE sum = VALUES(sum), is_active = VALUES(is_active)",
+            [
+                value
+                for goal_id, row in goals.items()
+                for value in (
+                    goal_id,
+                    self.entity_ids.get(row.model_uuid, 0),
+                    row.model_uuid,
+                    row.name,
+                    row.sum,
+                    row.require_sum,
+                    row.is_active,
+                )
+            ],
+        )
+
+    async def _donors_and_sponsors(self, events: list[Event]) -> None:
+        ranked = {  # a refund's actor is the donor whose total it lowers
+            (e.stream, e.actor.uuid)
+            for e in events
+            if e.type in (ev.DONATE, ev.DONATE_REFUNDED) and e.actor and ranks(e)
+        }
+        totals = donor_total_rows(self.state)
+        if ranked:
+            await self.cur.execute(
+                "INSERT INTO donor_totals (model_uuid, client_uuid, total)"
+                f" VALUES {placeholders(len(ranked), 3)}"
+                " ON DUPLICATE KEY UPDATE total = VALUES(total)",
+                [v for pair in sorted(ranked) for v in (*pair, totals[pair])],
+            )
+        changes = [e for e in events if e.type == ev.CHANGE_SPONSOR]
+        if changes:
+            await self._sponsors(changes)
+
+    async def _sponsors(self, changes: list[Event]) -> None:
+        await self.cur.executemany(
+            "INSERT INTO sponsors (user_id, client_id, model_uuid, client_uuid, event_id)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [
+                (
+                    self.entity_ids.get(row.model_uuid, 0),
+                    self.entity_ids.get(row.client_uuid, 0),
+                    row.model_uuid,
+                    row.client_uuid,
+                    e.event_id,
+                )
+                for e in changes
+                for row in (sponsor_row(e),)
+            ],
+        )
+        models = {e.stream for e in changes}
+        current = {m: s for m, s in current_sponsor_rows(self.state).items() if m in models}
+        await self.cur.execute(
+            "INSERT INTO current_sponsors (model_uuid, client_uuid, client_name)"
+            f" VALUES {placeholders(len(current), 3)}"
+            " ON DUPLICATE KEY UPDATE client_uuid = VALUES(client_uuid),"
+            " client_name = VALUES(client_name)",
+            [v for model, sponsor in current.items() for v in (model, *sponsor)],
+        )
+
+    async def _donor_days(self) -> None:
+        # The batch's state folded its donations and refunds into an empty map: changes, added.
+        days = donor_day_rows(self.state)
+        if days:
+            await self.cur.execute(
+                "INSERT INTO donor_days (model_uuid, day, client_uuid, total)"
+                f" VALUES {placeholders(len(days), 4)}"
+                " ON DUPLICATE KEY UPDATE total = total + VALUES(total)",
+                [v for key, change in sorted(days.items()) for v in (*key, change)],
+            )
+
+    async def _chat_rules(self, events: list[Event]) -> None:
+        """chat_settings, chat_mutes and chat_bans rows of what the batch's events changed."""
+        cur, state = self.cur, self.state
+        settings = setting_rows(state)
+        changed = sorted({e.stream for e in events if e.type == ev.SETTINGS_CHANGED})
+        if changed:
+            await cur.execute(
+                "INSERT INTO chat_settings (model_uuid, min_donation)"
+                f" VALUES {placeholders(len(changed), 2)}"
+                " ON DUPLICATE KEY UPDATE min_donation = VALUES(min_donation)",
+                [v for model in changed for v in (model, settings[model])],
+            )
+        mutes = mute_rows(state)
+        muted = sorted({_target(e) for e in events if e.type == ev.VIEWER_MUTED})
+        if muted:
+            await cur.execute(
+                "INSERT INTO chat_mutes (model_uuid, client_uuid, muted_until)"
+                f" VALUES {placeholders(len(muted), 3)}"
+                " ON DUPLICATE KEY UPDATE muted_until = VALUES(muted_until)",
+                [v for pair in muted for v in (*pair, mutes[pair])],
+            )
+        await self._bans(events)
+
+    async def _bans(self, events: list[Event]) -> None:
+        bans = ban_rows(self.state)
+        touched = {_target(e) for e in events if e.type in (ev.VIEWER_BANNED, ev.VIEWER_UNBANNED)}
+        banned = sorted(pair for pair in touched if pair in bans)
+        lifted = sorted(pair for pair in touched if pair not in bans)
+        if banned:
+            await self.cur.execute(
+                f"INSERT IGNORE INTO chat_bans (model_uuid, client_uuid)"
+                f" VALUES {placeholders(len(banned), 2)}",
+                [v for pair in banned for v in pair],
+            )
+        if lifted:
+            await self.cur.execute(
+                "DELETE FROM chat_bans WHERE (model_uuid, client_uuid)"
+                f" IN ({placeholders(len(lifted), 2)})",
+                [v for pair in lifted for v in pair],
+            )
+
+    async def _refunds_and_deletions(self, events: list[Event]) -> None:
+        # Plain INSERTs: a second row for the same donation or message is a duplicate key, which
+        # rolls the batch back (the primary keys hold "at most once" whatever the decider said).
+        refunds = refund_rows(
+            self.state, [e.payload["donation_id"] for e in events if e.type == ev.DONATE_REFUNDED]
+        )
+        deletions = deletion_rows(
+            self.state, [e.payload["message_id"] for e in events if e.type == ev.MESSAGE_DELETED]
+        )
+        for table, key, column, rows in (
+            ("refunds", "donation_id", "refund_id", refunds),
+            ("deleted_messages", "message_id", "deletion_id", deletions),
+        ):
+            if rows:
+                await self.cur.execute(
+                    f"INSERT INTO {table} ({key}, model_uuid, {column})"
+                    f" VALUES {placeholders(len(rows), 3)}",
+                    [v for k, row in rows.items()
+                     for v in (k, row.model_uuid, getattr(row, column))],
+                )
+
+    async def _connections(self, commands: list[Command]) -> None:
+        await connections.upsert(self.cur, [
+            connections.row(c.actor.role, c.actor.uuid, c.connection_id, c.chat)
+            for c in commands
+            if isinstance(c, RegisterConnection)
+        ])
+
+
+def ranks(event: Event) -> bool:
+    """A donation or refund that moves its donor's totals (same rule as `Donation.ranked`)."""
+    return not event.payload.get(ev.ANONYMOUS)
+
+
+def _target(event: Event) -> Pair:
+    """The (chat, client) a moderation event is about."""
+    return (event.stream, event.payload["client"]["uuid"])
