@@ -13,19 +13,8 @@ from chatledger.domain.commands import Command, RegisterConnection
 from chatledger.domain.events import Event
 from chatledger.domain.state import LedgerState, Pair
 from chatledger.ledger import connections
+from chatledger.ledger import projection_rows as rows
 from chatledger.ledger.event_rows import placeholders
-from chatledger.ledger.projection_rows import (
-    ban_rows,
-    current_sponsor_rows,
-    deletion_rows,
-    donor_day_rows,
-    donor_total_rows,
-    goal_rows,
-    mute_rows,
-    refund_rows,
-    setting_rows,
-    sponsor_row,
-)
 
 
 class ProjectionWriter:
@@ -46,26 +35,17 @@ class ProjectionWriter:
         touched = {
             e.stream for e in events if e.type in (ev.DONATE, ev.NEW_GOAL, ev.DONATE_REFUNDED)
         }
-        goals = goal_rows(self.state, touched)
+        goals = rows.goal_rows(self.state, touched)
         if not goals:
             return
-        await self.cur.execute(
-            "INSERT INTO goals (uuid, user_id, model_uuid, name, sum, require_sum, is_active)"
-            f" VALUES {placeholders(len(goals), 7)}"
-            " ON DUPLICATE KEY UPDATE sum = VALUES(sum), is_active = VALUES(is_active)",
+        await self._upsert(
+            "goals (uuid, user_id, model_uuid, name, sum, require_sum, is_active)",
             [
-                value
+                (goal_id, self.entity_ids.get(row.model_uuid, 0), row.model_uuid, row.name,
+                 row.sum, row.require_sum, row.is_active)
                 for goal_id, row in goals.items()
-                for value in (
-                    goal_id,
-                    self.entity_ids.get(row.model_uuid, 0),
-                    row.model_uuid,
-                    row.name,
-                    row.sum,
-                    row.require_sum,
-                    row.is_active,
-                )
             ],
+            "sum = VALUES(sum), is_active = VALUES(is_active)",
         )
 
     async def _donors_and_sponsors(self, events: list[Event]) -> None:
@@ -74,14 +54,11 @@ class ProjectionWriter:
             for e in events
             if e.type in (ev.DONATE, ev.DONATE_REFUNDED) and e.actor and ranks(e)
         }
-        totals = donor_total_rows(self.state)
-        if ranked:
-            await self.cur.execute(
-                "INSERT INTO donor_totals (model_uuid, client_uuid, total)"
-                f" VALUES {placeholders(len(ranked), 3)}"
-                " ON DUPLICATE KEY UPDATE total = VALUES(total)",
-                [v for pair in sorted(ranked) for v in (*pair, totals[pair])],
-            )
+        totals = rows.donor_total_rows(self.state)
+        await self._upsert(
+            "donor_totals (model_uuid, client_uuid, total)",
+            [(*pair, totals[pair]) for pair in sorted(ranked)], "total = VALUES(total)",
+        )
         changes = [e for e in events if e.type == ev.CHANGE_SPONSOR]
         if changes:
             await self._sponsors(changes)
@@ -99,55 +76,44 @@ class ProjectionWriter:
                     e.event_id,
                 )
                 for e in changes
-                for row in (sponsor_row(e),)
+                for row in (rows.sponsor_row(e),)
             ],
         )
         models = {e.stream for e in changes}
-        current = {m: s for m, s in current_sponsor_rows(self.state).items() if m in models}
-        await self.cur.execute(
-            "INSERT INTO current_sponsors (model_uuid, client_uuid, client_name)"
-            f" VALUES {placeholders(len(current), 3)}"
-            " ON DUPLICATE KEY UPDATE client_uuid = VALUES(client_uuid),"
-            " client_name = VALUES(client_name)",
-            [v for model, sponsor in current.items() for v in (model, *sponsor)],
+        current = {m: s for m, s in rows.current_sponsor_rows(self.state).items() if m in models}
+        await self._upsert(
+            "current_sponsors (model_uuid, client_uuid, client_name)",
+            [(model, *sponsor) for model, sponsor in current.items()],
+            "client_uuid = VALUES(client_uuid), client_name = VALUES(client_name)",
         )
 
     async def _donor_days(self) -> None:
         # The batch's state folded its donations and refunds into an empty map: changes, added.
-        days = donor_day_rows(self.state)
-        if days:
-            await self.cur.execute(
-                "INSERT INTO donor_days (model_uuid, day, client_uuid, total)"
-                f" VALUES {placeholders(len(days), 4)}"
-                " ON DUPLICATE KEY UPDATE total = total + VALUES(total)",
-                [v for key, change in sorted(days.items()) for v in (*key, change)],
-            )
+        days = rows.donor_day_rows(self.state)
+        await self._upsert(
+            "donor_days (model_uuid, day, client_uuid, total)",
+            [(*key, change) for key, change in sorted(days.items())],
+            "total = total + VALUES(total)",
+        )
 
     async def _chat_rules(self, events: list[Event]) -> None:
         """chat_settings, chat_mutes and chat_bans rows of what the batch's events changed."""
-        cur, state = self.cur, self.state
-        settings = setting_rows(state)
+        settings = rows.setting_rows(self.state)
         changed = sorted({e.stream for e in events if e.type == ev.SETTINGS_CHANGED})
-        if changed:
-            await cur.execute(
-                "INSERT INTO chat_settings (model_uuid, min_donation)"
-                f" VALUES {placeholders(len(changed), 2)}"
-                " ON DUPLICATE KEY UPDATE min_donation = VALUES(min_donation)",
-                [v for model in changed for v in (model, settings[model])],
-            )
-        mutes = mute_rows(state)
+        await self._upsert(
+            "chat_settings (model_uuid, min_donation)",
+            [(model, settings[model]) for model in changed], "min_donation = VALUES(min_donation)",
+        )
+        mutes = rows.mute_rows(self.state)
         muted = sorted({_target(e) for e in events if e.type == ev.VIEWER_MUTED})
-        if muted:
-            await cur.execute(
-                "INSERT INTO chat_mutes (model_uuid, client_uuid, muted_until)"
-                f" VALUES {placeholders(len(muted), 3)}"
-                " ON DUPLICATE KEY UPDATE muted_until = VALUES(muted_until)",
-                [v for pair in muted for v in (*pair, mutes[pair])],
-            )
+        await self._upsert(
+            "chat_mutes (model_uuid, client_uuid, muted_until)",
+            [(*pair, mutes[pair]) for pair in muted], "muted_until = VALUES(muted_until)",
+        )
         await self._bans(events)
 
     async def _bans(self, events: list[Event]) -> None:
-        bans = ban_rows(self.state)
+        bans = rows.ban_rows(self.state)
         touched = {_target(e) for e in events if e.type in (ev.VIEWER_BANNED, ev.VIEWER_UNBANNED)}
         banned = sorted(pair for pair in touched if pair in bans)
         lifted = sorted(pair for pair in touched if pair not in bans)
@@ -167,23 +133,32 @@ class ProjectionWriter:
     async def _refunds_and_deletions(self, events: list[Event]) -> None:
         # Plain INSERTs: a second row for the same donation or message is a duplicate key, which
         # rolls the batch back (the primary keys hold "at most once" whatever the decider said).
-        refunds = refund_rows(
+        refunds = rows.refund_rows(
             self.state, [e.payload["donation_id"] for e in events if e.type == ev.DONATE_REFUNDED]
         )
-        deletions = deletion_rows(
+        deletions = rows.deletion_rows(
             self.state, [e.payload["message_id"] for e in events if e.type == ev.MESSAGE_DELETED]
         )
-        for table, key, column, rows in (
+        for table, key, column, found in (
             ("refunds", "donation_id", "refund_id", refunds),
             ("deleted_messages", "message_id", "deletion_id", deletions),
         ):
-            if rows:
+            if found:
                 await self.cur.execute(
                     f"INSERT INTO {table} ({key}, model_uuid, {column})"
-                    f" VALUES {placeholders(len(rows), 3)}",
-                    [v for k, row in rows.items()
+                    f" VALUES {placeholders(len(found), 3)}",
+                    [v for k, row in found.items()
                      for v in (k, row.model_uuid, getattr(row, column))],
                 )
+
+    async def _upsert(self, into: str, values: list[tuple[Any, ...]], update: str) -> None:
+        """One INSERT ... ON DUPLICATE KEY UPDATE of these rows (none: no statement)."""
+        if values:
+            await self.cur.execute(
+                f"INSERT INTO {into} VALUES {placeholders(len(values), len(values[0]))}"
+                f" ON DUPLICATE KEY UPDATE {update}",
+                [value for row in values for value in row],
+            )
 
     async def _connections(self, commands: list[Command]) -> None:
         await connections.upsert(self.cur, [

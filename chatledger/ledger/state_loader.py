@@ -19,20 +19,9 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any, Final
 
+from chatledger.domain import commands as cmd
 from chatledger.domain import events as ev
-from chatledger.domain.commands import (
-    BanViewer,
-    ChatCommand,
-    Command,
-    DeleteMessage,
-    Deposit,
-    Donate,
-    MuteViewer,
-    Payout,
-    PostMessage,
-    Refund,
-    UnbanViewer,
-)
+from chatledger.domain.commands import ChatCommand, Command, Refund
 from chatledger.domain.events import Event
 from chatledger.domain.state import (
     ZERO,
@@ -46,8 +35,8 @@ from chatledger.domain.state import (
 )
 from chatledger.ledger.event_rows import EVENT_COLUMNS, placeholders, row_to_event
 
-MODERATION: Final = (MuteViewer, BanViewer, UnbanViewer)
-SPEECH: Final = (PostMessage, Donate)
+MODERATION: Final = (cmd.MuteViewer, cmd.BanViewer, cmd.UnbanViewer)
+SPEECH: Final = (cmd.PostMessage, cmd.Donate)
 
 
 class StateLoader:
@@ -65,7 +54,7 @@ class StateLoader:
         owners = sorted(_owners(commands, state.donations))
         await self.accounts(owners, lock=True)
         chat_commands: list[ChatCommand | Refund] = [
-            c for c in commands if not isinstance(c, Deposit | Payout)
+            c for c in commands if not isinstance(c, cmd.Deposit | cmd.Payout)
         ]
         if chat_commands:
             await self._chat_state(chat_commands)
@@ -83,7 +72,7 @@ class StateLoader:
             (event.event_id, donation_of(event, refund_id)) for event, refund_id in found
         )
 
-    async def messages(self, deletions: Iterable[DeleteMessage]) -> None:
+    async def messages(self, deletions: Iterable[cmd.DeleteMessage]) -> None:
         """The messages these deletions name, each only in the deletion's own chat."""
         wanted = {(deletion.message_id, deletion.chat) for deletion in deletions}
         found = await self._events_in_chats(wanted, ev.MESSAGE, "deleted_messages",
@@ -176,7 +165,7 @@ class StateLoader:
         )
         await self.chat_rules(models, pairs)
         await self._donor_totals(commands)
-        await self.messages([c for c in commands if isinstance(c, DeleteMessage)])
+        await self.messages([c for c in commands if isinstance(c, cmd.DeleteMessage)])
 
     async def _donor_totals(self, commands: Sequence[ChatCommand | Refund]) -> None:
         """The totals the batch moves or compares: its donors', the sponsors', and for a refund
@@ -186,7 +175,7 @@ class StateLoader:
             d for c in commands if isinstance(c, Refund)
             for d in (state.donations.get(c.donation_id),) if d is not None and d.ranked
         ]
-        pairs = {(c.chat, c.actor.uuid) for c in commands if isinstance(c, Donate)}
+        pairs = {(c.chat, c.actor.uuid) for c in commands if isinstance(c, cmd.Donate)}
         pairs |= {(model, sponsor.uuid) for model, sponsor in state.sponsors.items()}
         pairs |= {(d.model, d.donor.uuid) for d in refunded}
         if pairs:
@@ -251,7 +240,7 @@ def _owners(commands: Iterable[Command], donations: dict[str, Donation]) -> set[
     """The accounts a batch locks: every one whose money it may move (or that must exist)."""
     owners: set[str] = set()
     for command in commands:
-        if isinstance(command, Deposit | Payout):
+        if isinstance(command, cmd.Deposit | cmd.Payout):
             owners.add(command.account)
         elif isinstance(command, Refund):
             owners.add(command.chat)
