@@ -241,10 +241,12 @@ def _donate(command: Donate, state: LedgerState, facts: _Facts) -> None:
         goals=progress,
         **hidden,
     )
+    # A public end_goal of a private tip must not name the donor either (DESIGN §6).
+    unnamed: dict[str, Any] = {ev.ANONYMOUS: True} if hidden or not command.is_public else {}
     for goal, after in zip(goals, progress, strict=True):
         if goal.sum + amount >= goal.require_sum:
-            facts.add(ev.END_GOAL, command.actor, goal={**after, "reached": True}, **hidden)
-    if not command.anonymous:  # an anonymous tip never makes a sponsor
+            facts.add(ev.END_GOAL, command.actor, goal={**after, "reached": True}, **unnamed)
+    if not unnamed:  # an anonymous or private tip never makes a sponsor
         _maybe_change_sponsor(command, state, facts)
 
 
@@ -297,13 +299,14 @@ def _refund(command: Refund, state: LedgerState, facts: _Facts) -> None:
     facts.add(
         ev.DONATE_REFUNDED,
         donation.donor,  # whose tip it was: the money goes back to them
+        is_public=not donation.private,  # as private as the tip: the donor and the model
         amount=donation.amount,
         donation_id=donation.id,
         reason=command.reason,
         goals=reduced,
         **hidden,
     )
-    if not donation.anonymous:
+    if donation.ranked:
         _maybe_dethrone(donation, state, facts)
 
 

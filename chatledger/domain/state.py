@@ -45,11 +45,13 @@ class Donation:
     anonymous: bool
     goal_ids: tuple[str, ...]  # the goals that were active when it was made
     refund_id: str | None = None  # the donate_refunded event, once refunded
+    private: bool = False  # seen by the donor and the model only, like all that follows from it
 
     @property
     def ranked(self) -> bool:
-        """Counts for the sponsor and the leaderboards (DESIGN §6)."""
-        return not self.anonymous
+        """Counts for the sponsor and the leaderboards (DESIGN §6): neither an anonymous tip
+        nor a private one does, so no public event ever names its donor."""
+        return not (self.anonymous or self.private)
 
 
 @dataclass(slots=True)
@@ -131,6 +133,7 @@ def donation_of(event: Event, refund_id: str | None = None) -> Donation:
     return Donation(
         event.event_id, sys.intern(event.stream), _shared(event.actor), event.amount,
         event.created_at.date(), bool(event.payload.get(ev.ANONYMOUS)), goal_ids, refund_id,
+        not event.is_public,
     )
 
 

@@ -169,8 +169,9 @@ class ProjectionWriter:
 
 
 def ranks(event: Event) -> bool:
-    """A donation or refund that moves its donor's totals (same rule as `Donation.ranked`)."""
-    return not event.payload.get(ev.ANONYMOUS)
+    """A donation or refund that moves its donor's totals: `Donation.ranked`, as its events
+    carry it (a private tip's refund is private too)."""
+    return event.is_public and not event.payload.get(ev.ANONYMOUS)
 
 
 def _target(event: Event) -> Pair:
