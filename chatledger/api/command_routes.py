@@ -35,7 +35,7 @@ from chatledger.domain.commands import (
     PostMessage,
     RegisterConnection,
 )
-from chatledger.domain.decider import Refusal, refusal
+from chatledger.domain.decider import Refusal, recipient_refusal, refusal
 from chatledger.domain.wire import money
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.web import responses
@@ -193,10 +193,12 @@ async def build_message(
 
 
 async def recipient_exists(request: web.Request, command: PostMessage) -> None:
+    """The decider's rule on a private reply's `to`, asked with the account looked up."""
     if command.to is not None:
         recipient = await request.app[DIRECTORY].find(command.to)
-        if recipient is None or recipient.role != "client":
-            raise Rejected(responses.bad_params(["to: no such client"]))
+        refused = recipient_refusal(command, recipient.role if recipient else None)
+        if refused is not None:
+            raise rejected_by(refused)
 
 
 async def build_donation(
