@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -72,9 +72,6 @@ def prepare(settings: Settings, roles: Iterable[str]) -> Listeners:
         return bind(settings, roles)
     except OSError as exc:
         raise Misconfigured(f"cannot listen: {exc}") from exc
-
-Context = Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]
-
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]

@@ -39,7 +39,6 @@ from chatledger.platform.config import Settings
 from chatledger.platform.redis_batch import BatchedScript
 
 MARKER_SCORE = -1
-FILL_SCORE = -2
 MARKER_PREFIX = b"#complete|"
 
 # Shared by the scripts: read/replace the marker, and trim by time and size (raising the marker).
