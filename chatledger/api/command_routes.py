@@ -50,6 +50,10 @@ _IDEMPOTENCY_NAMESPACE = uuid.UUID("0c4f6a4e-3b1d-4f5e-9d55-7a0e2b6c8f31")
 MAX_IDEMPOTENCY_KEY = 255
 
 
+# Each command endpoint's body model, for the OpenAPI document (`openapi_operations.py`).
+COMMAND_BODIES: dict[Callable[..., Any], type[BaseModel]] = {}
+
+
 class Rejected(Exception):
     def __init__(self, response: web.Response) -> None:
         self.response = response
@@ -180,6 +184,7 @@ def command_endpoint(
         return await submit(request, command)
 
     handler.__name__ = f"post_{build.__name__.removeprefix('build_')}"
+    COMMAND_BODIES[handler] = schema
     return handler
 
 
