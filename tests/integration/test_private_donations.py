@@ -6,13 +6,12 @@ from decimal import Decimal
 import aiohttp
 from databases import Database
 
+from chatledger.domain.wire import ANONYMOUS_ACTOR as ANONYMOUS
 from tests.helpers.cli import audit_ok, cli
 from tests.helpers.people import People
 from tests.helpers.service import Service
 from tests.helpers.ws import connected
 from tests.integration.test_refunds import applied, history, post, tip
-
-ANONYMOUS = {"uuid": None, "name": "anonymous", "role": "client"}
 
 
 async def test_a_third_viewer_never_sees_who_gave_a_private_tip_nor_its_refund(
