@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -84,9 +84,6 @@ def check_scale_out(settings: Settings) -> None:
     problem = replica_problem(settings.mysql_read_dsn) or cluster_problem(settings)
     if problem:
         raise Misconfigured(problem)
-
-
-Context = Callable[[web.Application], contextlib.AbstractAsyncContextManager[None]]
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -36,7 +36,7 @@ from chatledger.domain.commands import (
     PostMessage,
     RegisterConnection,
 )
-from chatledger.domain.decider import Refusal, refusal
+from chatledger.domain.decider import Refusal, recipient_refusal, refusal
 from chatledger.domain.wire import money
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.web import responses
@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 B = TypeVar("B", bound=BaseModel)
 MYSQL_UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
+
+
+# Each command endpoint's body model, for the OpenAPI document (`openapi_operations.py`).
+COMMAND_BODIES: dict[Callable[..., Any], type[BaseModel]] = {}
 
 
 class Rejected(Exception):
@@ -176,6 +180,7 @@ def command_endpoint(
         return await submit(request, command)
 
     handler.__name__ = f"post_{build.__name__.removeprefix('build_')}"
+    COMMAND_BODIES[handler] = schema
     return handler
 
 
@@ -189,10 +194,12 @@ async def build_message(
 
 
 async def recipient_exists(request: web.Request, command: PostMessage) -> None:
+    """The decider's rule on a private reply's `to`, asked with the account looked up."""
     if command.to is not None:
         recipient = await request.app[DIRECTORY].find(command.to)
-        if recipient is None or recipient.role != "client":
-            raise Rejected(responses.bad_params(["to: no such client"]))
+        refused = recipient_refusal(command, recipient.role if recipient else None)
+        if refused is not None:
+            raise rejected_by(refused)
 
 
 async def build_donation(

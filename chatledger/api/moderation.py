@@ -21,8 +21,7 @@ from chatledger.domain.commands import (
     UnbanViewer,
 )
 from chatledger.domain.decider import deletion_refusal
-from chatledger.domain.state import LedgerState
-from chatledger.ledger.store import read_messages
+from chatledger.ledger.state_loader import StateLoader
 from chatledger.web.auth import Principal
 from chatledger.web.keys import DATABASE, DIRECTORY
 
@@ -71,8 +70,9 @@ async def deletion_allowed(request: web.Request, command: DeleteMessage) -> None
     """The message read by the ledger's own loader (one MySQL read: deletions are rare)."""
     async with request.app[DATABASE].connection() as connection, \
             connection.raw_connection.cursor() as cur:
-        state = LedgerState(messages=await read_messages(cur, [command]))
-    refused = deletion_refusal(state, command)
+        loader = StateLoader(cur)
+        await loader.messages([command])
+    refused = deletion_refusal(loader.state, command)
     if refused is not None:
         raise rejected_by(refused)
 

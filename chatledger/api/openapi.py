@@ -17,7 +17,13 @@ from pydantic.json_schema import models_json_schema
 
 from chatledger.api.idempotency import KeyReused
 from chatledger.api.openapi_operations import JSON, OPERATIONS, Operation, Reply, Route
-from chatledger.api.response_models import ALTERNATIVE_FAILURES, FAILURES, Connected, Failure
+from chatledger.api.response_models import (
+    ALTERNATIVE_FAILURES,
+    FAILURES,
+    Connected,
+    Failure,
+    PresenceFrame,
+)
 from chatledger.api.wire_models import BusEvent, ChatEvent
 from chatledger.domain.wire import dumps
 
@@ -25,7 +31,7 @@ REF = "#/components/schemas/{model}"
 DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "docs.html"
 # Described in prose (the websocket's frames) or for other readers (`chat.events`), not an
 # operation's body, and published all the same.
-EXTRA_MODELS: tuple[type[BaseModel], ...] = (Connected, ChatEvent, BusEvent)
+EXTRA_MODELS: tuple[type[BaseModel], ...] = (Connected, PresenceFrame, ChatEvent, BusEvent)
 # Failures declared beside the code that answers them, not in response_models.FAILURES.
 MORE_FAILURES: tuple[type[Failure], ...] = (KeyReused,)
 RETRY_AFTER = {

@@ -25,10 +25,9 @@ from chatledger.bus.command_codec import encode_command
 from chatledger.bus.kafka import send_bounded, start_producer
 from chatledger.domain.commands import Refund
 from chatledger.domain.decider import CommandRefused, decide
-from chatledger.domain.state import LedgerState
 from chatledger.domain.wire import event_to_wire, money
-from chatledger.ledger.event_rows import EVENT_COLUMNS, placeholders, row_to_event
-from chatledger.ledger.store import read_donations
+from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
+from chatledger.ledger.state_loader import StateLoader
 from chatledger.platform.config import Settings
 
 POLL_S = 0.05
@@ -57,16 +56,12 @@ async def prepare(db: Database, donation_id: str, reason: str | None) -> Refund:
     if chat is None:
         raise RefundRefused(f"{donation_id} is not a donation")
     refund = Refund(str(uuid.uuid4()), chat, donation_id, reason)
-    state = LedgerState()
     async with db.connection() as connection, connection.raw_connection.cursor() as cur:
-        state.donations = await read_donations(cur, [refund])
-        owners = sorted({chat} | {d.donor.uuid for d in state.donations.values()})
-        await cur.execute(
-            "SELECT owner_uuid, balance FROM accounts"
-            f" WHERE owner_uuid IN ({placeholders(len(owners))})",
-            owners,
-        )
-        state.balances = dict(await cur.fetchall())
+        loader = StateLoader(cur)
+        await loader.donations([refund])
+        donors = {d.donor.uuid for d in loader.state.donations.values()}
+        await loader.accounts(sorted({chat} | donors), lock=False)
+    state = loader.state
     try:
         decide(refund, state, datetime.now(UTC))
     except CommandRefused as refused:

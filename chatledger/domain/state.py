@@ -45,6 +45,13 @@ class Donation:
     anonymous: bool
     goal_ids: tuple[str, ...]  # the goals that were active when it was made
     refund_id: str | None = None  # the donate_refunded event, once refunded
+    private: bool = False  # seen by the donor and the model only, like all that follows from it
+
+    @property
+    def ranked(self) -> bool:
+        """Counts for the sponsor and the leaderboards (DESIGN §6): neither an anonymous tip
+        nor a private one does, so no public event ever names its donor."""
+        return not (self.anonymous or self.private)
 
 
 @dataclass(slots=True)
@@ -126,6 +133,7 @@ def donation_of(event: Event, refund_id: str | None = None) -> Donation:
     return Donation(
         event.event_id, sys.intern(event.stream), _shared(event.actor), event.amount,
         event.created_at.date(), bool(event.payload.get(ev.ANONYMOUS)), goal_ids, refund_id,
+        not event.is_public,
     )
 
 
@@ -141,7 +149,7 @@ def _donated(state: LedgerState, event: Event) -> None:
     model, donor, amount = donation.model, donation.donor, donation.amount
     _credit(state, donor.uuid, -amount)
     _credit(state, model, amount)
-    if not donation.anonymous:  # anonymous tips rank nobody
+    if donation.ranked:
         state.names[donor.uuid] = donor.name
         _rank(state, model, donor.uuid, donation.day, amount)
     for goal in state.goals.get(model, ()):
@@ -163,7 +171,7 @@ def _refunded(state: LedgerState, event: Event) -> None:
     model, donor, amount = donation.model, donation.donor.uuid, donation.amount
     _credit(state, model, -amount)
     _credit(state, donor, amount)
-    if not donation.anonymous:
+    if donation.ranked:
         _rank(state, model, donor, donation.day, -amount)
     reduced = {goal["id"] for goal in event.payload.get("goals") or ()}
     for goal in state.goals.get(model, ()):

@@ -40,7 +40,6 @@ from chatledger.platform.redis_batch import BatchedScript
 from chatledger.platform.redis_client import AnyRedis
 
 MARKER_SCORE = -1
-FILL_SCORE = -2
 MARKER_PREFIX = b"#complete|"
 
 # Shared by the scripts: read/replace the marker, and trim by time and size (raising the marker).

@@ -1,8 +1,8 @@
 """The rows each projection table holds, from the folded state: one owner per table.
 
-The ledger writes the rows of what a batch touched (`store.py`); `rebuild` writes and `audit`
-compares all of them (`projections/replay.py`). Both take them from here, so the live tables and
-a replay can only differ by what happened to the tables, never by how rows were built.
+The ledger writes the rows of what a batch touched (`projection_writes.py`); `rebuild` writes
+and `audit` compare all of them (`readmodels/replay.py`). Both take them from here, so the live
+tables and a replay can only differ by what happened to the tables, never by how rows were built.
 """
 
 from collections.abc import Iterable

@@ -52,6 +52,7 @@ from chatledger.domain.decider import (
 )
 from chatledger.domain.events import Event, map_money
 from chatledger.domain.state import ZERO, LedgerState, Pair, evolve
+from chatledger.ledger.state_loader import StateLoader
 from chatledger.platform.db import snapshot
 
 log = logging.getLogger(__name__)
@@ -161,20 +162,8 @@ async def read_seed(db: Database) -> Seed:
     """The three tables and their chats' versions in ONE consistent snapshot, so each version
     says exactly which events the rows already hold. Expired mutes are left out."""
     async with snapshot(db) as cur:
-        await cur.execute("SELECT model_uuid, min_donation FROM chat_settings")
-        minimums = {model: Decimal(value) for model, value in await cur.fetchall()}
-        await cur.execute(
-            "SELECT model_uuid, client_uuid, muted_until FROM chat_mutes"
-            " WHERE muted_until > UTC_TIMESTAMP(6)"
-        )
-        mutes = {(model, client): until.replace(tzinfo=UTC)
-                 for model, client, until in await cur.fetchall()}
-        await cur.execute("SELECT model_uuid, client_uuid FROM chat_bans")
-        bans = {(model, client) for model, client in await cur.fetchall()}
-        await cur.execute(
-            "SELECT stream, version FROM streams WHERE stream IN ("
-            " SELECT model_uuid FROM chat_settings UNION SELECT model_uuid FROM chat_mutes"
-            " UNION SELECT model_uuid FROM chat_bans)"
-        )
-        versions = {stream: int(version) for stream, version in await cur.fetchall()}
-    return Seed(versions, minimums, mutes, bans)
+        loader = StateLoader(cur)
+        await loader.chat_rules(None, None)
+        await loader.versions_of_rule_chats()
+    state = loader.state
+    return Seed(state.versions, state.min_donations, state.mutes, state.bans)

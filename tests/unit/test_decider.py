@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 from chatledger.domain import events as ev
 from chatledger.domain.commands import Actor, AddGoal, Command, Deposit, Donate, Payout, PostMessage
-from chatledger.domain.decider import CommandRefused, affordable, apply, decide, refusal
+from chatledger.domain.decider import (
+    CommandRefused,
+    affordable,
+    apply,
+    decide,
+    recipient_refusal,
+    refusal,
+)
 from chatledger.domain.state import ZERO, LedgerState
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -185,3 +192,16 @@ def test_affordable_is_the_balance_check_of_donations_and_payouts() -> None:
     assert affordable(Decimal("5.00"), Decimal("5.00"))
     assert not affordable(Decimal("4.99"), Decimal("5.00"))
     assert not affordable(None, Decimal("0.01"))
+
+
+@pytest.mark.parametrize(("kind", "refused"), [
+    ("client", False), ("model", True), (None, True),
+])
+def test_a_private_reply_goes_only_to_a_client(kind: str | None, refused: bool) -> None:
+    reply = PostMessage(cid(), MODELS[0].uuid, MODELS[0], "psst", False, CLIENTS[0].uuid)
+    answer = recipient_refusal(reply, kind)
+    assert (answer is not None) is refused
+    if answer is not None:
+        assert answer.reason == "to: no such client" and not answer.forbidden
+    public = PostMessage(cid(), MODELS[0].uuid, MODELS[0], "hi", True)
+    assert recipient_refusal(public, None) is None

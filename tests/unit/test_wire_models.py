@@ -50,7 +50,7 @@ def every_kind_of_event() -> list[Event]:
         PostMessage("reply", MIA.uuid, MIA, "just for you", False, BOB.uuid),
         Donate("tip", MIA.uuid, BOB, Decimal("15.5"), "for the dance"),  # end_goal, sponsor
         Deposit("in", ANN.uuid, Decimal("40")),
-        Donate("top", MIA.uuid, ANN, Decimal("20"), None, False),  # sponsor with a previous one
+        Donate("top", MIA.uuid, ANN, Decimal("20"), None, True),  # sponsor with a previous one
         Donate("broke", MIA.uuid, BOB, Decimal("1000"), "too much"),  # donate_rejected
         Donate("shy", MIA.uuid, BOB, Decimal("3"), None, anonymous=True),
         Payout("out", MIA.uuid, Decimal("5")),

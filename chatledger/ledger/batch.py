@@ -1,0 +1,145 @@
+"""One attempt at one ledger batch inside one open transaction: lock, load, decide, append.
+
+Locks are taken in a fixed order (streams, then accounts, each sorted) so that two workers owning
+the same chat during a rebalance serialise instead of deadlocking. The streams' rows are locked
+EXCLUSIVELY from the first statement (an insert that updates a duplicate takes an X lock on it,
+where `INSERT IGNORE` took a shared one that two batches could both hold and then both try to
+upgrade: a deadlock). Unique keys on `applied_commands`, `chat_events.event_id` and
+`(stream, seq)` make a duplicate application impossible even if they did not. What is read, and
+why it is current, is `state_loader.py`'s; the projection rows' SQL is `projection_writes.py`'s.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from chatledger.domain.commands import Command, stream_of
+from chatledger.domain.decider import CommandRefused, apply
+from chatledger.domain.events import Event
+from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
+from chatledger.ledger.projection_writes import ProjectionWriter
+from chatledger.ledger.state_loader import StateLoader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced: the events to publish, and what happened to each command."""
+
+    events: list[Event] = field(default_factory=list)
+    outcomes: dict[str, str] = field(default_factory=dict)
+
+
+class Batch:
+    def __init__(self, cur: Any, commands: Sequence[Command]) -> None:
+        self.cur = cur
+        self.commands = commands
+        self.loader = StateLoader(cur)
+        self.state = self.loader.state
+
+    async def run(self) -> BatchResult:
+        ids = list(dict.fromkeys(command.command_id for command in self.commands))
+        await self._lock_streams(sorted({stream_of(command) for command in self.commands}))
+        already = await self._already_applied(ids)
+        fresh = _unique_fresh(self.commands, already)
+        result = BatchResult(outcomes=dict.fromkeys(already, "duplicate"))
+        if fresh:
+            await self.loader.for_batch(fresh)
+            balances_before = dict(self.state.balances)
+            now = datetime.now(UTC)
+            for command in fresh:
+                try:
+                    new_events = apply(command, self.state, now)
+                    result.outcomes[command.command_id] = "applied"
+                except CommandRefused as refusal:
+                    new_events = []
+                    result.outcomes[command.command_id] = f"refused: {refusal}"[:255]
+                    log.warning("command %s refused: %s", command.command_id, refusal)
+                result.events.extend(new_events)
+            await self._write(fresh, result, balances_before)
+        if already:
+            result.events[:0] = await self._events_of(sorted(already))
+        return result
+
+    async def _lock_streams(self, streams: list[str]) -> None:
+        # `version = version` changes nothing, but the duplicate's row is locked exclusively
+        # (and a new row is the inserter's alone): see the module's docstring.
+        await self.cur.execute(
+            f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
+            " ON DUPLICATE KEY UPDATE version = version",
+            [value for stream in streams for value in (stream, 0)],
+        )
+        await self.cur.execute(
+            f"SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
+            " ORDER BY stream FOR UPDATE",
+            streams,
+        )
+        self.state.versions = {
+            stream: int(version) for stream, version in await self.cur.fetchall()
+        }
+
+    async def _already_applied(self, ids: list[str]) -> set[str]:
+        await self.cur.execute(
+            "SELECT command_id FROM applied_commands"
+            f" WHERE command_id IN ({placeholders(len(ids))})",
+            ids,
+        )
+        return {row[0] for row in await self.cur.fetchall()}
+
+    async def _events_of(self, command_ids: list[str]) -> list[Event]:
+        await self.cur.execute(
+            f"SELECT {EVENT_COLUMNS} FROM chat_events"
+            f" WHERE command_id IN ({placeholders(len(command_ids))}) ORDER BY id",
+            command_ids,
+        )
+        return [row_to_event(row) for row in await self.cur.fetchall()]
+
+    async def _write(
+        self, commands: list[Command], result: BatchResult, balances_before: dict[str, Decimal]
+    ) -> None:
+        cur, state = self.cur, self.state
+        if result.events:
+            await cur.executemany(
+                "INSERT INTO chat_events (event_id, command_id, stream, seq, type, actor_uuid,"
+                " actor_role, actor_name, is_public, amount, payload, created_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [event_to_row(event) for event in result.events],
+            )
+        await cur.executemany(
+            "INSERT INTO applied_commands (command_id, outcome) VALUES (%s, %s)",
+            [(command.command_id, result.outcomes[command.command_id]) for command in commands],
+        )
+        versions = state.versions
+        await cur.execute(
+            f"INSERT INTO streams (stream, version) VALUES {placeholders(len(versions), 2)}"
+            " ON DUPLICATE KEY UPDATE version = VALUES(version)",
+            [value for item in versions.items() for value in item],
+        )
+        changed = {
+            owner: balance
+            for owner, balance in state.balances.items()
+            if balances_before.get(owner) != balance
+        }
+        if changed:
+            cases = " ".join(["WHEN %s THEN %s"] * len(changed))
+            await cur.execute(
+                f"UPDATE accounts SET balance = CASE owner_uuid {cases} END"
+                f" WHERE owner_uuid IN ({placeholders(len(changed))})",
+                [v for item in changed.items() for v in item] + list(changed),
+            )
+        await ProjectionWriter(cur, state, self.loader.entity_ids).write(result.events, commands)
+
+
+def _unique_fresh(commands: Sequence[Command], already: set[str]) -> list[Command]:
+    """Commands not yet applied, each once (a batch may hold a redelivered twin)."""
+    seen = set(already)
+    fresh = []
+    for command in commands:
+        if command.command_id not in seen:
+            seen.add(command.command_id)
+            fresh.append(command)
+    return fresh
