@@ -91,6 +91,13 @@ def test_fill_marker_vouches_from_the_first_window_event_or_the_stream_version()
     assert fill_marker([], latest=12, start=at(5)) == Marker(12, just_before(at(5)))
 
 
+def test_a_truncated_fill_vouches_for_nothing_older_than_its_first_event() -> None:
+    first = b'{"created_at": "%s"}' % at(7).encode()
+    marker = fill_marker([(7, first), (8, b"{}")], latest=8, start=at(5), truncated=True)
+    assert marker == Marker(6, at(7))
+    assert not marker.covers_window(at(5))
+
+
 def test_parse_snapshot_separates_marker_fill_and_events() -> None:
     rows = [(b"#fill|abc", -2.0), (b"#complete|4|" + at(1).encode(), -1.0), (b"{}", 5.0)]
     snapshot = parse_snapshot(rows)
