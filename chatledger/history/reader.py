@@ -235,7 +235,7 @@ class HistoryReader:
             truncated = len(window) >= MYSQL_WINDOW_LIMIT
             marker = fill_marker(window, latest, start, truncated=truncated)
             committed = await self._redis_ok(
-                self.mirror.commit_fill(chat, nonce, window, marker, start)
+                self.mirror.commit_fill(chat, nonce, window, marker, start, head=latest)
             )
             if committed:
                 HISTORY_REFILLS.inc()
