@@ -5,12 +5,9 @@ must still give the newest page, and the refill must vouch only for what it wrot
 """
 
 import uuid
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
 from databases import Database
-from redis.asyncio import Redis
 
 from chatledger.domain.commands import Actor
 from chatledger.history.mirror import HistoryMirror, redis_client
@@ -21,15 +18,8 @@ from tests.helpers import chat_events
 EXTRA = 50
 
 
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = redis_client(settings)
-    yield client
-    await client.aclose()
-
-
 async def test_a_cold_hot_chat_serves_its_newest_20_and_refills_only_what_it_read(
-    migrated: Settings, db: Database, redis: Redis
+    migrated: Settings, db: Database
 ) -> None:
     chat = str(uuid.uuid4())
     actor = Actor(chat, "Mia", "model")
@@ -41,7 +31,7 @@ async def test_a_cold_hot_chat_serves_its_newest_20_and_refills_only_what_it_rea
     )
     # Big enough to hold the whole refill: what it vouches for is what it wrote, no trim.
     settings = migrated.model_copy(update={"history_mirror_size": 2 * last})
-    mirror = HistoryMirror(settings, redis)
+    mirror = HistoryMirror(settings, redis_client(settings))
     try:
         page = await HistoryReader(settings, mirror, db).history(chat, chat)
         assert page.source == "mysql"
@@ -55,7 +45,8 @@ async def test_a_cold_hot_chat_serves_its_newest_20_and_refills_only_what_it_rea
         assert snapshot.marker.from_seq == EXTRA
         assert snapshot.marker.missing_until >= _created_at(snapshot.events[0][1])
     finally:
-        await redis.delete(mirror.key(chat))
+        await mirror.redis.delete(mirror.key(chat))
+        await mirror.redis.aclose()
 
 
 def _seq(raw: bytes) -> int:
