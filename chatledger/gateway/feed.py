@@ -134,7 +134,10 @@ async def follow(
     # A partition reborn empty (the broker restarted) is followed again from its beginning.
     healing = asyncio.create_task(heal_positions(consumer, "gateway"))
     try:
-        rules.seed(await until_available(lambda: read_seed(db), what="chat rules seed"))
+        seed = await until_available(lambda: read_seed(db), what="chat rules seed")
+        rules.seed(seed)
+        # A jump right after the seed is seen too (no socket is open before `ready`).
+        sequencer.last.update(seed.versions)
         ready.set()
         log.info("following %s", settings.events_topic)
         while True:

@@ -6,8 +6,8 @@ jumps, its later events are held and the gap is read from MySQL (`readmodels.gap
 of its own: the chat's events are then handed on in order, the filled ones first, while every
 other chat goes on. So rooms deliver contiguous seqs and the rules cache never misses a ban.
 
-What it cannot see: a gap before the first event of a chat since the process started (there is
-no "before" yet; a socket recovers that with `since`).
+What it cannot see: a gap before the first event of a chat since the process started, in a chat
+the rules seed gave no version (there is no "before" yet; a socket recovers that with `since`).
 """
 
 import asyncio
