@@ -38,7 +38,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from databases import Database
 
-from chatledger.bus.kafka import _started
+from chatledger.bus.kafka import BusUnavailable, _started
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
 from chatledger.ledger.worker import publish
@@ -148,10 +148,7 @@ async def _claim(db: Database, topic: str, ends: dict[int, int]) -> list[int]:
 
 async def relay(settings: Settings, db: Database, producer: AIOKafkaProducer) -> None:
     """The ledger role's relay loop, for as long as the process runs."""
-    consumer = await _started(
-        lambda: AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None),
-        30.0,
-    )
+    consumer = await _relay_consumer(settings)
     try:
         while True:
             await asyncio.sleep(settings.kafka_heal_interval_s)
@@ -161,6 +158,20 @@ async def relay(settings: Settings, db: Database, producer: AIOKafkaProducer) ->
                 log.warning("relay: look failed, retrying", exc_info=True)
     finally:
         await consumer.stop()
+
+
+async def _relay_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """Group-less: it only asks for end offsets. A broker away at start is waited for (the
+    relay must not stop the ledger process)."""
+    while True:
+        try:
+            return await _started(
+                lambda: AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                         group_id=None),
+                30.0,
+            )
+        except BusUnavailable as exc:
+            log.warning("relay: broker unavailable, waiting: %r", exc)
 
 
 async def _look(
