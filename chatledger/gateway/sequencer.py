@@ -27,8 +27,11 @@ class Sequencer:
         self.last: dict[str, int] = {}  # per chat, the last seq handed on
         self.held: dict[str, list[tuple[int, bytes]]] = {}  # chats being filled: what waits
         self.filling: set[asyncio.Task[None]] = set()
+        self.closed = False
 
     def offer(self, chat: str, seq: int, raw: bytes) -> None:
+        if self.closed:
+            return  # the feed is stopping: no new fill task may outlive it
         held = self.held.get(chat)
         if held is not None:
             held.append((seq, raw))
@@ -61,6 +64,7 @@ class Sequencer:
                 self.offer(chat, held_seq, raw)
 
     async def close(self) -> None:
+        self.closed = True
         for task in list(self.filling):
             task.cancel()
         await asyncio.gather(*self.filling, return_exceptions=True)

@@ -49,3 +49,16 @@ async def test_a_failed_fill_lets_the_chat_go_on() -> None:
     sequencer.offer("a", 3, b"3")
     await asyncio.gather(*sequencer.filling)
     assert delivered == [b"1", b"3"]
+
+
+async def test_closing_cancels_fills_and_starts_no_new_one() -> None:
+    async def fill(chat: str, after: int, before: int) -> list[bytes]:
+        await asyncio.Event().wait()  # MySQL never answers
+        return []
+
+    sequencer = Sequencer(fill, lambda chat, raw: None)
+    sequencer.offer("a", 1, b"1")
+    sequencer.offer("a", 3, b"3")
+    sequencer.offer("a", 5, b"5")  # held: would start another fill once the first ends
+    await sequencer.close()
+    assert not sequencer.filling
