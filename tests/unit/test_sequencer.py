@@ -60,5 +60,6 @@ async def test_closing_cancels_fills_and_starts_no_new_one() -> None:
     sequencer.offer("a", 1, b"1")
     sequencer.offer("a", 3, b"3")
     sequencer.offer("a", 5, b"5")  # held: would start another fill once the first ends
+    await asyncio.sleep(0)  # the fill is waiting for MySQL
     await sequencer.close()
     assert not sequencer.filling
