@@ -24,6 +24,7 @@ from chatledger.domain.ids import parse_uuid
 from chatledger.domain.wire import dumps, money
 from chatledger.history import rebuild as history_rebuild
 from chatledger.ledger import accounts
+from chatledger.ledger.publish_written import publish_written
 from chatledger.ledger.store import LedgerStore
 from chatledger.platform import workers
 from chatledger.platform.config import Settings, describe_errors
@@ -96,6 +97,7 @@ async def apply_money_command(settings: Settings, command: Command) -> tuple[str
     async with connected(settings) as db:
         result = await LedgerStore(db).apply_batch([command])
         balance = await accounts.balance_of(db, command.account)  # type: ignore[union-attr]
+    await publish_written(settings, result.events)  # after the commit, like the ledger
     return result.outcomes[command.command_id], None if balance is None else money(balance)
 
 

@@ -9,6 +9,10 @@ process that serves the API or `/ws`: an api-only process runs it without rooms.
 is folded BEFORE it is delivered, so a person who has seen a mute or ban frame from this process
 is refused by this process's API at once; a `viewer_banned` then closes the banned person's
 sockets in that chat here (close code 4003), as it does on every other gateway process.
+
+Every record goes through the chat's `Sequencer` first: a chat whose seq jumps has its gap read
+from MySQL before anything later of it is folded or delivered, so rooms hand their viewers
+contiguous seqs and a ban the bus lost still closes sockets and refuses `/ws`.
 """
 
 import asyncio
@@ -22,11 +26,13 @@ from chatledger.bus.kafka import _started
 from chatledger.domain import events as ev
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import BANNED_CLOSE, Rooms
+from chatledger.gateway.sequencer import Sequencer
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import WS_DELIVERIES
 from chatledger.platform.replica import ReplicaReads
 from chatledger.platform.retrying import until_available
 from chatledger.readmodels.chat_rules import ChatRules, Seed, read_seed
+from chatledger.readmodels.gap_fill import missed_events, seq_of
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +54,8 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         log.error("dropping an undecodable event of chat %s", room.chat)
         return 0
-    previous = room.last_seq
     if not room.accept(seq):
         return 0
-    if previous is not None and seq > previous + 1:
-        log.warning("chat %s: seq jumped from %d to %d on the bus", room.chat, previous, seq)
     frame = text_frame(value)
     offered = 0
     for member in list(room.recipients(event)):
@@ -106,6 +109,16 @@ async def _seed(reads: ReplicaReads) -> Seed:
     return await reads.read(read_seed, fresh=True, timeout_s=SEED_TIMEOUT_S)
 
 
+def offer(sequencer: Sequencer, key: bytes | None, value: bytes) -> None:
+    """Into the chat's order; a record without a chat or a seq goes nowhere (nobody could tell
+    where it belongs)."""
+    seq = seq_of(value)
+    if key is None or seq is None:
+        log.error("dropping an event without a chat or a seq")
+        return
+    sequencer.offer(key.decode(), seq, value)
+
+
 async def follow(
     settings: Settings,
     rules: ChatRules,
@@ -117,23 +130,33 @@ async def follow(
 
     `ready` is set once the feed is positioned AND the rules are seeded (see chat_rules.py for
     why in that order)."""
+    def deliver(chat: str, raw: bytes) -> None:
+        folded = rules.fold(raw)
+        if rooms is not None:
+            dispatch(rooms, chat.encode(), raw)
+            if folded is not None:
+                banish(rooms, folded)
+
+    # The primary: a gap exists because the bus is behind MySQL, and a replica may be too.
+    sequencer = Sequencer(
+        lambda chat, after, before: missed_events(reads.primary, chat, after, before), deliver)
     consumer = await start_feed(settings)
     # A partition reborn empty (the broker restarted) is followed again from its beginning.
     healing = asyncio.create_task(heal_positions(consumer, "gateway"))
     try:
-        rules.seed(await until_available(lambda: _seed(reads), what="chat rules seed"))
+        seed = await until_available(lambda: _seed(reads), what="chat rules seed")
+        rules.seed(seed)
+        # A jump right after the seed is seen too (no socket is open before `ready`).
+        sequencer.last.update(seed.versions)
         ready.set()
         log.info("following %s", settings.events_topic)
         while True:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 for record in records:
-                    folded = rules.fold(record.value)
-                    if rooms is not None:
-                        dispatch(rooms, record.key, record.value)
-                        if folded is not None:
-                            banish(rooms, folded)
+                    offer(sequencer, record.key, record.value)
     finally:
         healing.cancel()
+        await sequencer.close()
         ready.clear()
         await consumer.stop()

@@ -7,7 +7,9 @@ Layout of the key `<prefix>chatledger:history:{<chat>}` (a sorted set; platform/
   deleted message, and every chat event NOT in the set (deleted messages aside) was created at
   or before `missing_until` (ISO-8601 UTC, '' = none missing);
 - score -2: `#fill|<nonce>` while a reader refills the set from MySQL;
-- score -3: `#deleted|<seq>`, one per deleted message the set held, while seq > from.
+- score -3: `#deleted|<seq>`, one per deleted message the set held, while seq > from;
+- score -4: `#head|<seq>`, the newest seq of the stream seen: a jump past it drops the marker
+  (mirror_scripts.py), so the mirror never vouches for events the bus skipped.
 
 Deleted messages: the set never holds a message once the projector has written its
 `message_deleted` (the deletion event itself stays: it is public, and pages remove the message).
@@ -34,6 +36,7 @@ from typing import cast
 
 from redis.exceptions import NoScriptError
 
+from chatledger.history.mirror_scripts import APPEND, BEGIN_FILL, COMMIT_FILL, NEWEST
 from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.redis_batch import BatchedScript
@@ -41,138 +44,7 @@ from chatledger.platform.redis_client import AnyRedis
 
 MARKER_SCORE = -1
 MARKER_PREFIX = b"#complete|"
-
-# Shared by the scripts: read/replace the marker, and trim by time and size (raising the marker).
-_LUA_COMMON = """
-local function get_marker(key)
-  local m = redis.call('ZRANGEBYSCORE', key, -1, -1)[1]
-  if not m then return nil, nil end
-  local from, t = string.match(m, '^#complete|(%d+)|(.*)$')
-  return tonumber(from), t
-end
-local function set_marker(key, from, t)
-  redis.call('ZREMRANGEBYSCORE', key, -1, -1)
-  redis.call('ZADD', key, -1, '#complete|' .. string.format('%d', from) .. '|' .. t)
-end
-local function tombstone(seq)
-  return '#deleted|' .. string.format('%d', seq)
-end
-local function put(key, seq, member)
-  if redis.call('ZSCORE', key, tombstone(seq)) then return false end  -- a deleted message
-  redis.call('ZREMRANGEBYSCORE', key, seq, seq)  -- same seq twice: one member, the latest bytes
-  redis.call('ZADD', key, seq, member)
-  return true
-end
--- Tombstones at or below the marker's `from` are not needed: put refuses those seqs anyway.
-local function drop_tombstones(key, from)
-  for _, t in ipairs(redis.call('ZRANGEBYSCORE', key, -3, -3)) do
-    if tonumber(string.match(t, '^#deleted|(%d+)$')) <= from then redis.call('ZREM', key, t) end
-  end
-end
--- Drop events created before `cutoff` and the oldest beyond `max_size`; the marker learns the
--- highest seq and the newest created_at it no longer holds.
-local function trim(key, cutoff, max_size)
-  local removed_seq, removed_at = nil, ''
-  while true do
-    local oldest = redis.call('ZRANGEBYSCORE', key, 1, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-    if #oldest == 0 then break end
-    local at = cjson.decode(oldest[1])['created_at']
-    if at >= cutoff and redis.call('ZCOUNT', key, 1, '+inf') <= max_size then break end
-    redis.call('ZREM', key, oldest[1])
-    removed_seq = tonumber(oldest[2])
-    if at > removed_at then removed_at = at end
-  end
-  local from, t = get_marker(key)
-  if from and removed_seq then
-    if removed_seq > from then from = removed_seq end
-    if removed_at > t then t = removed_at end
-    set_marker(key, from, t)
-    drop_tombstones(key, from)
-  end
-end
-"""
-
-# KEYS[1] chat; ARGV: cutoff, max_size, ttl, n, then the ids of n deleted messages, then
-# (seq, member) pairs in seq order. The deletions apply after the batch's events (a message and
-# its deletion in one batch: put, then removed, in one atomic call).
-_APPEND = (
-    _LUA_COMMON
-    + """
--- The message `id` leaves the set for good; a refill in flight gives up.
-local function delete_message(key, id)
-  redis.call('ZREMRANGEBYSCORE', key, -2, -2)
-  local needle = '"id":"' .. id .. '"'
-  local events = redis.call('ZRANGEBYSCORE', key, 1, '+inf', 'WITHSCORES')
-  for i = 1, #events, 2 do
-    local member = events[i]
-    if string.find(member, needle, 1, true) and cjson.decode(member)['id'] == id then
-      redis.call('ZREM', key, member)
-      redis.call('ZADD', key, -3, tombstone(tonumber(events[i + 1])))
-      return
-    end
-  end
-end
-local key = KEYS[1]
-local from = get_marker(key)
-local deletions = tonumber(ARGV[4])
-local added = 0
-for i = 5 + deletions, #ARGV, 2 do
-  local seq = tonumber(ARGV[i])
-  if not from and seq == 1 and redis.call('ZCOUNT', key, 1, '+inf') == 0 then
-    set_marker(key, 0, '')  -- a chat's first event: complete without asking MySQL
-    from = 0
-  end
-  -- seq <= from was trimmed away already (or is a redelivery): putting it back would break
-  -- the marker's promise about what is missing.
-  if (not from or seq > from) and put(key, seq, ARGV[i + 1]) then
-    added = added + 1
-  end
-end
-for i = 5, 4 + deletions do
-  delete_message(key, ARGV[i])
-end
-trim(key, ARGV[1], tonumber(ARGV[2]))
-redis.call('EXPIRE', key, ARGV[3])
-return added
-"""
-)
-
-# KEYS[1] chat; ARGV: nonce, ttl. Other fills in flight lose (their commit will not write).
-_BEGIN_FILL = """
-local key = KEYS[1]
-redis.call('ZREMRANGEBYSCORE', key, -2, -2)
-redis.call('ZADD', key, -2, '#fill|' .. ARGV[1])
-redis.call('EXPIRE', key, ARGV[2])
-return 1
-"""
-
-# KEYS[1] chat; ARGV: nonce, cutoff, max_size, ttl, from, missing_until, then (seq, member) pairs.
-_COMMIT_FILL = (
-    _LUA_COMMON
-    + """
-local key = KEYS[1]
-if redis.call('ZREM', key, '#fill|' .. ARGV[1]) == 0 then
-  return 0  -- flushed, evicted or overtaken since the fill began: the MySQL read may be stale
-end
-local from = get_marker(key)
-for i = 7, #ARGV, 2 do
-  local seq = tonumber(ARGV[i])
-  if not from or seq > from then put(key, seq, ARGV[i + 1]) end
-end
-if not from then set_marker(key, tonumber(ARGV[5]), ARGV[6]) end
-trim(key, ARGV[2], tonumber(ARGV[3]))
-redis.call('EXPIRE', key, ARGV[4])
-return 1
-"""
-)
-
-
-# KEYS[1] chat; ARGV[1] how many events. The marker (or nil) and the newest events, newest first.
-_NEWEST = """
-local key = KEYS[1]
-local marker = redis.call('ZRANGEBYSCORE', key, -1, -1)[1] or false
-return {marker, redis.call('ZREVRANGEBYSCORE', key, '+inf', 1, 'LIMIT', 0, tonumber(ARGV[1]))}
-"""
+SEQ_ONLY = b""  # an event of the chat's stream the mirror does not hold (a payout): its seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +110,10 @@ class HistoryMirror:
         self.settings = settings
         self.redis = redis
         self.ttl_s = mirror_ttl_s(settings.history_window_s)
-        self._append = redis.register_script(_APPEND)
-        self._begin_fill = redis.register_script(_BEGIN_FILL)
-        self._commit_fill = redis.register_script(_COMMIT_FILL)
-        self._newest = BatchedScript(redis, _NEWEST)  # the hot read: many pages per round trip
+        self._append = redis.register_script(APPEND)
+        self._begin_fill = redis.register_script(BEGIN_FILL)
+        self._commit_fill = redis.register_script(COMMIT_FILL)
+        self._newest = BatchedScript(redis, NEWEST)  # the hot read: many pages per round trip
 
     def key(self, chat: str) -> str:
         return redis_keys.history(self.settings, chat)
@@ -292,7 +164,7 @@ class HistoryMirror:
             except NoScriptError:
                 if attempt:
                     raise
-                self._append.sha = await self.redis.script_load(_APPEND)
+                self._append.sha = await self.redis.script_load(APPEND)
 
     async def begin_fill(self, chat: str, nonce: str) -> bool:
         return bool(await self._begin_fill(keys=[self.key(chat)], args=[nonce, self.ttl_s]))
@@ -304,7 +176,11 @@ class HistoryMirror:
         events: Sequence[tuple[int, bytes]],
         marker: Marker,
         cutoff: str,
+        head: int | None = None,
     ) -> bool:
+        """`head`: the stream's version read before the fill's query (events of the stream the
+        mirror does not hold count for its head too)."""
+        head = max([head or 0, marker.from_seq, *(seq for seq, _ in events)])
         args: list[int | str | bytes] = [
             nonce,
             cutoff,
@@ -312,6 +188,7 @@ class HistoryMirror:
             self.ttl_s,
             marker.from_seq,
             marker.missing_until,
+            head,
         ]
         for seq, member in events:
             args += [seq, member]

@@ -3,7 +3,9 @@
 Offsets are committed only after Redis took the batch, so a crash redelivers it; writing an event
 twice changes nothing (one member per seq). A `message_deleted` takes its message out of the
 mirror in the same call (history_mirror.py says how it stays out). Events of a chat arrive in
-seq order (one partition per chat, and the ledger publishes a batch before it takes the next).
+seq order (one partition per chat, and the ledger publishes a batch before it takes the next);
+one the bus skipped (a lost publish, a broker that lost records) turns the chat cold in the
+mirror, which refills it from MySQL at its next read (mirror_scripts.py).
 """
 
 import asyncio
@@ -26,7 +28,7 @@ from chatledger.bus.consume import Batch, Finish, consume, nothing_left
 from chatledger.bus.healing import watch_positions
 from chatledger.bus.kafka import start_consumer
 from chatledger.domain import events as ev
-from chatledger.history.mirror import HistoryMirror
+from chatledger.history.mirror import SEQ_ONLY, HistoryMirror
 from chatledger.history.reader import window_start
 from chatledger.platform.config import Settings
 from chatledger.platform.retrying import until_available
@@ -58,8 +60,9 @@ def group_by_chat(values: Iterable[bytes]) -> Grouped:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.error("history: dropping an undecodable event: %r", exc)
             continue
-        if type_ in ev.CHAT_TYPES:
-            grouped.events.setdefault(chat, []).append((seq, value))
+        # The others (a payout) only tell the mirror their seq: no jump where there is none.
+        member = value if type_ in ev.CHAT_TYPES else SEQ_ONLY
+        grouped.events.setdefault(chat, []).append((seq, member))
         if deleted is not None:
             grouped.deletions.setdefault(chat, []).append(deleted)
     return grouped

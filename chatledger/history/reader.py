@@ -123,12 +123,19 @@ def page_read_size(limit: int) -> int:
     return 2 * limit
 
 
-def fill_marker(events: Sequence[tuple[int, bytes]], latest: int, start: str) -> Marker:
-    """What a refill from MySQL vouches for: everything after the window's first event (or after
-    the stream's version read before the query, when the window is empty), nothing missing
-    created at or after `start`."""
-    from_seq = events[0][0] - 1 if events else latest
-    return Marker(from_seq, just_before(start))
+def fill_marker(
+    events: Sequence[tuple[int, bytes]], latest: int, start: str, *, truncated: bool = False
+) -> Marker:
+    """What a refill from MySQL vouches for, and nothing more: everything after the first event
+    it writes (or after the stream's version read before the query, when the window is empty).
+    Nothing missing created at or after `start`, unless the read was `truncated` (it holds only
+    the newest of a busy window): then what is missing was created at or before its first."""
+    if not events:
+        return Marker(latest, just_before(start))
+    first_seq, first = events[0]
+    if truncated:
+        return Marker(first_seq - 1, orjson.loads(first)["created_at"])
+    return Marker(first_seq - 1, just_before(start))
 
 
 class HistoryReader:
@@ -238,9 +245,10 @@ class HistoryReader:
         latest = await self.reads.read(lambda db: event_log.latest_seq(db, chat), fresh=True)
         window = await self._window_from_mysql(chat, start)
         if may_write:
-            marker = fill_marker(window, latest, start)
+            truncated = len(window) >= MYSQL_WINDOW_LIMIT
+            marker = fill_marker(window, latest, start, truncated=truncated)
             committed = await self._redis_ok(
-                self.mirror.commit_fill(chat, nonce, window, marker, start)
+                self.mirror.commit_fill(chat, nonce, window, marker, start, head=latest)
             )
             if committed:
                 HISTORY_REFILLS.inc()

@@ -7,7 +7,7 @@ a request with no MySQL or Redis round trip. The ledger applies the same rules a
 reaches it, so a request that races a mute or a ban is refused there.
 
 How it stays current: every process that serves the API or `/ws` follows `<prefix>chat.events`
-with a group-less consumer (`gateway/consumer.follow`; an api-only process runs it too, without
+with a group-less consumer (`gateway/feed.follow`; an api-only process runs it too, without
 rooms), and seeds this state from MySQL AFTER that consumer is positioned at the end of every
 partition (`read_seed`: chat_settings, chat_mutes, chat_bans and those chats' stream versions,
 in one consistent snapshot):
@@ -20,6 +20,9 @@ in one consistent snapshot):
   mute, banned or not), a chat's events arrive in seq order (the topic is keyed by chat), so the
   chat's later events in the snapshot arrive after it, in order, and set every key back to what
   the snapshot said. The same holds for Kafka's redeliveries.
+- an event the bus skipped (a publish that failed, a broker that lost acknowledged records) is
+  read from MySQL before anything later of its chat is folded: the feed's `Sequencer` fills the
+  chat's seq gap (`readmodels/gap_fill.py`), so a lost ban still closes sockets and refuses `/ws`.
 Bounded: a mute stays in the state after it ends (the ledger's `evolve` never forgets one), so
 the questions that take a `now` drop the mutes over by then, at most once per PRUNE_EVERY: the
 state holds the mutes still running plus at most PRUNE_EVERY's worth of ended ones. A mute that

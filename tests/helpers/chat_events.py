@@ -35,11 +35,13 @@ async def insert(db: Database, events: list[Event]) -> list[bytes]:
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [event_to_row(event) for event in events],
         )
+        versions: dict[str, int] = {}
         for event in events:
-            await cur.execute(
-                "INSERT INTO streams (stream, version) VALUES (%s, %s)"
-                " ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))",
-                (event.stream, event.seq),
-            )
+            versions[event.stream] = max(versions.get(event.stream, 0), event.seq)
+        await cur.executemany(
+            "INSERT INTO streams (stream, version) VALUES (%s, %s)"
+            " ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))",
+            list(versions.items()),
+        )
         await connection.raw_connection.commit()
     return [encode_event(event) for event in events]

@@ -149,7 +149,7 @@ async def test_a_fill_keeps_what_the_projector_wrote_meanwhile(mirror: HistoryMi
     snapshot = await mirror.snapshot(chat)
     assert snapshot.marker == Marker(5, "x")
     assert [seq for seq, _ in snapshot.events] == [6, 7, 8]
-    assert (await raw(mirror, chat))[0][1] == -1.0  # the fill nonce is gone
+    assert all(score != -2 for _, score in await raw(mirror, chat))  # the fill nonce is gone
     await append(mirror, chat, [wire(chat, 5)])  # older than the marker: not taken back in
     assert [seq for seq, _ in (await mirror.snapshot(chat)).events] == [6, 7, 8]
 

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from chatledger.api.history import BadLimit, page_body, parse_limit
-from chatledger.history.mirror import Marker, mirror_ttl_s, parse_snapshot
+from chatledger.history.mirror import SEQ_ONLY, Marker, mirror_ttl_s, parse_snapshot
 from chatledger.history.projector import group_by_chat
 from chatledger.history.reader import (
     ParsedEvents,
@@ -91,6 +91,13 @@ def test_fill_marker_vouches_from_the_first_window_event_or_the_stream_version()
     assert fill_marker([], latest=12, start=at(5)) == Marker(12, just_before(at(5)))
 
 
+def test_a_truncated_fill_vouches_for_nothing_older_than_its_first_event() -> None:
+    first = b'{"created_at": "%s"}' % at(7).encode()
+    marker = fill_marker([(7, first), (8, b"{}")], latest=8, start=at(5), truncated=True)
+    assert marker == Marker(6, at(7))
+    assert not marker.covers_window(at(5))
+
+
 def test_parse_snapshot_separates_marker_fill_and_events() -> None:
     rows = [(b"#fill|abc", -2.0), (b"#complete|4|" + at(1).encode(), -1.0), (b"{}", 5.0)]
     snapshot = parse_snapshot(rows)
@@ -105,10 +112,10 @@ def test_mirror_ttl_outlives_the_window() -> None:
     assert mirror_ttl_s(1) == 60
 
 
-def test_group_by_chat_keeps_order_and_drops_account_events_and_garbage() -> None:
-    deposit = orjson.dumps({"type": "deposited", "chat": CHAT, "seq": 3})
-    values = [event(1, at(1)), b"not json", deposit, event(2, at(2))]
-    assert group_by_chat(values).events == {CHAT: [(1, values[0]), (2, values[3])]}
+def test_group_by_chat_keeps_order_gives_account_events_only_their_seq_drops_garbage() -> None:
+    deposit = orjson.dumps({"type": "deposited", "chat": CHAT, "seq": 2})
+    values = [event(1, at(1)), b"not json", deposit, event(3, at(2))]
+    assert group_by_chat(values).events == {CHAT: [(1, values[0]), (2, SEQ_ONLY), (3, values[3])]}
 
 
 @pytest.mark.parametrize("text, expected", [(None, 20), ("1", 1), ("20", 20), ("07", 7)])
