@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from chatledger.domain.commands import Actor
 from chatledger.ledger.relay import partition_of
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from tests.helpers import chat_events
 from tests.helpers.broker import private_broker, start_tansu
@@ -74,7 +75,7 @@ async def test_events_the_broker_lost_reach_the_viewer_and_the_history(
                     assert seqs == sorted(set(seqs)) and seqs[-2:] == [last + 1, last + 2]
 
                     redis = Redis.from_url(settings.redis_url)
-                    key = settings.redis_key("history", model.uuid)
+                    key = redis_keys.history(settings, model.uuid)
                     try:
                         mirrored = await eventually(
                             lambda: redis.zrangebyscore(key, last + 1, last + 2),
