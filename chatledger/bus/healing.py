@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
+from chatledger.bus.kafka import assigned_highwater
 from chatledger.platform.tasks import running
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ async def _position(consumer: AIOKafkaConsumer, partition: TopicPartition) -> in
 async def partitions_past_the_end(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
     lost = []
     for partition in consumer.assignment():
-        if past_the_end(await _position(consumer, partition), consumer.highwater(partition)):
+        position = await _position(consumer, partition)
+        # Read after the await, from the same fetch state: None once a rebalance took it.
+        if past_the_end(position, assigned_highwater(consumer, partition)):
             lost.append(partition)
     return lost
 

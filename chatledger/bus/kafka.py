@@ -12,7 +12,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import aiokafka.client
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
@@ -230,11 +235,19 @@ async def start_producer(settings: Settings, deadline_s: float = 30.0) -> AIOKaf
 
 
 async def start_consumer(
-    settings: Settings, topic: str, group: str, *, max_records: int, deadline_s: float = 30.0
+    settings: Settings,
+    topic: str,
+    group: str,
+    *,
+    max_records: int,
+    listener: ConsumerRebalanceListener | None = None,
+    deadline_s: float = 30.0,
 ) -> AIOKafkaConsumer:
+    """A consumer of `topic` in `group`; `listener` hears of every rebalance from the first
+    join on (it can only be given at subscription: a later subscribe would rejoin the group)."""
+
     def factory() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            topic,
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=group,
             enable_auto_commit=False,
@@ -244,8 +257,21 @@ async def start_consumer(
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
         )
+        consumer.subscribe([topic], listener=listener)
+        return consumer
 
     return await _started(factory, deadline_s)
+
+
+def assigned_highwater(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int | None:
+    """The partition's last known high watermark, None if unknown or no longer assigned.
+
+    aiokafka asserts the partition is assigned: after any await a rebalance may have taken it.
+    """
+    if partition not in consumer.assignment():
+        return None
+    highwater: int | None = consumer.highwater(partition)
+    return highwater
 
 
 async def send_bounded(
