@@ -98,11 +98,14 @@ def processes(settings: Settings, env: dict[str, str]) -> Iterator[list[Service]
             stop(service.process, signal.SIGKILL)
 
 
-def join(settings: Settings, env: dict[str, str], roles: str, started: list[Service]) -> Service:
-    service = launch(settings, roles, env)
-    started.append(service)
-    wait_http(service.ops_url, service.process, timeout=30)
-    return service
+def join(settings: Settings, env: dict[str, str], *roles: str, started: list[Service]
+         ) -> list[Service]:
+    """One process per entry of `roles`, launched at once; returned once each answers."""
+    services = [launch(settings, each, env) for each in roles]
+    started.extend(services)
+    for service in services:
+        wait_http(service.ops_url, service.process, timeout=30)
+    return services
 
 
 def alive(*services: Service) -> list[int | None]:
@@ -142,15 +145,14 @@ async def test_ledgers_joining_leaving_and_dying_under_load_crash_nobody(
     A never exits, B exits cleanly, every 201 is applied exactly once, the audit is clean."""
     senders = [viewer for _, viewer in await chats_with_viewers(people, 8)]
     with processes(migrated, env) as started:
-        front = join(migrated, env, "api", started)
-        first = join(migrated, env, "ledger", started)
+        front, first = join(migrated, env, "api", "ledger", started=started)
         tips = Tips(front, senders)
         async with tips.running():
             await tips.grow(60)
             await eventually(lambda: ledger_commands(first), what="ledger A at work")
-            second = join(migrated, env, "ledger", started)
+            (second,) = join(migrated, env, "ledger", started=started)
             await eventually(lambda: ledger_commands(second), what="ledger B's share")
-            third = join(migrated, env, "ledger", started)
+            (third,) = join(migrated, env, "ledger", started=started)
             await eventually(lambda: ledger_commands(third), what="ledger C's share")
             second.process.send_signal(signal.SIGTERM)  # leaves, finishing what it has
             await tips.grow(60)
@@ -198,19 +200,18 @@ async def test_history_projectors_joining_leaving_and_dying_under_load_crash_nob
     settings = Settings(prefix=env["CHATLEDGER_PREFIX"])
     redis = Redis.from_url(settings.redis_url)
     with processes(migrated, env) as started:
-        front = join(migrated, env, "api", started)
-        join(migrated, env, "ledger", started)
-        first, second = (join(migrated, env, "history", started) for _ in range(2))
+        front, _, first, second = join(migrated, env, "api", "ledger", "history", "history",
+                                       started=started)
         tips = Tips(front, [viewer for _, viewer in pairs])
         try:
             async with tips.running():
                 await tips.grow(60)
                 for service in (first, second):
                     await eventually(lambda s=service: assigned(s), what="A and B assigned")
-                leaving = join(migrated, env, "history", started)
+                (leaving,) = join(migrated, env, "history", started=started)
                 await eventually(lambda: assigned(leaving), what="C assigned")
                 leaving.process.send_signal(signal.SIGTERM)
-                dying = join(migrated, env, "history", started)
+                (dying,) = join(migrated, env, "history", started=started)
                 await eventually(lambda: assigned(dying), what="D assigned")
                 stop(dying.process, signal.SIGKILL)
                 await tips.grow(120)
