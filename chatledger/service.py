@@ -11,7 +11,13 @@ from aiohttp import web
 from chatledger.api.app import add_api_routes, add_demo_routes, error_bodies
 from chatledger.bus.consume import Handover
 from chatledger.bus.healing import watch_positions
-from chatledger.bus.kafka import ensure_topics, keep_topics, start_consumer, start_producer
+from chatledger.bus.kafka import (
+    ensure_topics,
+    keep_topics,
+    start_consumer,
+    start_producer,
+    stop_consumer,
+)
 from chatledger.gateway.feed import follow
 from chatledger.gateway.hub import GATEWAY
 from chatledger.gateway.presence_ticker import announce_presence
@@ -167,7 +173,7 @@ async def _consume_commands(
             await worker.run(consumer, handover)
     finally:
         started.clear()
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 @contextlib.asynccontextmanager

@@ -263,6 +263,21 @@ async def start_consumer(
     return await _started(factory, deadline_s)
 
 
+# How long a stopping process tries to leave its consumer group. A broker in the middle of a
+# rebalance may hold the LeaveGroup answer (Tansu does, up to the request timeout): the member
+# that did not leave is dropped after the session timeout, as one that died would be.
+STOP_TIMEOUT_S = 5.0
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop a group consumer (leaving the group), giving up after `timeout_s`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await consumer.stop()
+    except TimeoutError:
+        log.warning("consumer did not leave its group in %.1f s: the broker drops it", timeout_s)
+
+
 def assigned_highwater(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int | None:
     """The partition's last known high watermark, None if unknown or no longer assigned.
 

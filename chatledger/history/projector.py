@@ -18,7 +18,7 @@ from redis.exceptions import BusyLoadingError, ConnectionError, TimeoutError
 
 from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
 from chatledger.bus.healing import watch_positions
-from chatledger.bus.kafka import start_consumer
+from chatledger.bus.kafka import start_consumer, stop_consumer
 from chatledger.domain import events as ev
 from chatledger.history.mirror import HistoryMirror
 from chatledger.history.reader import window_start
@@ -104,4 +104,4 @@ async def project_history(
     finally:
         if started is not None:
             started.clear()
-        await consumer.stop()
+        await stop_consumer(consumer)

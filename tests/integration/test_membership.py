@@ -193,7 +193,7 @@ async def mirror_and_mysql(
 async def test_history_projectors_joining_leaving_and_dying_under_load_crash_nobody(
     migrated: Settings, env: dict[str, str], people: People, db: Database
 ) -> None:
-    """History A and B project ~120 tips/s; C joins and leaves (SIGTERM), D joins and is
+    """History A and B project ~120 tips/s; C and D join, then C leaves (SIGTERM) and D is
     SIGKILLed. Neither A nor B exits and the mirror ends equal to MySQL."""
     env = {**env, "CHATLEDGER_HISTORY_MIRROR_SIZE": "10000"}  # the whole test fits in it
     pairs = await chats_with_viewers(people, 8)
@@ -208,11 +208,10 @@ async def test_history_projectors_joining_leaving_and_dying_under_load_crash_nob
                 await tips.grow(60)
                 for service in (first, second):
                     await eventually(lambda s=service: assigned(s), what="A and B assigned")
-                (leaving,) = join(migrated, env, "history", started=started)
-                await eventually(lambda: assigned(leaving), what="C assigned")
+                leaving, dying = join(migrated, env, "history", "history", started=started)
+                for service in (leaving, dying):
+                    await eventually(lambda s=service: assigned(s), what="C and D assigned")
                 leaving.process.send_signal(signal.SIGTERM)
-                (dying,) = join(migrated, env, "history", started=started)
-                await eventually(lambda: assigned(dying), what="D assigned")
                 stop(dying.process, signal.SIGKILL)
                 await tips.grow(120)
                 assert alive(first, second) == [None, None], first.log()[-3000:]

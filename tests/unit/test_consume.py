@@ -249,3 +249,15 @@ async def test_the_lag_skips_a_partition_revoked_while_it_measured() -> None:
     from chatledger.ledger.worker import consumer_lag
 
     assert await consumer_lag(Rebalancing()) == 6  # type: ignore[arg-type]
+
+
+async def test_stopping_gives_up_on_a_group_the_broker_does_not_let_go() -> None:
+    """A broker busy with a rebalance may never answer the LeaveGroup: the process stops anyway
+    (the broker drops the member after its session timeout)."""
+    from chatledger.bus.kafka import stop_consumer
+
+    class Stuck:
+        async def stop(self) -> None:
+            await asyncio.Event().wait()
+
+    await asyncio.wait_for(stop_consumer(Stuck(), timeout_s=0.05), 5)  # type: ignore[arg-type]
