@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
-from chatledger.bus.kafka import assigned_highwater
 from chatledger.platform.tasks import running
 
 log = logging.getLogger(__name__)
@@ -35,6 +34,17 @@ _rebirths: "weakref.WeakKeyDictionary[AIOKafkaConsumer, int]" = weakref.WeakKeyD
 
 def rebirths(consumer: AIOKafkaConsumer) -> int:
     return _rebirths.get(consumer, 0)
+
+
+def assigned_highwater(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int | None:
+    """The partition's last known high watermark, None if unknown or no longer assigned.
+
+    aiokafka asserts the partition is assigned: after any await a rebalance may have taken it.
+    """
+    if partition not in consumer.assignment():
+        return None
+    highwater: int | None = consumer.highwater(partition)
+    return highwater
 
 
 def past_the_end(position: int | None, highwater: int | None) -> bool:

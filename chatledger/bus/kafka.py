@@ -16,7 +16,6 @@ from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
     ConsumerRebalanceListener,
-    TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
@@ -277,16 +276,6 @@ async def stop_consumer(consumer: AIOKafkaConsumer, timeout_s: float = STOP_TIME
     except TimeoutError:
         log.warning("consumer did not leave its group in %.1f s: the broker drops it", timeout_s)
 
-
-def assigned_highwater(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int | None:
-    """The partition's last known high watermark, None if unknown or no longer assigned.
-
-    aiokafka asserts the partition is assigned: after any await a rebalance may have taken it.
-    """
-    if partition not in consumer.assignment():
-        return None
-    highwater: int | None = consumer.highwater(partition)
-    return highwater
 
 
 async def send_bounded(

@@ -21,7 +21,7 @@ from aiokafka.errors import IllegalStateError
 
 from chatledger.bus.command_codec import UndecodableCommand, decode_command
 from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
-from chatledger.bus.kafka import assigned_highwater
+from chatledger.bus.healing import assigned_highwater
 from chatledger.domain.commands import Command
 from chatledger.domain.events import Event
 from chatledger.domain.wire import encode_event
