@@ -10,8 +10,15 @@ from aiohttp import web
 from databases import Database
 
 from chatledger.api.app import add_api_routes, add_demo_routes, error_bodies
+from chatledger.bus.consume import Handover
 from chatledger.bus.healing import watch_positions
-from chatledger.bus.kafka import ensure_topics, keep_topics, start_consumer, start_producer
+from chatledger.bus.kafka import (
+    ensure_topics,
+    keep_topics,
+    start_consumer,
+    start_producer,
+    stop_consumer,
+)
 from chatledger.gateway.feed import follow
 from chatledger.gateway.hub import GATEWAY
 from chatledger.gateway.presence_ticker import announce_presence
@@ -183,19 +190,21 @@ async def _consume_commands(
     settings: Settings, worker: LedgerWorker, started: asyncio.Event
 ) -> None:
     # Joining a consumer group can take seconds; the API must not wait for it to start serving.
+    handover = Handover()
     consumer = await start_consumer(
         settings,
         settings.commands_topic,
         settings.group("ledger"),
         max_records=settings.ledger_batch_size,
+        listener=handover,
     )
     started.set()
     try:
         async with watch_positions(consumer, "ledger"):
-            await worker.run(consumer)
+            await worker.run(consumer, handover)
     finally:
         started.clear()
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 @contextlib.asynccontextmanager

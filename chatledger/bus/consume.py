@@ -10,15 +10,25 @@ while `handle` works on batch N+1, and the rests run one after another, in batch
   and handlers are idempotent (the ledger dedups by command id, the mirror by seq);
 - a batch fetched before the broker lost its partitions (`healing.rebirths`) never commits its
   offsets: they would point past records of the reborn partition that nobody has read.
+
+Membership changes (a process joining, leaving or dying) are routine and never stop the loop:
+- before a rebalance takes partitions away, `Handover` (the consumer's rebalance listener) waits
+  for every batch already fetched to finish and commit, while this consumer still owns them, so
+  the new owner starts where this one stopped; the wait is bounded by REVOKE_GRACE_S;
+- a batch still unfinished when the rebalance goes on (or fetched under an assignment that has
+  changed since) commits nothing, and never raises: its offsets are not this consumer's to
+  commit any more. The new owner, or this one again, redelivers it and dedups;
+- offsets are only ever committed for partitions assigned at the moment of the commit.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from chatledger.bus.healing import rebirths
 
@@ -27,6 +37,9 @@ log = logging.getLogger(__name__)
 Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 Finish = Callable[[], Awaitable[None]]
 FETCH_TIMEOUT_MS = 200
+# Other members wait for this one during a rebalance (up to the group's rebalance timeout, 30 s
+# in aiokafka): a batch stuck longer than this (MySQL or the broker away) is left unfinished.
+REVOKE_GRACE_S = 10.0
 
 
 async def nothing_left() -> None:
@@ -38,27 +51,99 @@ def offsets_after(batch: Batch) -> dict[TopicPartition, int]:
     return {partition: records[-1].offset + 1 for partition, records in batch.items()}
 
 
+def still_owned(
+    offsets: dict[TopicPartition, int], assigned: Iterable[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The offsets of the partitions this consumer still has (aiokafka refuses the others)."""
+    owned = set(assigned)
+    return {partition: offset for partition, offset in offsets.items() if partition in owned}
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A fetched batch: the assignment generation and rebirths count when it was fetched, and
+    a future done once the batch is finished or abandoned."""
+
+    generation: int
+    rebirths: int
+    done: "asyncio.Future[None]"
+
+
+class Handover(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Finishes the batches in flight before their partitions are given away.
+
+    aiokafka awaits `on_partitions_revoked` before rejoining the group, with the old assignment
+    still in place (heartbeats go on meanwhile), so what finishes then is committed by the owner.
+    """
+
+    def __init__(self, grace_s: float = REVOKE_GRACE_S) -> None:
+        self.grace_s = grace_s
+        self.generation = 0  # moves at every revocation and assignment
+        self._unfinished: set[asyncio.Future[None]] = set()
+
+    def fetched(self, consumer: AIOKafkaConsumer) -> Ticket:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unfinished.add(done)
+        done.add_done_callback(self._unfinished.discard)
+        return Ticket(self.generation, rebirths(consumer), done)
+
+    def abandon(self) -> None:
+        """The loop stopped: nothing it fetched will finish, nobody should wait for it."""
+        for done in list(self._unfinished):
+            done.cancel()
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self._unfinished:
+            _, late = await asyncio.wait(set(self._unfinished), timeout=self.grace_s)
+            if late:
+                log.warning(
+                    "rebalance: %d batch(es) unfinished after %.1f s, left to the next owner",
+                    len(late), self.grace_s,
+                )
+        self.generation += 1
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.generation += 1
+
+    def committable(
+        self, consumer: AIOKafkaConsumer, ticket: Ticket, offsets: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        """What of a finished batch's offsets this consumer may still commit."""
+        if rebirths(consumer) != ticket.rebirths:
+            log.warning("partitions reborn since this batch was fetched: its offsets not committed")
+            return {}
+        if self.generation != ticket.generation:
+            log.info("partitions reassigned since this batch was fetched: offsets not committed")
+            return {}
+        return still_owned(offsets, consumer.assignment())
+
+
 async def consume(
     consumer: AIOKafkaConsumer,
     handle: Callable[[Batch], Awaitable[Finish]],
     *,
     max_records: int,
     after_fetch: Callable[[AIOKafkaConsumer], Awaitable[None]] | None = None,
+    handover: Handover | None = None,
 ) -> None:
+    """Run the loop; `handover` is the listener the consumer was subscribed with (without
+    one, no wait before a rebalance, but offsets are still committed only while owned)."""
+    handover = handover if handover is not None else Handover()
     finishing: asyncio.Task[None] | None = None  # batch N's rest and offsets
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=max_records)
+            # Taken at once: a rebalance during after_fetch must count as after the fetch.
+            ticket = handover.fetched(consumer) if batch else None
             if after_fetch is not None:
                 await after_fetch(consumer)
-            if not batch:
+            if ticket is None:
                 continue
-            epoch = rebirths(consumer)
             finish = await handle(batch)  # batch N+1, while batch N finishes
             if finishing is not None:
                 await finishing
             finishing = asyncio.create_task(
-                _finish(consumer, finish, offsets_after(batch), epoch)
+                _finish(consumer, handover, finish, offsets_after(batch), ticket)
             )
     finally:
         if finishing is not None:
@@ -66,16 +151,32 @@ async def consume(
             finishing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await finishing
+        handover.abandon()
 
 
 async def _finish(
-    consumer: AIOKafkaConsumer, finish: Finish, offsets: dict[TopicPartition, int], epoch: int
+    consumer: AIOKafkaConsumer,
+    handover: Handover,
+    finish: Finish,
+    offsets: dict[TopicPartition, int],
+    ticket: Ticket,
 ) -> None:
-    await finish()
-    if rebirths(consumer) != epoch:
-        log.warning("partitions reborn since this batch was fetched: its offsets not committed")
+    try:
+        await finish()
+        await _commit(consumer, handover.committable(consumer, ticket, offsets))
+    finally:
+        if not ticket.done.done():
+            ticket.done.set_result(None)
+
+
+async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    if not offsets:
         return
     try:
         await consumer.commit(offsets)
     except CommitFailedError:
         log.warning("offset commit lost to a rebalance; the batch will be redelivered")
+    except IllegalStateError:
+        # Unreachable while `committable` reads the assignment with no await before the commit
+        # checks it; kept so that a membership change can never stop the loop.
+        log.warning("offset commit for partitions no longer assigned skipped")

@@ -36,6 +36,17 @@ def rebirths(consumer: AIOKafkaConsumer) -> int:
     return _rebirths.get(consumer, 0)
 
 
+def assigned_highwater(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int | None:
+    """The partition's last known high watermark, None if unknown or no longer assigned.
+
+    aiokafka asserts the partition is assigned: after any await a rebalance may have taken it.
+    """
+    if partition not in consumer.assignment():
+        return None
+    highwater: int | None = consumer.highwater(partition)
+    return highwater
+
+
 def past_the_end(position: int | None, highwater: int | None) -> bool:
     """A position beyond the partition's end: it can only be stale (the partition lost data).
 
@@ -69,7 +80,9 @@ async def _position(consumer: AIOKafkaConsumer, partition: TopicPartition) -> in
 async def partitions_past_the_end(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
     lost = []
     for partition in consumer.assignment():
-        if past_the_end(await _position(consumer, partition), consumer.highwater(partition)):
+        position = await _position(consumer, partition)
+        # Read after the await, from the same fetch state: None once a rebalance took it.
+        if past_the_end(position, assigned_highwater(consumer, partition)):
             lost.append(partition)
     return lost
 

@@ -12,7 +12,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import aiokafka.client
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
@@ -230,11 +234,19 @@ async def start_producer(settings: Settings, deadline_s: float = 30.0) -> AIOKaf
 
 
 async def start_consumer(
-    settings: Settings, topic: str, group: str, *, max_records: int, deadline_s: float = 30.0
+    settings: Settings,
+    topic: str,
+    group: str,
+    *,
+    max_records: int,
+    listener: ConsumerRebalanceListener | None = None,
+    deadline_s: float = 30.0,
 ) -> AIOKafkaConsumer:
+    """A consumer of `topic` in `group`; `listener` hears of every rebalance from the first
+    join on (it can only be given at subscription: a later subscribe would rejoin the group)."""
+
     def factory() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            topic,
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
             group_id=group,
             enable_auto_commit=False,
@@ -244,8 +256,26 @@ async def start_consumer(
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
         )
+        consumer.subscribe([topic], listener=listener)
+        return consumer
 
     return await _started(factory, deadline_s)
+
+
+# How long a stopping process tries to leave its consumer group. A broker in the middle of a
+# rebalance may hold the LeaveGroup answer (Tansu does, up to the request timeout): the member
+# that did not leave is dropped after the session timeout, as one that died would be.
+STOP_TIMEOUT_S = 5.0
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop a group consumer (leaving the group), giving up after `timeout_s`."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await consumer.stop()
+    except TimeoutError:
+        log.warning("consumer did not leave its group in %.1f s: the broker drops it", timeout_s)
+
 
 
 async def send_bounded(

@@ -24,9 +24,9 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from chatledger.bus.consume import Batch, Finish, consume, nothing_left
+from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
 from chatledger.bus.healing import watch_positions
-from chatledger.bus.kafka import start_consumer
+from chatledger.bus.kafka import start_consumer, stop_consumer
 from chatledger.domain import events as ev
 from chatledger.history.mirror import SEQ_ONLY, HistoryMirror
 from chatledger.history.reader import window_start
@@ -73,8 +73,9 @@ class HistoryProjector:
         self.settings = settings
         self.mirror = mirror
 
-    async def run(self, consumer: AIOKafkaConsumer) -> None:
-        await consume(consumer, self.handle, max_records=BATCH_SIZE)
+    async def run(self, consumer: AIOKafkaConsumer, handover: Handover | None = None) -> None:
+        """`handover`: the listener `consumer` was subscribed with (bus/consume.py)."""
+        await consume(consumer, self.handle, max_records=BATCH_SIZE, handover=handover)
 
     async def handle(self, batch: Batch) -> Finish:
         await self.project(record.value for records in batch.values() for record in records)
@@ -102,15 +103,17 @@ async def project_history(
     Several history processes share the partitions through their consumer group; after a broker
     lost its topics the projector restarts a reborn partition at its beginning (bus.healing).
     """
+    handover = Handover()
     consumer = await start_consumer(
-        settings, settings.events_topic, settings.group("history"), max_records=BATCH_SIZE
+        settings, settings.events_topic, settings.group("history"), max_records=BATCH_SIZE,
+        listener=handover,
     )
     if started is not None:
         started.set()
     try:
         async with watch_positions(consumer, "history"):
-            await HistoryProjector(settings, mirror).run(consumer)
+            await HistoryProjector(settings, mirror).run(consumer, handover)
     finally:
         if started is not None:
             started.clear()
-        await consumer.stop()
+        await stop_consumer(consumer)

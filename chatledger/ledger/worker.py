@@ -20,7 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import IllegalStateError
 
 from chatledger.bus.command_codec import UndecodableCommand, decode_command
-from chatledger.bus.consume import Batch, Finish, consume, nothing_left
+from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
+from chatledger.bus.healing import assigned_highwater
 from chatledger.domain.commands import Command
 from chatledger.domain.events import Event
 from chatledger.domain.wire import encode_event
@@ -67,13 +68,15 @@ async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:
     """
     total: int | None = None
     for partition in consumer.assignment():
-        highwater = consumer.highwater(partition)
+        # Checked again for each partition: a rebalance during the previous await may have
+        # taken it (aiokafka's highwater() asserts the partition is assigned).
+        highwater = assigned_highwater(consumer, partition)
         if highwater is None:
             continue
         try:
             position = await consumer.position(partition)
         except IllegalStateError:
-            continue  # revoked by a rebalance between assignment() and here
+            continue  # revoked by a rebalance while position() waited
         total = (total or 0) + max(highwater - position, 0)
     return total
 
@@ -85,10 +88,11 @@ class LedgerWorker:
         self.producer = producer
         self.lag: int | None = None  # read by /readyz and exported as a gauge
 
-    async def run(self, consumer: AIOKafkaConsumer) -> None:
+    async def run(self, consumer: AIOKafkaConsumer, handover: Handover | None = None) -> None:
+        """`handover`: the listener `consumer` was subscribed with (bus/consume.py)."""
         await consume(
             consumer, self.apply, max_records=self.settings.ledger_batch_size,
-            after_fetch=self.measure_lag,
+            after_fetch=self.measure_lag, handover=handover,
         )
 
     async def measure_lag(self, consumer: AIOKafkaConsumer) -> None:
