@@ -10,9 +10,10 @@ import orjson
 from databases import Database
 
 from chatledger.domain.commands import Actor
-from chatledger.history.mirror import HistoryMirror, redis_client
+from chatledger.history.mirror import HistoryMirror
 from chatledger.history.reader import MYSQL_WINDOW_LIMIT, HistoryReader
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 from tests.helpers import chat_events
 
 EXTRA = 50

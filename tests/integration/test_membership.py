@@ -20,6 +20,7 @@ from databases import Database
 from redis.asyncio import Redis
 
 from chatledger.domain import events as ev
+from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, launch, stop, wait_http
@@ -182,7 +183,7 @@ async def mirror_and_mysql(
     types = ", ".join(f"'{name}'" for name in sorted(ev.CHAT_TYPES))
     pairs = []
     for chat in chats:
-        mirrored = await redis.zrangebyscore(settings.redis_key("history", chat), 1, "+inf",
+        mirrored = await redis.zrangebyscore(redis_keys.history(settings, chat), 1, "+inf",
                                              withscores=True)
         rows = await db.fetch_all(f"SELECT seq FROM chat_events WHERE stream = :c AND type IN"
                                   f" ({types}) ORDER BY seq", {"c": chat})

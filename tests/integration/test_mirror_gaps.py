@@ -5,8 +5,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatledger.history.mirror import SEQ_ONLY, HistoryMirror, Marker, redis_client
+from chatledger.history.mirror import SEQ_ONLY, HistoryMirror, Marker
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
 from tests.integration.test_history_mirror import CUTOFF, wire
 
 
