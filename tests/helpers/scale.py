@@ -14,7 +14,6 @@ from tests.helpers.service import ROOT
 REPLICA_PORT = 3307
 CLUSTER_PORTS = (7001, 7002, 7003)
 CLUSTER_NODES = ",".join(f"127.0.0.1:{port}" for port in CLUSTER_PORTS)
-REPLICA_PID = ROOT / ".stack" / "mariadb-replica" / "mysqld.pid"
 
 
 def up_scale() -> None:
@@ -30,13 +29,26 @@ def replica_dsn(settings: Settings) -> str:
 
 
 def node_pid(port: int) -> int:
-    return int(Path(ROOT / ".stack" / "redis-cluster" / str(port) / "redis.pid").read_text())
+    """Asked of the node itself: whichever checkout's `up-scale` started it."""
+    info = subprocess.run(["redis-cli", "-p", str(port), "info", "server"], capture_output=True,
+                          text=True, timeout=10, check=True).stdout
+    return int(next(line for line in info.splitlines() if line.startswith("process_id:"))
+               .split(":", 1)[1])
+
+
+def replica_pid() -> int:
+    """Asked of the replica itself (its pid file), whichever checkout started it."""
+    path = subprocess.run(
+        ["mariadb", "-h127.0.0.1", f"-P{REPLICA_PORT}", "-uroot", "-N", "-B", "-e",
+         "SELECT @@pid_file"], capture_output=True, text=True, timeout=10, check=True,
+    ).stdout.strip()
+    return int(Path(path).read_text())
 
 
 @contextlib.contextmanager
 def replica_stopped() -> Iterator[int]:
     """The replica frozen (SIGSTOP): it accepts connections and answers nothing."""
-    pid = int(REPLICA_PID.read_text())
+    pid = replica_pid()
     os.kill(pid, signal.SIGSTOP)
     try:
         yield pid

@@ -86,6 +86,11 @@ async def test_a_ban_the_bus_lost_still_closes_the_socket_and_refuses_ws(
         first = await said(http, service.url, db, model)
         await page.until_seq(first)
         await chat_events.insert(db, [unpublished_ban(model, viewer, first + 1)])
+        # Its projection row too, as the ledger writes it: the session's audits replay the event.
+        await db.execute(
+            "INSERT IGNORE INTO chat_bans (model_uuid, client_uuid) VALUES (:model, :client)",
+            {"model": model.uuid, "client": viewer.uuid},
+        )
         await said(http, service.url, db, model)
         await eventually(lambda: _closed(page), what="the banned socket closed")
         assert page.ws.close_code == 4003
