@@ -16,6 +16,7 @@ from typing import Any
 
 from chatledger.domain import events as ev
 from chatledger.domain.commands import Donate, SetMenu
+from chatledger.domain.events import Event
 from chatledger.domain.facts import Facts, Refusal, require_account
 from chatledger.domain.menu_items import NO_MENU, Menu, MenuItem, item_id
 from chatledger.domain.state import ZERO, LedgerState
@@ -86,3 +87,15 @@ def purchase_fact(state: LedgerState, command: Donate) -> dict[str, Any]:
         return {}
     item = menu_of_chat(state, command.chat).item(command.menu_item)
     return {} if item is None else {"menu_item": item.fact()}
+
+
+def purchase_problem(state: LedgerState, donation: Event) -> str | None:
+    """For the audit: a `donate` event's `menu_item` was on the chat's menu at that moment, as
+    it says, and the sum is its price (None: fine)."""
+    bought = donation.payload["menu_item"]
+    item = menu_of_chat(state, donation.stream).item(bought["id"])
+    if item is None or item.fact() != bought:
+        return f"menu_item {bought['id']} was not on the chat's menu as the event says"
+    if donation.amount != item.price:
+        return f"sum {donation.amount} of an item priced {money(item.price)}"
+    return None
