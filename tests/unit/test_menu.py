@@ -158,3 +158,12 @@ def test_a_purchase_moves_exactly_the_price_or_nothing(
                     assert outcome.payload["reason"] == MENU_CHANGED
             if repost:
                 set_menu(state, *((label, str(price)) for label, price in menu))
+
+
+def test_a_menu_and_a_purchase_cross_the_commands_topic_intact() -> None:
+    from chatledger.bus.command_codec import decode_command, encode_command
+
+    menu = SetMenu(cid(), MODEL.uuid, MODEL, (MenuEntry("Dance", Decimal("5.00")),))
+    purchase = Donate(cid(), MODEL.uuid, CLIENT, Decimal("5.00"), menu_item="abc")
+    assert decode_command(encode_command(menu)) == menu
+    assert decode_command(encode_command(purchase)) == purchase
