@@ -15,8 +15,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chatledger.api.command_routes import Rejected, command_endpoint, principal_of, rules_of
-from chatledger.api.openapi_types import Operation, Reply
-from chatledger.api.response_models import Unauthorized, Unavailable
+from chatledger.api.openapi_types import Operation, Prose, Reply
+from chatledger.api.response_models import Forbidden, Unauthorized, Unavailable
 from chatledger.api.schemas import NO_CONTROLS, Money, _Body, check_money_limit, check_text
 from chatledger.api.wire_models import MenuItem
 from chatledger.domain.commands import ChatCommand, MenuEntry, SetMenu
@@ -70,6 +70,14 @@ async def get_menu(request: web.Request) -> web.Response:
 
 
 post_menu = command_endpoint(MenuBody, build_menu)
+
+MENU_PROSE = Prose(
+    "Set the chat's tip menu (models only)",
+    "Only the model of the token's chat; a viewer's token gets 403 (forbidden). At most"
+    f" {MAX_ITEMS} items, each a label of 1..{MAX_LABEL} characters and a price; `[]` clears"
+    " it; an item twice is refused (400). Appends `menu_changed` (public) with the next version.",
+    (Forbidden,),
+)
 
 MENU_READ = Operation(
     "getMenu",
