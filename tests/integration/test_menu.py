@@ -22,7 +22,7 @@ from tests.helpers.commands import produce
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.moderation import accepted, applied, post
 from tests.helpers.people import People, Someone
-from tests.helpers.service import Service
+from tests.helpers.service import Service, start_service
 from tests.helpers.ws import Client, connected
 
 MENU = "/chat/menu"
@@ -189,3 +189,21 @@ async def test_audit_finds_a_damaged_menu_row_and_rebuild_restores_it(
     assert tuple(await db.fetch_one(SELECT_MENU, where)) == good
     report = await audit_database(db)
     assert report.ok, report.findings
+
+
+async def test_a_process_started_later_knows_the_menu_from_mysql(
+    service: Service, people: People, migrated: Settings, http: aiohttp.ClientSession
+) -> None:
+    """An api-only process seeds its rules from chat_menus: its GET and its purchase check
+    know a menu set before it started (no event of it ever reaches its consumer)."""
+    model = await people.model()
+    viewer = await people.client(model, money="20")
+    async with connected(http, service.url, viewer) as page:
+        await accepted(http, service.url, MENU, model, {"items": [{"label": "Wave", "price": 2}]})
+        wave = (await menu_seen(page, 1))["items"][0]
+    with start_service(migrated, roles="api") as later:
+        shown = await get_menu(http, later.url, viewer)
+        assert (shown["version"], shown["items"]) == (1, [wave])
+        status, answer = await post(http, later.url, DONATE, viewer,
+                                    {"sum": "3", "menu_item": wave["id"]})
+        assert (status, answer.get("errors")) == (400, ["sum: must equal the item's price 2.00"])

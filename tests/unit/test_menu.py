@@ -167,3 +167,18 @@ def test_a_menu_and_a_purchase_cross_the_commands_topic_intact() -> None:
     purchase = Donate(cid(), MODEL.uuid, CLIENT, Decimal("5.00"), menu_item="abc")
     assert decode_command(encode_command(menu)) == menu
     assert decode_command(encode_command(purchase)) == purchase
+
+
+def test_the_rules_cache_learns_a_menu_from_its_published_event() -> None:
+    from chatledger.domain.wire import encode_event
+    from chatledger.readmodels.chat_rules import ChatRules
+
+    state = funded()
+    event = set_menu(state, ("Dance", "5.00"))
+    rules = ChatRules()
+    assert rules.fold(encode_event(event)) is not None
+    assert rules.menu(MODEL.uuid) == state.menus[MODEL.uuid]
+    item = event.payload["items"][0]["id"]
+    purchase = Donate(cid(), MODEL.uuid, CLIENT, Decimal("5.00"), menu_item=item)
+    assert rules.purchase(purchase) is None
+    assert rules.purchase(Donate(cid(), MODEL.uuid, CLIENT, Decimal("5.01"), menu_item=item))
