@@ -182,3 +182,22 @@ def test_the_rules_cache_learns_a_menu_from_its_published_event() -> None:
     purchase = Donate(cid(), MODEL.uuid, CLIENT, Decimal("5.00"), menu_item=item)
     assert rules.purchase(purchase) is None
     assert rules.purchase(Donate(cid(), MODEL.uuid, CLIENT, Decimal("5.01"), menu_item=item))
+
+
+def test_the_audit_names_a_purchase_of_an_item_not_on_the_menu() -> None:
+    from dataclasses import replace
+
+    from chatledger.readmodels.audit import Auditor
+
+    state = funded()
+    deposit = apply(Deposit(cid(), CLIENT.uuid, Decimal("10.00")), fresh_state(), NOW)[0]
+    menu = set_menu(state, ("Dance", "5.00"))
+    donation, *_ = buy(state, menu.payload["items"][0]["id"], "5.00")
+    kinds = {MODEL.uuid: "model", CLIENT.uuid: "client"}
+    clean, forged = Auditor(kinds), Auditor(kinds)
+    for auditor, bought in ((clean, donation),
+                            (forged, replace(donation, amount=Decimal("4.00")))):
+        for position, event in enumerate((deposit, menu, bought), 1):
+            auditor.fold(event, position)
+    assert [f.check for f in clean.findings] == []
+    assert [(f.check, f.row) for f in forged.findings] == [("menu_purchase", "chat_events.id=3")]
