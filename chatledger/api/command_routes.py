@@ -207,13 +207,18 @@ async def build_donation(
 ) -> ChatCommand:
     return Donate(
         command_id, principal.chat, principal.person.as_actor(), body.sum, body.text,
-        body.is_public, body.anonymous,
+        body.is_public, body.anonymous, body.menu_item,
     )
 
 
 async def donation_allowed(request: web.Request, command: Donate) -> None:
-    """At least the chat's minimum (400), then within the donor's balance (402)."""
-    minimum = (await rules_of(request)).below_minimum(command.chat, command.amount)
+    """A menu item at its price and at least the chat's minimum (400), then within the donor's
+    balance (402)."""
+    rules = await rules_of(request)
+    wrong_purchase = rules.purchase(command)
+    if wrong_purchase is not None:
+        raise rejected_by(wrong_purchase)
+    minimum = rules.below_minimum(command.chat, command.amount)
     if minimum is not None:
         raise Rejected(responses.bad_params(
             [f"sum: below minimum: this chat's minimum tip is {money(minimum)}"]

@@ -5,6 +5,7 @@ the query parameters are built from the parsers' own bounds (`history.MAX_LIMIT`
 """
 
 from chatledger.api.leaderboard import DEFAULT_PERIOD, PERIODS
+from chatledger.api.menu import MENU_PROSE, MENU_READ
 from chatledger.api.openapi_types import (
     JSON,
     PUBLIC,
@@ -65,6 +66,7 @@ PROSE: dict[Route, Prose] = {
         operation_id="postDonat",
     ),
     ("POST", "/chat/donate/add"): DONATION,
+    ("POST", "/chat/menu"): MENU_PROSE,
     ("POST", "/chat/connection/add"): Prose(
         "Register a websocket connection for the token's subject",
         "The gateway registers its own sockets; this is for clients that track their own.",
@@ -108,6 +110,7 @@ PROSE: dict[Route, Prose] = {
 
 # The table's routes that are not commands: their replies differ, so they are written whole.
 READS: dict[Route, Operation] = {
+    ("GET", "/chat/menu"): MENU_READ,
     ("GET", "/chat/event/history"): Operation(
         "getHistory",
         "The chat's last 10 minutes, oldest first, only what the caller may see",

@@ -150,6 +150,8 @@ class DonationBody(_Body):
 
     sum: Money
     anonymous: BoolLike = False
+    menu_item: str | None = Field(None, min_length=1, max_length=64,
+                                  description="A tip menu item's id: `sum` must be its price.")
     note: DonationNote | None = Field(
         None,
         validation_alias=AliasChoices("messgae", "message"),

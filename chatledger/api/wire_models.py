@@ -74,11 +74,22 @@ class MessageEvent(_Envelope):
     to: Uuid | None = Field(description="The client of a model's private reply.")
 
 
+class MenuItem(_Strict):
+    """One priced action of a tip menu (DESIGN §10)."""
+
+    id: str = Field(description="Stable while the label and price stay the same.")
+    label: str = Field(min_length=1, max_length=100)
+    price: MoneyText
+
+
 class DonateEvent(_Envelope):
     type: Literal["donate"]
     sum: MoneyText
     message: str | None
     goals: list[Goal] = Field(description="Every active goal of the model, this tip included.")
+    menu_item: MenuItem | None = Field(
+        None, description="Only on a tip menu purchase: the item bought (its price is `sum`)."
+    )
 
 
 class DonateRejectedEvent(_Envelope):
@@ -158,6 +169,14 @@ class MessageDeletedEvent(_Envelope):
     message_id: Uuid = Field(description="The `id` of the deleted `message` event.")
 
 
+class MenuChangedEvent(_Envelope):
+    """The chat's whole tip menu from now on (`items` empty: no menu)."""
+
+    type: Literal["menu_changed"]
+    version: int = Field(ge=1, description="Counts the chat's menus: 1, 2, ...")
+    items: list[MenuItem] = Field(max_length=25)
+
+
 class DepositedEvent(_Envelope):
     """Money in, on the account's own stream; never shown in a chat."""
 
@@ -183,6 +202,7 @@ ChatEvents = (
     | ViewerBannedEvent
     | ViewerUnbannedEvent
     | MessageDeletedEvent
+    | MenuChangedEvent
 )
 AccountEvents = DepositedEvent | PaidOutEvent
 

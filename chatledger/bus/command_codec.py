@@ -14,11 +14,13 @@ from chatledger.domain.commands import (
     DeleteMessage,
     Deposit,
     Donate,
+    MenuEntry,
     MuteViewer,
     Payout,
     PostMessage,
     Refund,
     RegisterConnection,
+    SetMenu,
     UnbanViewer,
 )
 from chatledger.domain.wire import dumps
@@ -36,6 +38,7 @@ _KINDS: dict[str, type[Any]] = {
     "unban": UnbanViewer,
     "delete": DeleteMessage,
     "refund": Refund,
+    "menu": SetMenu,
 }
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
 _DECIMAL_FIELDS = frozenset({"amount", "require_sum", "min_donation"})
@@ -62,6 +65,8 @@ def decode_command(data: bytes) -> Command:
             body["actor"] = Actor(**body["actor"])
         for name in _DECIMAL_FIELDS & body.keys():
             body[name] = Decimal(body[name])
+        if "items" in body:  # a menu's entries: orjson wrote each as an object
+            body["items"] = tuple(MenuEntry(e["label"], Decimal(e["price"])) for e in body["items"])
         command: Command = cls(**body)
     except (orjson.JSONDecodeError, KeyError, TypeError, ArithmeticError, AttributeError) as exc:
         raise UndecodableCommand(str(exc)) from exc

@@ -20,9 +20,11 @@ from chatledger.domain.commands import (
     Payout,
     PostMessage,
     Refund,
+    SetMenu,
     UnbanViewer,
 )
 from chatledger.domain.facts import Refusal
+from chatledger.domain.menu import menu_refusal
 from chatledger.domain.state import ZERO, LedgerState
 
 BELOW_MINIMUM = "below minimum"
@@ -54,6 +56,8 @@ def refusal(command: Command) -> Refusal | None:
             return Refusal("require_sum: a goal needs a positive sum")
     if isinstance(command, ChangeSettings | MuteViewer | BanViewer | UnbanViewer):
         return _model_only_refusal(command)
+    if isinstance(command, SetMenu):
+        return menu_refusal(command)
     return None
 
 

@@ -33,6 +33,7 @@ class Donate:
     text: str | None = None
     is_public: bool = True
     anonymous: bool = False  # shown as "anonymous"; never a sponsor (the ledger still knows)
+    menu_item: str | None = None  # a tip menu item's id: the amount must be its price
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,22 @@ class ChangeSettings:
     chat: str
     actor: Actor
     min_donation: Decimal  # 0 is no minimum
+
+
+@dataclass(frozen=True, slots=True)
+class MenuEntry:
+    """One priced action as the model asks for it (its id is the decider's: `menu.py`)."""
+
+    label: str
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class SetMenu:
+    command_id: str
+    chat: str
+    actor: Actor
+    items: tuple[MenuEntry, ...]  # empty: no menu
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +138,7 @@ Moderation = MuteViewer | BanViewer | UnbanViewer
 ChatCommand = (
     PostMessage | Donate | AddGoal | RegisterConnection | ChangeSettings | Moderation
     | DeleteMessage
+    | SetMenu
 )
 Command = ChatCommand | Refund | Deposit | Payout
 

@@ -36,11 +36,13 @@ from chatledger.domain.commands import (
     PostMessage,
     Refund,
     RegisterConnection,
+    SetMenu,
     UnbanViewer,
 )
 from chatledger.domain.donations import INSUFFICIENT_FUNDS, add_goal, donate, require_model_chat
 from chatledger.domain.events import Event
 from chatledger.domain.facts import CommandRefused, Facts, Refusal, refuse_if, require_account
+from chatledger.domain.menu import set_menu
 from chatledger.domain.moderation import (
     ban,
     change_settings,
@@ -122,4 +124,5 @@ _DECIDERS: dict[type, Callable[..., None]] = {
     BanViewer: ban,
     UnbanViewer: unban,
     DeleteMessage: delete_message,
+    SetMenu: set_menu,
 }

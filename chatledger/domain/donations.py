@@ -13,6 +13,7 @@ from chatledger.domain.asks import BELOW_MINIMUM, affordable, below_minimum, spe
 from chatledger.domain.commands import AddGoal, Donate
 from chatledger.domain.events import event_id_for
 from chatledger.domain.facts import Facts, require_account
+from chatledger.domain.menu import MENU_CHANGED, menu_changed, purchase_fact
 from chatledger.domain.state import ZERO, Goal, LedgerState
 
 INSUFFICIENT_FUNDS = "insufficient funds"
@@ -27,6 +28,8 @@ def donate(command: Donate, state: LedgerState, facts: Facts) -> None:
     require_model_chat(command, state)
     model, donor, amount = command.chat, command.actor.uuid, command.amount
     rejected = speech_refusal(state, model, donor, speaks(command), facts.now)
+    if rejected is None and menu_changed(state, command):
+        rejected = MENU_CHANGED
     if rejected is None and below_minimum(state, model, amount):
         rejected = BELOW_MINIMUM
     if rejected is None and not affordable(state.balances[donor], amount):
@@ -53,6 +56,7 @@ def donate(command: Donate, state: LedgerState, facts: Facts) -> None:
         message=command.text,
         goals=progress,
         **hidden,
+        **purchase_fact(state, command),
     )
     # A public end_goal of a private tip must not name the donor either (DESIGN §6).
     unnamed: dict[str, Any] = {ev.ANONYMOUS: True} if hidden or not command.is_public else {}

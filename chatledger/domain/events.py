@@ -24,11 +24,12 @@ VIEWER_MUTED: Final = "viewer_muted"
 VIEWER_BANNED: Final = "viewer_banned"
 VIEWER_UNBANNED: Final = "viewer_unbanned"
 MESSAGE_DELETED: Final = "message_deleted"
+MENU_CHANGED: Final = "menu_changed"
 
 MODERATION_TYPES: Final = frozenset({VIEWER_MUTED, VIEWER_BANNED, VIEWER_UNBANNED})
 CHAT_TYPES: Final = frozenset(
     {MESSAGE, DONATE, DONATE_REJECTED, CHANGE_SPONSOR, END_GOAL, NEW_GOAL, DONATE_REFUNDED,
-     SETTINGS_CHANGED, MESSAGE_DELETED} | MODERATION_TYPES
+     SETTINGS_CHANGED, MESSAGE_DELETED, MENU_CHANGED} | MODERATION_TYPES
 )
 ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
 
@@ -37,7 +38,7 @@ ANONYMOUS: Final = "anonymous"
 
 # Payload keys that hold money, at any depth (a goal's `sum` inside `goals`): Decimals in an
 # event, rendered with two decimals on the wire (`wire.money`), read back as Decimals (`rows`).
-MONEY_FIELDS: Final = frozenset({"sum", "total", "require_sum", "min_donation"})
+MONEY_FIELDS: Final = frozenset({"sum", "total", "require_sum", "min_donation", "price"})
 
 
 def map_money(value: Any, convert: Callable[[Any], Any]) -> Any:

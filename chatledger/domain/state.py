@@ -13,6 +13,7 @@ from decimal import Decimal
 from chatledger.domain import events as ev
 from chatledger.domain.commands import Actor
 from chatledger.domain.events import Event
+from chatledger.domain.menu_items import Menu, menu_of
 
 ZERO = Decimal("0.00")
 
@@ -87,6 +88,7 @@ class LedgerState:
     bans: set[Pair] = field(default_factory=set)
     donations: dict[str, Donation] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
+    menus: dict[str, Menu] = field(default_factory=dict)  # model -> its tip menu
 
     def donor_total(self, model: str, client: str) -> Decimal:
         return self.donor_totals.get((model, client), ZERO)
@@ -231,7 +233,12 @@ def _message_deleted(state: LedgerState, event: Event) -> None:
         message.deletion_id = event.event_id
 
 
+def _menu_changed(state: LedgerState, event: Event) -> None:
+    state.menus[event.stream] = menu_of(event.payload)
+
+
 _EVOLVERS = {
+    ev.MENU_CHANGED: _menu_changed,
     ev.MESSAGE: _message_posted,
     ev.MESSAGE_DELETED: _message_deleted,
     ev.DONATE_REFUNDED: _refunded,

@@ -4,7 +4,7 @@ them here (the ledger's batch, `refund`'s pre-check, the API's deletion check, t
 What it reads, and why each read is current for the ledger (READ COMMITTED, the chat's stream
 locked FOR UPDATE first by the batch, `batch.py`):
 - every projection row of a chat (goals, sponsors, donor totals, settings, mutes, bans, refunds,
-  deletions): only batches holding that chat's stream lock write them (and `rebuild`'s swap,
+  deletions, menus): only batches holding that chat's stream lock write them (and `rebuild`'s swap,
   which locks every stream), so once the stream is locked they cannot change under the batch;
 - the accounts whose money may move, locked FOR UPDATE in uuid order after the streams
   (`lock=True`). A refund moves its donor's money, and the donor is known only from the
@@ -34,6 +34,7 @@ from chatledger.domain.state import (
     message_of,
 )
 from chatledger.ledger.event_rows import EVENT_COLUMNS, placeholders, row_to_event
+from chatledger.ledger.menu_rows import load_menus, menu_chats
 
 MODERATION: Final = (cmd.MuteViewer, cmd.BanViewer, cmd.UnbanViewer)
 SPEECH: Final = (cmd.PostMessage, cmd.Donate)
@@ -134,7 +135,7 @@ class StateLoader:
         await self.cur.execute(
             "SELECT stream, version FROM streams WHERE stream IN ("
             " SELECT model_uuid FROM chat_settings UNION SELECT model_uuid FROM chat_mutes"
-            " UNION SELECT model_uuid FROM chat_bans)"
+            " UNION SELECT model_uuid FROM chat_bans UNION SELECT model_uuid FROM chat_menus)"
         )
         self.state.versions.update(
             (stream, int(version)) for stream, version in await self.cur.fetchall()
@@ -166,6 +167,7 @@ class StateLoader:
         await self.chat_rules(models, pairs)
         await self._donor_totals(commands)
         await self.messages([c for c in commands if isinstance(c, cmd.DeleteMessage)])
+        await load_menus(self.cur, self.state, menu_chats(commands))
 
     async def _donor_totals(self, commands: Sequence[ChatCommand | Refund]) -> None:
         """The totals the batch moves or compares: its donors', the sponsors', and for a refund

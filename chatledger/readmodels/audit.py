@@ -19,8 +19,10 @@ from typing import Any
 
 from chatledger.domain import events as ev
 from chatledger.domain.events import Event
+from chatledger.domain.menu import purchase_problem
 from chatledger.domain.state import ZERO
 from chatledger.domain.wire import money
+from chatledger.ledger.menu_rows import menu_rows
 from chatledger.ledger.projection_rows import (
     GoalRow,
     balance_rows,
@@ -79,6 +81,8 @@ class Auditor:
             self._check_refund(event, where)
         elif event.type == ev.MESSAGE_DELETED:
             self._check_deletion(event, where)
+        if event.type == ev.DONATE and event.payload.get("menu_item"):
+            self._check_purchase(event, where)
         self.replay.fold(event, position)
         if event.type == ev.DONATE and event.actor is not None:
             self._check_not_negative(event.actor.uuid, where)
@@ -154,6 +158,11 @@ class Auditor:
             self._fail("deletion", where, f"deletes {message_id}, not a message of this chat")
         elif message.deletion_id is not None:
             self._fail("deletion", where, f"{message_id} was deleted already")
+
+    def _check_purchase(self, event: Event, where: str) -> None:
+        problem = purchase_problem(self.replay.state, event)
+        if problem is not None:
+            self._fail("menu_purchase", where, problem)
 
     def _check_not_negative(self, owner: str, where: str) -> None:
         balance = self.replay.state.balances.get(owner, ZERO)
@@ -266,6 +275,7 @@ class Auditor:
             ("refund_row", "refunds.donation_id", refund_rows(state), live.refunds),
             ("deletion_row", "deleted_messages.message_id", deletion_rows(state),
              live.deleted_messages),
+            ("menu", "chat_menus.model_uuid", menu_rows(state), live.chat_menus),
         ):
             self._compare(check, row, replayed, have)
 

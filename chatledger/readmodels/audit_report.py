@@ -12,6 +12,7 @@ from typing import Any
 
 from chatledger.domain.state import Pair
 from chatledger.domain.wire import money
+from chatledger.ledger.menu_rows import MenuRow
 from chatledger.ledger.projection_rows import DayKey, DeletionRow, GoalRow, RefundRow, SponsorRow
 
 
@@ -41,6 +42,7 @@ class Live:
     chat_bans: dict[Pair, str] = field(default_factory=dict)
     refunds: dict[str, RefundRow] = field(default_factory=dict)
     deleted_messages: dict[str, DeletionRow] = field(default_factory=dict)
+    chat_menus: dict[str, MenuRow] = field(default_factory=dict)
 
     @property
     def kinds(self) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 from databases import Database
 
 from chatledger.ledger.event_rows import placeholders
+from chatledger.ledger.menu_rows import menu_rows
 from chatledger.ledger.projection_rows import (
     DeletionRow,
     RefundRow,
@@ -31,7 +32,7 @@ from chatledger.readmodels.replay import Replay, sponsor_rows
 
 SQL_PROJECTIONS = (
     "balances", "goals", "sponsors", "donor_totals", "donor_days", "chat_settings", "chat_mutes",
-    "chat_bans", "refunds", "deleted_messages",
+    "chat_bans", "refunds", "deleted_messages", "chat_menus",
 )
 WRITE_CHUNK = 1000
 
@@ -204,6 +205,15 @@ TABLES: tuple[ShadowTable, ...] = (
         ("message_id",),
         ("model_uuid", "deletion_id"),
         lambda r: _model_rows(deletion_rows(r.state)),
+    ),
+    ShadowTable(
+        "chat_menus",
+        "chat_menus",
+        f"model_uuid {_UUID} PRIMARY KEY, version INT UNSIGNED NOT NULL,"
+        " items TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL",
+        ("model_uuid",),
+        ("version", "items"),
+        lambda r: {m: (m, row.version, row.items) for m, row in menu_rows(r.state).items()},
     ),
 )
 

@@ -16,6 +16,7 @@ from databases import Database
 
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
+from chatledger.ledger.menu_rows import MenuRow
 from chatledger.ledger.projection_rows import (
     BANNED,
     DeletionRow,
@@ -85,6 +86,8 @@ async def _read_day_one(cur: Any, live: Live) -> None:
     live.refunds = {d: RefundRow(m, r) for d, m, r in await _all(cur)}
     await cur.execute("SELECT message_id, model_uuid, deletion_id FROM deleted_messages")
     live.deleted_messages = {message: DeletionRow(m, d) for message, m, d in await _all(cur)}
+    await cur.execute("SELECT model_uuid, version, items FROM chat_menus")
+    live.chat_menus = {m: MenuRow(int(version), items) for m, version, items in await _all(cur)}
 
 
 async def _all(cur: Any) -> list[tuple[Any, ...]]:

@@ -142,6 +142,7 @@ function join(token, roster) {
   renderSponsor();
   renderGoals();
   renderMinDonation();
+  setUpMenu();
   start();
 }
 
@@ -288,6 +289,7 @@ function receive(event) {
     if (isNew) refreshRecipients();
   }
   if (event.seq > state.stateSeq) applyToState(event);
+  if (event.type === "menu_changed") applyMenu(event); // by version: older ones change nothing
   track(event);
   if (state.live && (event.type === "donate" || event.type === "donate_refunded")) {
     refreshLeaderboard();
@@ -401,8 +403,12 @@ function renderEvent(event) {
     case "viewer_unbanned":
       line.append(el("span", "system", `${event.client.name} was unbanned`));
       break;
+    case "menu_changed":
+      line.append(el("span", "system", menuChangedText(event)));
+      break;
     case "donate":
       line.append(who, el("span", "amount", `tipped ${event.sum}`));
+      if (event.menu_item) line.append(el("span", "bought", boughtText(event)));
       if (event.message) line.append(el("span", "text", event.message));
       break;
     case "donate_rejected":

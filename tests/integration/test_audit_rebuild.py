@@ -128,7 +128,7 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
     summary = rebuilt.json()
     assert summary["projections"] == [
         "balances", "goals", "sponsors", "donor_totals", "donor_days", "chat_settings",
-        "chat_mutes", "chat_bans", "refunds", "deleted_messages",
+        "chat_mutes", "chat_bans", "refunds", "deleted_messages", "chat_menus",
     ]
     assert summary["history_keys_dropped"] >= 0
     assert summary["rows_changed"] == {  # exactly the corrupted rows, nothing else
@@ -143,6 +143,7 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
         "chat_bans": 0,
         "refunds": 0,
         "deleted_messages": 0,
+        "chat_menus": 0,
     }
     assert "events/s" in rebuilt.err  # plain progress lines: stdout is not a terminal
 

@@ -20,14 +20,17 @@ from chatledger.domain.commands import (
     DeleteMessage,
     Deposit,
     Donate,
+    MenuEntry,
     MuteViewer,
     Payout,
     PostMessage,
     Refund,
+    SetMenu,
     UnbanViewer,
 )
 from chatledger.domain.decider import apply
 from chatledger.domain.events import Event, event_id_for
+from chatledger.domain.menu_items import item_id
 from chatledger.domain.state import ZERO, LedgerState
 from chatledger.domain.wire import encode_event, event_to_wire
 
@@ -35,6 +38,9 @@ NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
 MIA = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")
 BOB = Actor("00000000-0000-4000-8000-000000000101", "Bob", "client")
 ANN = Actor("00000000-0000-4000-8000-000000000102", "Ann", "client")
+
+
+_DANCE_ID = item_id("Dance", Decimal("4"))
 
 
 def every_kind_of_event() -> list[Event]:
@@ -61,6 +67,8 @@ def every_kind_of_event() -> list[Event]:
         BanViewer("ban", MIA.uuid, MIA, ANN.uuid),
         UnbanViewer("unban", MIA.uuid, MIA, ANN.uuid),
         DeleteMessage("delete", MIA.uuid, BOB, event_id_for("hi", 0)),
+        SetMenu("menu", MIA.uuid, MIA, (MenuEntry("Dance", Decimal("4")),)),
+        Donate("buy", MIA.uuid, BOB, Decimal("4"), menu_item=_DANCE_ID),  # with menu_item
     ]
     return [event for command in commands for event in apply(command, state, NOW)]
 
