@@ -74,6 +74,19 @@ def wait_http(url: str, process: subprocess.Popen[bytes],
     raise TimeoutError(f"{url} did not answer in {timeout}s")
 
 
+def wait_ready(service: Service, timeout: float = START_TIMEOUT_S) -> None:
+    """Until the process's /readyz answers 200: a process that answers /healthz may still be
+    joining the bus (its first minutes on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError):  # a 503 (HTTPError) is an OSError too
+            if urllib.request.urlopen(service.ops_url + "/readyz", timeout=1).status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{service.ops_url}/readyz not 200 in {timeout}s")
+        time.sleep(0.05)
+
+
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     if process.poll() is None:
         process.send_signal(sig)
