@@ -44,9 +44,14 @@ procs: demo
 	CHATLEDGER_METRICS_TARGETS_DIR=$${CHATLEDGER_METRICS_TARGETS_DIR:-.stack/prometheus} \
 	.venv/bin/honcho start -f Procfile -c $(PROCS)
 
+# The suite runs on TEST_WORKERS pytest-xdist workers, whole files per worker (module-scoped
+# services start once), each worker with its own database and prefix (tests/conftest.py). The
+# tests mostly wait on I/O (broker fetch waits), so one worker more than the 2 cores pays off;
+# more overloads the CPU with process start-ups. `make test TEST_WORKERS=0` runs it serially.
+TEST_WORKERS ?= 3
 test: stack
 	tools/browser.sh
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # Benchmark: one run of every scenario, baseline and peer; writes bench/results.json,
 # bench/latency.png and the report block of docs/performance.md. Uses its own

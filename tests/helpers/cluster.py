@@ -17,7 +17,7 @@ def start_cluster(
     services = [launch(settings, roles, env) for roles in layout]
     try:
         for service in services:
-            wait_http(service.ops_url, service.process, timeout=60)
+            wait_http(service.ops_url, service.process)
         yield services
     finally:
         for service in services:

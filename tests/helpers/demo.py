@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from chatledger.platform.config import Settings
-from tests.helpers.service import ROOT
+from tests.helpers.service import ROOT, START_TIMEOUT_S
 
 
 def run_demo_accounts(settings: Settings) -> list[dict[str, Any]]:
@@ -19,6 +19,6 @@ def run_demo_accounts(settings: Settings) -> list[dict[str, Any]]:
         env={**os.environ, "CHATLEDGER_MYSQL_DSN": settings.mysql_dsn},
         capture_output=True,
         check=True,
-        timeout=60,
+        timeout=START_TIMEOUT_S,
     )
     return [orjson.loads(line) for line in done.stdout.splitlines()]

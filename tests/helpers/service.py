@@ -26,6 +26,11 @@ def free_port() -> int:
 
 PUBLIC_ROLES = {"api", "gateway"}
 
+# How long a process may take to start before a test fails. A deadline, not a wait: an idle
+# machine starts one in ~2 s, but `make test` runs several workers on 2 cores that other runs
+# share too, and an interpreter importing aiohttp/aiokafka/pydantic then takes far longer.
+START_TIMEOUT_S = 120.0
+
 
 @dataclass
 class Service:
@@ -53,7 +58,8 @@ def spawn(roles: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[b
     )
 
 
-def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_http(url: str, process: subprocess.Popen[bytes],
+              timeout: float = START_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -66,6 +72,19 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0)
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer in {timeout}s")
+
+
+def wait_ready(service: Service, timeout: float = START_TIMEOUT_S) -> None:
+    """Until the process's /readyz answers 200: a process that answers /healthz may still be
+    joining the bus (its first minutes on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError):  # a 503 (HTTPError) is an OSError too
+            if urllib.request.urlopen(service.ops_url + "/readyz", timeout=1).status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{service.ops_url}/readyz not 200 in {timeout}s")
+        time.sleep(0.05)
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:

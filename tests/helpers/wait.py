@@ -12,7 +12,7 @@ async def eventually(
     probe: Callable[[], Awaitable[T]],
     *,
     until: Callable[[T], bool] = bool,
-    timeout: float = 30.0,
+    timeout: float = 60.0,  # a deadline: generous, as `make test` shares 2 cores among workers
     interval: float = 0.05,
     what: str = "condition",
 ) -> T:

@@ -240,7 +240,7 @@ async def test_broker_restarted_the_ledger_resumes_by_itself(
             try:
                 status, after = await eventually(send, until=lambda r: r[0] == 201, timeout=60,
                                                  interval=0.5, what="201 after the restart")
-                await eventually(lambda: applied(after["id"]), timeout=90, interval=0.5,
+                await eventually(lambda: applied(after["id"]), timeout=90, interval=0.1,
                                  what="the ledger applying a command sent after the restart")
             finally:
                 revived.kill()

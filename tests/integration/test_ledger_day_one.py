@@ -75,11 +75,15 @@ class Twin:
 
     async def batch(self, *commands: Command) -> dict[str, str]:
         result = await self.store.apply_batch(commands)
+        # Decide at the store's own instant (its events carry it): with 1 s mutes, a clock read
+        # after the batch may already be past an expiry the store was still before, and on a
+        # loaded machine that gap is often longer than a second.
+        now = result.events[0].created_at if result.events else datetime.now(UTC)
         expected: list[Event] = []
         outcomes = {}
         for command in commands:
             try:
-                expected.extend(apply(command, self.state, datetime.now(UTC)))
+                expected.extend(apply(command, self.state, now))
                 outcomes[command.command_id] = "applied"
             except CommandRefused as refusal:
                 outcomes[command.command_id] = f"refused: {refusal}"

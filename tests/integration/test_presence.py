@@ -76,7 +76,7 @@ async def test_presence_counts_distinct_viewers_across_gateways_and_forgets_a_cr
 
         second.process.send_signal(signal.SIGKILL)  # Cat and Ann's second tab become ghosts
         second.process.wait()
-        gone = await eventually(presence, until=lambda n: n == 1, interval=0.5,
+        gone = await eventually(presence, until=lambda n: n == 1, interval=0.1,
                                 timeout=TTL_S + 3 * TICK_S + 10, what="the ghosts expired")
         assert gone == 1  # Ann is still on the first gateway
         await eventually(lambda: _latest(on_first[0]), until=lambda n: n == 1,

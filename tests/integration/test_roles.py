@@ -10,14 +10,15 @@ import aiohttp
 import pytest
 
 from chatledger.platform.config import Settings
-from tests.helpers.service import ROOT, start_service
+from tests.helpers.service import ROOT, START_TIMEOUT_S, start_service
 from tests.helpers.wait import eventually
 
 
 def serve(roles: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`chatledger serve` expected to refuse at once (the timeout fails a process that starts)."""
     return subprocess.run([sys.executable, "-m", "chatledger", "serve", "--roles", roles],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+                          cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=START_TIMEOUT_S)
 
 
 def without_secret() -> dict[str, str]:
