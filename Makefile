@@ -49,7 +49,7 @@ procs: demo
 # tests mostly wait on I/O (broker fetch waits), so one worker more than the 2 cores pays off;
 # more overloads the CPU with process start-ups. `make test TEST_WORKERS=0` runs it serially.
 TEST_WORKERS ?= 3
-test: stack
+test: stack-scale
 	tools/browser.sh
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 

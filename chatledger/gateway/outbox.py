@@ -16,7 +16,10 @@ Guarantees kept here:
 - a live event never waits: an outbox that would have to keep more than `bound` frames (held or
   pending) overflows for good, and its socket is cut off as too slow, instead of slowing its room;
 - control and replayed frames are never dropped: the caller slows only this socket by waiting for
-  its sink (`flush`) before it replays more.
+  its sink (`flush`) before it replays more;
+- `connected` is the socket's first frame (DESIGN §7): a frame outside the event stream
+  (`presence`) that comes before it waits for it, and only the latest such frame is kept, since
+  a newer count supersedes an older one.
 """
 
 from collections import deque
@@ -39,7 +42,9 @@ class Sink(Protocol):
 
 
 class Outbox:
-    __slots__ = ("_bound", "_held", "_pending", "_sink", "overflowed", "sent_seq")
+    __slots__ = (
+        "_announced", "_aside", "_bound", "_held", "_pending", "_sink", "overflowed", "sent_seq",
+    )
 
     def __init__(self, sink: Sink, bound: int) -> None:
         self._sink = sink
@@ -48,6 +53,8 @@ class Outbox:
         self._pending: list[bytes] = []  # kept short: emptied by every flush
         self.sent_seq = 0
         self.overflowed = False
+        self._announced = False
+        self._aside: bytes | None = None
 
     def offer(self, seq: int, frame: bytes) -> bool:
         """Take a live event; False means this socket cannot keep up and must go."""
@@ -76,6 +83,21 @@ class Outbox:
             self._pending.append(frame)
         else:
             self._sink.write(frame)
+
+    def announce(self, connected: bytes) -> None:
+        """The socket's first frame; then the out-of-stream frame that waited for it, if any."""
+        self.send(connected)
+        self._announced = True
+        if self._aside is not None:
+            self.send(self._aside)
+            self._aside = None
+
+    def aside(self, frame: bytes) -> None:
+        """A frame outside the event stream (`presence`): after `connected`, never before."""
+        if self._announced:
+            self.send(frame)
+        else:
+            self._aside = frame
 
     def replay(self, seq: int, frame: bytes) -> None:
         """A missed event read back from the log, unless that seq was sent already."""

@@ -133,7 +133,7 @@ class Connection:
 
     def send(self, frame: bytes) -> None:
         if not self.outbox.overflowed and self._closing is None:
-            self.outbox.send(frame)
+            self.outbox.aside(frame)
 
     async def close(self, code: int, reason: str) -> None:
         """Close politely if the peer answers in time, else cut the TCP connection."""
@@ -170,7 +170,7 @@ class Connection:
                 self.principal.role, self.principal.uuid, self.id, chat
             )
             self.outbox.sent_seq = latest if since is None else since
-            self.outbox.send(text_frame(dumps(
+            self.outbox.announce(text_frame(dumps(
                 {"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest}
             )))
             if since is not None:

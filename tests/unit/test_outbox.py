@@ -146,3 +146,14 @@ def test_whatever_the_flow_control_the_socket_sees_increasing_seqs_each_once(
     assert outbox.flush()
     assert sink.stream == b"".join(frame(seq) for seq in accepted)
     assert accepted == sorted(set(accepted))
+
+
+def test_connected_comes_first_and_a_presence_frame_before_it_waits_for_it() -> None:
+    sink = FakeSink()
+    outbox = Outbox(sink, bound=10)
+    outbox.aside(b"<presence 1>")  # the ticker found the socket in its room before `connected`
+    outbox.aside(b"<presence 2>")
+    assert sink.writes == []
+    outbox.announce(b"<connected>")
+    outbox.aside(b"<presence 3>")
+    assert sink.writes == [b"<connected>", b"<presence 2>", b"<presence 3>"]
