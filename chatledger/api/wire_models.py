@@ -10,7 +10,7 @@ publishes on `chat.events`, which adds the account-only events.
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
@@ -119,8 +119,12 @@ class DonateRefundedEvent(_Envelope):
 
 
 class SettingsChangedEvent(_Envelope):
+    """The chat's settings after the change (every field, changed or not)."""
+
     type: Literal["settings_changed"]
     min_donation: MoneyText = Field(description="The chat's minimum tip from now on (0.00: none).")
+    private_rate: MoneyText = Field(description="Per minute of a private show (0.00: none).")
+    spy_rate: MoneyText = Field(description="Per minute of spying on a show (0.00: none).")
 
 
 class Client(_Strict):
@@ -170,7 +174,20 @@ class PaidOutEvent(_Envelope):
     sum: MoneyText
 
 
-ChatEvents = (
+from chatledger.api.show_wire_models import (  # noqa: E402  (they build on the above)
+    HoldCapturedEvent,
+    HoldExpiredEvent,
+    HoldPlacedEvent,
+    HoldVoidedEvent,
+    ShowChargedEvent,
+    ShowEndedEvent,
+    ShowRequestedEvent,
+    ShowStartedEvent,
+    SpyEndedEvent,
+    SpyStartedEvent,
+)
+
+ChatEvents: TypeAlias = (
     MessageEvent
     | DonateEvent
     | DonateRejectedEvent
@@ -183,6 +200,16 @@ ChatEvents = (
     | ViewerBannedEvent
     | ViewerUnbannedEvent
     | MessageDeletedEvent
+    | HoldPlacedEvent
+    | HoldCapturedEvent
+    | HoldVoidedEvent
+    | HoldExpiredEvent
+    | ShowRequestedEvent
+    | ShowStartedEvent
+    | ShowEndedEvent
+    | ShowChargedEvent
+    | SpyStartedEvent
+    | SpyEndedEvent
 )
 AccountEvents = DepositedEvent | PaidOutEvent
 

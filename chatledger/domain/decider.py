@@ -36,6 +36,9 @@ from chatledger.domain.commands import (
     PostMessage,
     Refund,
     RegisterConnection,
+    RequestShow,
+    ShowAction,
+    Tick,
     UnbanViewer,
 )
 from chatledger.domain.donations import INSUFFICIENT_FUNDS, add_goal, donate, require_model_chat
@@ -51,6 +54,8 @@ from chatledger.domain.moderation import (
     unban,
 )
 from chatledger.domain.refunds import refund
+from chatledger.domain.show_ticks import tick
+from chatledger.domain.shows import act, request_show
 from chatledger.domain.state import LedgerState, evolve
 from chatledger.domain.wire import money
 
@@ -99,9 +104,10 @@ def _deposit(command: Deposit, state: LedgerState, facts: Facts) -> None:
 
 
 def _payout(command: Payout, state: LedgerState, facts: Facts) -> None:
-    balance = require_account(state, command.account)
-    if not affordable(balance, command.amount):
-        raise CommandRefused(f"{INSUFFICIENT_FUNDS}: balance {money(balance)}")
+    require_account(state, command.account)
+    available = state.available(command.account)  # money on hold is not the owner's to take
+    if not affordable(available, command.amount):
+        raise CommandRefused(f"{INSUFFICIENT_FUNDS}: available {money(available)}")
     facts.add(ev.PAID_OUT, None, is_public=False, amount=command.amount)
 
 
@@ -122,4 +128,7 @@ _DECIDERS: dict[type, Callable[..., None]] = {
     BanViewer: ban,
     UnbanViewer: unban,
     DeleteMessage: delete_message,
+    RequestShow: request_show,
+    ShowAction: act,
+    Tick: tick,
 }

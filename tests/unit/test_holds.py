@@ -1,0 +1,149 @@
+"""Holds and shows on the pure decider: random sequences of show commands, tips and ticks."""
+
+import contextlib
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chatledger.domain import events as ev
+from chatledger.domain.commands import (
+    Actor,
+    ChangeSettings,
+    Command,
+    Deposit,
+    Donate,
+    RequestShow,
+    ShowAction,
+    Tick,
+)
+from chatledger.domain.decider import CommandRefused, apply
+from chatledger.domain.show_ticks import due_ticks
+from chatledger.domain.state import ZERO, LedgerState
+
+START = datetime(2026, 12, 1, tzinfo=UTC)
+MIA = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")
+CLIENTS = [Actor(f"00000000-0000-4000-8000-0000000001{i:02}", f"c{i}", "client") for i in range(3)]
+money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9"), places=2)
+
+
+def cid() -> str:
+    return str(uuid.uuid4())
+
+
+# A step: a command made from the state (show ids are only known then), or time passing.
+step = st.one_of(
+    st.tuples(st.just("deposit"), st.sampled_from(CLIENTS), money),
+    st.tuples(st.just("tip"), st.sampled_from(CLIENTS), money),
+    st.tuples(st.just("rates"), money, money),
+    st.tuples(st.just("request"), st.sampled_from(CLIENTS), st.none()),
+    st.tuples(st.just("act"), st.sampled_from([*CLIENTS, MIA]),
+              st.sampled_from(["accept", "decline", "end", "spy", "spy_end"])),
+    st.tuples(st.just("wait"), st.integers(1, 200), st.none()),
+    st.tuples(st.just("disconnect"), st.none(), st.none()),
+)
+
+
+def command_of(kind: str, a: object, b: object, state: LedgerState) -> Command | None:
+    show = state.shows.current_show(MIA.uuid)
+    if kind == "deposit":
+        return Deposit(cid(), a.uuid, b)  # type: ignore[attr-defined]
+    if kind == "tip":
+        return Donate(cid(), MIA.uuid, a, b)  # type: ignore[arg-type]
+    if kind == "rates":
+        return ChangeSettings(cid(), MIA.uuid, MIA, None, a, b)  # type: ignore[arg-type]
+    if kind == "request":
+        return RequestShow(cid(), MIA.uuid, a, 60.0)  # type: ignore[arg-type]
+    if kind == "act" and show is not None:
+        return ShowAction(cid(), MIA.uuid, a, b, show.id)  # type: ignore[arg-type]
+    if kind == "disconnect" and show is not None:
+        return Tick(cid(), MIA.uuid, f"show:{show.id}:disconnect", START)
+    return None
+
+
+def run(steps: list[tuple[str, object, object]]) -> tuple[LedgerState, list[ev.Event]]:
+    state = LedgerState(balances={a.uuid: ZERO for a in [MIA, *CLIENTS]},
+                        kinds={a.uuid: a.role for a in [MIA, *CLIENTS]})
+    now, log = START, []
+    for kind, a, b in steps:
+        if kind == "wait":  # time passes: the clock ticks whatever fell due, in time order
+            now += timedelta(seconds=a)  # type: ignore[operator]
+            commands: list[Command] = []
+            while due := [d for d in due_ticks(state, MIA.uuid) if d[1] <= now]:
+                what, at = min(due, key=lambda d: d[1])
+                commands = [Tick(f"{what}@{at}", MIA.uuid, what, at)]
+                log.extend(_apply(commands[0], state, now))
+        else:
+            command = command_of(kind, a, b, state)
+            if command is not None:
+                log.extend(_apply(command, state, now))
+        assert all(state.available(c.uuid) >= ZERO for c in CLIENTS)
+        assert all(balance >= ZERO for balance in state.balances.values())
+    return state, log
+
+
+def _apply(command: Command, state: LedgerState, now: datetime) -> list[ev.Event]:
+    with contextlib.suppress(CommandRefused):
+        return apply(command, state, now)
+    return []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(step, max_size=50))
+def test_available_never_negative_and_each_hold_resolves_once(steps: list) -> None:
+    state, log = run(steps)
+    resolutions = Counter(
+        e.payload["hold_id"] for e in log
+        if e.type in (ev.HOLD_CAPTURED, ev.HOLD_VOIDED, ev.HOLD_EXPIRED)
+    )
+    assert all(count == 1 for count in resolutions.values())
+    placed = {e.payload["hold_id"]: e.payload["amount"] for e in log if e.type == ev.HOLD_PLACED}
+    assert set(resolutions) <= set(placed)
+    for e in log:
+        if e.type == ev.HOLD_CAPTURED:
+            assert e.payload["amount"] <= placed[e.payload["hold_id"]]
+    deposits = sum((e.amount for e in log if e.type == ev.DEPOSITED), ZERO)
+    assert sum(state.balances.values(), ZERO) == deposits
+    open_holds = sum((h.amount for h in state.holds.holds.values() if h.is_open), ZERO)
+    assert sum(state.available(c.uuid) for c in CLIENTS) + state.balances[MIA.uuid] \
+        + open_holds == deposits
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(step, max_size=50))
+def test_a_show_charges_its_minutes_at_its_rate(steps: list) -> None:
+    _, log = run(steps)
+    captured: Counter[str] = Counter()
+    for e in log:
+        if e.type == ev.HOLD_CAPTURED and e.payload.get("spy") is None:
+            captured[e.payload["show"]] += e.payload["amount"]
+    rates = {e.payload["show"]: e.payload["rate"] for e in log if e.type == ev.SHOW_REQUESTED}
+    for e in log:
+        if e.type == ev.SHOW_CHARGED:
+            show = e.payload["show"]
+            assert e.payload["charged"] == captured[show]
+            assert e.payload["charged"] == e.payload["minutes"] * rates[show]
+
+
+def test_a_boundary_without_money_ends_the_show_having_charged_the_minute() -> None:
+    bob = CLIENTS[0]
+    steps = [("deposit", bob, Decimal("5")), ("rates", Decimal("3"), Decimal("1")),
+             ("request", bob, None), ("act", MIA, "accept"), ("wait", 61, None)]
+    state, log = run(steps)  # type: ignore[arg-type]
+    ended = [e for e in log if e.type == ev.SHOW_ENDED]
+    assert [e.payload["reason"] for e in ended] == ["insufficient_funds"]
+    charged = next(e for e in log if e.type == ev.SHOW_CHARGED)
+    assert (charged.payload["minutes"], charged.payload["charged"]) == (1, Decimal("3"))
+    assert state.balances[bob.uuid] == Decimal("2") and state.holds.held_by(bob.uuid) == ZERO
+
+
+def test_a_tip_cannot_spend_the_held_minute() -> None:
+    bob = CLIENTS[0]
+    steps = [("deposit", bob, Decimal("5")), ("rates", Decimal("3"), Decimal("1")),
+             ("request", bob, None), ("tip", bob, Decimal("3"))]
+    state, log = run(steps)  # type: ignore[arg-type]
+    assert log[-1].type == ev.DONATE_REJECTED
+    assert state.available(bob.uuid) == Decimal("2")
