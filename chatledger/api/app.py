@@ -13,6 +13,7 @@ from chatledger.api import (
     moderation,
     openapi,
     presence,
+    shows,
 )
 from chatledger.api.ratelimit import rate_limiter_ctx
 from chatledger.web import responses
@@ -32,6 +33,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/moderation/ban", moderation.post_ban),
     ("POST", "/chat/moderation/unban", moderation.post_unban),
     ("POST", "/chat/message/delete", moderation.post_deletion),
+    *shows.ROUTES,
     ("GET", "/chat/event/history", history.get_history),
     ("GET", "/chat/presence", presence.get_presence),
     ("GET", "/chat/me", me.get_me),

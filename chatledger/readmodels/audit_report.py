@@ -41,6 +41,7 @@ class Live:
     chat_bans: dict[Pair, str] = field(default_factory=dict)
     refunds: dict[str, RefundRow] = field(default_factory=dict)
     deleted_messages: dict[str, DeletionRow] = field(default_factory=dict)
+    show_tables: dict[str, dict[Any, Any]] = field(default_factory=dict)  # show_audit.read_live
 
     @property
     def kinds(self) -> dict[str, str]:

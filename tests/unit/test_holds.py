@@ -3,6 +3,7 @@
 import contextlib
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -23,6 +24,9 @@ from chatledger.domain.commands import (
 from chatledger.domain.decider import CommandRefused, apply
 from chatledger.domain.show_ticks import due_ticks
 from chatledger.domain.state import ZERO, LedgerState
+from chatledger.readmodels.audit import Auditor
+from chatledger.readmodels.replay import Replay
+from tests.unit.test_audit import live_of
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
 MIA = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")
@@ -147,3 +151,34 @@ def test_a_tip_cannot_spend_the_held_minute() -> None:
     state, log = run(steps)  # type: ignore[arg-type]
     assert log[-1].type == ev.DONATE_REJECTED
     assert state.available(bob.uuid) == Decimal("2")
+
+
+def _audit(log: list[ev.Event]) -> list[tuple[str, str]]:
+    replay = Replay()
+    for position, event in enumerate(log, 1):
+        replay.fold(event, position)
+    live = live_of(log)  # the tables a correct ledger leaves, with these people's accounts
+    live.accounts = {p.uuid: (p.role, replay.state.balances.get(p.uuid, ZERO))
+                     for p in [MIA, *CLIENTS]}
+    auditor = Auditor(live.kinds)
+    for position, event in enumerate(log, 1):
+        auditor.fold(event, position)
+    return [(f.check, f.detail) for f in auditor.finish(live).findings]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(step, max_size=40))
+def test_any_show_history_the_decider_produces_passes_the_audit(steps: list) -> None:
+    _, log = run(steps)
+    assert _audit(log) == []
+
+
+def test_the_audit_names_a_hold_resolved_twice() -> None:
+    bob = CLIENTS[0]
+    steps = [("deposit", bob, Decimal("5")), ("rates", Decimal("3"), Decimal("1")),
+             ("request", bob, None), ("act", MIA, "decline")]
+    _, log = run(steps)  # type: ignore[arg-type]
+    voided = next(e for e in log if e.type == ev.HOLD_VOIDED)
+    again = replace(voided, event_id=str(uuid.uuid4()), seq=log[-1].seq + 1)
+    assert any(check == "hold" and "resolved again" in detail
+               for check, detail in _audit([*log, again]))
