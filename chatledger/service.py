@@ -20,6 +20,7 @@ from chatledger.history.mirror import HistoryMirror
 from chatledger.history.projector import project_history
 from chatledger.history.reader import HistoryReader
 from chatledger.ledger.accounts import Directory
+from chatledger.ledger.clock import Clock
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.worker import LedgerWorker
 from chatledger.platform.config import Settings
@@ -151,7 +152,11 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
     app[LEDGER_LAG] = worker
     started = app[ROLE_LOOPS].loop("ledger")
-    async with background(_consume_commands(settings, worker, started), "ledger"):
+    clock = Clock(settings, app[DATABASE], app[PRODUCER], app[PRESENCE].here)
+    async with (
+        background(_consume_commands(settings, worker, started), "ledger"),
+        background(clock.run(), "clock"),
+    ):
         yield
 
 
