@@ -1,0 +1,229 @@
+"""Private and spy shows (DESIGN §10) through the real service, minutes shortened to 1 s: billed
+by the minute, exactly the minutes begun, whatever ends the show or kills the ledger."""
+
+import signal
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+from databases import Database
+
+from chatledger.domain.events import event_id_for
+from chatledger.platform.config import Settings
+from tests.helpers.cli import audit_ok
+from tests.helpers.people import People, Someone
+from tests.helpers.service import Service, launch, stop, wait_http
+from tests.helpers.wait import eventually
+from tests.helpers.ws import connected
+from tests.integration.test_refunds import applied, post
+
+MINUTE = {"CHATLEDGER_SHOW_MINUTE_S": "1"}
+
+
+class Stack:
+    """The API (with a gateway) in one process, the ledger in another, so it can be killed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.api = launch(settings, "api,gateway,history", MINUTE)
+        wait_http(self.api.ops_url, self.api.process)
+        self.ledger = self.start_ledger()
+
+    def start_ledger(self) -> Service:
+        ledger = launch(self.settings, "ledger", MINUTE)
+        wait_http(ledger.ops_url, ledger.process)
+        return ledger
+
+    def stop(self) -> None:
+        stop(self.ledger.process)
+        stop(self.api.process)
+
+
+@pytest.fixture(scope="module")
+def stack(migrated: Settings) -> Iterator[Stack]:
+    running = Stack(migrated)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def answer(stack: Stack, who: Someone, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession(stack.api.url) as http,
+        http.post(path, json=body, headers=who.headers) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def me(stack: Stack, who: Someone) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession(stack.api.url) as http,
+        http.get("/chat/me", headers=who.headers) as response,
+    ):
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def a_chat(stack: Stack, people: People, db: Database, money: str,
+                 rate: str = "2", spy_rate: str = "1") -> tuple[Someone, Someone]:
+    model = await people.model()
+    client = await people.client(model, "Bob", money=money)
+    await applied(db, await post(stack.api, model, "/chat/settings",
+                                 {"private_rate": rate, "spy_rate": spy_rate}))
+    return model, client
+
+
+async def started(stack: Stack, db: Database, model: Someone, client: Someone) -> str:
+    asked = await post(stack.api, client, "/chat/show/request", {})
+    await applied(db, asked)
+    show = event_id_for(asked, 0)
+    await applied(db, await post(stack.api, model, "/chat/show/accept", {"show": show}))
+    return show
+
+
+async def show_row(db: Database, show: str, until: Any, what: str) -> Any:
+    return await eventually(
+        lambda: db.fetch_one("SELECT status, minutes, charged FROM shows WHERE show_id = :s",
+                             {"s": show}),
+        until=lambda row: row is not None and until(row), what=what, timeout=30)
+
+
+async def charged(db: Database, show: str) -> dict[str, Any]:
+    row = await eventually(
+        lambda: db.fetch_one(
+            "SELECT JSON_VALUE(payload, '$.minutes'), JSON_VALUE(payload, '$.charged'),"
+            " (SELECT JSON_VALUE(e.payload, '$.reason') FROM chat_events e"
+            "  WHERE e.type = 'show_ended' AND JSON_VALUE(e.payload, '$.show') = :s)"
+            " FROM chat_events WHERE type = 'show_charged' AND JSON_VALUE(payload, '$.show') = :s",
+            {"s": show}),
+        what=f"show {show} charged")
+    captured = await db.fetch_val(
+        "SELECT COALESCE(SUM(captured), 0) FROM holds h JOIN chat_events e"
+        " ON e.event_id = h.resolved_by WHERE h.status = 'captured'"
+        " AND JSON_VALUE(e.payload, '$.show') = :s AND JSON_VALUE(e.payload, '$.spy') IS NULL",
+        {"s": show})
+    return {"minutes": int(row[0]), "charged": Decimal(row[1]), "reason": row[2],
+            "captured": Decimal(captured)}
+
+
+async def test_a_show_charges_exactly_the_minutes_begun(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "20")
+    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
+        show = await started(stack, db, model, client)
+        assert (await me(stack, client))["held"] == "2.00"
+        await show_row(db, show, lambda row: row[1] >= 3, "three minutes begun")
+        await applied(db, await post(stack.api, client, "/chat/show/end", {"show": show}))
+    bill = await charged(db, show)
+    assert bill["reason"] == "client"
+    assert bill["minutes"] >= 3 and bill["charged"] == bill["minutes"] * Decimal("2")
+    assert bill["captured"] == bill["charged"]
+    mine = await me(stack, client)
+    assert (mine["balance"], mine["available"], mine["held"]) == (
+        f"{Decimal('20') - bill['charged']:.2f}", f"{Decimal('20') - bill['charged']:.2f}",
+        "0.00")
+    await audit_ok()
+
+
+async def test_a_declined_show_voids_its_hold_and_bad_asks_change_nothing(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "3")
+    poor = await people.client(model, "Poor", money="1")
+    assert (await answer(stack, poor, "/chat/show/request", {}))[0] == 402
+    assert (await answer(stack, model, "/chat/show/accept", {"show": model.uuid}))[0] == 400
+    assert (await answer(stack, poor, "/chat/show/spy", {"show": model.uuid}))[0] == 400
+    asked = await post(stack.api, client, "/chat/show/request", {})
+    await applied(db, asked)
+    show = event_id_for(asked, 0)
+    status, body = await answer(stack, poor, "/chat/show/request", {})
+    assert (status, body["errors"]) == (400, ["show: another show is on"])
+    assert (await answer(stack, client, "/chat/show/accept", {"show": show}))[0] == 403
+    await applied(db, await post(stack.api, model, "/chat/show/decline", {"show": show}))
+    bill = await charged(db, show)
+    assert (bill["reason"], bill["minutes"], bill["charged"]) == ("declined", 0, Decimal("0"))
+    assert await db.fetch_val("SELECT status FROM holds WHERE client_uuid = :c",
+                              {"c": client.uuid}) == "voided"
+    assert (await me(stack, client))["available"] == "3.00"
+    await audit_ok()
+
+
+async def test_a_boundary_the_client_cannot_cover_ends_the_show(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "5")
+    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
+        show = await started(stack, db, model, client)
+        bill = await charged(db, show)
+    assert (bill["reason"], bill["minutes"], bill["charged"]) == (
+        "insufficient_funds", 2, Decimal("4"))
+    assert await people.balance(client.uuid) == Decimal("1.00")
+    await audit_ok()
+
+
+async def test_tips_during_a_show_cannot_spend_the_held_minute(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "10", rate="3")
+    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
+        await applied(db, await post(stack.api, model, "/chat/settings", {"private_rate": "3"}))
+        show = await started(stack, db, model, client)
+        available = Decimal((await me(stack, client))["available"])
+        if available > 0:
+            await applied(db, await post(stack.api, client, "/chat/donate/add",
+                                         {"sum": str(available)}))
+        assert (await answer(stack, client, "/chat/donate/add", {"sum": "1"}))[0] == 402
+        bill = await charged(db, show)
+    assert bill["reason"] == "insufficient_funds"
+    assert bill["charged"] == bill["minutes"] * Decimal("3")
+    assert await people.balance(client.uuid) == Decimal("0.00")
+    await audit_ok()
+
+
+async def test_a_spy_pays_its_own_minutes(stack: Stack, people: People, db: Database) -> None:
+    model, client = await a_chat(stack, people, db, "50")
+    spy = await people.client(model, "Eve", money="10")
+    async with aiohttp.ClientSession() as http, \
+            connected(http, stack.api.url, client), connected(http, stack.api.url, spy):
+        show = await started(stack, db, model, client)
+        assert (await answer(stack, client, "/chat/show/spy", {"show": show}))[0] == 403
+        await applied(db, await post(stack.api, spy, "/chat/show/spy", {"show": show}))
+        await eventually(
+            lambda: db.fetch_val("SELECT minutes FROM show_spies WHERE spy_uuid = :s",
+                                 {"s": spy.uuid}),
+            until=lambda minutes: minutes is not None and minutes >= 2, what="two spy minutes")
+        await applied(db, await post(stack.api, spy, "/chat/show/spy/end", {"show": show}))
+        await applied(db, await post(stack.api, model, "/chat/show/end", {"show": show}))
+    row = await db.fetch_one(
+        "SELECT JSON_VALUE(payload, '$.minutes'), JSON_VALUE(payload, '$.charged') FROM"
+        " chat_events WHERE type = 'spy_ended' AND JSON_VALUE(payload, '$.spy') = :s",
+        {"s": spy.uuid})
+    minutes, paid = int(row[0]), Decimal(row[1])
+    assert minutes >= 2 and paid == minutes * Decimal("1")
+    assert await people.balance(spy.uuid) == Decimal("10") - paid
+    assert (await charged(db, show))["reason"] == "model"
+    await audit_ok()
+
+
+async def test_a_ledger_killed_mid_show_charges_every_minute_once(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "40")
+    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
+        show = await started(stack, db, model, client)
+        await show_row(db, show, lambda row: row[1] >= 2, "two minutes begun")
+        stop(stack.ledger.process, signal.SIGKILL)
+        stack.ledger = stack.start_ledger()
+        before = (await show_row(db, show, lambda row: True, "the show"))[1]
+        await show_row(db, show, lambda row: row[1] >= before + 2 or row[0] == "ended",
+                       "two more minutes")
+        await post(stack.api, client, "/chat/show/end", {"show": show})
+        bill = await charged(db, show)
+    assert bill["charged"] == bill["minutes"] * Decimal("2") == bill["captured"]
+    assert await people.balance(client.uuid) == Decimal("40") - bill["charged"]
+    await audit_ok()
