@@ -12,7 +12,7 @@ from databases import Database
 
 from chatledger.domain.events import event_id_for
 from chatledger.platform.config import Settings
-from tests.helpers.cli import audit_ok
+from tests.helpers.cli import audit_ok, cli
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, launch, stop, wait_http
 from tests.helpers.wait import eventually
@@ -227,4 +227,22 @@ async def test_a_ledger_killed_mid_show_charges_every_minute_once(
         bill = await charged(db, show)
     assert bill["charged"] == bill["minutes"] * Decimal("2") == bill["captured"]
     assert await people.balance(client.uuid) == Decimal("40") - bill["charged"]
+    await audit_ok()
+
+
+async def test_audit_names_a_corrupted_hold_and_rebuild_repairs_it(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "3")
+    asked = await post(stack.api, client, "/chat/show/request", {})
+    await applied(db, asked)
+    await applied(db, await post(stack.api, model, "/chat/show/decline",
+                                 {"show": event_id_for(asked, 0)}))
+    await db.execute("UPDATE holds SET status = 'open' WHERE client_uuid = :c",
+                     {"c": client.uuid})
+    assert (await me(stack, client))["available"] == "1.00"  # what the corruption would cost
+    ran = await cli("audit")
+    assert ran.code != 0 and "[holds] holds.id=" in ran.out, ran
+    assert (await cli("rebuild", "--projection", "holds")).code == 0
+    assert (await me(stack, client))["available"] == "3.00"
     await audit_ok()
