@@ -72,6 +72,9 @@ class MessageEvent(_Envelope):
     type: Literal["message"]
     message: str
     to: Uuid | None = Field(description="The client of a model's private reply.")
+    audience: list[Uuid] | None = Field(
+        None, description="During a private show (DESIGN §10): the show's client and spies, who"
+        " see the model's and the client's messages (with the model); no one else does.")
 
 
 class DonateEvent(_Envelope):

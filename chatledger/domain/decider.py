@@ -8,6 +8,7 @@ command either becomes facts or is refused (`CommandRefused`; see `facts.py`).
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from chatledger.domain import events as ev
 from chatledger.domain.asks import (
@@ -55,7 +56,7 @@ from chatledger.domain.moderation import (
 )
 from chatledger.domain.refunds import refund
 from chatledger.domain.show_ticks import tick
-from chatledger.domain.shows import act, request_show
+from chatledger.domain.shows import act, request_show, show_audience
 from chatledger.domain.state import LedgerState, evolve
 from chatledger.domain.wire import money
 
@@ -89,12 +90,15 @@ def _message(command: PostMessage, state: LedgerState, facts: Facts) -> None:
                              facts.now)
     if refused is not None:
         raise CommandRefused(refused)
+    audience = show_audience(state, command)
+    show: dict[str, Any] = {} if audience is None else {"audience": audience}
     facts.add(
         ev.MESSAGE,
         command.actor,
-        is_public=message_is_public(command),
+        is_public=message_is_public(command) and audience is None,
         message=command.text,
         to=command.to,
+        **show,
     )
 
 

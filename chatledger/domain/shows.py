@@ -18,7 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from chatledger.domain import events as ev
-from chatledger.domain.commands import Actor, RequestShow, ShowAction
+from chatledger.domain.commands import Actor, PostMessage, RequestShow, ShowAction
 from chatledger.domain.events import event_id_for
 from chatledger.domain.facts import CommandRefused, Facts, require_account
 from chatledger.domain.holds import capture_hold, expired, place_hold, void_hold
@@ -38,6 +38,15 @@ SHOW_REFUSALS = {  # what the API answers before the ledger decides (api/shows.p
 
 def model_actor(state: LedgerState, chat: str) -> Actor:
     return Actor(chat, state.names.get(chat, ""), "model")
+
+
+def show_audience(state: LedgerState, command: PostMessage) -> list[str] | None:
+    """While a show runs, the model's and the show client's messages are the show's: they go
+    to its client and spies (and the model); None: the message is as its author made it."""
+    show = state.shows.running_show(command.chat)
+    if show is None or command.actor.uuid not in (show.client, show.model):
+        return None
+    return show.audience()
 
 
 def request_refusal(state: LedgerState, command: RequestShow) -> str | None:

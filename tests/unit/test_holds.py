@@ -17,6 +17,7 @@ from chatledger.domain.commands import (
     Command,
     Deposit,
     Donate,
+    PostMessage,
     RequestShow,
     ShowAction,
     Tick,
@@ -24,6 +25,8 @@ from chatledger.domain.commands import (
 from chatledger.domain.decider import CommandRefused, apply
 from chatledger.domain.show_ticks import due_ticks
 from chatledger.domain.state import ZERO, LedgerState
+from chatledger.domain.visibility import visible_to
+from chatledger.domain.wire import event_to_wire
 from chatledger.readmodels.audit import Auditor
 from chatledger.readmodels.replay import Replay
 from tests.unit.test_audit import live_of
@@ -182,3 +185,19 @@ def test_the_audit_names_a_hold_resolved_twice() -> None:
     again = replace(voided, event_id=str(uuid.uuid4()), seq=log[-1].seq + 1)
     assert any(check == "hold" and "resolved again" in detail
                for check, detail in _audit([*log, again]))
+
+
+def test_during_a_show_the_model_and_its_client_speak_to_the_show_only() -> None:
+    bob, eve, ann = CLIENTS
+    steps = [("deposit", bob, Decimal("9")), ("deposit", eve, Decimal("9")),
+             ("rates", Decimal("3"), Decimal("1")), ("request", bob, None),
+             ("act", MIA, "accept"), ("act", eve, "spy")]
+    state, _ = run(steps)  # type: ignore[arg-type]
+    said = {who.name: apply(PostMessage(cid(), MIA.uuid, who, "hi", True), state, START)[0]
+            for who in (MIA, bob, ann)}
+    assert not said["Mia"].is_public and not said["c0"].is_public and said["c2"].is_public
+    for name in ("Mia", "c0"):
+        wire = event_to_wire(said[name])
+        assert wire["audience"] == [bob.uuid, eve.uuid]
+        seen = {p.name for p in (MIA, *CLIENTS) if visible_to(wire, p.uuid, MIA.uuid)}
+        assert seen == {"Mia", "c0", "c1"}  # the model, the client, the spy: not Ann
