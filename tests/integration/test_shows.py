@@ -246,3 +246,44 @@ async def test_audit_names_a_corrupted_hold_and_rebuild_repairs_it(
     assert (await cli("rebuild", "--projection", "holds")).code == 0
     assert (await me(stack, client))["available"] == "3.00"
     await audit_ok()
+
+
+async def test_a_show_speaks_to_its_audience_only(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "100")
+    spy = await people.client(model, "Eve", money="50")
+    watcher = await people.client(model, "Ann")
+    async with aiohttp.ClientSession() as http, \
+            connected(http, stack.api.url, client), \
+            connected(http, stack.api.url, spy) as spying, \
+            connected(http, stack.api.url, watcher) as watching:
+        show = await started(stack, db, model, client)
+        await applied(db, await post(stack.api, spy, "/chat/show/spy", {"show": show}))
+        for who, text in ((model, "for you"), (client, "thanks"), (watcher, "hello?")):
+            await applied(db, await post(stack.api, who, "/chat/message/add",
+                                         {"message": text, "is_public": True}))
+        heard = await spying.until(
+            lambda got: {"for you", "thanks", "hello?"} <= {e.get("message") for e in got},
+            "the spy hears the show")
+        seen = await watching.until(lambda got: "hello?" in {e.get("message") for e in got},
+                                    "the watcher's own message")
+        await applied(db, await post(stack.api, model, "/chat/show/end", {"show": show}))
+    assert [e["type"] for e in seen if e["type"] != "message"] == ["show_started"]
+    assert [e["message"] for e in seen if e["type"] == "message"] == ["hello?"]
+    assert client.uuid not in str(seen) and spy.uuid not in str(seen)
+    started_event = next(e for e in heard if e["type"] == "show_started")
+    assert started_event["from"]["uuid"] == model.uuid and started_event["is_public"]
+
+
+async def test_a_client_gone_for_ten_seconds_ends_the_show_and_pays_the_minute(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "100")
+    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
+        show = await started(stack, db, model, client)
+    bill = await charged(db, show)  # within the 30 s wait: 10 s gone, and a presence tick
+    assert bill["reason"] == "disconnected"
+    assert bill["minutes"] >= 10 and bill["charged"] == bill["minutes"] * Decimal("2")
+    assert await people.balance(client.uuid) == Decimal("100") - bill["charged"]
+    await audit_ok()
