@@ -129,31 +129,34 @@ def _spy_ended(book: ShowBook, event: Event) -> None:
             book.spies.pop(spy.id, None)
 
 
+def _billed(book: ShowBook, payload: dict[str, object]) -> tuple[Show | None, Spy | None]:
+    """The show a hold event bills, and its spy when it bills a spy (an ended spying: none)."""
+    show = book.shows.get(str(payload.get("show") or ""))
+    if show is None or payload.get("spy") is None:
+        return show, None
+    spy = show.spies.get(str(payload["spy"]))
+    return (show, spy) if spy is not None else (None, None)
+
+
 def _hold_placed(book: ShowBook, event: Event) -> None:
     """A hold for a show or a spy begins its next minute (a request's hold: minute 1's)."""
-    p = event.payload
-    show = book.shows.get(p.get("show") or "")
-    if show is None:
-        return
-    spy = show.spies.get(p.get("spy") or "")
+    show, spy = _billed(book, event.payload)
+    hold_id = event.payload["hold_id"]
     if spy is not None:
-        spy.hold_id, spy.minutes = p["hold_id"], spy.minutes + 1
-    elif p.get("spy") is None:
-        show.hold_id = p["hold_id"]
+        spy.hold_id, spy.minutes = hold_id, spy.minutes + 1
+    elif show is not None:
+        show.hold_id = hold_id
         if show.status == RUNNING:
             show.minutes += 1
 
 
 def _hold_captured(book: ShowBook, event: Event) -> None:
-    p = event.payload
-    show = book.shows.get(p.get("show") or "")
-    if show is None:
-        return
-    spy = show.spies.get(p.get("spy") or "")
+    show, spy = _billed(book, event.payload)
+    amount = Decimal(event.payload["amount"])
     if spy is not None:
-        spy.charged += Decimal(p["amount"])
-    elif p.get("spy") is None:
-        show.charged += Decimal(p["amount"])
+        spy.charged += amount
+    elif show is not None:
+        show.charged += amount
 
 
 _FOLDS = {
