@@ -68,7 +68,10 @@ def request_show(command: RequestShow, state: LedgerState, facts: Facts) -> None
     show_id = event_id_for(facts.command_id, len(facts.events))
     facts.add(ev.SHOW_REQUESTED, command.actor, is_public=False, show=show_id, rate=rate,
               minute_s=command.minute_s)
-    expires = facts.now + timedelta(seconds=REQUEST_TIMEOUT_S + HOLD_GRACE_S)
+    # It becomes minute 1's hold if accepted, which may be at the last moment of the 60 s.
+    expires = facts.now + timedelta(
+        seconds=REQUEST_TIMEOUT_S + command.minute_s + HOLD_GRACE_S
+    )
     place_hold(state, facts, command.actor, rate, expires, "show", show=show_id)
 
 

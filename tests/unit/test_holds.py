@@ -201,3 +201,27 @@ def test_during_a_show_the_model_and_its_client_speak_to_the_show_only() -> None
         assert wire["audience"] == [bob.uuid, eve.uuid]
         seen = {p.name for p in (MIA, *CLIENTS) if visible_to(wire, p.uuid, MIA.uuid)}
         assert seen == {"Mia", "c0", "c1"}  # the model, the client, the spy: not Ann
+
+
+def test_a_show_accepted_late_still_charges_its_first_minute() -> None:
+    """The request's hold must outlive a minute begun at the last moment of the 60 s answer."""
+    bob = CLIENTS[0]
+    steps = [("deposit", bob, Decimal("30")), ("rates", Decimal("3"), Decimal("1")),
+             ("request", bob, None), ("wait", 55, None), ("act", MIA, "accept"),
+             ("wait", 61, None), ("act", bob, "end")]
+    _, log = run(steps)  # type: ignore[arg-type]
+    bill = next(e for e in log if e.type == ev.SHOW_CHARGED)
+    assert (bill.payload["minutes"], bill.payload["charged"]) == (2, Decimal("6"))
+    assert not [e for e in log if e.type == ev.HOLD_EXPIRED]
+
+
+def test_an_unanswered_request_times_out_after_60_s_and_frees_its_hold() -> None:
+    bob = CLIENTS[0]
+    steps = [("deposit", bob, Decimal("30")), ("rates", Decimal("3"), Decimal("1")),
+             ("request", bob, None), ("wait", 59, None)]
+    state, log = run(steps)  # type: ignore[arg-type]
+    assert state.holds.held_by(bob.uuid) == Decimal("3")
+    state, log = run([*steps, ("wait", 1, None)])  # type: ignore[list-item]
+    ended = next(e for e in log if e.type == ev.SHOW_ENDED)
+    assert ended.payload["reason"] == "declined" and log[-1].type == ev.HOLD_VOIDED
+    assert state.available(bob.uuid) == Decimal("30")
