@@ -287,3 +287,35 @@ async def test_a_client_gone_for_ten_seconds_ends_the_show_and_pays_the_minute(
     assert bill["minutes"] >= 10 and bill["charged"] == bill["minutes"] * Decimal("2")
     assert await people.balance(client.uuid) == Decimal("100") - bill["charged"]
     await audit_ok()
+
+
+async def test_two_ledgers_ticking_through_a_rebalance_charge_each_minute_once(
+    stack: Stack, people: People, db: Database
+) -> None:
+    """Both clocks send every tick; a second ledger joins mid-show (a rebalance), then the
+    first is killed (another): each minute is still captured once."""
+    model, client = await a_chat(stack, people, db, "60")
+    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
+        show = await started(stack, db, model, client)
+        second = stack.start_ledger()
+        try:
+            await show_row(db, show, lambda row: row[1] >= 3, "three minutes begun")
+            stop(stack.ledger.process, signal.SIGKILL)
+            stack.ledger = second
+            second = None  # type: ignore[assignment]
+            before = (await show_row(db, show, lambda row: True, "the show"))[1]
+            await show_row(db, show, lambda row: row[1] >= before + 2, "two more minutes")
+            await post(stack.api, client, "/chat/show/end", {"show": show})
+            bill = await charged(db, show)
+        finally:
+            if second is not None:
+                stop(second.process)
+    assert bill["reason"] == "client"
+    assert bill["charged"] == bill["minutes"] * Decimal("2") == bill["captured"]
+    assert await people.balance(client.uuid) == Decimal("60") - bill["charged"]
+    ticks = await db.fetch_val(
+        "SELECT COUNT(*) FROM applied_commands a JOIN chat_events e ON e.command_id ="
+        " a.command_id WHERE e.type = 'hold_captured' AND JSON_VALUE(e.payload, '$.show') = :s",
+        {"s": show})
+    assert ticks == bill["minutes"]  # one capture per minute, each from one command
+    await audit_ok()
