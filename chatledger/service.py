@@ -27,6 +27,7 @@ from chatledger.history.mirror import HistoryMirror
 from chatledger.history.projector import project_history
 from chatledger.history.reader import HistoryReader
 from chatledger.ledger.accounts import Directory
+from chatledger.ledger.clock import Clock
 from chatledger.ledger.relay import relay
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.worker import LedgerWorker
@@ -159,10 +160,12 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
     app[LEDGER_LAG] = worker
     started = app[ROLE_LOOPS].loop("ledger")
+    clock = Clock(settings, app[DATABASE], app[PRODUCER], app[PRESENCE].here)
     async with (
         background(_consume_commands(settings, worker, started), "ledger"),
         # What the broker lost after acknowledging it is published again (ledger/relay.py).
         background(relay(settings, app[DATABASE], app[PRODUCER]), "relay"),
+        background(clock.run(), "clock"),
     ):
         yield
 

@@ -14,6 +14,7 @@ from chatledger.api import (
     moderation,
     openapi,
     presence,
+    shows,
 )
 from chatledger.api.ratelimit import rate_limiter_ctx
 from chatledger.web import responses
@@ -35,6 +36,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/message/delete", moderation.post_deletion),
     ("POST", "/chat/menu", menu.post_menu),
     ("GET", "/chat/menu", menu.get_menu),
+    *shows.ROUTES,
     ("GET", "/chat/event/history", history.get_history),
     ("GET", "/chat/presence", presence.get_presence),
     ("GET", "/chat/me", me.get_me),

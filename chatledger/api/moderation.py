@@ -30,7 +30,7 @@ async def build_settings(
     request: web.Request, principal: Principal, command_id: str, body: SettingsBody
 ) -> ChatCommand:
     return ChangeSettings(command_id, principal.chat, principal.person.as_actor(),
-                          body.min_donation)
+                          body.min_donation, body.private_rate, body.spy_rate)
 
 
 async def build_mute(

@@ -153,6 +153,8 @@ class Me(_Body):
     role: Literal["client", "model"]
     chat: Uuid = Field(description="The chat the token is for (a model's own).")
     balance: MoneyText
+    available: MoneyText = Field(description="The balance less the open holds (DESIGN §10).")
+    held: MoneyText = Field(description="The sum of the caller's open holds.")
 
 
 class LeaderboardEntry(_Body):

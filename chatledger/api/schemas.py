@@ -13,6 +13,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.config import JsonDict
 
@@ -89,9 +90,9 @@ def check_not_blank(value: str) -> str:
     return value
 
 
-def check_money_limit(value: Decimal, info: ValidationInfo) -> Decimal:
+def check_money_limit(value: Decimal | None, info: ValidationInfo) -> Decimal | None:
     limit = (info.context or {}).get("max_donation")
-    if limit is not None and value > limit:
+    if limit is not None and value is not None and value > limit:
         raise ValueError(f"must be at most {limit}")
     return value
 
@@ -188,9 +189,30 @@ class GoalBody(_Body):
 
 
 class SettingsBody(_Body):
-    min_donation: Amount
+    """Any of the chat's settings, at least one; a field left out keeps its value."""
 
-    _limit = field_validator("min_donation")(check_money_limit)
+    min_donation: Amount | None = None
+    private_rate: Amount | None = None  # per minute of a private show (DESIGN §10); 0: off
+    spy_rate: Amount | None = None
+
+    _limit = field_validator("min_donation", "private_rate", "spy_rate")(check_money_limit)
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> "SettingsBody":
+        if all(getattr(self, name) is None for name in ("min_donation", "private_rate",
+                                                        "spy_rate")):
+            raise ValueError("name at least one of min_donation, private_rate, spy_rate")
+        return self
+
+
+class ShowBody(_Body):
+    """Which show (DESIGN §10): the `show` of its events."""
+
+    show: UuidStr
+
+
+class EmptyBody(_Body):
+    """Nothing to say (a show request)."""
 
 
 class MuteBody(_Body):

@@ -10,7 +10,7 @@ publishes on `chat.events`, which adds the account-only events.
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
@@ -72,6 +72,9 @@ class MessageEvent(_Envelope):
     type: Literal["message"]
     message: str
     to: Uuid | None = Field(description="The client of a model's private reply.")
+    audience: list[Uuid] | None = Field(
+        None, description="During a private show (DESIGN §10): the show's client and spies, who"
+        " see the model's and the client's messages (with the model); no one else does.")
 
 
 class MenuItem(_Strict):
@@ -130,8 +133,12 @@ class DonateRefundedEvent(_Envelope):
 
 
 class SettingsChangedEvent(_Envelope):
+    """The chat's settings after the change (every field, changed or not)."""
+
     type: Literal["settings_changed"]
     min_donation: MoneyText = Field(description="The chat's minimum tip from now on (0.00: none).")
+    private_rate: MoneyText = Field(description="Per minute of a private show (0.00: none).")
+    spy_rate: MoneyText = Field(description="Per minute of spying on a show (0.00: none).")
 
 
 class Client(_Strict):
@@ -189,7 +196,20 @@ class PaidOutEvent(_Envelope):
     sum: MoneyText
 
 
-ChatEvents = (
+from chatledger.api.show_wire_models import (  # noqa: E402  (they build on the above)
+    HoldCapturedEvent,
+    HoldExpiredEvent,
+    HoldPlacedEvent,
+    HoldVoidedEvent,
+    ShowChargedEvent,
+    ShowEndedEvent,
+    ShowRequestedEvent,
+    ShowStartedEvent,
+    SpyEndedEvent,
+    SpyStartedEvent,
+)
+
+ChatEvents: TypeAlias = (
     MessageEvent
     | DonateEvent
     | DonateRejectedEvent
@@ -203,6 +223,16 @@ ChatEvents = (
     | ViewerUnbannedEvent
     | MessageDeletedEvent
     | MenuChangedEvent
+    | HoldPlacedEvent
+    | HoldCapturedEvent
+    | HoldVoidedEvent
+    | HoldExpiredEvent
+    | ShowRequestedEvent
+    | ShowStartedEvent
+    | ShowEndedEvent
+    | ShowChargedEvent
+    | SpyStartedEvent
+    | SpyEndedEvent
 )
 AccountEvents = DepositedEvent | PaidOutEvent
 

@@ -1,5 +1,6 @@
 """Commands as bytes on `chat.commands` (events go out in their wire form: `wire.py`)."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,10 @@ from chatledger.domain.commands import (
     PostMessage,
     Refund,
     RegisterConnection,
+    RequestShow,
     SetMenu,
+    ShowAction,
+    Tick,
     UnbanViewer,
 )
 from chatledger.domain.wire import dumps
@@ -39,9 +43,13 @@ _KINDS: dict[str, type[Any]] = {
     "delete": DeleteMessage,
     "refund": Refund,
     "menu": SetMenu,
+    "show_request": RequestShow,
+    "show": ShowAction,
+    "tick": Tick,
 }
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
-_DECIMAL_FIELDS = frozenset({"amount", "require_sum", "min_donation"})
+_DECIMAL_FIELDS = frozenset({"amount", "require_sum", "min_donation", "private_rate", "spy_rate"})
+_TIME_FIELDS = frozenset({"due"})
 
 
 class UndecodableCommand(ValueError):
@@ -64,10 +72,14 @@ def decode_command(data: bytes) -> Command:
         if "actor" in body:
             body["actor"] = Actor(**body["actor"])
         for name in _DECIMAL_FIELDS & body.keys():
-            body[name] = Decimal(body[name])
+            if body[name] is not None:  # a setting left as it is
+                body[name] = Decimal(body[name])
         if "items" in body:  # a menu's entries: orjson wrote each as an object
             body["items"] = tuple(MenuEntry(e["label"], Decimal(e["price"])) for e in body["items"])
+        for name in _TIME_FIELDS & body.keys():
+            body[name] = datetime.fromisoformat(body[name])
         command: Command = cls(**body)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ArithmeticError, AttributeError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError,
+            AttributeError) as exc:
         raise UndecodableCommand(str(exc)) from exc
     return command

@@ -21,6 +21,7 @@ from chatledger.domain.commands import (
     PostMessage,
     Refund,
     SetMenu,
+    Tick,
     UnbanViewer,
 )
 from chatledger.domain.facts import Refusal
@@ -31,13 +32,14 @@ BELOW_MINIMUM = "below minimum"
 MUTED = "muted"
 BANNED = "banned"
 MAX_MUTE_SECONDS = 86_400
+SETTINGS_FIELDS = ("min_donation", "private_rate", "spy_rate")  # what POST /chat/settings sets
 
 
 def refusal(command: Command) -> Refusal | None:
     """The rules that need no state: who may do what, and sums above zero."""
     if isinstance(command, Deposit | Payout):
         return None if command.amount > ZERO else Refusal("the amount must be positive")
-    if isinstance(command, Refund):
+    if isinstance(command, Refund | Tick):
         return None
     actor = command.actor
     if actor.role == "model" and actor.uuid != command.chat:
@@ -65,8 +67,10 @@ def _model_only_refusal(command: ChangeSettings | Moderation) -> Refusal | None:
     if command.actor.role != "model":
         return Refusal("only the model of the chat may do this", forbidden=True)
     if isinstance(command, ChangeSettings):
-        if command.min_donation < ZERO:
-            return Refusal("min_donation: must not be negative")
+        for name in SETTINGS_FIELDS:
+            value = getattr(command, name)
+            if value is not None and value < ZERO:
+                return Refusal(f"{name}: must not be negative")
         return None
     if command.client == command.chat:
         return Refusal("client: the model cannot moderate itself")

@@ -1,6 +1,7 @@
 """Commands: what a person asked for. The ledger decides what they become."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
@@ -72,7 +73,9 @@ class ChangeSettings:
     command_id: str
     chat: str
     actor: Actor
-    min_donation: Decimal  # 0 is no minimum
+    min_donation: Decimal | None  # 0 is no minimum; None (here and below): left as it is
+    private_rate: Decimal | None = None  # per minute of a private show; 0 turns shows off
+    spy_rate: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,13 +137,53 @@ class Refund:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RequestShow:
+    """A client asks the model for a private show (DESIGN §10); minutes last `minute_s`."""
+
+    command_id: str
+    chat: str
+    actor: Actor
+    minute_s: float
+
+
+ShowVerb = Literal["accept", "decline", "end", "spy", "spy_end"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShowAction:
+    """What a person does to the chat's show `show`: the model accepts or declines it, the
+    client or the model ends it, another client spies on it or stops."""
+
+    command_id: str
+    chat: str
+    actor: Actor
+    verb: ShowVerb
+    show: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """The ledger's clock (ledger/clock.py): `what` of the chat fell due at `due`.
+
+    No person acts: the decider decides it with `due` and the state, never the wall clock, and
+    its command id is derived from (chat, what, due), so a tick produced twice applies once."""
+
+    command_id: str
+    chat: str
+    what: str
+    due: datetime
+
+
 Moderation = MuteViewer | BanViewer | UnbanViewer
 ChatCommand = (
     PostMessage | Donate | AddGoal | RegisterConnection | ChangeSettings | Moderation
     | DeleteMessage
     | SetMenu
+    | RequestShow
+    | ShowAction
 )
-Command = ChatCommand | Refund | Deposit | Payout
+Command = ChatCommand | Refund | Deposit | Payout | Tick
 
 
 def stream_of(command: Command) -> str:

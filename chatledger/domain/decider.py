@@ -8,6 +8,7 @@ command either becomes facts or is refused (`CommandRefused`; see `facts.py`).
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from chatledger.domain import events as ev
 from chatledger.domain.asks import (
@@ -36,7 +37,10 @@ from chatledger.domain.commands import (
     PostMessage,
     Refund,
     RegisterConnection,
+    RequestShow,
     SetMenu,
+    ShowAction,
+    Tick,
     UnbanViewer,
 )
 from chatledger.domain.donations import INSUFFICIENT_FUNDS, add_goal, donate, require_model_chat
@@ -53,6 +57,8 @@ from chatledger.domain.moderation import (
     unban,
 )
 from chatledger.domain.refunds import refund
+from chatledger.domain.show_ticks import tick
+from chatledger.domain.shows import act, request_show, show_audience
 from chatledger.domain.state import LedgerState, evolve
 from chatledger.domain.wire import money
 
@@ -86,12 +92,15 @@ def _message(command: PostMessage, state: LedgerState, facts: Facts) -> None:
                              facts.now)
     if refused is not None:
         raise CommandRefused(refused)
+    audience = show_audience(state, command)
+    show: dict[str, Any] = {} if audience is None else {"audience": audience}
     facts.add(
         ev.MESSAGE,
         command.actor,
-        is_public=message_is_public(command),
+        is_public=message_is_public(command) and audience is None,
         message=command.text,
         to=command.to,
+        **show,
     )
 
 
@@ -101,9 +110,10 @@ def _deposit(command: Deposit, state: LedgerState, facts: Facts) -> None:
 
 
 def _payout(command: Payout, state: LedgerState, facts: Facts) -> None:
-    balance = require_account(state, command.account)
-    if not affordable(balance, command.amount):
-        raise CommandRefused(f"{INSUFFICIENT_FUNDS}: balance {money(balance)}")
+    require_account(state, command.account)
+    available = state.available(command.account)  # money on hold is not the owner's to take
+    if not affordable(available, command.amount):
+        raise CommandRefused(f"{INSUFFICIENT_FUNDS}: available {money(available)}")
     facts.add(ev.PAID_OUT, None, is_public=False, amount=command.amount)
 
 
@@ -125,4 +135,7 @@ _DECIDERS: dict[type, Callable[..., None]] = {
     UnbanViewer: unban,
     DeleteMessage: delete_message,
     SetMenu: set_menu,
+    RequestShow: request_show,
+    ShowAction: act,
+    Tick: tick,
 }

@@ -32,7 +32,7 @@ def donate(command: Donate, state: LedgerState, facts: Facts) -> None:
         rejected = MENU_CHANGED
     if rejected is None and below_minimum(state, model, amount):
         rejected = BELOW_MINIMUM
-    if rejected is None and not affordable(state.balances[donor], amount):
+    if rejected is None and not affordable(state.available(donor), amount):
         rejected = INSUFFICIENT_FUNDS
     if rejected is not None:
         facts.add(

@@ -25,11 +25,26 @@ VIEWER_BANNED: Final = "viewer_banned"
 VIEWER_UNBANNED: Final = "viewer_unbanned"
 MESSAGE_DELETED: Final = "message_deleted"
 MENU_CHANGED: Final = "menu_changed"
+# Holds and shows (DESIGN §10): domain/holds.py, domain/shows.py.
+HOLD_PLACED: Final = "hold_placed"
+HOLD_CAPTURED: Final = "hold_captured"
+HOLD_VOIDED: Final = "hold_voided"
+HOLD_EXPIRED: Final = "hold_expired"
+SHOW_REQUESTED: Final = "show_requested"
+SHOW_STARTED: Final = "show_started"
+SHOW_ENDED: Final = "show_ended"
+SHOW_CHARGED: Final = "show_charged"
+SPY_STARTED: Final = "spy_started"
+SPY_ENDED: Final = "spy_ended"
+SHOW_TYPES: Final = frozenset(
+    {HOLD_PLACED, HOLD_CAPTURED, HOLD_VOIDED, HOLD_EXPIRED, SHOW_REQUESTED, SHOW_STARTED,
+     SHOW_ENDED, SHOW_CHARGED, SPY_STARTED, SPY_ENDED}
+)
 
 MODERATION_TYPES: Final = frozenset({VIEWER_MUTED, VIEWER_BANNED, VIEWER_UNBANNED})
 CHAT_TYPES: Final = frozenset(
     {MESSAGE, DONATE, DONATE_REJECTED, CHANGE_SPONSOR, END_GOAL, NEW_GOAL, DONATE_REFUNDED,
-     SETTINGS_CHANGED, MESSAGE_DELETED, MENU_CHANGED} | MODERATION_TYPES
+     SETTINGS_CHANGED, MESSAGE_DELETED, MENU_CHANGED} | MODERATION_TYPES | SHOW_TYPES
 )
 ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
 
@@ -38,7 +53,10 @@ ANONYMOUS: Final = "anonymous"
 
 # Payload keys that hold money, at any depth (a goal's `sum` inside `goals`): Decimals in an
 # event, rendered with two decimals on the wire (`wire.money`), read back as Decimals (`rows`).
-MONEY_FIELDS: Final = frozenset({"sum", "total", "require_sum", "min_donation", "price"})
+MONEY_FIELDS: Final = frozenset(
+    {"sum", "total", "require_sum", "min_donation", "price", "amount", "charged", "rate",
+     "private_rate", "spy_rate"}
+)
 
 
 def map_money(value: Any, convert: Callable[[Any], Any]) -> Any:

@@ -63,6 +63,14 @@ class Facts:
         )
 
 
+    def record(self, type_: str, actor: Actor | None, payload: dict[str, Any], *,
+               is_public: bool = True) -> None:
+        """`add`, for a payload with a key named like one of `add`'s own parameters (a hold's
+        `amount` is its payload's, not the event's `sum`)."""
+        self.add(type_, actor, is_public=is_public)
+        self.events[-1].payload.update(payload)
+
+
 def require_account(state: LedgerState, owner: str) -> Decimal:
     balance = state.balances.get(owner)
     if balance is None:

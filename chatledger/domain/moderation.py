@@ -5,8 +5,10 @@ state; the ledger asks them again over the rows it locked.
 """
 
 from datetime import timedelta
+from decimal import Decimal
 
 from chatledger.domain import events as ev
+from chatledger.domain.asks import SETTINGS_FIELDS
 from chatledger.domain.commands import (
     BanViewer,
     ChangeSettings,
@@ -16,13 +18,23 @@ from chatledger.domain.commands import (
     UnbanViewer,
 )
 from chatledger.domain.facts import Facts, Refusal, refuse_if, require_account
-from chatledger.domain.state import LedgerState
+from chatledger.domain.state import ZERO, LedgerState
 from chatledger.domain.wire import iso
 
 
 def change_settings(command: ChangeSettings, state: LedgerState, facts: Facts) -> None:
+    """`settings_changed` carries the chat's settings after the change: a field the command
+    leaves out (None) keeps its value."""
     require_account(state, command.chat)
-    facts.add(ev.SETTINGS_CHANGED, command.actor, min_donation=command.min_donation)
+    chat, shows = command.chat, state.shows
+    now: dict[str, Decimal] = {
+        "min_donation": state.min_donations.get(chat, ZERO),
+        "private_rate": shows.private_rates.get(chat, ZERO),
+        "spy_rate": shows.spy_rates.get(chat, ZERO),
+    }
+    changed = {name: getattr(command, name) for name in SETTINGS_FIELDS}
+    now.update({name: value for name, value in changed.items() if value is not None})
+    facts.record(ev.SETTINGS_CHANGED, command.actor, dict(now))
 
 
 def moderation_refusal(state: LedgerState, command: Moderation,

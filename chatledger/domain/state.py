@@ -13,7 +13,9 @@ from decimal import Decimal
 from chatledger.domain import events as ev
 from chatledger.domain.commands import Actor
 from chatledger.domain.events import Event
+from chatledger.domain.hold_book import HOLD_TYPES, HoldBook, fold_hold
 from chatledger.domain.menu_items import Menu, menu_of
+from chatledger.domain.show_book import ShowBook, fold_rates, fold_show
 
 ZERO = Decimal("0.00")
 
@@ -89,6 +91,12 @@ class LedgerState:
     donations: dict[str, Donation] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
     menus: dict[str, Menu] = field(default_factory=dict)  # model -> its tip menu
+    holds: HoldBook = field(default_factory=HoldBook)
+    shows: ShowBook = field(default_factory=ShowBook)
+
+    def available(self, client: str) -> Decimal:
+        """What a client may spend or put on hold now: the balance less its open holds."""
+        return self.balances.get(client, ZERO) - self.holds.held_by(client)
 
     def donor_total(self, model: str, client: str) -> Decimal:
         return self.donor_totals.get((model, client), ZERO)
@@ -204,7 +212,15 @@ def _sponsor_changed(state: LedgerState, event: Event) -> None:
 
 
 def _settings_changed(state: LedgerState, event: Event) -> None:
-    state.min_donations[event.stream] = Decimal(event.payload["min_donation"])
+    if event.payload.get("min_donation") is not None:
+        state.min_donations[event.stream] = Decimal(event.payload["min_donation"])
+    fold_rates(state.shows, event)
+
+
+def _show_event(state: LedgerState, event: Event) -> None:
+    if event.type in HOLD_TYPES:
+        fold_hold(state.holds, state.balances, event)
+    fold_show(state.shows, event)
 
 
 def _target(event: Event) -> Pair:
@@ -252,4 +268,5 @@ _EVOLVERS = {
     ev.NEW_GOAL: _goal_added,
     ev.END_GOAL: _goal_ended,
     ev.CHANGE_SPONSOR: _sponsor_changed,
+    **dict.fromkeys(ev.SHOW_TYPES, _show_event),
 }

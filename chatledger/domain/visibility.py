@@ -10,11 +10,13 @@ def visible_to(event: Mapping[str, Any], viewer: str, chat: str) -> bool:
     """`event` is in wire form; `viewer` is a person's uuid, `chat` the chat they look at.
 
     Public events go to everyone in the chat; a private one to its sender and the model (and to
-    the `to` client of a model's private reply); a refused donation only to its donor.
+    the `to` client of a model's private reply, and to the `audience` of a message during a
+    private show); a refused donation only to its donor.
     """
     if event.get("chat") != chat or event.get("type") not in ev.CHAT_TYPES:
         return False
     sender = (event.get("from") or {}).get("uuid")
     if event["type"] == ev.DONATE_REJECTED:
         return bool(sender == viewer)
-    return bool(event.get("is_public") or viewer in (sender, chat) or event.get("to") == viewer)
+    return bool(event.get("is_public") or viewer in (sender, chat) or event.get("to") == viewer
+                or viewer in (event.get("audience") or ()))  # a show's (DESIGN §10)

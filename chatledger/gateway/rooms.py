@@ -56,7 +56,8 @@ class Room:
         if visible_to(event, _STRANGER, self.chat):
             yield from self.every_member()
             return
-        candidates = {self.chat, (event.get("from") or {}).get("uuid"), event.get("to")}
+        candidates = {self.chat, (event.get("from") or {}).get("uuid"), event.get("to"),
+                      *(event.get("audience") or ())}  # a show's audience (DESIGN §10)
         for person in candidates:
             if (
                 isinstance(person, str)

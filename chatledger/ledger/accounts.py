@@ -56,6 +56,23 @@ async def balance_of(database: Database, owner: str) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
+async def funds_of(database: Database, owner: str) -> tuple[Decimal, Decimal] | None:
+    """(balance, held): the balance and the sum of the owner's open holds (DESIGN §10); what it
+    may spend is the difference."""
+    row = await database.fetch_one(
+        "SELECT a.balance, (SELECT COALESCE(SUM(h.amount), 0) FROM holds h"
+        " WHERE h.client_uuid = a.owner_uuid AND h.status = 'open')"
+        " FROM accounts a WHERE a.owner_uuid = :owner",
+        {"owner": owner},
+    )
+    return (Decimal(row[0]), Decimal(row[1])) if row else None
+
+
+async def available_of(database: Database, owner: str) -> Decimal | None:
+    funds = await funds_of(database, owner)
+    return None if funds is None else funds[0] - funds[1]
+
+
 BALANCE_TTL_MAX_S = 5.0
 MAX_REMEMBERED = 100_000
 
@@ -110,8 +127,8 @@ class Directory:
         now = time.monotonic()
         if self.balances.spend(owner, amount, now):
             return True
-        balance = await balance_of(self.database, owner)
-        return balance is not None and self.balances.remember(owner, balance, amount, now)
+        available = await available_of(self.database, owner)  # money on hold is not spendable
+        return available is not None and self.balances.remember(owner, available, amount, now)
 
     async def find(self, person_uuid: str) -> Person | None:
         now = time.monotonic()

@@ -1,5 +1,6 @@
 """The SQL of the projection tables a batch touched: goals, donor totals and days, sponsors,
-chat settings, mutes, bans, refunds, deletions, connections and menus (`menu_rows.py`).
+chat settings, mutes, bans, refunds, deletions, connections and menus (`menu_rows.py`; holds
+and shows: `show_writes.py`).
 
 Runs inside the batch's transaction, after its events, with the chat's stream locked (so these
 rows cannot change under it: `state_loader.py`). The rows themselves come from
@@ -16,6 +17,7 @@ from chatledger.ledger import connections
 from chatledger.ledger import projection_rows as rows
 from chatledger.ledger.event_rows import placeholders
 from chatledger.ledger.menu_rows import write_menus
+from chatledger.ledger.show_writes import write_shows
 
 
 class ProjectionWriter:
@@ -32,6 +34,7 @@ class ProjectionWriter:
         await self._refunds_and_deletions(events)
         await self._connections(commands)
         await write_menus(self.cur, self.state, events)
+        await write_shows(self._upsert, self.cur, self.state, events)
 
     async def _goals(self, events: list[Event]) -> None:
         touched = {

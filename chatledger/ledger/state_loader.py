@@ -6,6 +6,7 @@ locked FOR UPDATE first by the batch, `batch.py`):
 - every projection row of a chat (goals, sponsors, donor totals, settings, mutes, bans, refunds,
   deletions, menus): only batches holding that chat's stream lock write them (and `rebuild`'s swap,
   which locks every stream), so once the stream is locked they cannot change under the batch;
+- the holds and shows of the chats and the open holds of the clients locked: `show_loader.py`;
 - the accounts whose money may move, locked FOR UPDATE in uuid order after the streams
   (`lock=True`). A refund moves its donor's money, and the donor is known only from the
   donation: it is found by a plain read of the donation's row before the accounts are locked
@@ -33,6 +34,7 @@ from chatledger.domain.state import (
     donation_of,
     message_of,
 )
+from chatledger.ledger import show_loader
 from chatledger.ledger.event_rows import EVENT_COLUMNS, placeholders, row_to_event
 from chatledger.ledger.menu_rows import load_menus, menu_chats
 
@@ -52,9 +54,13 @@ class StateLoader:
         """Exactly what the decider reads for these commands, accounts locked."""
         state = self.state
         await self.donations([c for c in commands if isinstance(c, Refund)])  # before the locks
-        owners = sorted(_owners(commands, state.donations))
+        shows = show_loader.show_chats(commands)
+        await show_loader.chat_shows(self.cur, state, shows)  # before the locks too
+        owners = sorted(_owners(commands, state.donations) | show_loader.owners(state, shows))
         await self.accounts(owners, lock=True)
-        chat_commands: list[ChatCommand | Refund] = [
+        clients = [owner for owner in owners if state.kinds.get(owner) == "client"]
+        await show_loader.open_holds_of(self.cur, state, clients)
+        chat_commands: list[ChatCommand | Refund | cmd.Tick] = [
             c for c in commands if not isinstance(c, cmd.Deposit | cmd.Payout)
         ]
         if chat_commands:
@@ -141,7 +147,7 @@ class StateLoader:
             (stream, int(version)) for stream, version in await self.cur.fetchall()
         )
 
-    async def _chat_state(self, commands: Sequence[ChatCommand | Refund]) -> None:
+    async def _chat_state(self, commands: Sequence[ChatCommand | Refund | cmd.Tick]) -> None:
         models = sorted({command.chat for command in commands})
         marks = placeholders(len(models))
         await self.cur.execute(
@@ -169,7 +175,7 @@ class StateLoader:
         await self.messages([c for c in commands if isinstance(c, cmd.DeleteMessage)])
         await load_menus(self.cur, self.state, menu_chats(commands))
 
-    async def _donor_totals(self, commands: Sequence[ChatCommand | Refund]) -> None:
+    async def _donor_totals(self, commands: Sequence[ChatCommand | Refund | cmd.Tick]) -> None:
         """The totals the batch moves or compares: its donors', the sponsors', and for a refund
         everyone who could take the sponsor's place (see `_challenger_floors`)."""
         state = self.state
@@ -214,8 +220,7 @@ class StateLoader:
         for uuid, id_, name, kind in await self.cur.fetchall():
             self.entity_ids[uuid] = int(id_)
             state.kinds[uuid] = kind
-            if kind == "client":
-                state.names[uuid] = name
+            state.names[uuid] = name  # a client's names a sponsor, a model's its show events
 
     async def _events_in_chats(
         self, wanted: set[tuple[str, str]], type_: str, table: str, key: str, column: str
@@ -244,6 +249,8 @@ def _owners(commands: Iterable[Command], donations: dict[str, Donation]) -> set[
     for command in commands:
         if isinstance(command, cmd.Deposit | cmd.Payout):
             owners.add(command.account)
+        elif isinstance(command, cmd.Tick):  # a tick's clients: show_loader.owners
+            owners.add(command.chat)
         elif isinstance(command, Refund):
             owners.add(command.chat)
             donation = donations.get(command.donation_id)

@@ -36,6 +36,7 @@ from chatledger.ledger.projection_rows import (
     refund_rows,
     setting_rows,
 )
+from chatledger.readmodels import show_audit
 from chatledger.readmodels.audit_report import (
     AuditReport,
     Finding,
@@ -83,7 +84,9 @@ class Auditor:
             self._check_deletion(event, where)
         if event.type == ev.DONATE and event.payload.get("menu_item"):
             self._check_purchase(event, where)
+        show_audit.check_before(self.replay.state, event, where, self._fail)
         self.replay.fold(event, position)
+        show_audit.check_after(self.replay.state, event, where, self._fail)
         if event.type == ev.DONATE and event.actor is not None:
             self._check_not_negative(event.actor.uuid, where)
         elif event.type in (ev.PAID_OUT, ev.DONATE_REFUNDED):
@@ -182,6 +185,7 @@ class Auditor:
         )
         self._check_sponsors(live)
         self._check_day_one(live)
+        self._check_shows(live)
         by_kind = Counter(kind for kind, _ in live.accounts.values())
         return AuditReport(
             findings=self.findings,
@@ -278,6 +282,13 @@ class Auditor:
             ("menu", "chat_menus.model_uuid", menu_rows(state), live.chat_menus),
         ):
             self._compare(check, row, replayed, have)
+
+    def _check_shows(self, live: Live) -> None:
+        """DESIGN §10: money on hold conserved, and the hold and show tables equal the fold."""
+        state = self.replay.state
+        show_audit.conservation(state, self.deposits, self.payouts, self._fail)
+        for table, replayed in show_audit.replay_tables(state).items():
+            self._compare(table, f"{table}.id", replayed, live.show_tables.get(table, {}))
 
     def _compare(
         self, check: str, row: str, replayed: Mapping[Any, Any], live: Mapping[Any, Any]

@@ -71,5 +71,14 @@ class PresenceBoard:
         counts = answers[len(answers) - len(chats):]
         return {chat: int(n) for chat, n in zip(chats, counts, strict=True)}
 
+    async def here(self, chat: str) -> set[str]:
+        """Who has a socket in the chat on any gateway now (members not yet expired)."""
+        members = await self.redis.zrangebyscore(self.key(chat), time.time(), "+inf")
+        return {_text(member).split("|", 1)[0] for member in members}
+
     async def count(self, chat: str) -> int:
         return int(await self._count(keys=[self.key(chat)], args=[time.time()]))
+
+
+def _text(member: object) -> str:
+    return member.decode() if isinstance(member, bytes) else str(member)

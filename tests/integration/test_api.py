@@ -219,7 +219,8 @@ async def test_me_is_the_caller_with_the_ledgers_balance(
             return body
 
     assert await me(viewer) == {"success": True, "uuid": viewer.uuid, "name": "Bob",
-                                "role": "client", "chat": model.uuid, "balance": "10.00"}
+                                "role": "client", "chat": model.uuid, "balance": "10.00",
+                                "available": "10.00", "held": "0.00"}
     status, _ = await post(service, "/chat/donate/add", viewer, {"sum": "2.5"})
     assert status == 201
     await eventually(lambda: me(viewer), until=lambda body: body["balance"] == "7.50",

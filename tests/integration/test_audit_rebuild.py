@@ -128,7 +128,7 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
     summary = rebuilt.json()
     assert summary["projections"] == [
         "balances", "goals", "sponsors", "donor_totals", "donor_days", "chat_settings",
-        "chat_mutes", "chat_bans", "refunds", "deleted_messages", "chat_menus",
+        "chat_mutes", "chat_bans", "refunds", "deleted_messages", "chat_menus", "holds", "shows",
     ]
     assert summary["history_keys_dropped"] >= 0
     assert summary["rows_changed"] == {  # exactly the corrupted rows, nothing else
@@ -144,6 +144,10 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
         "refunds": 0,
         "deleted_messages": 0,
         "chat_menus": 0,
+        "holds": 0,
+        "show_rates": 0,
+        "shows": 0,
+        "show_spies": 0,
     }
     assert "events/s" in rebuilt.err  # plain progress lines: stdout is not a terminal
 
@@ -334,7 +338,7 @@ async def test_payout_above_the_balance_is_refused_and_writes_nothing(
     refused = await cli("payout", model.uuid, "30.01")
     assert refused.code != 0, refused
     body = refused.json()
-    assert body["outcome"] == "refused: insufficient funds: balance 30.00"
+    assert body["outcome"] == "refused: insufficient funds: available 30.00"
     assert body["balance"] == "30.00"
     assert await people.balance(model.uuid) == Decimal("30.00")
     assert (

@@ -45,6 +45,7 @@ from chatledger.ledger.projection_rows import (
 )
 from chatledger.readmodels.audit import Auditor, AuditReport, Live, render
 from chatledger.readmodels.replay import Replay, sponsor_rows
+from chatledger.readmodels.show_audit import replay_tables
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 MODEL = Actor("00000000-0000-4000-8000-000000000001", "Mia", "model")
@@ -95,6 +96,7 @@ def live_of(events: list[Event]) -> Live:
         chat_bans=ban_rows(replay.state),
         refunds=refund_rows(replay.state),
         deleted_messages=deletion_rows(replay.state),
+        show_tables=replay_tables(replay.state),
     )
 
 

@@ -1,7 +1,7 @@
 """The event models are the wire form the code builds: the decider's real events, through
 `event_to_wire`, validate against them strictly (no key missing, none extra)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, get_args
 
@@ -25,7 +25,10 @@ from chatledger.domain.commands import (
     Payout,
     PostMessage,
     Refund,
+    RequestShow,
     SetMenu,
+    ShowAction,
+    Tick,
     UnbanViewer,
 )
 from chatledger.domain.decider import apply
@@ -69,8 +72,29 @@ def every_kind_of_event() -> list[Event]:
         DeleteMessage("delete", MIA.uuid, BOB, event_id_for("hi", 0)),
         SetMenu("menu", MIA.uuid, MIA, (MenuEntry("Dance", Decimal("4")),)),
         Donate("buy", MIA.uuid, BOB, Decimal("4"), menu_item=_DANCE_ID),  # with menu_item
+        *a_show_with_a_spy(),
     ]
     return [event for command in commands for event in apply(command, state, NOW)]
+
+
+def a_show_with_a_spy() -> list[Command]:
+    """Rates set, a show accepted, spied on, billed a boundary and ended; one declined; one whose
+    request's hold expired."""
+    show, declined = event_id_for("ask", 0), event_id_for("ask2", 0)
+    return [
+        ChangeSettings("rates", MIA.uuid, MIA, None, Decimal("2"), Decimal("1")),
+        RequestShow("ask", MIA.uuid, BOB, 60.0),
+        ShowAction("accept", MIA.uuid, MIA, "accept", show),
+        ShowAction("spy", MIA.uuid, ANN, "spy", show),
+        Tick("m1", MIA.uuid, f"show:{show}:minute:1", NOW + timedelta(seconds=60)),
+        ShowAction("unspy", MIA.uuid, ANN, "spy_end", show),
+        ShowAction("end", MIA.uuid, BOB, "end", show),
+        RequestShow("ask2", MIA.uuid, BOB, 60.0),
+        ShowAction("no", MIA.uuid, MIA, "decline", declined),
+        RequestShow("ask3", MIA.uuid, BOB, 60.0),
+        Tick("lapse", MIA.uuid, f"hold:{event_id_for('ask3', 1)}:expire",
+             NOW + timedelta(hours=1)),
+    ]
 
 
 def test_the_models_cover_exactly_the_ledgers_event_types() -> None:

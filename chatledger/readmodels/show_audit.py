@@ -1,0 +1,100 @@
+"""What `audit` and `rebuild` add for holds and shows (DESIGN §10).
+
+The audit checks, while folding: every hold resolved at most once (and only a hold placed
+before), a capture never above the held amount, and no client's available balance (balance -
+open holds) below 0 after a hold or a tip; at the end, every hold, rate, show and spying row equal
+to the replay's, and money conserved counting holds: the available balances and the open holds
+add up to deposits - payouts. `rebuild` replaces the same four tables from the replay.
+"""
+
+from collections.abc import Callable
+from dataclasses import astuple, fields
+from decimal import Decimal
+from typing import Any
+
+from chatledger.domain import events as ev
+from chatledger.domain.events import Event
+from chatledger.domain.hold_book import HOLD_TYPES
+from chatledger.domain.state import ZERO, LedgerState
+from chatledger.ledger.show_rows import (
+    HoldRow,
+    ShowRow,
+    SpyRow,
+    hold_rows,
+    rate_rows,
+    show_rows,
+    spy_rows,
+)
+
+Fail = Callable[[str, str, str], None]
+SHOW_PROJECTIONS = ("holds", "shows")
+
+
+def check_before(state: LedgerState, event: Event, where: str, fail: Fail) -> None:
+    """Before the fold: a resolution names an open hold, a capture stays within it."""
+    if event.type not in HOLD_TYPES or event.type == ev.HOLD_PLACED:
+        return
+    hold_id = event.payload.get("hold_id", "")
+    hold = state.holds.holds.get(hold_id)
+    if hold is None:
+        fail("hold", where, f"{event.type} of {hold_id}, which was never placed")
+    elif not hold.is_open:
+        fail("hold", where, f"{hold_id} resolved again ({hold.status} by {hold.resolved_by})")
+    elif event.type == ev.HOLD_CAPTURED and Decimal(event.payload["amount"]) > hold.amount:
+        fail("hold", where, f"captures {event.payload['amount']} of {hold.amount} held")
+
+
+def check_after(state: LedgerState, event: Event, where: str, fail: Fail) -> None:
+    """After the fold: the client whose money a hold or a tip took has none below 0."""
+    if event.type == ev.HOLD_PLACED:
+        client = event.payload.get("client", "")
+    elif event.type == ev.DONATE and event.actor is not None:
+        client = event.actor.uuid
+    else:
+        return
+    if state.available(client) < ZERO:
+        fail("available", where, f"available of {client} fell to {state.available(client)}")
+
+
+def conservation(state: LedgerState, deposits: Decimal, payouts: Decimal, fail: Fail) -> None:
+    available = sum((state.available(owner) for owner in state.balances), ZERO)
+    held = sum((h.amount for h in state.holds.holds.values() if h.is_open), ZERO)
+    if available + held != deposits - payouts:
+        fail("conservation_holds", "accounts, holds",
+             f"available {available} + open holds {held} != deposits - payouts"
+             f" {deposits - payouts}")
+
+
+def replay_tables(state: LedgerState) -> dict[str, dict[Any, Any]]:
+    """The four tables as the replay implies them, keyed like `read_live` reads them."""
+    return {
+        "holds": hold_rows(state),
+        "show_rates": rate_rows(state),
+        "shows": show_rows(state),
+        "show_spies": spy_rows(state),
+    }
+
+
+async def read_live(cur: Any) -> dict[str, dict[Any, Any]]:
+    live: dict[str, dict[Any, Any]] = {}
+    for table, key, row in (("holds", "hold_id", HoldRow), ("shows", "show_id", ShowRow),
+                            ("show_spies", "spy_id", SpyRow)):
+        names = ", ".join(f.name for f in fields(row))
+        await cur.execute(f"SELECT {key}, {names} FROM {table}")
+        live[table] = {first: row(*_typed(row, rest)) for first, *rest in await cur.fetchall()}
+    await cur.execute("SELECT model_uuid, private_rate, spy_rate FROM show_rates")
+    live["show_rates"] = {m: (Decimal(p), Decimal(s)) for m, p, s in await cur.fetchall()}
+    return live
+
+
+def _typed(row: type, values: list[Any]) -> list[Any]:
+    """MySQL's DOUBLE and INT as the rows hold them (a DECIMAL reads back as a Decimal)."""
+    kinds = [f.type for f in fields(row)]
+    return [float(v) if k is float else v for k, v in zip(kinds, values, strict=True)]
+
+
+def shadow_rows(table: str, state: LedgerState) -> dict[Any, tuple[Any, ...]]:
+    rows = replay_tables(state)[table]
+    if table == "show_rates":
+        return {key: (key, *value) for key, value in rows.items()}
+    return {key: (key, *astuple(value)) for key, value in rows.items()}
