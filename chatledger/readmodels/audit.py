@@ -83,7 +83,9 @@ class Auditor:
         elif event.type == ev.MESSAGE_DELETED:
             self._check_deletion(event, where)
         if event.type == ev.DONATE and event.payload.get("menu_item"):
-            self._check_purchase(event, where)
+            problem = purchase_problem(self.replay.state, event)
+            if problem is not None:
+                self._fail("menu_purchase", where, problem)
         show_audit.check_before(self.replay.state, event, where, self._fail)
         self.replay.fold(event, position)
         show_audit.check_after(self.replay.state, event, where, self._fail)
@@ -161,11 +163,6 @@ class Auditor:
             self._fail("deletion", where, f"deletes {message_id}, not a message of this chat")
         elif message.deletion_id is not None:
             self._fail("deletion", where, f"{message_id} was deleted already")
-
-    def _check_purchase(self, event: Event, where: str) -> None:
-        problem = purchase_problem(self.replay.state, event)
-        if problem is not None:
-            self._fail("menu_purchase", where, problem)
 
     def _check_not_negative(self, owner: str, where: str) -> None:
         balance = self.replay.state.balances.get(owner, ZERO)

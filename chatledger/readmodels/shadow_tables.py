@@ -29,7 +29,7 @@ from chatledger.ledger.projection_rows import (
     setting_rows,
 )
 from chatledger.readmodels.replay import Replay, sponsor_rows
-from chatledger.readmodels.show_audit import SHOW_PROJECTIONS, shadow_rows
+from chatledger.readmodels.show_audit import SHOW_PROJECTIONS, SHOW_SHADOW_SPECS, shadow_rows
 
 SQL_PROJECTIONS = (
     "balances", "goals", "sponsors", "donor_totals", "donor_days", "chat_settings", "chat_mutes",
@@ -219,34 +219,7 @@ TABLES: tuple[ShadowTable, ...] = (
     *(
         ShadowTable(projection, table, columns, (key,), values,
                     lambda r, table=table: shadow_rows(table, r.state))  # type: ignore[misc]
-        for projection, table, columns, key, values in (
-            ("holds", "holds",
-             f"hold_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID},"
-             f" client_name VARCHAR(100) NOT NULL, amount {_MONEY}, expires_at DATETIME(6) NOT"
-             " NULL, purpose VARCHAR(20) NOT NULL, status VARCHAR(10) NOT NULL,"
-             " captured DECIMAL(20, 2) NULL, resolved_by CHAR(36) CHARACTER SET ascii NULL",
-             "hold_id", ("model_uuid", "client_uuid", "client_name", "amount", "expires_at",
-                         "purpose", "status", "captured", "resolved_by")),
-            ("shows", "show_rates",
-             f"model_uuid {_UUID} PRIMARY KEY, private_rate {_MONEY}, spy_rate {_MONEY}",
-             "model_uuid", ("private_rate", "spy_rate")),
-            ("shows", "shows",
-             f"show_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID},"
-             f" client_name VARCHAR(100) NOT NULL, rate {_MONEY}, minute_s DOUBLE NOT NULL,"
-             " requested_at DATETIME(6) NOT NULL, status VARCHAR(10) NOT NULL, started_at"
-             f" DATETIME(6) NULL, minutes INT NOT NULL, charged {_MONEY},"
-             " hold_id CHAR(36) CHARACTER SET ascii NULL",
-             "show_id", ("model_uuid", "client_uuid", "client_name", "rate", "minute_s",
-                         "requested_at", "status", "started_at", "minutes", "charged",
-                         "hold_id")),
-            ("shows", "show_spies",
-             f"spy_id {_UUID} PRIMARY KEY, show_id {_UUID}, model_uuid {_UUID},"
-             f" spy_uuid {_UUID}, spy_name VARCHAR(100) NOT NULL, rate {_MONEY}, started_at"
-             f" DATETIME(6) NOT NULL, minutes INT NOT NULL, charged {_MONEY},"
-             " hold_id CHAR(36) CHARACTER SET ascii NULL",
-             "spy_id", ("show_id", "model_uuid", "spy_uuid", "spy_name", "rate", "started_at",
-                        "minutes", "charged", "hold_id")),
-        )
+        for projection, table, columns, key, values in SHOW_SHADOW_SPECS
     ),
 )
 

@@ -98,3 +98,37 @@ def shadow_rows(table: str, state: LedgerState) -> dict[Any, tuple[Any, ...]]:
     if table == "show_rates":
         return {key: (key, *value) for key, value in rows.items()}
     return {key: (key, *astuple(value)) for key, value in rows.items()}
+
+
+_UUID = "CHAR(36) CHARACTER SET ascii NOT NULL"
+_MONEY = "DECIMAL(20, 2) NOT NULL"
+# (projection, table, column definitions, key, value columns) of each shadow table `rebuild`
+# fills for holds and shows (readmodels/shadow_tables.py).
+SHOW_SHADOW_SPECS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
+        ("holds", "holds",
+         f"hold_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID},"
+         f" client_name VARCHAR(100) NOT NULL, amount {_MONEY}, expires_at DATETIME(6) NOT"
+         " NULL, purpose VARCHAR(20) NOT NULL, status VARCHAR(10) NOT NULL,"
+         " captured DECIMAL(20, 2) NULL, resolved_by CHAR(36) CHARACTER SET ascii NULL",
+         "hold_id", ("model_uuid", "client_uuid", "client_name", "amount", "expires_at",
+                     "purpose", "status", "captured", "resolved_by")),
+        ("shows", "show_rates",
+         f"model_uuid {_UUID} PRIMARY KEY, private_rate {_MONEY}, spy_rate {_MONEY}",
+         "model_uuid", ("private_rate", "spy_rate")),
+        ("shows", "shows",
+         f"show_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID},"
+         f" client_name VARCHAR(100) NOT NULL, rate {_MONEY}, minute_s DOUBLE NOT NULL,"
+         " requested_at DATETIME(6) NOT NULL, status VARCHAR(10) NOT NULL, started_at"
+         f" DATETIME(6) NULL, minutes INT NOT NULL, charged {_MONEY},"
+         " hold_id CHAR(36) CHARACTER SET ascii NULL",
+         "show_id", ("model_uuid", "client_uuid", "client_name", "rate", "minute_s",
+                     "requested_at", "status", "started_at", "minutes", "charged",
+                     "hold_id")),
+        ("shows", "show_spies",
+         f"spy_id {_UUID} PRIMARY KEY, show_id {_UUID}, model_uuid {_UUID},"
+         f" spy_uuid {_UUID}, spy_name VARCHAR(100) NOT NULL, rate {_MONEY}, started_at"
+         f" DATETIME(6) NOT NULL, minutes INT NOT NULL, charged {_MONEY},"
+         " hold_id CHAR(36) CHARACTER SET ascii NULL",
+         "spy_id", ("show_id", "model_uuid", "spy_uuid", "spy_name", "rate", "started_at",
+                    "minutes", "charged", "hold_id")),
+)
