@@ -105,8 +105,6 @@ replica_up() {
 
 # --- Redis Cluster ----------------------------------------------------------
 node_ping() { [[ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" == PONG ]]; }
-cluster_ok() { redis-cli -h 127.0.0.1 -p "${CLUSTER_PORTS%% *}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
-cluster_assigned() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | grep -q '^cluster_slots_assigned:16384'; }
 
 cluster_node_start() {
   local dir=$CLUSTER_DIR/$1; mkdir -p "$dir"
@@ -117,6 +115,34 @@ cluster_node_start() {
   wait_for 10 node_ping "$1" || die "redis cluster: node :$1 did not answer (see $dir/redis.log)"
 }
 
+# Every node answers, sees the whole cluster and says it is ok. A master killed and started from
+# its own nodes.conf rejoins by itself; one started without it (another checkout's .stack, a lost
+# file) comes back alone with a new id, so the cluster is reset and created again (its data is a
+# cache that tests refill).
+cluster_healthy() {
+  local port count=0 info
+  for port in $CLUSTER_PORTS; do count=$((count + 1)); done
+  for port in $CLUSTER_PORTS; do
+    info=$(redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null) || return 1
+    [[ $info == *"cluster_state:ok"* && $info == *"cluster_known_nodes:$count"* \
+       && $info == *"cluster_slots_assigned:16384"* ]] || return 1
+    # and none of the nodes it knows is failing, unreachable or a stranger
+    if redis-cli -h 127.0.0.1 -p "$port" cluster nodes 2>/dev/null \
+        | grep -qE 'fail|noaddr|handshake|disconnected'; then
+      return 1
+    fi
+  done
+  return 0
+}
+
+cluster_reset() {
+  local port
+  for port in $CLUSTER_PORTS; do
+    redis-cli -h 127.0.0.1 -p "$port" flushall >/dev/null 2>&1 || true
+    redis-cli -h 127.0.0.1 -p "$port" cluster reset hard >/dev/null
+  done
+}
+
 cluster_up() {
   command -v redis-server >/dev/null || die "redis: redis-server missing (run tools/stack.sh up)"
   local port how="already running" nodes=()
@@ -124,20 +150,20 @@ cluster_up() {
     node_ping "$port" || { cluster_node_start "$port"; how="started"; }
     nodes+=("127.0.0.1:$port")
   done
-  if ! cluster_assigned "${CLUSTER_PORTS%% *}"; then
+  if ! wait_for 10 cluster_healthy; then
+    cluster_reset
     redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null \
       || die "redis cluster: create failed"
     how="$how, created"
   fi
-  wait_for 30 cluster_ok || die "redis cluster: cluster_state is not ok on ${nodes[*]}"
+  wait_for 30 cluster_healthy || die "redis cluster: not every node of ${nodes[*]} sees the whole cluster ok"
   echo "redis cluster: up on ${nodes[*]} ($how)"
 }
 
 cluster_down() {
-  local port pid
-  for port in $CLUSTER_PORTS; do
-    pid=$(cat "$CLUSTER_DIR/$port/redis.pid" 2>/dev/null) || continue
-    kill "$pid" 2>/dev/null || true
+  local port
+  for port in $CLUSTER_PORTS; do   # by port: any checkout may have started the node
+    redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
   done
   echo "redis cluster: stopped"
 }
