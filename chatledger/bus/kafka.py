@@ -279,12 +279,14 @@ async def stop_consumer(consumer: AIOKafkaConsumer, timeout_s: float = STOP_TIME
 
 
 async def send_bounded(
-    producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes, timeout_s: float
+    producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes, timeout_s: float,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    """Send and wait for acks=all, or raise BusUnavailable within `timeout_s` (never hang)."""
+    """Send and wait for acks=all, or raise BusUnavailable within `timeout_s` (never hang).
+    `headers`: only the stage stamps, when tracing (platform/stages.py)."""
     try:
         # asyncio.timeout, not wait_for: no task per send (wait_for makes one on Python 3.11).
         async with asyncio.timeout(timeout_s):
-            await producer.send_and_wait(topic, value=value, key=key)
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
     except (KafkaError, TimeoutError) as exc:
         raise BusUnavailable(repr(exc)) from exc

@@ -17,6 +17,7 @@ contiguous seqs and a ban the bus lost still closes sockets and refuses `/ws`.
 
 import asyncio
 import logging
+from typing import Any, NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -27,6 +28,7 @@ from chatledger.domain import events as ev
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import BANNED_CLOSE, Rooms
 from chatledger.gateway.sequencer import Sequencer
+from chatledger.platform import stages
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import WS_DELIVERIES
 from chatledger.platform.replica import ReplicaReads
@@ -56,7 +58,8 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
         return 0
     if not room.accept(seq):
         return 0
-    frame = text_frame(value)
+    frame = text_frame(stages.splice(value, {"gateway_written": stages.now()}) if stages.ON
+                       else value)  # the fan-out below writes to every socket in this step
     offered = 0
     for member in list(room.recipients(event)):
         member.offer(seq, frame)
@@ -92,6 +95,18 @@ async def start_feed(settings: Settings) -> AIOKafkaConsumer:
         # Resolve the end offsets now: an event published after this point is never missed.
         await consumer.position(partition)
     return consumer
+
+
+def stamped(batch: dict[TopicPartition, list[Any]], stage: str) -> dict[Any, list[Any]]:
+    """The batch's records as (key, value) stand-ins whose value carries `stage` (tracing only)."""
+    at = stages.now()
+    return {partition: [_Stamped(r.key, stages.splice(r.value, {stage: at})) for r in records]
+            for partition, records in batch.items()}
+
+
+class _Stamped(NamedTuple):
+    key: bytes | None
+    value: bytes
 
 
 def banish(rooms: Rooms, event: ev.Event) -> None:
@@ -152,6 +167,8 @@ async def follow(
         log.info("following %s", settings.events_topic)
         while True:
             batch = await consumer.getmany(timeout_ms=200)
+            if stages.ON:
+                batch = stamped(batch, "gateway_fetched")
             for records in batch.values():
                 for record in records:
                     offer(sequencer, record.key, record.value)
