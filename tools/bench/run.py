@@ -29,7 +29,7 @@ from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from chatledger.platform.redis_client import redis_client
 from tests.helpers.service import free_port, stop
-from tools.bench import chart, curve, report
+from tools.bench import chart, curve, report, waterfall
 from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
 from tools.bench.loadgen import Poster
 from tools.bench.peers import FanOutBench, record, wait_listening
@@ -42,6 +42,7 @@ from tools.bench.wrk import HttpRequest, ensure_wrk, run_wrk
 ROOT = Path(__file__).resolve().parents[2]
 DSN = "mysql://root@127.0.0.1:3306/chatledger_bench"
 CHART = Path("bench") / "latency.png"
+WATERFALL = Path("bench") / "waterfall.png"
 
 
 def log(text: str) -> None:
@@ -134,6 +135,8 @@ class Bench:
         self.run_id = f"b{int(time.time())}"
         self.prefix = f"{self.run_id}."
         self.env = bench_env(DSN, self.prefix)
+        if args.stages:  # the waterfall's stamps (chatledger/platform/stages.py)
+            self.env["CHATLEDGER_TRACE_STAGES"] = "1"
         self.settings = Settings(mysql_dsn=DSN, prefix=self.prefix,
                                  jwt_secret=self.env["CHATLEDGER_JWT_SECRET"])
         self.log_dir = Path(tempfile.mkdtemp(prefix="chatledger-bench-"))
@@ -339,6 +342,9 @@ class Bench:
             "kept_up": trial.kept_up, "why": trial.why,
             "loadavg_1m": round(os.getloadavg()[0], 2),  # the machine's noise, noted
         }
+        if got["stamps"]:
+            point["waterfall"] = waterfall.legs(got["stamps"], posted["acks"], got["socket_ms"])
+            point["slowest"] = waterfall.slowest(got["stamps"])
         log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"
             f" p50 {point['p50_ms']} p99 {point['p99_ms']} p99.9 {point['p999_ms']} ms,"
             f" {got['deliveries']}/{point['expected']} deliveries")
@@ -580,6 +586,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true",
                    help="py-spy (non-blocking, 100 Hz) on the server of each HTTP scenario:"
                         " top frames in results.json and the report's block")
+    p.add_argument("--no-stages", dest="stages", action="store_false",
+                   help="run the service without CHATLEDGER_TRACE_STAGES (no waterfall)")
     p.add_argument("--skip", nargs="+", default=[],
                    choices=["http", "pipeline", "fanout", "ledger"],
                    help="leave these parts out (while working on the others)")
@@ -602,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text_table(results))
     if not args.no_write:
         drawn = chart.draw(results, ROOT / CHART)
+        chart.draw_waterfall(results, ROOT / WATERFALL)
         link = os.path.relpath(ROOT / CHART, args.report.parent) if drawn else None
         report.write(results, args.output, args.report, link)
         log(f"wrote {args.output}, {CHART if drawn else 'no chart'} and {args.report}")
