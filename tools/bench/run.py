@@ -135,6 +135,8 @@ class Bench:
         self.run_id = f"b{int(time.time())}"
         self.prefix = f"{self.run_id}."
         self.env = bench_env(DSN, self.prefix)
+        if args.kafka:
+            self.env["CHATLEDGER_KAFKA_BOOTSTRAP"] = args.kafka
         if args.stages:  # the waterfall's stamps (chatledger/platform/stages.py)
             self.env["CHATLEDGER_TRACE_STAGES"] = "1"
         self.settings = Settings(mysql_dsn=DSN, prefix=self.prefix,
@@ -361,6 +363,9 @@ class Bench:
         section = self.results["pipeline"]
         section.update(viewers=pool.connected, viewers_per_chat=per_chat)
         try:
+            if self.args.rates:
+                await self.fixed_rates(db, pool, senders, per_chat)
+                return
             start = self.args.start_rate or max(
                 20.0, 0.3 * (self.results["http"].get("post_message", {}).get("ok_per_s") or 300))
             trials: list[curve.Trial] = []
@@ -391,6 +396,15 @@ class Bench:
                 + (f", past it by {bent:.0f} posts/s" if bent else " (the highest rate drawn)"))
         finally:
             pool.close()
+
+    async def fixed_rates(self, db: Database, pool: ViewerPool, senders: list[str],
+                          per_chat: float) -> None:
+        """--rates: the curve at the rates given, no search for the maximum."""
+        points = []
+        for rate in self.args.rates:
+            _, point = await self.paced(db, pool, senders, rate, self.seconds, per_chat)
+            points.append({"share": 0.0, **point})
+        self.results["pipeline"]["curve"] = points
 
     # --- fan-out against the peers ----------------------------------------------------------
     async def fanout(self, db: Database, people: Population) -> None:
@@ -586,6 +600,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true",
                    help="py-spy (non-blocking, 100 Hz) on the server of each HTTP scenario:"
                         " top frames in results.json and the report's block")
+    p.add_argument("--rates", type=float, nargs="+", default=[],
+                   help="pipeline: only these posting rates, no search for the maximum")
+    p.add_argument("--kafka", default="",
+                   help="bootstrap of another broker (e.g. a private, freshly started Tansu)")
     p.add_argument("--no-stages", dest="stages", action="store_false",
                    help="run the service without CHATLEDGER_TRACE_STAGES (no waterfall)")
     p.add_argument("--skip", nargs="+", default=[],
