@@ -60,7 +60,9 @@ def spawn(roles: str, env: dict[str, str], log_path: Path,
           extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "chatledger", "serve", "--roles", roles, *extra],
+            # BENCH_STALLWATCH=1: the service under tools/bench/stallwatch.py (GC pauses, loop lag)
+            [sys.executable, "-m", "tools.bench.stallwatch" if env.get("BENCH_STALLWATCH")
+             else "chatledger", "serve", "--roles", roles, *extra],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -317,7 +319,7 @@ class Bench:
         applied = await count(db, "applied_commands")
         meter = self.meter(*pool.pids)
         meter.start()
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         pool.start_measure(None)
         posted = Poster(f"{self.stack.urls['api']}/chat/message/add", senders, rate,
                         seconds).result()
@@ -334,6 +336,7 @@ class Bench:
         point = {
             "rate_per_s": round(rate, 1), "posted": posted["sent"], "accepted": accepted,
             "deliveries": got["deliveries"], "expected": expected,
+            "window": [started_at, time.time()],
             "samples": len(total), "p50_ms": _round(percentile(total, 50)),
             "p99_ms": _round(percentile(total, 99)), "p999_ms": _round(percentile(total, 99.9)),
             "max_ms": _round(max(total, default=None)),
@@ -347,6 +350,7 @@ class Bench:
         if got["stamps"]:
             point["waterfall"] = waterfall.legs(got["stamps"], posted["acks"], got["socket_ms"])
             point["slowest"] = waterfall.slowest(got["stamps"])
+            point["events"] = {str(sent): stamps for sent, stamps in got["stamps"].items()}
         log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"
             f" p50 {point['p50_ms']} p99 {point['p99_ms']} p99.9 {point['p999_ms']} ms,"
             f" {got['deliveries']}/{point['expected']} deliveries")
