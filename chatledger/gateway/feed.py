@@ -37,6 +37,7 @@ from chatledger.readmodels.chat_rules import ChatRules, Seed, read_seed
 from chatledger.readmodels.gap_fill import missed_events, seq_of
 
 log = logging.getLogger(__name__)
+TRACE = stages.ON  # one global bool per event when off (platform/stages.py)
 
 
 def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
@@ -58,8 +59,9 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
         return 0
     if not room.accept(seq):
         return 0
-    frame = text_frame(stages.splice(value, {"gateway_written": stages.now()}) if stages.ON
-                       else value)  # the fan-out below writes to every socket in this step
+    if TRACE:  # the fan-out below writes to every socket in this same step
+        value = stages.splice(value, {"gateway_written": stages.now()})
+    frame = text_frame(value)
     offered = 0
     for member in list(room.recipients(event)):
         member.offer(seq, frame)
@@ -167,7 +169,7 @@ async def follow(
         log.info("following %s", settings.events_topic)
         while True:
             batch = await consumer.getmany(timeout_ms=200)
-            if stages.ON:
+            if TRACE:
                 batch = stamped(batch, "gateway_fetched")
             for records in batch.values():
                 for record in records:
