@@ -65,7 +65,7 @@ def draw_waterfall(results: dict[str, Any], path: Path) -> Path | None:
 
     stages = [row["stage"] for row in curve[0]["waterfall"] if not row["side"]]
     labels = [f"{p['rate_per_s']:.0f}/s" for p in curve]
-    figure, panels = plt.subplots(1, 2, figsize=(12, 4.8))
+    figure, panels = plt.subplots(1, 2, figsize=(14, 4.8))
     for axes, key in zip(panels, ("p50_ms", "p99_ms"), strict=True):
         bottoms = [0.0] * len(curve)
         for stage in stages:
@@ -78,7 +78,7 @@ def draw_waterfall(results: dict[str, Any], path: Path) -> Path | None:
         axes.set_title(f"each stage's {key[:3]} (ms), stacked")
         axes.set_xlabel("posting rate")
         axes.grid(True, axis="y", alpha=0.3)
-    panels[1].legend(fontsize=7, loc="upper left")
+    panels[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     run = results.get("run") or {}
     figure.suptitle(f"POST -> viewer waterfall, {run.get('finished')}, load average at the end"
                     f" {run.get('loadavg_at_end')}", fontsize=9)
