@@ -51,8 +51,9 @@ async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float) -> dict
                                for r in rs)
 
         reader = asyncio.create_task(read())
-        for index in range(int(rate * seconds)):
-            await asyncio.sleep(max(0.0, index / rate - (time.time() - _t0(index, acks))))
+        start = time.time()
+        for index in range(int(rate * seconds)):  # open loop: each send at its own tick
+            await asyncio.sleep(max(0.0, start + index / rate - time.time()))
             sent = time.time()
             await producer.send_and_wait(topic, str(sent).encode(), key=str(index).encode())
             acks.append(1000 * (time.time() - sent))
@@ -65,15 +66,6 @@ async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float) -> dict
         await admin.close()
     return {"fetch_max_wait_ms": str(wait_ms), "produce ack": _summary(acks),
             "produce -> fetched": _summary(fetched), "idle consumer CPU %": idle_cpu}
-
-
-_START: list[float] = []
-
-
-def _t0(index: int, acks: list[float]) -> float:
-    if not _START or index == 0:
-        _START[:] = [time.time()]
-    return _START[0]
 
 
 async def _idle_cpu(consumer: AIOKafkaConsumer, seconds: float) -> str:
