@@ -33,6 +33,7 @@ from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.worker import LedgerWorker
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database
+from chatledger.platform.heap import freeze_startup_heap
 from chatledger.platform.listen import Listeners, announce, bind, withdraw
 from chatledger.platform.redis_client import cluster_problem, redis_client
 from chatledger.platform.replica import lag_tolerant, replica_problem
@@ -253,4 +254,5 @@ def create_app(
     if "gateway" in roles:
         add_gateway(app)
         app.cleanup_ctx.append(gateway_ctx)
+    app.on_startup.append(freeze_startup_heap)  # last: after every role has started
     return app

@@ -38,6 +38,7 @@ from chatledger.domain.commands import (
 )
 from chatledger.domain.decider import Refusal, recipient_refusal, refusal
 from chatledger.domain.wire import money
+from chatledger.platform import stages
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.web import responses
 from chatledger.web.auth import Principal, Unauthorized, authenticate, bearer_token
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 B = TypeVar("B", bound=BaseModel)
 MYSQL_UNAVAILABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)
+API_RECEIVED = "stage_api_received"  # request key, set only when tracing stages
 
 
 # Each command endpoint's body model, for the OpenAPI document (`openapi_operations.py`).
@@ -99,6 +101,8 @@ async def parse_body(request: web.Request, schema: type[B]) -> B:
 
 async def submit(request: web.Request, command: ChatCommand) -> web.Response:
     settings = request.app[SETTINGS]
+    traced = stages.ON and API_RECEIVED in request
+    stamps = {"api_received": request[API_RECEIVED]} if traced else None
     try:
         await send_bounded(
             request.app[PRODUCER],
@@ -106,10 +110,15 @@ async def submit(request: web.Request, command: ChatCommand) -> web.Response:
             command.chat.encode(),
             encode_command(command),
             settings.command_timeout_s,
+            stages.header(stamps) if stamps else None,
         )
     except BusUnavailable:
         return responses.unavailable()
-    return responses.accepted(command.command_id)
+    response = responses.accepted(command.command_id)
+    if stamps:  # the acknowledgement cannot travel with the record: the caller gets it
+        stamps["api_acked"] = stages.now()
+        response.headers[stages.RESPONSE_HEADER] = orjson.dumps(stamps).decode()
+    return response
 
 
 Build = Callable[[web.Request, Principal, str, Any], Awaitable[ChatCommand]]
@@ -160,6 +169,8 @@ def command_endpoint(
     ledger dedups it (idempotency.py)."""
 
     async def handler(request: web.Request) -> web.Response:
+        if stages.ON:
+            request[API_RECEIVED] = stages.now()
         try:
             principal = await principal_of(request)
             limited = await rate_limited(request, principal.uuid, handler.__name__)

@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
+from chatledger.bus.topic_metadata import broker_topics, topic_metadata
 from chatledger.platform.config import Settings
 from chatledger.platform.retrying import until_available
 
@@ -88,7 +89,7 @@ class TopicCheckedProducer(AIOKafkaProducer):  # type: ignore[misc]
         async with self._confirming:
             while self._confirmed_at != self._closes:
                 closes = self._closes
-                metadata = await self.client.fetch_all_metadata()
+                metadata = await topic_metadata(self.client, self._topics)
                 missing = [name for name in self._topics if name not in metadata.topics()]
                 if missing:
                     raise TopicsNotConfirmed(f"topics missing on the broker: {missing}")
@@ -177,8 +178,7 @@ async def keep_topics(settings: Settings, producer: AIOKafkaProducer) -> None:
     while True:
         await asyncio.sleep(settings.kafka_heal_interval_s)
         try:
-            metadata = await producer.client.fetch_all_metadata()
-            missing = missing_topics(settings, set(metadata.topics()))
+            missing = missing_topics(settings, await broker_topics(settings, producer.client))
             if missing:
                 log.warning("topics missing on the broker, recreating", extra={"topics": missing})
                 await ensure_topics(settings, deadline_s=settings.kafka_heal_interval_s * 5)
@@ -279,12 +279,14 @@ async def stop_consumer(consumer: AIOKafkaConsumer, timeout_s: float = STOP_TIME
 
 
 async def send_bounded(
-    producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes, timeout_s: float
+    producer: AIOKafkaProducer, topic: str, key: bytes, value: bytes, timeout_s: float,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    """Send and wait for acks=all, or raise BusUnavailable within `timeout_s` (never hang)."""
+    """Send and wait for acks=all, or raise BusUnavailable within `timeout_s` (never hang).
+    `headers`: only the stage stamps, when tracing (platform/stages.py)."""
     try:
         # asyncio.timeout, not wait_for: no task per send (wait_for makes one on Python 3.11).
         async with asyncio.timeout(timeout_s):
-            await producer.send_and_wait(topic, value=value, key=key)
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
     except (KafkaError, TimeoutError) as exc:
         raise BusUnavailable(repr(exc)) from exc

@@ -17,6 +17,7 @@ contiguous seqs and a ban the bus lost still closes sockets and refuses `/ws`.
 
 import asyncio
 import logging
+from typing import Any, NamedTuple
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -27,6 +28,7 @@ from chatledger.domain import events as ev
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import BANNED_CLOSE, Rooms
 from chatledger.gateway.sequencer import Sequencer
+from chatledger.platform import stages
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import WS_DELIVERIES
 from chatledger.platform.replica import ReplicaReads
@@ -35,6 +37,7 @@ from chatledger.readmodels.chat_rules import ChatRules, Seed, read_seed
 from chatledger.readmodels.gap_fill import missed_events, seq_of
 
 log = logging.getLogger(__name__)
+TRACE = stages.ON  # one global bool per event when off (platform/stages.py)
 
 
 def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
@@ -56,6 +59,8 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
         return 0
     if not room.accept(seq):
         return 0
+    if TRACE:  # the fan-out below writes to every socket in this same step
+        value = stages.splice(value, {"gateway_written": stages.now()})
     frame = text_frame(value)
     offered = 0
     for member in list(room.recipients(event)):
@@ -92,6 +97,18 @@ async def start_feed(settings: Settings) -> AIOKafkaConsumer:
         # Resolve the end offsets now: an event published after this point is never missed.
         await consumer.position(partition)
     return consumer
+
+
+def stamped(batch: dict[TopicPartition, list[Any]], stage: str) -> dict[Any, list[Any]]:
+    """The batch's records as (key, value) stand-ins whose value carries `stage` (tracing only)."""
+    at = stages.now()
+    return {partition: [_Stamped(r.key, stages.splice(r.value, {stage: at})) for r in records]
+            for partition, records in batch.items()}
+
+
+class _Stamped(NamedTuple):
+    key: bytes | None
+    value: bytes
 
 
 def banish(rooms: Rooms, event: ev.Event) -> None:
@@ -152,6 +169,8 @@ async def follow(
         log.info("following %s", settings.events_topic)
         while True:
             batch = await consumer.getmany(timeout_ms=200)
+            if TRACE:
+                batch = stamped(batch, "gateway_fetched")
             for records in batch.values():
                 for record in records:
                     offer(sequencer, record.key, record.value)

@@ -39,6 +39,7 @@ from aiokafka.partitioner import murmur2
 from databases import Database
 
 from chatledger.bus.kafka import BusUnavailable, _started
+from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
 from chatledger.ledger.worker import publish
@@ -63,8 +64,9 @@ def reborn(recorded: dict[int, int], ends: dict[int, int]) -> list[int]:
 async def partition_ends(consumer: AIOKafkaConsumer, topic: str) -> dict[int, int]:
     """partition -> end offset; {} while the topic is missing (recreated by `keep_topics`)."""
     async with asyncio.timeout(ENDS_TIMEOUT_S):
-        await consumer.topics()  # fresh metadata: the topic may have been recreated
-        numbers = consumer.partitions_for_topic(topic) or set()
+        # Fresh (the topic may have been recreated), of this topic alone (see topic_metadata)
+        metadata = await topic_metadata(consumer._client, [topic])
+        numbers = metadata.partitions_for_topic(topic) or set()
         partitions = [TopicPartition(topic, number) for number in sorted(numbers)]
         if not partitions:
             return {}

@@ -13,6 +13,7 @@ from databases import Database
 
 from chatledger.domain.commands import Command
 from chatledger.ledger.batch import Batch, BatchResult
+from chatledger.platform import stages
 from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
 
 __all__ = ["BatchResult", "LedgerStore"]
@@ -40,6 +41,8 @@ class LedgerStore:
                 await raw.begin()
                 async with raw.cursor() as cur:
                     result = await Batch(cur, commands).run()
+                if stages.ON:
+                    stages.mark("ledger_decided")
                 await raw.commit()
                 return result
             except BaseException:

@@ -22,10 +22,12 @@ from aiokafka.errors import IllegalStateError
 from chatledger.bus.command_codec import UndecodableCommand, decode_command
 from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
 from chatledger.bus.healing import assigned_highwater
+from chatledger.bus.stage_stamps import Stamps, command_stamps, publish_stamped
 from chatledger.domain.commands import Command
 from chatledger.domain.events import Event
 from chatledger.domain.wire import encode_event
 from chatledger.ledger.store import BatchResult, LedgerStore
+from chatledger.platform import stages
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import (
     EVENTS_PUBLISHED,
@@ -52,7 +54,11 @@ def decode_batch(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Comman
     return commands
 
 
-async def publish(producer: AIOKafkaProducer, topic: str, events: Sequence[Event]) -> None:
+async def publish(
+    producer: AIOKafkaProducer, topic: str, events: Sequence[Event], stamps: Stamps | None = None
+) -> None:
+    if stamps is not None:
+        return await publish_stamped(producer, topic, events, stamps)
     sends = [
         await producer.send(topic, key=event.stream.encode(), value=encode_event(event))
         for event in events
@@ -104,6 +110,7 @@ class LedgerWorker:
         """Decide and commit in MySQL (waiting while MySQL is away: a batch is never skipped);
         what is left is publishing the events."""
         started = time.perf_counter()
+        fetched = stages.now() if stages.ON else 0.0
         records = [record for records in batch.values() for record in records]
         commands = decode_batch(records)
         if not commands:
@@ -111,10 +118,13 @@ class LedgerWorker:
         result = await until_available(
             lambda: self.store.apply_batch(commands), what="ledger batch"
         )
+        stamps = command_stamps(records, {
+            "ledger_fetched": fetched, "ledger_decided": stages.last("ledger_decided"),
+            "ledger_committed": stages.now()}) if stages.ON else None
 
         async def publish_events() -> None:
             await until_available(
-                lambda: publish(self.producer, self.settings.events_topic, result.events),
+                lambda: publish(self.producer, self.settings.events_topic, result.events, stamps),
                 what="publish",
             )
             _observe(commands, result, started)

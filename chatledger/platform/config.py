@@ -1,5 +1,6 @@
 """Settings, read once from CHATLEDGER_* environment variables (DESIGN §3)."""
 
+import os
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -8,6 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ALLOWED_JWT_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 TOKEN_ROLES = frozenset({"api", "gateway"})  # roles that sign or verify JWTs
+# CHATLEDGER_TRACE_STAGES=1: every process stamps the stages a command passes on its way to the
+# viewers (platform/stages.py), for the bench's waterfall. Read once, here, at import: the hot
+# paths test one module-level bool, so leaving it off costs nothing measurable.
+TRACE_STAGES = os.environ.get("CHATLEDGER_TRACE_STAGES", "") in ("1", "true")
 
 
 class Settings(BaseSettings):

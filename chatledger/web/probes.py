@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.platform.metrics import exposition
 from chatledger.platform.redis_client import AnyRedis, redis_client
 from chatledger.web.keys import DATABASE, PRODUCER, READS, SETTINGS
@@ -128,7 +129,9 @@ class Readiness:
         return self.app[READS].report()
 
     async def _kafka(self) -> dict[str, Any]:
-        metadata = await self.app[PRODUCER].client.fetch_all_metadata()
+        settings = self.app[SETTINGS]  # our topics only: see bus/kafka.py broker_topics
+        metadata = await topic_metadata(
+            self.app[PRODUCER].client, (settings.commands_topic, settings.events_topic))
         return {"brokers": len(metadata.brokers())}
 
     async def _ledger_lag(self) -> dict[str, Any]:

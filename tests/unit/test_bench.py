@@ -11,7 +11,7 @@ import pytest
 
 from chatledger.domain.commands import Actor, Donate, PostMessage
 from chatledger.domain.events import Event
-from tools.bench import report
+from tools.bench import report, waterfall
 from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
 from tools.bench.fanout import text_frame
 from tools.bench.ledger import plan_batches
@@ -295,3 +295,41 @@ def test_profile_top_frames_merge_lines_and_shorten_paths() -> None:
     assert rows[2].endswith("| `handle (chatledger/api/app.py)` 90 |")  # our frames only
     assert rows[3] == "| history | - | no permission | |"
     assert top_frames([]) == {"samples": 0, "self": [], "total": []}
+
+
+def test_the_waterfall_splits_a_post_at_each_stamp_and_keeps_the_ack_beside() -> None:
+    sent_ns = 1_000_000_000_000_000_000  # the poster's marker: POST sent, ns
+    t = sent_ns / 1e9
+    stamps = {"api_received": t + 0.001, "ledger_fetched": t + 0.011,
+              "ledger_decided": t + 0.016, "ledger_committed": t + 0.017,
+              "ledger_published": t + 0.0172, "gateway_fetched": t + 0.025,
+              "gateway_written": t + 0.0251}
+    rows = waterfall.legs({sent_ns: stamps}, {sent_ns: {"api_received": t + 0.001,
+                                                        "api_acked": t + 0.005}}, [1.5])
+    by_stage = {row["stage"]: row for row in rows}
+    assert by_stage["api -> ledger fetched"]["p50_ms"] == 10.0
+    assert by_stage["ledger fetched -> decided"]["p50_ms"] == 5.0
+    assert by_stage["written -> viewer read"]["p50_ms"] == 1.5
+    side = by_stage["api received -> produce acked"]
+    assert side["side"] and side["p50_ms"] == 4.0
+    chain = [row["p50_ms"] for row in rows if not row["side"]]
+    assert round(sum(chain), 1) == 26.6  # the links add up to POST sent -> viewer read
+
+
+def test_the_waterfall_leaves_out_events_without_stamps() -> None:
+    rows = waterfall.legs({}, {}, [])
+    assert all(row["samples"] == 0 and row["p50_ms"] is None for row in rows)
+
+
+def test_a_viewer_keeps_a_traced_frames_stamps_once_and_times_its_socket_leg() -> None:
+    from chatledger.platform.stages import splice
+
+    sent = 1_700_000_000_000_000_000
+    payload = splice(f'{{"seq":1,"message":"bench {sent}"}}'.encode(),
+                     {"gateway_written": 1_700_000_000.010})
+    frame = bytearray(text_frame(payload))
+    tally = Tally()
+    for _ in range(2):  # two viewers of one process read the same event
+        tally.timed(frame, len(frame) - len(payload), len(frame), 1_700_000_000_012_000_000)
+    assert tally.stamps == {sent: {"gateway_written": 1_700_000_000.010}}
+    assert [round(ms, 3) for ms in tally.socket_ms] == [2.0, 2.0]

@@ -49,3 +49,41 @@ def draw(results: dict[str, Any], path: Path) -> Path | None:
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
+
+
+def draw_waterfall(results: dict[str, Any], path: Path) -> Path | None:
+    """One stacked bar per load point: each stage's p50 (left) and p99 (right) in ms. The p99s
+    of the stages do not add up to the end-to-end p99 (each stage's worst events differ); the
+    stack shows which stage holds the tail."""
+    curve = [p for p in (results.get("pipeline") or {}).get("curve") or [] if p.get("waterfall")]
+    if not curve:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = [row["stage"] for row in curve[0]["waterfall"] if not row["side"]]
+    labels = [f"{p['rate_per_s']:.0f}/s" for p in curve]
+    figure, panels = plt.subplots(1, 2, figsize=(14, 4.8))
+    for axes, key in zip(panels, ("p50_ms", "p99_ms"), strict=True):
+        bottoms = [0.0] * len(curve)
+        for stage in stages:
+            heights = [next((r[key] or 0.0 for r in p["waterfall"] if r["stage"] == stage), 0.0)
+                       for p in curve]
+            axes.bar(labels, heights, bottom=bottoms, label=stage)
+            bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+        axes.plot(labels, [p[key] for p in curve], "k_", markersize=30,
+                  label=f"end to end {key[:3]}")
+        axes.set_title(f"each stage's {key[:3]} (ms), stacked")
+        axes.set_xlabel("posting rate")
+        axes.grid(True, axis="y", alpha=0.3)
+    panels[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    run = results.get("run") or {}
+    figure.suptitle(f"POST -> viewer waterfall, {run.get('finished')}, load average at the end"
+                    f" {run.get('loadavg_at_end')}", fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return path

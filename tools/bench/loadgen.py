@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import orjson
 import uvloop
 
+from chatledger.platform.stages import RESPONSE_HEADER as STAGES_HEADER
 from tools.bench.stats import percentile
 
 MARKER = "bench "
@@ -29,11 +31,13 @@ async def _post_at_rate(
     statuses: dict[int, int] = {}
     warm: dict[int, int] = {}
     answered: list[float] = []
+    acks: dict[int, dict[str, float]] = {}  # marker -> the API's stamps (when tracing stages)
     cpu0 = time.process_time()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
 
         async def one(token: str, marked: bool) -> None:
-            text = f"{MARKER}{time.time_ns()}" if marked else "warm-up"
+            sent_ns = time.time_ns()
+            text = f"{MARKER}{sent_ns}" if marked else "warm-up"
             counts = statuses if marked else warm
             started = time.monotonic()
             try:
@@ -43,6 +47,8 @@ async def _post_at_rate(
                     counts[reply.status] = counts.get(reply.status, 0) + 1
                     if marked:
                         answered.append(1000 * (time.monotonic() - started))
+                        if STAGES_HEADER in reply.headers:
+                            acks[sent_ns] = orjson.loads(reply.headers[STAGES_HEADER])
             except aiohttp.ClientError:
                 counts[0] = counts.get(0, 0) + 1
 
@@ -66,6 +72,7 @@ async def _post_at_rate(
     return {"sent": measured, "statuses": statuses,
             "achieved_per_s": round(measured / sending_s, 1) if sending_s else 0.0,
             "accepted": _ok(statuses), "warmup_accepted": _ok(warm),
+            "acks": acks,
             "post_p50_ms": _rounded(percentile(answered, 50)),
             "post_p99_ms": _rounded(percentile(answered, 99)),
             "loadgen_cpu_pct": round(100 * (time.process_time() - cpu0) / wall, 1)}

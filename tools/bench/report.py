@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tools.bench import waterfall
+
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -252,6 +254,10 @@ def profile_table(results: dict[str, Any], count: int = 6) -> list[str]:
     return rows
 
 
+def _tables() -> tuple[Callable[[dict[str, Any]], list[str]], ...]:
+    return (curve_table, waterfall.table, fanout_table, http_table, ledger_table, profile_table)
+
+
 def markdown(results: dict[str, Any], chart: str | None = None) -> str:
     run = results["run"]
     out = [f"Last run: {run['finished']}, {'QUICK smoke run, ' if run.get('quick') else ''}"
@@ -264,12 +270,15 @@ def markdown(results: dict[str, Any], chart: str | None = None) -> str:
     for row in results["targets"]:
         out.append(f"| {row['target']} | {row['goal']} | {_cell(row['measured'])}"
                    f" | {row['verdict']} | {row['gap']} |")
-    for table in (curve_table, fanout_table, http_table, ledger_table, profile_table):
+    for table in _tables():
         rows = table(results)
         if rows:
             out += ["", *rows]
     if chart:
         out += ["", f"![POST -> viewer latency against the posting rate]({chart})"]
+        if waterfall.table(results):
+            drawn = chart.replace("latency", "waterfall")
+            out += ["", f"![each stage's p50 and p99, stacked]({drawn})"]
     for warning in results.get("warnings", []):
         out += ["", f"Warning: {warning}"]
     return "\n".join(out)
@@ -282,7 +291,7 @@ def text_table(results: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    for table in (curve_table, fanout_table, http_table, ledger_table, profile_table):
+    for table in _tables():
         rows_md = table(results)
         if rows_md:
             lines += ["", *rows_md]

@@ -29,7 +29,7 @@ from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from chatledger.platform.redis_client import redis_client
 from tests.helpers.service import free_port, stop
-from tools.bench import chart, curve, report
+from tools.bench import chart, curve, report, waterfall
 from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
 from tools.bench.loadgen import Poster
 from tools.bench.peers import FanOutBench, record, wait_listening
@@ -42,6 +42,7 @@ from tools.bench.wrk import HttpRequest, ensure_wrk, run_wrk
 ROOT = Path(__file__).resolve().parents[2]
 DSN = "mysql://root@127.0.0.1:3306/chatledger_bench"
 CHART = Path("bench") / "latency.png"
+WATERFALL = Path("bench") / "waterfall.png"
 
 
 def log(text: str) -> None:
@@ -59,7 +60,9 @@ def spawn(roles: str, env: dict[str, str], log_path: Path,
           extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "chatledger", "serve", "--roles", roles, *extra],
+            # BENCH_STALLWATCH=1: the service under tools/bench/stallwatch.py (GC pauses, loop lag)
+            [sys.executable, "-m", "tools.bench.stallwatch" if env.get("BENCH_STALLWATCH")
+             else "chatledger", "serve", "--roles", roles, *extra],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -134,6 +137,10 @@ class Bench:
         self.run_id = f"b{int(time.time())}"
         self.prefix = f"{self.run_id}."
         self.env = bench_env(DSN, self.prefix)
+        if args.kafka:
+            self.env["CHATLEDGER_KAFKA_BOOTSTRAP"] = args.kafka
+        if args.stages:  # the waterfall's stamps (chatledger/platform/stages.py)
+            self.env["CHATLEDGER_TRACE_STAGES"] = "1"
         self.settings = Settings(mysql_dsn=DSN, prefix=self.prefix,
                                  jwt_secret=self.env["CHATLEDGER_JWT_SECRET"])
         self.log_dir = Path(tempfile.mkdtemp(prefix="chatledger-bench-"))
@@ -312,7 +319,7 @@ class Bench:
         applied = await count(db, "applied_commands")
         meter = self.meter(*pool.pids)
         meter.start()
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         pool.start_measure(None)
         posted = Poster(f"{self.stack.urls['api']}/chat/message/add", senders, rate,
                         seconds).result()
@@ -329,6 +336,7 @@ class Bench:
         point = {
             "rate_per_s": round(rate, 1), "posted": posted["sent"], "accepted": accepted,
             "deliveries": got["deliveries"], "expected": expected,
+            "window": [started_at, time.time()],
             "samples": len(total), "p50_ms": _round(percentile(total, 50)),
             "p99_ms": _round(percentile(total, 99)), "p999_ms": _round(percentile(total, 99.9)),
             "max_ms": _round(max(total, default=None)),
@@ -339,6 +347,10 @@ class Bench:
             "kept_up": trial.kept_up, "why": trial.why,
             "loadavg_1m": round(os.getloadavg()[0], 2),  # the machine's noise, noted
         }
+        if got["stamps"]:
+            point["waterfall"] = waterfall.legs(got["stamps"], posted["acks"], got["socket_ms"])
+            point["slowest"] = waterfall.slowest(got["stamps"])
+            point["events"] = {str(sent): stamps for sent, stamps in got["stamps"].items()}
         log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"
             f" p50 {point['p50_ms']} p99 {point['p99_ms']} p99.9 {point['p999_ms']} ms,"
             f" {got['deliveries']}/{point['expected']} deliveries")
@@ -355,6 +367,9 @@ class Bench:
         section = self.results["pipeline"]
         section.update(viewers=pool.connected, viewers_per_chat=per_chat)
         try:
+            if self.args.rates:
+                await self.fixed_rates(db, pool, senders, per_chat)
+                return
             start = self.args.start_rate or max(
                 20.0, 0.3 * (self.results["http"].get("post_message", {}).get("ok_per_s") or 300))
             trials: list[curve.Trial] = []
@@ -385,6 +400,15 @@ class Bench:
                 + (f", past it by {bent:.0f} posts/s" if bent else " (the highest rate drawn)"))
         finally:
             pool.close()
+
+    async def fixed_rates(self, db: Database, pool: ViewerPool, senders: list[str],
+                          per_chat: float) -> None:
+        """--rates: the curve at the rates given, no search for the maximum."""
+        points = []
+        for rate in self.args.rates:
+            _, point = await self.paced(db, pool, senders, rate, self.seconds, per_chat)
+            points.append({"share": 0.0, **point})
+        self.results["pipeline"]["curve"] = points
 
     # --- fan-out against the peers ----------------------------------------------------------
     async def fanout(self, db: Database, people: Population) -> None:
@@ -580,6 +604,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true",
                    help="py-spy (non-blocking, 100 Hz) on the server of each HTTP scenario:"
                         " top frames in results.json and the report's block")
+    p.add_argument("--rates", type=float, nargs="+", default=[],
+                   help="pipeline: only these posting rates, no search for the maximum")
+    p.add_argument("--kafka", default="",
+                   help="bootstrap of another broker (e.g. a private, freshly started Tansu)")
+    p.add_argument("--no-stages", dest="stages", action="store_false",
+                   help="run the service without CHATLEDGER_TRACE_STAGES (no waterfall)")
     p.add_argument("--skip", nargs="+", default=[],
                    choices=["http", "pipeline", "fanout", "ledger"],
                    help="leave these parts out (while working on the others)")
@@ -602,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.text_table(results))
     if not args.no_write:
         drawn = chart.draw(results, ROOT / CHART)
+        chart.draw_waterfall(results, ROOT / WATERFALL)
         link = os.path.relpath(ROOT / CHART, args.report.parent) if drawn else None
         report.write(results, args.output, args.report, link)
         log(f"wrote {args.output}, {CHART if drawn else 'no chart'} and {args.report}")

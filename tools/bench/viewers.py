@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+from chatledger.platform.stages import parse as parse_stages
+
 MARKER = b"bench "
 CREATED = b'"created_at":"'
 MAX_SAMPLES = 1_000_000
@@ -104,12 +106,16 @@ class Tally:
     viewer_leg_ms: array.array = field(default_factory=lambda: array.array("d"))
     # per event (once per process): POST sent -> ledger commit (ms)
     commits: dict[int, int] = field(default_factory=dict)
+    # with CHATLEDGER_TRACE_STAGES=1: per event its stage stamps, per delivery written -> read
+    stamps: dict[int, dict[str, float]] = field(default_factory=dict)
+    socket_ms: array.array = field(default_factory=lambda: array.array("d"))
 
     def reset(self) -> None:
         self.deliveries = self.first_ns = self.last_ns = 0
         self.sent_ns, self.total_ms = array.array("q"), array.array("d")
         self.viewer_leg_ms = array.array("d")
         self.commits = {}
+        self.stamps, self.socket_ms = {}, array.array("d")
 
     def arrived(self, frames: int, now: int) -> None:
         """`frames` deliveries read at `now` (one read of one socket)."""
@@ -126,6 +132,10 @@ class Tally:
         committed = self.commits.get(sent)
         if committed is None:
             committed = self.commits[sent] = created_ns(buf, start, end) or 0
+            self.stamps[sent] = parse_stages(buf, start, end)
+        written = self.stamps[sent].get("gateway_written")
+        if written is not None:
+            self.socket_ms.append(now / 1e6 - written * 1000)
         self.sent_ns.append(sent)
         self.total_ms.append((now - sent) / 1e6)
         if committed:
@@ -257,6 +267,7 @@ async def _viewers(pipe: multiprocessing.connection.Connection, urls: Sequence[s
             "deliveries": tally.deliveries, "first_ns": tally.first_ns, "last_ns": tally.last_ns,
             "sent_ns": tally.sent_ns, "total_ms": tally.total_ms,
             "viewer_leg_ms": tally.viewer_leg_ms,
+            "stamps": tally.stamps, "socket_ms": tally.socket_ms,
             "ledger_leg_ms": [(committed - sent) / 1e6
                               for sent, committed in tally.commits.items() if committed],
             "cpu_s": time.process_time() - cpu0, "wall_s": time.monotonic() - wall0,
@@ -287,6 +298,9 @@ def merge(replies: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "sent_ns": [value for reply in replies for value in reply["sent_ns"]],
         "total_ms": [value for reply in replies for value in reply["total_ms"]],
         "viewer_leg_ms": [value for reply in replies for value in reply["viewer_leg_ms"]],
+        "stamps": {sent: stamps for reply in replies for sent, stamps in reply["stamps"].items()
+                   if stamps},
+        "socket_ms": [value for reply in replies for value in reply["socket_ms"]],
         "ledger_leg_ms": [value for reply in replies for value in reply["ledger_leg_ms"]],
         "viewers_cpu_pct": round(100 * sum(reply["cpu_s"] for reply in replies) / wall, 1),
         "open_sockets": sum(reply["open"] for reply in replies),
