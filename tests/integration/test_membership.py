@@ -152,9 +152,12 @@ async def test_ledgers_joining_leaving_and_dying_under_load_crash_nobody(
             await tips.grow(60)
             await eventually(lambda: ledger_commands(first), what="ledger A at work")
             (second,) = join(migrated, env, "ledger", started=started)
-            await eventually(lambda: ledger_commands(second), what="ledger B's share")
+            # A group rebalance on Tansu takes seconds, and far longer on a loaded machine.
+            await eventually(lambda: ledger_commands(second), timeout=150,
+                             what="ledger B's share")
             (third,) = join(migrated, env, "ledger", started=started)
-            await eventually(lambda: ledger_commands(third), what="ledger C's share")
+            await eventually(lambda: ledger_commands(third), timeout=150,
+                             what="ledger C's share")
             second.process.send_signal(signal.SIGTERM)  # leaves, finishing what it has
             await tips.grow(60)
             stop(third.process, signal.SIGKILL)
