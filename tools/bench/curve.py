@@ -1,6 +1,6 @@
 """The rules of the latency curve, pure: does a rate keep up, which rate next, where is the knee.
 
-The pipeline's maximum is found the way issue 14 asks: POST at a fixed rate with the viewers
+The pipeline's maximum is found this way: POST at a fixed rate with the viewers
 attached and step the rate up until the backlog grows; then the curve is drawn at fixed shares
 of that maximum.
 """

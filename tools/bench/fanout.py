@@ -1,4 +1,4 @@
-"""The minimal Python fan-out peer of `make bench` (issue 14): what the gateway's fan-out costs
+"""The minimal Python fan-out peer of `make bench`: what the gateway's fan-out costs
 at least, in the same stack (uvloop + aiohttp), fed the same recorded events as the gateway.
 
 `python -m tools.bench.fanout PORT RECORDING` serves:

@@ -1,4 +1,4 @@
-"""Fan-out against fair peers (issue 14): the same recorded events, the same viewers, the same
+"""Fan-out against fair peers: the same recorded events, the same viewers, the same
 window, for the gateway, the minimal Python fan-out and the node.js `ws` server.
 
 The recording is real: the wire bytes the ledger publishes for message events of this run (read

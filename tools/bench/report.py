@@ -1,4 +1,4 @@
-"""The targets (issues 5, 12, 14) as ratios of one run, the printed table, results.json and the
+"""The targets as ratios of one run, the printed table, results.json and the
 block of docs/performance.md."""
 
 import json
@@ -72,7 +72,7 @@ def _node_best(results: dict[str, Any]) -> float | None:
 
 
 TARGETS = [
-    # issue 12
+    # request cost
     Target("api CPU per accepted POST message vs hello-world POST", "<= 3x",
            lambda r: _cpu_ratio(r, "post_message"), 3, at_most=True),
     Target("api CPU per accepted POST donation vs hello-world POST", "<= 4x",
@@ -88,7 +88,7 @@ TARGETS = [
     Target("GET history req/s, 2 api workers vs 1", "reported",
            lambda r: _ratio(_get(r, "http", "history_2_workers", "ok_per_s"),
                             _get(r, "http", "history", "ok_per_s")), 0, reported_only=True),
-    # issue 14
+    # delivery
     Target("gateway deliveries/s vs minimal Python fan-out", ">= 0.8",
            lambda r: _ratio(_get(r, "fanout", "gateway", "rate_per_s"),
                             _get(r, "fanout", "python", "rate_per_s")), 0.8),
@@ -107,7 +107,7 @@ TARGETS = [
     Target("gateway memory per idle websocket (KiB)", "<= 16 KiB",
            lambda r: _get(r, "fanout", "gateway", "idle", "kib_per_connection"), 16,
            at_most=True),
-    # issue 5, still held
+    # the ledger, still held
     Target("hot chat (80%) vs uniform: POST accepted/s", ">= 0.5",
            lambda r: _ratio(_get(r, "http", "post_message_hot", "ok_per_s"),
                             _get(r, "http", "post_message", "ok_per_s")), 0.5),

@@ -1,4 +1,4 @@
-// The node.js `ws` fan-out peer of `make bench` (issue 14): the same recorded events, the same
+// The node.js `ws` fan-out peer of `make bench`: the same recorded events, the same
 // viewers, the same window as the gateway and the minimal Python fan-out.
 //
 //   node fanout.js PORT RECORDING [send|prepared]
