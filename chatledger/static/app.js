@@ -131,6 +131,7 @@ function join(token, roster) {
     for (const goal of roster.chat.goals || []) state.goals.set(goal.id, goal);
     state.sponsor = roster.chat.sponsor;
     state.minDonation = roster.chat.min_donation ?? null;
+    startShows(roster.chat);
   }
   if (roster) history.replaceState(null, "", `?as=${encodeURIComponent(state.me.name.toLowerCase())}`);
   $("join").hidden = true;

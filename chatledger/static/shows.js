@@ -47,6 +47,13 @@ function setUpShows() {
   renderShows();
 }
 
+// What /dev/tokens says of the demo chat (as of its seq; older events then change none of it).
+function startShows(chat) {
+  shows.privateRate = chat.private_rate ?? null;
+  shows.spyRate = chat.spy_rate ?? null;
+  shows.running = chat.running_show ?? null;
+}
+
 function showAction(verb, refused) {
   return post(`/chat/show/${verb}`, { show: shows.show?.id }, [], refused);
 }
@@ -92,7 +99,7 @@ const SHOW_HANDLERS = {
     if (event.from.uuid === state.me.uuid) shows.bill = null;
   },
   show_started(event) {
-    shows.running = event.show;
+    if (event.seq > state.stateSeq) shows.running = event.show;
     const mine = shows.show;
     if (mine && mine.id === event.show) {
       Object.assign(mine, { status: "running", since: event.created_at, minutes: 1 });
@@ -108,7 +115,7 @@ const SHOW_HANDLERS = {
     }
   },
   show_ended(event) {
-    if (shows.running === event.show) shows.running = null;
+    if (shows.running === event.show && event.seq > state.stateSeq) shows.running = null;
     shows.spies.clear();
     const mine = shows.show;
     if (!mine || mine.id !== event.show) return;

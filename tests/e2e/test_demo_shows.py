@@ -80,6 +80,7 @@ async def bill(db: Database, kind: str, show: str, spy: str | None = None) -> tu
         " FROM chat_events WHERE type = :kind AND JSON_VALUE(payload, '$.show') = :show"
         " AND (:spy IS NULL OR JSON_VALUE(payload, '$.spy') = :spy)",
         {"kind": kind, "show": show, "spy": spy}), what=f"{kind} of {show}")
+    assert row is not None
     return int(row[0]), Decimal(row[1])
 
 
