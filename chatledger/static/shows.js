@@ -119,10 +119,10 @@ const SHOW_HANDLERS = {
     shows.spies.clear();
     const mine = shows.show;
     if (!mine || mine.id !== event.show) return;
-    if (event.reason === "declined") { // nothing was charged: the hold was voided
+    if (event.reason === "declined") { // declined or unanswered for 60 s: the hold was voided
       shows.bill = mine.client === state.me.uuid
-        ? `${state.modelName} declined your request; the money on hold is yours again.`
-        : `You declined ${mine.clientName}'s request.`;
+        ? "Your request was declined (or not answered in time); the money on hold is yours again."
+        : `${mine.clientName}'s request was declined; nothing was charged.`;
       shows.show = null;
     } else {
       Object.assign(mine, { status: "ended", ended: event.reason });
@@ -211,8 +211,10 @@ function renderShows() {
     `Request private show${rateText(shows.privateRate)}`);
   setShown("show-accept", me.role === "model" && mine?.status === "requested");
   setShown("show-decline", me.role === "model" && mine?.status === "requested");
-  setShown("show-end", Boolean(myShow) && mine.status !== "ended",
-    mine?.status === "requested" && isClient ? "Withdraw request" : "End show");
+  // A request is the model's to accept or decline, and its client's to withdraw.
+  setShown("show-end", Boolean(myShow) && (mine.status === "running"
+    || (mine.status === "requested" && isClient)),
+    mine?.status === "requested" ? "Withdraw request" : "End show");
   setShown("show-spy", isClient && Boolean(shows.running) && !myShow && !spying
     && offered(shows.spyRate), `Spy${rateText(shows.spyRate)}`);
   setShown("show-spy-end", Boolean(spying));

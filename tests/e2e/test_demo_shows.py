@@ -145,8 +145,12 @@ async def test_a_private_show_from_request_to_bill_with_a_spy(
     await expect(zoe.locator("#show-status")).to_have_text(
         f"Ian {run} asks for a private show (2.00/min).")
     await expect(ann.locator("#show-status")).to_have_text("No private show now.")
+    await expect(zoe.locator("#show-end")).to_be_hidden()  # the model accepts or declines
+    await expect(ian.locator("#show-end")).to_have_text("Withdraw request")
     await zoe.locator("#show-decline").click()
-    await expect(ian.locator("#show-bill")).to_contain_text("declined your request")
+    await expect(ian.locator("#show-bill")).to_contain_text("Your request was declined")
+    await expect(zoe.locator("#show-bill")).to_have_text(
+        f"Ian {run}'s request was declined; nothing was charged.")
     await funds(ian, "50.00", "0.00")
     await expect(ian.locator("#show-request")).to_be_visible()
 
