@@ -48,8 +48,8 @@ async def asset(request: web.Request) -> web.StreamResponse:
 
 
 async def dev_tokens(request: web.Request) -> web.Response:
-    """The demo people with fresh tokens, and their chat's sponsor, goals, minimum tip, show
-    rates and running show (CHATLEDGER_DEV=1): what the page shows before any event arrives."""
+    """The demo people with fresh tokens, and their chat's sponsor, goals and minimum tip
+    (CHATLEDGER_DEV=1): what the page shows before any event arrives."""
     db = request.app[DATABASE]
     people = await demo.find_demo_people(db)
     if people is None:
@@ -62,14 +62,6 @@ async def dev_tokens(request: web.Request) -> web.Response:
     minimum = await db.fetch_val(
         "SELECT min_donation FROM chat_settings WHERE model_uuid = :chat", {"chat": chat}
     )
-    rates = await db.fetch_one(
-        "SELECT private_rate, spy_rate FROM show_rates WHERE model_uuid = :chat", {"chat": chat}
-    )
-    # Public (show_started names no client), so every demo person may know it.
-    running = await db.fetch_val(
-        "SELECT show_id FROM shows WHERE model_uuid = :chat AND status = 'running'",
-        {"chat": chat},
-    )
     return responses.json_response(
         {
             "success": True,
@@ -79,9 +71,6 @@ async def dev_tokens(request: web.Request) -> web.Response:
                 "seq": seq,
                 **state,
                 "min_donation": None if minimum is None else money(minimum),
-                "private_rate": None if rates is None else money(rates[0]),
-                "spy_rate": None if rates is None else money(rates[1]),
-                "running_show": running,
             },
             "people": demo.demo_roster(request.app[SETTINGS], people),
         }

@@ -240,12 +240,6 @@ class DemoChat(_Body):
     sponsor: DemoSponsor | None
     goals: list[Goal] = Field(description="The active goals.")
     min_donation: MoneyText | None = Field(description="The chat's minimum tip (None: none set).")
-    private_rate: MoneyText | None = Field(
-        description="Per minute of a private show (0.00: none; None: never set).")
-    spy_rate: MoneyText | None = Field(
-        description="Per minute of spying on a show (0.00: none; None: never set).")
-    running_show: Uuid | None = Field(
-        description="The id of the chat's running show (public, as `show_started`), if any.")
 
 
 class DemoTokens(_Body):

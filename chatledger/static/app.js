@@ -131,7 +131,6 @@ function join(token, roster) {
     for (const goal of roster.chat.goals || []) state.goals.set(goal.id, goal);
     state.sponsor = roster.chat.sponsor;
     state.minDonation = roster.chat.min_donation ?? null;
-    startShows(roster.chat);
   }
   if (roster) history.replaceState(null, "", `?as=${encodeURIComponent(state.me.name.toLowerCase())}`);
   $("join").hidden = true;
@@ -202,6 +201,7 @@ function movesMyMoney(event) {
 async function start() {
   refreshBalance();
   setStatus("loading", "loading history");
+  await loadShow(); // the show as of a seq: history and the websocket then add what came after
   const result = await api("GET", "/chat/event/history").catch(() => null);
   if (result && result.ok && Array.isArray(result.body.events)) {
     for (const event of result.body.events) receive(event);
@@ -363,7 +363,6 @@ function applyToState(event) {
   } else if (event.type === "settings_changed") {
     state.minDonation = event.min_donation;
     renderMinDonation();
-    applyRates(event);
   } else if ((event.type === "donate" || event.type === "donate_refunded") && Array.isArray(event.goals)) {
     for (const goal of event.goals) state.goals.set(goal.id, { ...state.goals.get(goal.id), ...goal });
     renderGoals();

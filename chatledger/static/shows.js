@@ -20,6 +20,7 @@ const END_REASONS = {
 };
 
 const shows = {
+  seq: 0, // the rates and shows below are as of this seq (GET /chat/show)
   privateRate: null, // "2.00" as the newest settings_changed says; null: this page does not know
   spyRate: null,
   running: null, // the id of the chat's running show (public: show_started, show_ended)
@@ -47,11 +48,30 @@ function setUpShows() {
   renderShows();
 }
 
-// What /dev/tokens says of the demo chat (as of its seq; older events then change none of it).
-function startShows(chat) {
-  shows.privateRate = chat.private_rate ?? null;
-  shows.spyRate = chat.spy_rate ?? null;
-  shows.running = chat.running_show ?? null;
+// GET /chat/show: the rates and the show as the caller may see them, exactly as of `seq`; only
+// events after it change them (trackShow), so no minute is counted twice or missed. Without it
+// (an error) the page builds all of it from the events it sees.
+async function loadShow() {
+  const result = await api("GET", "/chat/show").catch(() => null);
+  if (!result || !result.ok) return;
+  const now = result.body;
+  shows.seq = now.seq;
+  shows.privateRate = now.private_rate;
+  shows.spyRate = now.spy_rate;
+  shows.running = now.running;
+  const show = now.show;
+  shows.show = show && {
+    id: show.show, client: show.client.uuid, clientName: show.client.name, rate: show.rate,
+    status: show.status, since: show.started_at, minutes: show.minutes, ended: null,
+  };
+  const spying = now.spying;
+  shows.spying = spying && {
+    show: spying.show, rate: spying.rate, since: spying.started_at, minutes: spying.minutes,
+  };
+  for (const spy of now.spies) {
+    shows.spies.set(spy.spy.uuid, { name: spy.spy.name, rate: spy.rate, minutes: spy.minutes });
+  }
+  renderShows();
 }
 
 function showAction(verb, refused) {
@@ -68,12 +88,6 @@ function sendRates(submit) {
   return post("/chat/settings", body, [$("private-rate"), $("spy-rate")], "Rates not set");
 }
 
-// settings_changed carries every setting after the change (app.js applies it in seq order).
-function applyRates(event) {
-  if (event.private_rate !== undefined) shows.privateRate = event.private_rate;
-  if (event.spy_rate !== undefined) shows.spyRate = event.spy_rate;
-  renderShows();
-}
 
 // The money of a hold event is the caller's: its client's, and every hold of the chat is the
 // model's business (a capture pays the model).
@@ -82,15 +96,19 @@ function holdIsMine(event) {
   return state.me.role === "model" || event.from?.uuid === state.me.uuid;
 }
 
-// Every show and hold event this page may see, in seq order.
+// Every show and hold event this page may see, in seq order, after the snapshot's seq.
 function trackShow(event) {
   const handler = SHOW_HANDLERS[event.type];
-  if (!handler) return;
+  if (!handler || event.seq <= shows.seq) return;
   handler(event);
   renderShows();
 }
 
 const SHOW_HANDLERS = {
+  settings_changed(event) { // it carries every setting after the change
+    if (event.private_rate !== undefined) shows.privateRate = event.private_rate;
+    if (event.spy_rate !== undefined) shows.spyRate = event.spy_rate;
+  },
   show_requested(event) { // only the client and the model see it
     shows.show = {
       id: event.show, client: event.from.uuid, clientName: event.from.name, rate: event.rate,
@@ -99,7 +117,7 @@ const SHOW_HANDLERS = {
     if (event.from.uuid === state.me.uuid) shows.bill = null;
   },
   show_started(event) {
-    if (event.seq > state.stateSeq) shows.running = event.show;
+    shows.running = event.show;
     const mine = shows.show;
     if (mine && mine.id === event.show) {
       Object.assign(mine, { status: "running", since: event.created_at, minutes: 1 });
@@ -115,7 +133,7 @@ const SHOW_HANDLERS = {
     }
   },
   show_ended(event) {
-    if (shows.running === event.show && event.seq > state.stateSeq) shows.running = null;
+    if (shows.running === event.show) shows.running = null;
     shows.spies.clear();
     const mine = shows.show;
     if (!mine || mine.id !== event.show) return;

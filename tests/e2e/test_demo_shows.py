@@ -65,6 +65,14 @@ async def figures(page: Page) -> tuple[int, Decimal]:
     return int(shown[0]), Decimal(shown[1])
 
 
+async def chatter(service: Service, who: Someone, what: str, count: int) -> None:
+    async with aiohttp.ClientSession(service.url) as http:
+        for n in range(count):
+            body = {"message": f"chatter {what} {n}", "is_public": True}
+            async with http.post("/chat/message/add", headers=who.headers, json=body) as sent:
+                assert sent.status == 201, await sent.text()
+
+
 async def me(service: Service, who: Someone) -> dict[str, Any]:
     async with aiohttp.ClientSession(service.url) as http, \
             http.get("/chat/me", headers=who.headers) as response:
@@ -102,10 +110,9 @@ async def test_a_refused_request_shows_why(
     zoe = await open_page(browser, show_service, model)
     pat = await open_page(browser, show_service, poor)
 
-    # No rate yet (and none this page knows): the server's 400 and its reason.
-    await pat.locator("#show-request").click()
-    await expect(pat.locator("#notice")).to_have_text(
-        "Show not requested: 400 bad params: show: the model takes no private shows")
+    # No rate yet (GET /chat/show says so): nothing to ask for.
+    await expect(pat.locator("#show-rates-now")).to_have_text("Private off · spy off")
+    await expect(pat.locator("#show-request")).to_be_hidden()
 
     await set_rates(zoe, "2", "0")
     await expect(pat.locator("#show-rates-now")).to_have_text("Private 2.00/min · spy off")
@@ -123,7 +130,7 @@ async def test_a_private_show_from_request_to_bill_with_a_spy(
 ) -> None:
     run = uuid.uuid4().hex[:6]
     model = await people.model(f"Zoe {run}")
-    viewer = await people.client(model, f"Ian {run}", money="50")
+    viewer = await people.client(model, f"Ian {run}", money="200")
     spy = await people.client(model, f"Eve {run}", money="20")
     watcher = await people.client(model, f"Ann {run}", money="5")
     zoe, ian, eve, ann = [await open_page(browser, show_service, who)
@@ -141,7 +148,7 @@ async def test_a_private_show_from_request_to_bill_with_a_spy(
     # A request holds one minute; a decline gives it back.
     await ian.locator("#show-request").click()
     await expect(ian.locator("#show-status")).to_contain_text("You asked")
-    await funds(ian, "48.00", "2.00")
+    await funds(ian, "198.00", "2.00")
     await expect(zoe.locator("#show-status")).to_have_text(
         f"Ian {run} asks for a private show (2.00/min).")
     await expect(ann.locator("#show-status")).to_have_text("No private show now.")
@@ -151,7 +158,7 @@ async def test_a_private_show_from_request_to_bill_with_a_spy(
     await expect(ian.locator("#show-bill")).to_contain_text("Your request was declined")
     await expect(zoe.locator("#show-bill")).to_have_text(
         f"Ian {run}'s request was declined; nothing was charged.")
-    await funds(ian, "50.00", "0.00")
+    await funds(ian, "200.00", "0.00")
     await expect(ian.locator("#show-request")).to_be_visible()
 
     # Asked again and accepted: the show runs, and the minutes and the charge advance.
@@ -165,6 +172,28 @@ async def test_a_private_show_from_request_to_bill_with_a_spy(
     await expect(ian.locator("#show-figures")).to_have_attribute("data-minutes", AT_LEAST_TWO)
     minutes, so_far = await figures(ian)
     assert so_far == minutes * Decimal("2")
+    # A page opened mid-show starts from GET /chat/show as of a seq, then adds only later
+    # events: the same show, its minutes neither lost nor counted twice (they meet the
+    # ledger's own count, which a double count never would). The model's chatter pushes the
+    # show's start out of the 20 events history returns, with a minute boundary among them.
+    await chatter(show_service, model, f"a {run}", 12)
+    await expect(ian.locator("#show-figures")).to_have_attribute(
+        "data-minutes", str((await figures(ian))[0] + 1))
+    await chatter(show_service, model, f"b {run}", 12)
+    await expect(rows(ian, f"chatter b {run} 11")).to_have_count(1)
+    first_page, ian = ian, await open_page(browser, show_service, viewer)
+    await expect(rows(ian, "A private show started")).to_have_count(0)  # not in its history
+    await first_page.context.close()
+    await expect(ian.locator("#show-status")).to_have_text(
+        f"Private show with Zoe {run} (2.00/min).")
+
+    async def both_counts() -> tuple[int, int]:
+        shown = await db.fetch_val("SELECT minutes FROM shows WHERE model_uuid = :m"
+                                   " AND status = 'running'", {"m": model.uuid})
+        return (await figures(ian))[0], int(shown)
+
+    await eventually(both_counts, until=lambda counts: counts[0] == counts[1] >= minutes,
+                     what="the page's minutes meet the ledger's", timeout=20)
     await expect(ian.locator("#show-clock")).to_contain_text("by this page's clock")
     await expect(ian.locator("#show-spy")).to_be_hidden()  # not on one's own show
     show = await db.fetch_val("SELECT show_id FROM shows WHERE model_uuid = :m"
@@ -204,9 +233,9 @@ async def test_a_private_show_from_request_to_bill_with_a_spy(
         await expect(page.locator("#show-bill")).to_have_text(text)
     assert minutes >= 2 and charged == minutes * Decimal("2")
     assert await captured(db, show, viewer.person.uuid) == charged
-    assert await people.balance(viewer.person.uuid) == Decimal("50") - charged
+    assert await people.balance(viewer.person.uuid) == Decimal("200") - charged
     mine = await me(show_service, viewer)
-    left = f"{Decimal('50') - charged:.2f}"
+    left = f"{Decimal('200') - charged:.2f}"
     assert (mine["balance"], mine["available"], mine["held"]) == (left, left, "0.00")
     await expect(ian.locator("#balance")).to_have_text(f"balance {left}")
     await funds(ian, left, "0.00")
