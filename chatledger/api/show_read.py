@@ -79,6 +79,8 @@ async def _snapshot(request: web.Request, chat: str) -> tuple[int, LedgerState]:
     state = LedgerState()
     async with request.app[DATABASE].connection() as connection, \
             connection.raw_connection.cursor() as cur:
+        # Whatever the server's default: one snapshot for every statement below.
+        await cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         await cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
         try:
             await cur.execute("SELECT version FROM streams WHERE stream = %s", [chat])

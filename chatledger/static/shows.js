@@ -1,8 +1,9 @@
 // Private and spy shows (DESIGN §10): the model's rates and answers, a viewer's request, the
 // running show's minutes and charge, spying, and what everyone else sees ("a private show is on").
-// Loaded before app.js; uses its helpers ($, el, post, state) only when called.
+// Loaded before app.js; uses its helpers ($, el, api, post, state) only when called.
 //
-// Where the figures come from: a minute is counted as begun when the ledger placed its hold
+// The card starts from GET /chat/show (as of a seq) and follows the events after it. Where the
+// figures come from: a minute is counted as begun when the ledger placed its hold
 // (show_started begins minute 1, each later hold_placed of the show begins one more), so "minutes
 // begun" and "rate × minutes begun" are the ledger's own count, a moment after each boundary. The
 // elapsed time is this page's clock, an estimate only. The bill is show_charged (spy_ended for a
@@ -21,10 +22,10 @@ const END_REASONS = {
 
 const shows = {
   seq: 0, // the rates and shows below are as of this seq (GET /chat/show)
-  privateRate: null, // "2.00" as the newest settings_changed says; null: this page does not know
+  privateRate: null, // "2.00" (GET /chat/show, then settings_changed); null: not known
   spyRate: null,
   running: null, // the id of the chat's running show (public: show_started, show_ended)
-  show: null, // the show this page takes part in (as its client or the model); see onRequested
+  show: null, // the show this page takes part in (as its client or the model): {id, status, ...}
   spying: null, // this viewer's spying: {show, rate, since, minutes}
   spies: new Map(), // the model's page: spy uuid -> {name, rate, minutes}
   bill: null, // how this page's last show or spying ended, as a sentence
@@ -87,7 +88,6 @@ function sendRates(submit) {
   }
   return post("/chat/settings", body, [$("private-rate"), $("spy-rate")], "Rates not set");
 }
-
 
 // The money of a hold event is the caller's: its client's, and every hold of the chat is the
 // model's business (a capture pays the model).
