@@ -287,8 +287,10 @@ function showEventText(event) {
       return `${who} asked for a private show at ${event.rate}/min`;
     case "show_started":
       return "A private show started";
-    case "show_ended":
-      return `The private show ended: ${END_REASONS[event.reason] || event.reason}`;
+    case "show_ended": // public, and a declined request never started
+      return event.reason === "declined"
+        ? "A request for a private show was declined"
+        : `The private show ended: ${END_REASONS[event.reason] || event.reason}`;
     case "show_charged":
       return `Private show bill: ${minutesText(event.minutes)}, ${event.charged} charged`;
     case "spy_started":

@@ -160,6 +160,7 @@ async def test_a_private_show_from_request_to_bill_with_a_spy(
         f"Ian {run}'s request was declined; nothing was charged.")
     await funds(ian, "200.00", "0.00")
     await expect(ian.locator("#show-request")).to_be_visible()
+    await expect(rows(ann, "A request for a private show was declined")).to_have_count(1)
 
     # Asked again and accepted: the show runs, and the minutes and the charge advance.
     await ian.locator("#show-request").click()
