@@ -33,6 +33,7 @@ from chatledger.api.response_models import (
     Unauthorized,
     Unavailable,
 )
+from chatledger.api.show_read import SHOW_READ
 from chatledger.history.reader import MAX_LIMIT
 
 DONATION = Prose(
@@ -111,6 +112,7 @@ PROSE: dict[Route, Prose] = {
 # The table's routes that are not commands: their replies differ, so they are written whole.
 READS: dict[Route, Operation] = {
     ("GET", "/chat/menu"): MENU_READ,
+    ("GET", "/chat/show"): SHOW_READ,
     ("GET", "/chat/event/history"): Operation(
         "getHistory",
         "The chat's last 10 minutes, oldest first, only what the caller may see",

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from chatledger.api.command_routes import Rejected, command_endpoint
 from chatledger.api.schemas import EmptyBody, ShowBody
+from chatledger.api.show_read import get_show
 from chatledger.domain.commands import ChatCommand, RequestShow, ShowAction, ShowVerb
 from chatledger.domain.shows import SHOW_REFUSALS, action_refusal, request_refusal
 from chatledger.domain.state import ZERO, LedgerState
@@ -93,4 +94,5 @@ ROUTES = [
     ("POST", "/chat/show/end", post_show_end),
     ("POST", "/chat/show/spy", post_show_spy),
     ("POST", "/chat/show/spy/end", post_show_spy_end),
+    ("GET", "/chat/show", get_show),
 ]

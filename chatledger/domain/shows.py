@@ -18,6 +18,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from chatledger.domain import events as ev
+from chatledger.domain.asks import message_is_public
 from chatledger.domain.commands import Actor, PostMessage, RequestShow, ShowAction
 from chatledger.domain.events import event_id_for
 from chatledger.domain.facts import CommandRefused, Facts, require_account
@@ -42,11 +43,13 @@ def model_actor(state: LedgerState, chat: str) -> Actor:
 
 def show_audience(state: LedgerState, command: PostMessage) -> list[str] | None:
     """While a show runs, the model's and the show client's messages are the show's: they go
-    to its client and spies (and the model); None: the message is as its author made it."""
+    to its client and spies (and the model); None: the message is as its author made it. A
+    private message stays as narrow as it was made (the model's reply to another viewer, the
+    client's note to the model): a show hides words from the room, it never shows them to more."""
     show = state.shows.running_show(command.chat)
     if show is None or command.actor.uuid not in (show.client, show.model):
         return None
-    return show.audience()
+    return show.audience() if message_is_public(command) else None
 
 
 def request_refusal(state: LedgerState, command: RequestShow) -> str | None:

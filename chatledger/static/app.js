@@ -19,11 +19,13 @@ const state = {
   goals: new Map(), // goal id -> goal (wire form)
   sponsor: null,
   minDonation: null, // the chat's minimum tip ("5.00"), null when none is known
+  settingsSeen: null, // the last settings_changed shown: the next one's line says what changed
   refunded: new Map(), // donation id -> its donate_refunded event (marks the tip, even if later)
   deleted: new Set(), // message ids deleted: never shown, whenever they arrive
   banned: new Set(), // client uuids banned in this chat, as far as this page has seen
   period: "all", // the leaderboard's period
   board: { busy: false, again: false }, // one leaderboard request at a time, then one more
+  funds: { busy: false, again: false }, // the same for GET /chat/me: the newest answer shows last
   live: false, // history is in: events from now on refresh the leaderboard
   shutOut: null, // why the server will not let us in ("banned"): no more reconnecting
   socket: null,
@@ -143,6 +145,7 @@ function join(token, roster) {
   renderGoals();
   renderMinDonation();
   setUpMenu();
+  setUpShows();
   start();
 }
 
@@ -153,19 +156,39 @@ function showMe() {
   me.textContent = `${state.me.name} · ${state.me.role === "model" ? "model" : "viewer"}`;
 }
 
-// The balance as the ledger has it: read on join and again whenever an event moved our money.
-// It also names us when we joined with a bare token.
+// The balance as the ledger has it: read on join and again whenever an event moved our money or
+// put it on hold, one request at a time (then one more), so an older answer never shows last.
 async function refreshBalance() {
-  const result = await api("GET", "/chat/me").catch(() => null);
-  if (!result || !result.ok) return;
-  if (result.body.name !== state.me.name) {
-    state.me.name = result.body.name;
+  const funds = state.funds;
+  if (funds.busy) {
+    funds.again = true;
+    return;
+  }
+  funds.busy = true;
+  try {
+    do {
+      funds.again = false;
+      const result = await api("GET", "/chat/me").catch(() => null);
+      if (result && result.ok) showFunds(result.body);
+    } while (funds.again);
+  } finally {
+    funds.busy = false;
+  }
+}
+
+// It also names us when we joined with a bare token.
+function showFunds(me) {
+  if (me.name !== state.me.name) {
+    state.me.name = me.name;
     rememberPerson({ uuid: state.me.uuid, name: state.me.name, role: state.me.role });
     showMe();
   }
   const balance = $("balance");
-  balance.textContent = `balance ${result.body.balance}`;
+  balance.textContent = `balance ${me.balance}`;
   balance.hidden = false;
+  const held = $("held"); // DESIGN §10: money on hold is not available
+  held.textContent = `available ${me.available} · held ${me.held}`;
+  held.hidden = false;
 }
 
 function movesMyMoney(event) {
@@ -178,6 +201,7 @@ function movesMyMoney(event) {
 async function start() {
   refreshBalance();
   setStatus("loading", "loading history");
+  await loadShow(); // the show as of a seq: history and the websocket then add what came after
   const result = await api("GET", "/chat/event/history").catch(() => null);
   if (result && result.ok && Array.isArray(result.body.events)) {
     for (const event of result.body.events) receive(event);
@@ -279,7 +303,7 @@ function nameOf(uuid) {
 function receive(event) {
   if (!event || typeof event.seq !== "number" || state.seen.has(event.seq)) return;
   state.seen.add(event.seq);
-  if (movesMyMoney(event)) refreshBalance();
+  if (movesMyMoney(event) || holdIsMine(event)) refreshBalance();
   state.lastSeq = Math.max(state.lastSeq, event.seq);
   const target = event.client && { ...event.client, role: "client" }; // who was moderated
   for (const person of [event.from, target]) {
@@ -291,6 +315,7 @@ function receive(event) {
   if (event.seq > state.stateSeq) applyToState(event);
   if (event.type === "menu_changed") applyMenu(event); // by version: older ones change nothing
   track(event);
+  trackShow(event);
   if (state.live && (event.type === "donate" || event.type === "donate_refunded")) {
     refreshLeaderboard();
   }
@@ -390,9 +415,7 @@ function renderEvent(event) {
       break;
     }
     case "settings_changed":
-      line.append(el("span", "system", Number(event.min_donation) > 0
-        ? `The minimum tip is now ${event.min_donation}`
-        : "There is no minimum tip any more"));
+      line.append(el("span", "system", settingsText(event)));
       break;
     case "viewer_muted":
       line.append(el("span", "system", `${event.client.name} was muted for ${event.seconds}s`));
@@ -424,14 +447,14 @@ function renderEvent(event) {
     case "end_goal":
       line.append(el("span", "system", `Goal reached: ${event.goal.name}!`));
       break;
-    default:
-      return null;
+    default: {
+      const text = showEventText(event);
+      if (!text) return null;
+      line.append(el("span", "system", text));
+    }
   }
   row.append(line);
-  if (!event.is_public) {
-    const to = event.to ? ` to ${nameOf(event.to)}` : "";
-    row.append(el("span", "tag private-tag", `private${to}`));
-  }
+  if (!event.is_public) row.append(el("span", "tag private-tag", privateTagText(event)));
   if (event.type === "donate" && state.refunded.has(event.id)) markRefunded(row);
   if (event.type === "message") {
     const menu = messageMenu(event);
@@ -547,6 +570,21 @@ function renderGoals() {
       return item;
     }),
   );
+}
+
+// settings_changed carries every setting: say what changed since the one before it on this page
+// (the first one seen names the minimum tip, and the show rates that are on).
+function settingsText(event) {
+  const before = state.settingsSeen;
+  state.settingsSeen = event;
+  const rates = rateChanges(before, event);
+  const some = Number(event.min_donation) > 0;
+  const parts = [];
+  if (before ? before.min_donation !== event.min_donation : some || rates.length === 0) {
+    parts.push(some ? `the minimum tip is now ${event.min_donation}` : "there is no minimum tip any more");
+  }
+  const text = [...parts, ...rates].join("; ");
+  return text ? text[0].toUpperCase() + text.slice(1) : "The chat's settings changed";
 }
 
 function renderMinDonation() {

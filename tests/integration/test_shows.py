@@ -4,6 +4,7 @@ by the minute, exactly the minutes begun, whatever ends the show or kills the le
 import signal
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
 import pytest
@@ -12,7 +13,7 @@ from databases import Database
 from chatledger.domain.events import event_id_for
 from chatledger.platform.config import Settings
 from tests.helpers.cli import audit_ok, cli
-from tests.helpers.people import People
+from tests.helpers.people import People, Someone
 from tests.helpers.service import stop
 from tests.helpers.shows import Stack, a_chat, answer, charged, me, show_row, started
 from tests.helpers.wait import eventually
@@ -238,3 +239,56 @@ async def test_two_ledgers_ticking_through_a_rebalance_charge_each_minute_once(
         {"s": show})
     assert ticks == bill["minutes"]  # one capture per minute, each from one command
     await audit_ok()
+
+
+async def _show_of(stack: Stack, who: Someone) -> dict[str, Any]:
+    async with (
+        aiohttp.ClientSession(stack.api.url) as http,
+        http.get("/chat/show", headers=who.headers) as response,
+    ):
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def _billed_by(db: Database, chat: str, show: str, seq: int) -> tuple[int, Decimal]:
+    """(minutes begun, captured) of the show's own holds in its events up to `seq`."""
+    row = await db.fetch_one(
+        "SELECT SUM(type = 'hold_placed'), COALESCE(SUM(CASE WHEN type = 'hold_captured' THEN"
+        " JSON_VALUE(payload, '$.amount') END), 0) FROM chat_events WHERE stream = :chat"
+        " AND seq <= :seq"
+        " AND JSON_VALUE(payload, '$.show') = :s AND JSON_VALUE(payload, '$.spy') IS NULL"
+        " AND type IN ('hold_placed', 'hold_captured')", {"chat": chat, "s": show, "seq": seq})
+    assert row is not None
+    return int(row[0]), Decimal(row[1])
+
+
+async def test_get_show_tells_each_person_what_they_may_see_as_of_its_seq(
+    stack: Stack, people: People, db: Database
+) -> None:
+    model, client = await a_chat(stack, people, db, "50")
+    spy = await people.client(model, "Eve", money="10")
+    watcher = await people.client(model, "Ann")
+    assert (await _show_of(stack, watcher))["running"] is None
+    async with aiohttp.ClientSession() as http, \
+            connected(http, stack.api.url, client), connected(http, stack.api.url, spy):
+        show = await started(stack, db, model, client)
+        await applied(db, await post(stack.api, spy, "/chat/show/spy", {"show": show}))
+        await show_row(db, show, lambda row: row[1] >= 2, "two minutes begun")
+        seen = {name: await _show_of(stack, who) for name, who in
+                (("model", model), ("client", client), ("spy", spy), ("watcher", watcher))}
+        await applied(db, await post(stack.api, model, "/chat/show/end", {"show": show}))
+    for body in seen.values():
+        assert (body["private_rate"], body["spy_rate"], body["running"]) == ("2.00", "1.00", show)
+    for name in ("model", "client"):  # exactly as of its seq: every minute, none twice
+        body = seen[name]
+        assert body["show"]["client"]["uuid"] == client.uuid
+        minutes, captured = await _billed_by(db, model.uuid, show, body["seq"])
+        assert (body["show"]["minutes"], Decimal(body["show"]["charged"])) == (minutes, captured)
+    assert [s["spy"]["uuid"] for s in seen["model"]["spies"]] == [spy.uuid]
+    assert seen["client"]["spies"] == [] and seen["client"]["spying"] is None
+    assert seen["spy"]["show"] is None and seen["spy"]["spying"]["spy"]["uuid"] == spy.uuid
+    watched = seen["watcher"]
+    assert (watched["show"], watched["spying"], watched["spies"]) == (None, None, [])
+    assert client.uuid not in str(watched) and spy.uuid not in str(watched)
+    assert (await _show_of(stack, watcher))["running"] is None

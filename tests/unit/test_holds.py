@@ -203,6 +203,23 @@ def test_during_a_show_the_model_and_its_client_speak_to_the_show_only() -> None
         assert seen == {"Mia", "c0", "c1"}  # the model, the client, the spy: not Ann
 
 
+def test_during_a_show_a_private_message_keeps_its_own_audience() -> None:
+    """The show makes the public words of its people private to it; it never widens a private
+    one: the model's reply to another viewer, or the client's note to the model, reaches no spy
+    (the client does not even know there is one) and no one else."""
+    bob, eve, ann = CLIENTS
+    steps = [("deposit", bob, Decimal("9")), ("deposit", eve, Decimal("9")),
+             ("rates", Decimal("3"), Decimal("1")), ("request", bob, None),
+             ("act", MIA, "accept"), ("act", eve, "spy")]
+    state, _ = run(steps)  # type: ignore[arg-type]
+    reply = PostMessage(cid(), MIA.uuid, MIA, "for Ann", False, ann.uuid)
+    note = PostMessage(cid(), MIA.uuid, bob, "for Mia", False)
+    for command, meant in ((reply, {"Mia", "c2"}), (note, {"Mia", "c0"})):
+        wire = event_to_wire(apply(command, state, START)[0])
+        assert not wire["is_public"] and "audience" not in wire
+        assert {p.name for p in (MIA, *CLIENTS) if visible_to(wire, p.uuid, MIA.uuid)} == meant
+
+
 def test_a_show_accepted_late_still_charges_its_first_minute() -> None:
     """The request's hold must outlive a minute begun at the last moment of the 60 s answer."""
     bob = CLIENTS[0]
