@@ -122,13 +122,11 @@ TABLES: tuple[ShadowTable, ...] = (
         "goals",
         "goals",
         f"uuid {_UUID} PRIMARY KEY, model_uuid {_UUID}, name VARCHAR(200) NOT NULL,"
-        f" sum {_MONEY}, require_sum {_MONEY}, is_active BOOLEAN NOT NULL",
+        f" sum {_MONEY}, require_sum {_MONEY}, is_active BOOLEAN NOT NULL,"
+        " is_queued BOOLEAN NOT NULL, queue_seq BIGINT UNSIGNED NULL",
         ("uuid",),
-        ("model_uuid", "name", "sum", "require_sum", "is_active"),
-        lambda r: {
-            gid: (gid, g.model_uuid, g.name, g.sum, g.require_sum, g.is_active)
-            for gid, g in goal_rows(r.state).items()
-        },
+        ("model_uuid", "name", "sum", "require_sum", "is_active", "is_queued", "queue_seq"),
+        lambda r: {gid: (gid, *astuple(g)) for gid, g in goal_rows(r.state).items()},
         {"user_id": _user_id("model_uuid")},
     ),
     ShadowTable(
