@@ -82,7 +82,8 @@ async def test_the_tip_that_ends_the_last_active_goal_starts_the_next_queued_one
     (donate,) = of_type(live, ev.DONATE)
     assert [g["id"] for g in donate["goals"]] == [ids["Dance"]]  # only what was active
     (started,) = of_type(live, ev.GOAL_STARTED)
-    assert started["is_public"] and started["from"]["uuid"] == model.uuid
+    assert started["is_public"]
+    assert started["from"] == {"uuid": model.uuid, "name": model.person.name, "role": "model"}
     assert started["goal"] == {"id": ids["Song"], "name": "Song", "sum": "0.00",
                                "require_sum": "5.00", "reached": False}
     assert sorted(await goals_of(db, model.uuid)) == sorted([
