@@ -48,8 +48,7 @@ def of_type(events: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
 async def test_the_tip_that_ends_the_last_active_goal_starts_the_next_queued_one(
     service: Service, people: People, db: Database, http: aiohttp.ClientSession
 ) -> None:
-    model, viewer = await people.chat(money="100")
-    base = service.url
+    base, (model, viewer) = service.url, await people.chat(money="100")
     async with connected(http, base, viewer) as page:
         dance = await accepted(http, base, GOAL, model, {"name": "Dance", "require_sum": "10"})
         song = await accepted(http, base, GOAL, model,
