@@ -1,8 +1,8 @@
 """What `audit` checks of goals and their queue (DESIGN §6, §11), besides comparing the rows.
 
 While folding, before each event changes the state:
-- a donation fills exactly the goals active when it was decided: its `goals` name them, in
-  their order, each at its sum plus the tip (never a queued goal, never an ended one);
+- a donation fills exactly the goals active when it was decided: its `goals` name them (in any
+  order), each at its sum plus the tip (never a queued goal, never an ended one);
 - `goal_started` starts the first goal of its chat's queue, and only once no goal of the chat is
   active: queued goals start in order, one at a time, never beside an active batch;
 - once a chat's command is folded (its events are consecutive in the stream), a chat with goals
@@ -11,7 +11,7 @@ At the end, each goal's row agrees with its sum: an active goal is below it, an 
 reached it, a queued goal is not active and holds nothing yet.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 
 from chatledger.domain import events as ev
@@ -22,6 +22,23 @@ from chatledger.ledger.projection_rows import GoalRow
 
 Fail = Callable[[str, str, str], None]
 _MOVES_GOALS = frozenset({ev.NEW_GOAL, ev.END_GOAL, ev.GOAL_STARTED})
+
+
+def _by_id(pair: tuple[str, Decimal | None]) -> str:
+    return pair[0]  # never the sum: a damaged one may be missing
+
+
+def _listed(goals: Sequence[tuple[str, Decimal | None]]) -> str:
+    return ", ".join(f"{i} at {'?' if s is None else money(s)}" for i, s in goals) or "none"
+
+
+def _amount(value: object) -> Decimal | None:
+    """A sum as a damaged log may hold it: anything; None unless it is a number."""
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return amount if amount.is_finite() else None
 
 
 class GoalAudit:
@@ -61,13 +78,14 @@ class GoalAudit:
     def _check_donation(self, state: LedgerState, event: Event, where: str) -> None:
         active = state.goals.get(event.stream, [])
         filled = event.payload.get("goals") or []
-        want = [(g.id, g.sum + (event.amount or ZERO)) for g in active]
-        have = [(g.get("id"), Decimal(g.get("sum", "NaN"))) for g in filled]
+        # In any order: the ledger lists them as it loads them (`state_loader.py`), the replay
+        # as they became active.
+        want = sorted(((g.id, g.sum + (event.amount or ZERO)) for g in active), key=_by_id)
+        have = sorted(((str(g.get("id")), _amount(g.get("sum"))) for g in filled), key=_by_id)
         if have != want:
             self.fail(
                 "goal_fill", where,
-                f"fills {[(i, money(s)) for i, s in have]}, the active goals were"
-                f" {[(i, money(s)) for i, s in want]}",
+                f"fills {_listed(have)}, the active goals were {_listed(want)}",
             )
 
     def _check_start(self, state: LedgerState, event: Event, where: str) -> None:

@@ -85,6 +85,14 @@ async def test_the_tip_that_ends_the_last_active_goal_starts_the_next_queued_one
     async with http.get(base + "/chat/event/history", headers=viewer.headers) as response:
         history = (await response.json())["events"]
     assert [e["goal"]["id"] for e in of_type(history, ev.GOAL_STARTED)] == [ids["Song"]]
+    # A goal set without the queue joins Song; a tip fills both (the ledger may list them in
+    # another order than the audit's replay does: still the same goals).
+    late = await accepted(http, base, GOAL, model, {"name": "Late", "require_sum": "50"})
+    both = await accepted(http, base, DONATE, viewer, {"sum": "1"})
+    await applied(db, both)
+    payload = await db.fetch_val("SELECT payload FROM chat_events WHERE event_id = :e",
+                                 {"e": event_id_for(both, 0)})
+    assert {g["id"] for g in orjson.loads(payload)["goals"]} == {ids["Song"], event_id_for(late, 0)}
     await audit_clean(db)
 
 

@@ -302,3 +302,24 @@ def test_random_histories_follow_the_queue_rules(history: list[Command | RefundN
     for goal_id_, row in goal_rows(state).items():
         assert row.sum == filled.get(goal_id_, ZERO)
     assert findings(log) == []
+
+
+def test_the_order_a_donation_lists_its_goals_in_is_not_a_finding() -> None:
+    """The ledger lists the active goals as it loads them (a started queued goal after goals set
+    without the queue), the replay as they became active: the same goals either way."""
+    state = fresh()
+    events = run(state, Deposit(cid(), ANN.uuid, Decimal("100")), goal("Dance", "10"),
+                 goal("Song", "50", queued=True), tip("10"), goal("Late", "50"), tip("1"))
+    last = events[-1]
+    assert last.type == ev.DONATE and len(last.payload["goals"]) == 2
+    events[-1] = dataclasses.replace(
+        last, payload={**last.payload, "goals": last.payload["goals"][::-1]})
+    assert findings(events) == []
+
+
+def test_a_donation_with_a_garbled_goal_sum_is_named_not_a_crash() -> None:
+    events = queue_story()
+    last = events[-1]
+    garbled = [{**g, "sum": "lots"} for g in last.payload["goals"]]
+    events[-1] = dataclasses.replace(last, payload={**last.payload, "goals": garbled})
+    assert [c for c, _ in findings(events)] == ["goal_fill"]
