@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+import orjson
 import pytest
 
 from chatledger.bus.command_codec import UndecodableCommand, decode_command, encode_command
@@ -56,3 +57,13 @@ def test_a_goal_command_written_before_the_queue_existed_is_not_queued() -> None
           b'"role":"model"},"name":"Dance","require_sum":"20.00"}'
     decoded = decode_command(raw)
     assert isinstance(decoded, AddGoal) and decoded.queued is False
+
+
+@pytest.mark.parametrize("command_id", ["goal-" + "0" * 36, "", "é" * 10, 42])
+def test_a_command_id_no_row_can_hold_is_undecodable(command_id: object) -> None:
+    """The ledger records every command id in a CHAR(36) ASCII column: one that does not fit
+    must be dropped as undecodable, not crash the ledger when it writes the row."""
+    raw = encode_command(AddGoal("c", "m", ACTOR, "Dance", Decimal("1")))
+    raw = raw.replace(b'"command_id":"c"', b'"command_id":' + orjson.dumps(command_id))
+    with pytest.raises(UndecodableCommand):
+        decode_command(raw)
