@@ -250,7 +250,8 @@ async def build_goal(
     request: web.Request, principal: Principal, command_id: str, body: GoalBody
 ) -> ChatCommand:
     return AddGoal(
-        command_id, principal.chat, principal.person.as_actor(), body.name, body.require_sum
+        command_id, principal.chat, principal.person.as_actor(), body.name, body.require_sum,
+        body.queued,
     )
 
 

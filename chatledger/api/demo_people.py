@@ -88,23 +88,26 @@ async def chat_state(db: Database, chat: str) -> dict[str, Any]:
         " WHERE s.model_uuid = :chat",
         {"chat": chat},
     )
-    goals = await db.fetch_all(
-        "SELECT uuid, name, sum, require_sum FROM goals"
-        " WHERE model_uuid = :chat AND is_active ORDER BY id",
+    goals = await db.fetch_all(  # the active ones, then the queue in its order (DESIGN §11)
+        "SELECT uuid, name, sum, require_sum, is_queued FROM goals"
+        " WHERE model_uuid = :chat AND (is_active OR is_queued)"
+        " ORDER BY is_queued, queue_seq, id",
         {"chat": chat},
     )
     return {
         "sponsor": None if sponsor is None else _sponsor(sponsor[0], sponsor[1], sponsor[2]),
-        "goals": [
-            {
-                "id": row[0],
-                "name": row[1],
-                "sum": money(row[2]),
-                "require_sum": money(row[3]),
-                "reached": False,
-            }
-            for row in goals
-        ],
+        "goals": [_goal(row) for row in goals if not row[4]],
+        "queued_goals": [_goal(row) for row in goals if row[4]],
+    }
+
+
+def _goal(row: Any) -> dict[str, Any]:
+    return {
+        "id": row[0],
+        "name": row[1],
+        "sum": money(row[2]),
+        "require_sum": money(row[3]),
+        "reached": False,
     }
 
 

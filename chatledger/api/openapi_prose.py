@@ -73,7 +73,12 @@ PROSE: dict[Route, Prose] = {
         "The gateway registers its own sockets; this is for clients that track their own.",
     ),
     ("POST", "/chat/goal/add"): Prose(
-        "Set a new goal (models only)", "Every donation advances it.", (Forbidden,)
+        "Set a new goal (models only)",
+        "Every donation to the chat advances every active goal. With `\"queued\": true` the"
+        " goal waits until every active goal has ended, then starts (`goal_started`) in the"
+        " order queued; the donation that ends the last active goal does not spill into it. A"
+        " queued goal with no active goal before it starts at once.",
+        (Forbidden,),
     ),
     ("POST", "/chat/settings"): Prose(
         "Set the chat's minimum tip (models only)",

@@ -239,6 +239,8 @@ class DemoChat(_Body):
     seq: int = Field(ge=0, description="The version the sponsor and goals are at least as new as.")
     sponsor: DemoSponsor | None
     goals: list[Goal] = Field(description="The active goals.")
+    queued_goals: list[Goal] = Field(
+        description="The goals waiting for every active goal to end, in the order they start.")
     min_donation: MoneyText | None = Field(description="The chat's minimum tip (None: none set).")
 
 

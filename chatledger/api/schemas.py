@@ -183,6 +183,7 @@ class ConnectionBody(_Body):
 class GoalBody(_Body):
     name: str = Field(min_length=1, max_length=200, json_schema_extra={"pattern": NO_CONTROLS})
     require_sum: Money
+    queued: BoolLike = False  # wait until every active goal has ended (DESIGN §11)
 
     _text = field_validator("name")(check_text)
     _limit = field_validator("require_sum")(check_money_limit)

@@ -114,6 +114,17 @@ class ChangeSponsorEvent(_Envelope):
 class NewGoalEvent(_Envelope):
     type: Literal["new_goal"]
     goal: Goal
+    queued: bool = Field(
+        False, description="Queued (DESIGN §11): it waits until every active goal has ended, then"
+        " `goal_started` says so; a donation fills it only once it has started. Absent on goals"
+        " set before the queue existed (they were not queued).")
+
+
+class GoalStartedEvent(_Envelope):
+    """A queued goal became active (from the model): donations fill it from now on."""
+
+    type: Literal["goal_started"]
+    goal: Goal
 
 
 class EndGoalEvent(_Envelope):
@@ -216,6 +227,7 @@ ChatEvents: TypeAlias = (
     | ChangeSponsorEvent
     | NewGoalEvent
     | EndGoalEvent
+    | GoalStartedEvent
     | DonateRefundedEvent
     | SettingsChangedEvent
     | ViewerMutedEvent

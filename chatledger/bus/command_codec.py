@@ -82,4 +82,11 @@ def decode_command(data: bytes) -> Command:
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError,
             AttributeError) as exc:
         raise UndecodableCommand(str(exc)) from exc
+    if not _storable_id(command.command_id):  # every decision records it in applied_commands
+        raise UndecodableCommand(f"command_id {command.command_id!r}: not an id of ours")
     return command
+
+
+def _storable_id(value: object) -> bool:
+    """What `applied_commands.command_id` (CHAR(36) ASCII) holds: a uuid, or a test's short id."""
+    return isinstance(value, str) and 0 < len(value) <= 36 and value.isascii()

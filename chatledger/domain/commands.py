@@ -44,6 +44,7 @@ class AddGoal:
     actor: Actor
     name: str
     require_sum: Decimal
+    queued: bool = False  # waits until every active goal has ended (DESIGN §11)
 
 
 @dataclass(frozen=True, slots=True)

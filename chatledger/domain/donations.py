@@ -1,11 +1,11 @@
 """Tips, goals and the sponsor (DESIGN §6): a donation moves money, fills every active goal,
-ends the goals it reaches, and may crown a new sponsor.
+ends the goals it reaches (the last one ending starts the next queued goal: `goals.py`), and
+may crown a new sponsor.
 
 What follows from an anonymous or a private tip never names its donor publicly: an end_goal it
 causes is from `anonymous` on the wire, and it never makes a sponsor.
 """
 
-from decimal import Decimal
 from typing import Any
 
 from chatledger.domain import events as ev
@@ -13,6 +13,7 @@ from chatledger.domain.asks import BELOW_MINIMUM, affordable, below_minimum, spe
 from chatledger.domain.commands import AddGoal, Donate
 from chatledger.domain.events import event_id_for
 from chatledger.domain.facts import Facts, require_account
+from chatledger.domain.goals import goal_fact, start_next
 from chatledger.domain.menu import MENU_CHANGED, menu_changed, purchase_fact
 from chatledger.domain.state import ZERO, Goal, LedgerState
 
@@ -60,22 +61,15 @@ def donate(command: Donate, state: LedgerState, facts: Facts) -> None:
     )
     # A public end_goal of a private tip must not name the donor either (DESIGN §6).
     unnamed: dict[str, Any] = {ev.ANONYMOUS: True} if hidden or not command.is_public else {}
+    ended = 0
     for goal, after in zip(goals, progress, strict=True):
         if goal.sum + amount >= goal.require_sum:
             facts.add(ev.END_GOAL, command.actor, goal={**after, "reached": True}, **unnamed)
+            ended += 1
+    if goals and ended == len(goals):  # the last active goal ended: the queue moves on
+        start_next(model, state, facts, state.queued_goals.get(model, ()))
     if not unnamed:  # an anonymous or private tip never makes a sponsor
         _maybe_change_sponsor(command, state, facts)
-
-
-def goal_fact(goal: Goal, sum_: Decimal) -> dict[str, Any]:
-    """A goal as an event records it: where it stood once this event happened."""
-    return {
-        "id": goal.id,
-        "name": goal.name,
-        "sum": sum_,
-        "require_sum": goal.require_sum,
-        "reached": goal.reached,
-    }
 
 
 def _maybe_change_sponsor(command: Donate, state: LedgerState, facts: Facts) -> None:
@@ -99,4 +93,6 @@ def add_goal(command: AddGoal, state: LedgerState, facts: Facts) -> None:
     require_model_chat(command, state)
     goal = Goal(event_id_for(command.command_id, 0), command.chat, command.name,
                 command.require_sum)
-    facts.add(ev.NEW_GOAL, command.actor, goal=goal_fact(goal, ZERO))
+    facts.add(ev.NEW_GOAL, command.actor, goal=goal_fact(goal, ZERO), queued=command.queued)
+    if command.queued and not state.goals.get(command.chat):  # nothing to wait for
+        start_next(command.chat, state, facts, [*state.queued_goals.get(command.chat, ()), goal])

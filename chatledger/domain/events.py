@@ -16,6 +16,7 @@ DONATE_REJECTED: Final = "donate_rejected"
 CHANGE_SPONSOR: Final = "change_sponsor"
 END_GOAL: Final = "end_goal"
 NEW_GOAL: Final = "new_goal"
+GOAL_STARTED: Final = "goal_started"  # a queued goal starts (DESIGN §11): domain/goals.py
 DEPOSITED: Final = "deposited"
 PAID_OUT: Final = "paid_out"
 DONATE_REFUNDED: Final = "donate_refunded"
@@ -44,7 +45,7 @@ SHOW_TYPES: Final = frozenset(
 MODERATION_TYPES: Final = frozenset({VIEWER_MUTED, VIEWER_BANNED, VIEWER_UNBANNED})
 CHAT_TYPES: Final = frozenset(
     {MESSAGE, DONATE, DONATE_REJECTED, CHANGE_SPONSOR, END_GOAL, NEW_GOAL, DONATE_REFUNDED,
-     SETTINGS_CHANGED, MESSAGE_DELETED, MENU_CHANGED} | MODERATION_TYPES | SHOW_TYPES
+     SETTINGS_CHANGED, MESSAGE_DELETED, MENU_CHANGED, GOAL_STARTED} | MODERATION_TYPES | SHOW_TYPES
 )
 ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
 

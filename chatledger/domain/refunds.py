@@ -9,8 +9,8 @@ from typing import Any
 from chatledger.domain import events as ev
 from chatledger.domain.asks import affordable
 from chatledger.domain.commands import Actor, Refund
-from chatledger.domain.donations import goal_fact
 from chatledger.domain.facts import CommandRefused, Facts, require_account
+from chatledger.domain.goals import goal_fact
 from chatledger.domain.state import Donation, LedgerState
 from chatledger.domain.wire import money
 

@@ -28,6 +28,7 @@ class Goal:
     require_sum: Decimal
     sum: Decimal = ZERO
     reached: bool = False
+    queue_seq: int | None = None  # queued: the seq of its new_goal, its place in the queue
 
 
 @dataclass(slots=True)
@@ -80,7 +81,8 @@ class LedgerState:
     balances: dict[str, Decimal] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)  # owner -> "model" | "client"
     names: dict[str, str] = field(default_factory=dict)  # client -> name (to name a sponsor)
-    goals: dict[str, list[Goal]] = field(default_factory=dict)
+    goals: dict[str, list[Goal]] = field(default_factory=dict)  # model -> its active goals
+    queued_goals: dict[str, list[Goal]] = field(default_factory=dict)  # -> waiting, in order
     donor_totals: dict[Pair, Decimal] = field(default_factory=dict)
     donor_days: dict[tuple[str, str, date], Decimal] = field(default_factory=dict)
     sponsors: dict[str, Sponsor] = field(default_factory=dict)
@@ -193,7 +195,19 @@ def _refunded(state: LedgerState, event: Event) -> None:
 def _goal_added(state: LedgerState, event: Event) -> None:
     raw = event.payload["goal"]
     goal = Goal(raw["id"], event.stream, raw["name"], Decimal(raw["require_sum"]))
-    state.goals.setdefault(event.stream, []).append(goal)
+    if event.payload.get("queued"):
+        goal.queue_seq = event.seq
+        state.queued_goals.setdefault(event.stream, []).append(goal)
+    else:
+        state.goals.setdefault(event.stream, []).append(goal)
+
+
+def _goal_started(state: LedgerState, event: Event) -> None:
+    goal_id = event.payload["goal"]["id"]
+    waiting = state.queued_goals.get(event.stream, [])
+    started = [goal for goal in waiting if goal.id == goal_id]
+    state.queued_goals[event.stream] = [goal for goal in waiting if goal.id != goal_id]
+    state.goals.setdefault(event.stream, []).extend(started)
 
 
 def _goal_ended(state: LedgerState, event: Event) -> None:
@@ -267,6 +281,7 @@ _EVOLVERS = {
     ev.DONATE: _donated,
     ev.NEW_GOAL: _goal_added,
     ev.END_GOAL: _goal_ended,
+    ev.GOAL_STARTED: _goal_started,
     ev.CHANGE_SPONSOR: _sponsor_changed,
     **dict.fromkeys(ev.SHOW_TYPES, _show_event),
 }

@@ -23,6 +23,8 @@ class GoalRow:
     sum: Decimal
     require_sum: Decimal
     is_active: bool
+    is_queued: bool = False  # waiting for every active goal to end (DESIGN §11)
+    queue_seq: int | None = None  # a queued goal's place: the seq of its new_goal
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +55,25 @@ DayKey = tuple[str, date, str]  # donor_days' primary key: (model_uuid, day, cli
 BANNED = "banned"  # the one value of a chat_bans row (the row is the fact)
 
 
-def goal_row(goal: Goal) -> GoalRow:
-    return GoalRow(goal.model, goal.name, goal.sum, goal.require_sum, not goal.reached)
+def goal_row(goal: Goal, queued: bool = False) -> GoalRow:
+    return GoalRow(goal.model, goal.name, goal.sum, goal.require_sum,
+                   not (goal.reached or queued), queued, goal.queue_seq)
 
 
 def goal_rows(state: LedgerState, models: set[str] | None = None) -> dict[str, GoalRow]:
-    """Active goals (of `models`, or all) and every goal closed in this fold."""
-    active = [
+    """Active and queued goals (of `models`, or all) and every goal closed in this fold."""
+    rows = {goal.id: goal_row(goal) for goal in _of(state.goals, models) + state.closed_goals}
+    rows.update((goal.id, goal_row(goal, True)) for goal in _of(state.queued_goals, models))
+    return rows
+
+
+def _of(goals: dict[str, list[Goal]], models: set[str] | None) -> list[Goal]:
+    return [
         goal
-        for model, goals in state.goals.items()
+        for model, chat_goals in goals.items()
         if models is None or model in models
-        for goal in goals
+        for goal in chat_goals
     ]
-    return {goal.id: goal_row(goal) for goal in active + state.closed_goals}
 
 
 def balance_rows(state: LedgerState) -> dict[str, Decimal]:

@@ -19,6 +19,8 @@ from chatledger.ledger.event_rows import placeholders
 from chatledger.ledger.menu_rows import write_menus
 from chatledger.ledger.show_writes import write_shows
 
+_GOAL_MOVES = frozenset({ev.DONATE, ev.NEW_GOAL, ev.DONATE_REFUNDED, ev.GOAL_STARTED})
+
 
 class ProjectionWriter:
     def __init__(self, cur: Any, state: LedgerState, entity_ids: dict[str, int]) -> None:
@@ -38,19 +40,20 @@ class ProjectionWriter:
 
     async def _goals(self, events: list[Event]) -> None:
         touched = {
-            e.stream for e in events if e.type in (ev.DONATE, ev.NEW_GOAL, ev.DONATE_REFUNDED)
+            e.stream for e in events if e.type in _GOAL_MOVES
         }
         goals = rows.goal_rows(self.state, touched)
         if not goals:
             return
         await self._upsert(
-            "goals (uuid, user_id, model_uuid, name, sum, require_sum, is_active)",
+            "goals (uuid, user_id, model_uuid, name, sum, require_sum, is_active, is_queued,"
+            " queue_seq)",
             [
                 (goal_id, self.entity_ids.get(row.model_uuid, 0), row.model_uuid, row.name,
-                 row.sum, row.require_sum, row.is_active)
+                 row.sum, row.require_sum, row.is_active, row.is_queued, row.queue_seq)
                 for goal_id, row in goals.items()
             ],
-            "sum = VALUES(sum), is_active = VALUES(is_active)",
+            "sum = VALUES(sum), is_active = VALUES(is_active), is_queued = VALUES(is_queued)",
         )
 
     async def _donors_and_sponsors(self, events: list[Event]) -> None:

@@ -150,15 +150,17 @@ class StateLoader:
     async def _chat_state(self, commands: Sequence[ChatCommand | Refund | cmd.Tick]) -> None:
         models = sorted({command.chat for command in commands})
         marks = placeholders(len(models))
-        await self.cur.execute(
-            "SELECT uuid, model_uuid, name, require_sum, sum FROM goals"
-            f" WHERE model_uuid IN ({marks}) AND is_active ORDER BY id",
+        await self.cur.execute(  # active goals, then the queue in its order (DESIGN §11)
+            "SELECT uuid, model_uuid, name, require_sum, sum, is_queued, queue_seq FROM goals"
+            f" WHERE model_uuid IN ({marks}) AND (is_active OR is_queued)"
+            " ORDER BY is_queued, queue_seq, id",
             models,
         )
-        for goal_id, model, name, require_sum, sum_ in await self.cur.fetchall():
-            self.state.goals.setdefault(model, []).append(
-                Goal(goal_id, model, name, require_sum, sum_)
-            )
+        for goal_id, model, name, require_sum, sum_, queued, place in await self.cur.fetchall():
+            goal = Goal(goal_id, model, name, require_sum, sum_,
+                        queue_seq=None if place is None else int(place))
+            goals = self.state.queued_goals if queued else self.state.goals
+            goals.setdefault(model, []).append(goal)
         await self.cur.execute(
             "SELECT model_uuid, client_uuid, client_name FROM current_sponsors"
             f" WHERE model_uuid IN ({marks})",

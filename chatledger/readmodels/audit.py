@@ -9,7 +9,8 @@ Why id order is a valid history for the "never negative" check: the ledger locks
 before it inserts the events that move its money, so two batches that touch the same account
 insert (and get their auto-increment ids) one after the other's commit.
 
-Every invariant the audit checks is listed in this one file.
+Every invariant the audit checks is listed in this file, but those of holds and shows
+(`show_audit.py`) and of goals and their queue (`goal_audit.py`).
 """
 
 from collections import Counter
@@ -45,6 +46,7 @@ from chatledger.readmodels.audit_report import (
     key_text,
     render,
 )
+from chatledger.readmodels.goal_audit import GoalAudit
 from chatledger.readmodels.replay import Replay, sponsor_rows
 
 __all__ = ["AuditReport", "Auditor", "Finding", "Live", "render"]
@@ -66,6 +68,7 @@ class Auditor:
         self.refunded = ZERO
         self.last_seq: dict[str, int] = {}
         self.went_negative: set[str] = set()
+        self.goals = GoalAudit(self._fail)
 
     def _fail(self, check: str, row: str, detail: str) -> None:
         self.findings.append(Finding(check, row, detail))
@@ -87,7 +90,9 @@ class Auditor:
             if problem is not None:
                 self._fail("menu_purchase", where, problem)
         show_audit.check_before(self.replay.state, event, where, self._fail)
+        self.goals.before(self.replay.state, event, where)
         self.replay.fold(event, position)
+        self.goals.after(event, where)
         show_audit.check_after(self.replay.state, event, where, self._fail)
         if event.type == ev.DONATE and event.actor is not None:
             self._check_not_negative(event.actor.uuid, where)
@@ -233,15 +238,7 @@ class Auditor:
 
     def _check_goals(self, live_goals: Mapping[str, GoalRow]) -> None:
         replayed = goal_rows(self.replay.state)
-        for goal_id, goal in sorted(replayed.items()):
-            reached = goal.sum >= goal.require_sum
-            if reached == goal.is_active:
-                self._fail(
-                    "goal_rule",
-                    f"goals.uuid={goal_id}",
-                    f"sum {money(goal.sum)} of {money(goal.require_sum)}"
-                    f" but active={goal.is_active}",
-                )
+        self.goals.finish(self.replay.state, replayed)
         self._compare("goal", "goals.uuid", replayed, live_goals)
 
     def _check_sponsors(self, live: Live) -> None:

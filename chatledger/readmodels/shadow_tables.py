@@ -29,6 +29,7 @@ from chatledger.ledger.projection_rows import (
     setting_rows,
 )
 from chatledger.readmodels.replay import Replay, sponsor_rows
+from chatledger.readmodels.shadow_columns import MONEY, UUID
 from chatledger.readmodels.show_audit import SHOW_PROJECTIONS, SHOW_SHADOW_SPECS, shadow_rows
 
 SQL_PROJECTIONS = (
@@ -92,10 +93,6 @@ class BalancesTable(ShadowTable):
         ]
 
 
-_UUID = "CHAR(36) CHARACTER SET ascii NOT NULL"
-_MONEY = "DECIMAL(20, 2) NOT NULL"
-
-
 def _user_id(column: str) -> str:
     return f"COALESCE((SELECT id FROM users WHERE uuid = s.{column}), 0)"
 
@@ -113,7 +110,7 @@ TABLES: tuple[ShadowTable, ...] = (
     BalancesTable(
         "balances",
         "accounts",
-        f"owner_uuid {_UUID} PRIMARY KEY, balance {_MONEY}",
+        f"owner_uuid {UUID} PRIMARY KEY, balance {MONEY}",
         ("owner_uuid",),
         ("balance",),
         lambda r: {owner: (owner, b) for owner, b in balance_rows(r.state).items()},
@@ -121,20 +118,18 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "goals",
         "goals",
-        f"uuid {_UUID} PRIMARY KEY, model_uuid {_UUID}, name VARCHAR(200) NOT NULL,"
-        f" sum {_MONEY}, require_sum {_MONEY}, is_active BOOLEAN NOT NULL",
+        f"uuid {UUID} PRIMARY KEY, model_uuid {UUID}, name VARCHAR(200) NOT NULL,"
+        f" sum {MONEY}, require_sum {MONEY}, is_active BOOLEAN NOT NULL,"
+        " is_queued BOOLEAN NOT NULL, queue_seq BIGINT UNSIGNED NULL",
         ("uuid",),
-        ("model_uuid", "name", "sum", "require_sum", "is_active"),
-        lambda r: {
-            gid: (gid, g.model_uuid, g.name, g.sum, g.require_sum, g.is_active)
-            for gid, g in goal_rows(r.state).items()
-        },
+        ("model_uuid", "name", "sum", "require_sum", "is_active", "is_queued", "queue_seq"),
+        lambda r: {gid: (gid, *astuple(g)) for gid, g in goal_rows(r.state).items()},
         {"user_id": _user_id("model_uuid")},
     ),
     ShadowTable(
         "donor_totals",
         "donor_totals",
-        f"model_uuid {_UUID}, client_uuid {_UUID}, total {_MONEY},"
+        f"model_uuid {UUID}, client_uuid {UUID}, total {MONEY},"
         " PRIMARY KEY (model_uuid, client_uuid)",
         ("model_uuid", "client_uuid"),
         ("total",),
@@ -143,7 +138,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "sponsors",
         "current_sponsors",
-        f"model_uuid {_UUID} PRIMARY KEY, client_uuid {_UUID}, client_name VARCHAR(100) NOT NULL",
+        f"model_uuid {UUID} PRIMARY KEY, client_uuid {UUID}, client_name VARCHAR(100) NOT NULL",
         ("model_uuid",),
         ("client_uuid", "client_name"),
         lambda r: {m: (m, *sponsor) for m, sponsor in current_sponsor_rows(r.state).items()},
@@ -151,7 +146,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "sponsors",
         "sponsors",
-        f"event_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID}",
+        f"event_id {UUID} PRIMARY KEY, model_uuid {UUID}, client_uuid {UUID}",
         ("event_id",),
         ("model_uuid", "client_uuid"),
         lambda r: {e: (e, s.model_uuid, s.client_uuid) for e, s in sponsor_rows(r).items()},
@@ -160,7 +155,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "donor_days",
         "donor_days",
-        f"model_uuid {_UUID}, day DATE NOT NULL, client_uuid {_UUID}, total {_MONEY},"
+        f"model_uuid {UUID}, day DATE NOT NULL, client_uuid {UUID}, total {MONEY},"
         " PRIMARY KEY (model_uuid, day, client_uuid)",
         ("model_uuid", "day", "client_uuid"),
         ("total",),
@@ -169,7 +164,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "chat_settings",
         "chat_settings",
-        f"model_uuid {_UUID} PRIMARY KEY, min_donation {_MONEY}",
+        f"model_uuid {UUID} PRIMARY KEY, min_donation {MONEY}",
         ("model_uuid",),
         ("min_donation",),
         lambda r: {m: (m, minimum) for m, minimum in setting_rows(r.state).items()},
@@ -177,7 +172,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "chat_mutes",
         "chat_mutes",
-        f"model_uuid {_UUID}, client_uuid {_UUID}, muted_until DATETIME(6) NOT NULL,"
+        f"model_uuid {UUID}, client_uuid {UUID}, muted_until DATETIME(6) NOT NULL,"
         " PRIMARY KEY (model_uuid, client_uuid)",
         ("model_uuid", "client_uuid"),
         ("muted_until",),
@@ -186,7 +181,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "chat_bans",
         "chat_bans",
-        f"model_uuid {_UUID}, client_uuid {_UUID}, PRIMARY KEY (model_uuid, client_uuid)",
+        f"model_uuid {UUID}, client_uuid {UUID}, PRIMARY KEY (model_uuid, client_uuid)",
         ("model_uuid", "client_uuid"),
         (),
         lambda r: {pair: pair for pair in ban_rows(r.state)},
@@ -194,7 +189,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "refunds",
         "refunds",
-        f"donation_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, refund_id {_UUID}",
+        f"donation_id {UUID} PRIMARY KEY, model_uuid {UUID}, refund_id {UUID}",
         ("donation_id",),
         ("model_uuid", "refund_id"),
         lambda r: _model_rows(refund_rows(r.state)),
@@ -202,7 +197,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "deleted_messages",
         "deleted_messages",
-        f"message_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, deletion_id {_UUID}",
+        f"message_id {UUID} PRIMARY KEY, model_uuid {UUID}, deletion_id {UUID}",
         ("message_id",),
         ("model_uuid", "deletion_id"),
         lambda r: _model_rows(deletion_rows(r.state)),
@@ -210,7 +205,7 @@ TABLES: tuple[ShadowTable, ...] = (
     ShadowTable(
         "chat_menus",
         "chat_menus",
-        f"model_uuid {_UUID} PRIMARY KEY, version INT UNSIGNED NOT NULL,"
+        f"model_uuid {UUID} PRIMARY KEY, version INT UNSIGNED NOT NULL,"
         " items TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL",
         ("model_uuid",),
         ("version", "items"),

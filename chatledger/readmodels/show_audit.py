@@ -25,6 +25,7 @@ from chatledger.ledger.show_rows import (
     show_rows,
     spy_rows,
 )
+from chatledger.readmodels.shadow_columns import MONEY, UUID
 
 Fail = Callable[[str, str, str], None]
 SHOW_PROJECTIONS = ("holds", "shows")
@@ -100,34 +101,32 @@ def shadow_rows(table: str, state: LedgerState) -> dict[Any, tuple[Any, ...]]:
     return {key: (key, *astuple(value)) for key, value in rows.items()}
 
 
-_UUID = "CHAR(36) CHARACTER SET ascii NOT NULL"
-_MONEY = "DECIMAL(20, 2) NOT NULL"
 # (projection, table, column definitions, key, value columns) of each shadow table `rebuild`
 # fills for holds and shows (readmodels/shadow_tables.py).
 SHOW_SHADOW_SPECS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
         ("holds", "holds",
-         f"hold_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID},"
-         f" client_name VARCHAR(100) NOT NULL, amount {_MONEY}, expires_at DATETIME(6) NOT"
+         f"hold_id {UUID} PRIMARY KEY, model_uuid {UUID}, client_uuid {UUID},"
+         f" client_name VARCHAR(100) NOT NULL, amount {MONEY}, expires_at DATETIME(6) NOT"
          " NULL, purpose VARCHAR(20) NOT NULL, status VARCHAR(10) NOT NULL,"
          " captured DECIMAL(20, 2) NULL, resolved_by CHAR(36) CHARACTER SET ascii NULL",
          "hold_id", ("model_uuid", "client_uuid", "client_name", "amount", "expires_at",
                      "purpose", "status", "captured", "resolved_by")),
         ("shows", "show_rates",
-         f"model_uuid {_UUID} PRIMARY KEY, private_rate {_MONEY}, spy_rate {_MONEY}",
+         f"model_uuid {UUID} PRIMARY KEY, private_rate {MONEY}, spy_rate {MONEY}",
          "model_uuid", ("private_rate", "spy_rate")),
         ("shows", "shows",
-         f"show_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID},"
-         f" client_name VARCHAR(100) NOT NULL, rate {_MONEY}, minute_s DOUBLE NOT NULL,"
+         f"show_id {UUID} PRIMARY KEY, model_uuid {UUID}, client_uuid {UUID},"
+         f" client_name VARCHAR(100) NOT NULL, rate {MONEY}, minute_s DOUBLE NOT NULL,"
          " requested_at DATETIME(6) NOT NULL, status VARCHAR(10) NOT NULL, started_at"
-         f" DATETIME(6) NULL, minutes INT NOT NULL, charged {_MONEY},"
+         f" DATETIME(6) NULL, minutes INT NOT NULL, charged {MONEY},"
          " hold_id CHAR(36) CHARACTER SET ascii NULL",
          "show_id", ("model_uuid", "client_uuid", "client_name", "rate", "minute_s",
                      "requested_at", "status", "started_at", "minutes", "charged",
                      "hold_id")),
         ("shows", "show_spies",
-         f"spy_id {_UUID} PRIMARY KEY, show_id {_UUID}, model_uuid {_UUID},"
-         f" spy_uuid {_UUID}, spy_name VARCHAR(100) NOT NULL, rate {_MONEY}, started_at"
-         f" DATETIME(6) NOT NULL, minutes INT NOT NULL, charged {_MONEY},"
+         f"spy_id {UUID} PRIMARY KEY, show_id {UUID}, model_uuid {UUID},"
+         f" spy_uuid {UUID}, spy_name VARCHAR(100) NOT NULL, rate {MONEY}, started_at"
+         f" DATETIME(6) NOT NULL, minutes INT NOT NULL, charged {MONEY},"
          " hold_id CHAR(36) CHARACTER SET ascii NULL",
          "spy_id", ("show_id", "model_uuid", "spy_uuid", "spy_name", "rate", "started_at",
                     "minutes", "charged", "hold_id")),

@@ -57,10 +57,14 @@ async def read_live(cur: Any) -> Live:
     live = Live()
     await cur.execute("SELECT owner_uuid, kind, balance FROM accounts")
     live.accounts = {owner: (kind, Decimal(balance)) for owner, kind, balance in await _all(cur)}
-    await cur.execute("SELECT uuid, model_uuid, name, sum, require_sum, is_active FROM goals")
+    await cur.execute(
+        "SELECT uuid, model_uuid, name, sum, require_sum, is_active, is_queued, queue_seq"
+        " FROM goals"
+    )
     live.goals = {
-        goal_id: GoalRow(model, name, Decimal(sum_), Decimal(require), bool(active))
-        for goal_id, model, name, sum_, require, active in await _all(cur)
+        goal_id: GoalRow(model, name, Decimal(sum_), Decimal(require), bool(active),
+                         bool(queued), None if place is None else int(place))
+        for goal_id, model, name, sum_, require, active, queued, place in await _all(cur)
     }
     await cur.execute("SELECT model_uuid, client_uuid, total FROM donor_totals")
     live.donor_totals = {(m, c): Decimal(total) for m, c, total in await _all(cur)}

@@ -129,6 +129,7 @@ function join(token, roster) {
     state.me.name = state.people.get(claims.sub)?.name || state.me.name;
     state.stateSeq = roster.chat.seq || 0;
     for (const goal of roster.chat.goals || []) state.goals.set(goal.id, goal);
+    for (const goal of roster.chat.queued_goals || []) goalQueue.set(goal.id, goal);
     state.sponsor = roster.chat.sponsor;
     state.minDonation = roster.chat.min_donation ?? null;
   }
@@ -143,6 +144,7 @@ function join(token, roster) {
   refreshRecipients();
   renderSponsor();
   renderGoals();
+  renderGoalQueue();
   renderMinDonation();
   setUpMenu();
   setUpShows();
@@ -357,6 +359,7 @@ function rowOf(eventId) {
 }
 
 function applyToState(event) {
+  if (applyGoalQueue(event)) return; // a queued goal waits (goals.js)
   if (event.type === "new_goal" || event.type === "end_goal") {
     state.goals.set(event.goal.id, event.goal);
     renderGoals();
@@ -442,7 +445,10 @@ function renderEvent(event) {
       line.append(el("span", "system", `${event.sponsor.name} is the new sponsor (${event.total} in total)`));
       break;
     case "new_goal":
-      line.append(el("span", "system", `New goal: ${event.goal.name} (${event.goal.require_sum})`));
+      line.append(el("span", "system", `${event.queued ? "Queued goal" : "New goal"}: ${event.goal.name} (${event.goal.require_sum})`));
+      break;
+    case "goal_started":
+      line.append(el("span", "system", `Goal started: ${event.goal.name} (${event.goal.require_sum})`));
       break;
     case "end_goal":
       line.append(el("span", "system", `Goal reached: ${event.goal.name}!`));
@@ -703,7 +709,7 @@ function sendSettings(submit) {
 
 function sendGoal(submit) {
   submit.preventDefault();
-  const body = { name: $("goal-name").value, require_sum: $("goal-sum").value.trim() };
+  const body = goalBody(); // goals.js: with "queue it" checked, the goal is queued
   return post("/chat/goal/add", body, [$("goal-name"), $("goal-sum")], "Goal not set");
 }
 

@@ -4,20 +4,18 @@ name the item. A chat of its own (joined with tokens), so the shared demo chat's
 affected. Waiting is Playwright's auto-retrying expect(), never a sleep.
 """
 
-import uuid
 
 import pytest
 from playwright.async_api import Page, expect
 
-from chatledger.ledger.accounts import create_account
 from chatledger.platform.config import Settings
-from chatledger.web.auth import issue_token
 from tests.e2e.test_demo_page import (  # noqa: F401  (fixtures)
     Chromium,
     browser,
     demo_people,
     dev_service,
     open_with_token,
+    own_chat,
     rows,
 )
 from tests.helpers.people import People
@@ -42,14 +40,7 @@ async def edit_menu(page: Page, items: list[tuple[str, str]]) -> None:
 async def test_the_model_sets_a_menu_and_a_viewer_buys_from_it(
     browser: Chromium, dev_service: Service, people: People, migrated: Settings,  # noqa: F811
 ) -> None:
-    run = uuid.uuid4().hex[:6]
-    model = await create_account(people.db, "model", f"Zoe {run}")
-    viewer = await create_account(people.db, "client", f"Ian {run}")
-    await people.deposit(viewer.uuid, "50")
-    zoe_token = issue_token(migrated, model.uuid, "model")
-    zoe = await open_with_token(browser, dev_service, zoe_token)
-    ian = await open_with_token(browser, dev_service,
-                                issue_token(migrated, viewer.uuid, "client", model.uuid))
+    zoe_token, zoe, ian = await own_chat(browser, dev_service, people, migrated, "Zoe", "Ian")
     await expect(ian.locator("#menu-buttons")).to_be_hidden()  # no menu yet
     await expect(ian.locator("#menu-card")).to_be_hidden()  # the editor is the model's
 

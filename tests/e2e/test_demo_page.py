@@ -113,6 +113,23 @@ async def open_with_token(
     return page
 
 
+async def own_chat(
+    browser: Chromium, service: Service, people: People, settings: Settings, model_name: str,
+    viewer_name: str,
+) -> tuple[str, Page, Page]:
+    """A fresh model and a viewer with 50.00 in a chat of their own (the shared demo chat's
+    tests are not affected), each on a page joined with a token: the model's token and pages."""
+    run = uuid.uuid4().hex[:6]
+    model = await create_account(people.db, "model", f"{model_name} {run}")
+    viewer = await create_account(people.db, "client", f"{viewer_name} {run}")
+    await people.deposit(viewer.uuid, "50")
+    model_token = issue_token(settings, model.uuid, "model")
+    model_page = await open_with_token(browser, service, model_token)
+    viewer_page = await open_with_token(browser, service,
+                                        issue_token(settings, viewer.uuid, "client", model.uuid))
+    return model_token, model_page, viewer_page
+
+
 @pytest.fixture
 async def pages(browser: Chromium, dev_service: Service) -> dict[str, Page]:
     return {name: await open_as(browser, dev_service, name) for name in ("Mia", "Alice", "Bob")}

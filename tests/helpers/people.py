@@ -41,6 +41,12 @@ class People:
             await self.deposit(person.uuid, money)
         return Someone(person, issue_token(self.settings, person.uuid, "client", model.uuid))
 
+    async def chat(self, client: str = "Bob", money: str | None = None,
+                   model: str = "Mia") -> tuple[Someone, Someone]:
+        """A fresh model and one client of its chat (with `money` deposited): most tests' cast."""
+        host = await self.model(model)
+        return host, await self.client(host, client, money)
+
     async def deposit(self, owner: str, amount: str) -> None:
         import uuid
 

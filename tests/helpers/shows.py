@@ -1,6 +1,8 @@
 """Shows through the real service (tests/integration/test_shows.py): an API process and a
 ledger process it can kill, and the show's rows and bills read back."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +14,7 @@ from chatledger.platform.config import Settings
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, launch, stop, wait_http
 from tests.helpers.wait import eventually
+from tests.helpers.ws import connected
 from tests.integration.test_refunds import applied, post
 
 MINUTE = {"CHATLEDGER_SHOW_MINUTE_S": "1"}
@@ -69,6 +72,17 @@ async def started(stack: Stack, db: Database, model: Someone, client: Someone) -
     show = event_id_for(asked, 0)
     await applied(db, await post(stack.api, model, "/chat/show/accept", {"show": show}))
     return show
+
+
+@contextlib.asynccontextmanager
+async def show_on(stack: Stack, db: Database, model: Someone, client: Someone,
+                  *spies: Someone) -> AsyncIterator[str]:
+    """A show of `client` started, with its socket (and `spies`' sockets) open while it runs: a
+    show's client without a socket for 10 s ends it ("disconnected"). Yields the show id."""
+    async with aiohttp.ClientSession() as http, contextlib.AsyncExitStack() as sockets:
+        for who in (client, *spies):
+            await sockets.enter_async_context(connected(http, stack.api.url, who))
+        yield await started(stack, db, model, client)
 
 
 async def show_row(db: Database, show: str, until: Any, what: str) -> Any:

@@ -56,8 +56,7 @@ async def test_the_same_key_in_another_chat_is_another_command(
 async def test_the_same_key_on_another_endpoint_is_another_command(
     service: Service, people: People, db: Database
 ) -> None:
-    mia = await people.model()
-    alice = await people.client(mia, "Alice", money="20")
+    _, alice = await people.chat("Alice", "20")
     key = f"k-{uuid.uuid4()}"
     tip = await post_raw(service, "/chat/donate/add", alice, '{"sum": 2}', key)
     said = await post_raw(service, "/chat/message/add", alice,
@@ -69,8 +68,7 @@ async def test_the_same_key_on_another_endpoint_is_another_command(
 async def test_the_same_key_with_another_body_is_refused_and_nothing_applied(
     service: Service, people: People, db: Database
 ) -> None:
-    mia = await people.model()
-    alice = await people.client(mia, "Alice", money="20")
+    mia, alice = await people.chat("Alice", "20")
     key = f"tip-{uuid.uuid4()}"
     first = await post_raw(service, "/chat/donat/add", alice, '{"sum": 7}', key)
     assert first[0] == 201, first
@@ -85,8 +83,7 @@ async def test_the_same_key_with_another_body_is_refused_and_nothing_applied(
 async def test_the_same_body_written_differently_is_the_first_answer_again(
     service: Service, people: People, db: Database
 ) -> None:
-    mia = await people.model()
-    alice = await people.client(mia, "Alice", money="7")
+    mia, alice = await people.chat("Alice", "7")
     key = f"tip-{uuid.uuid4()}"
     first = await post_raw(service, "/chat/donat/add", alice,
                            '{"sum": 7, "messgae": {"message": "hi", "is_public": "true"}}', key)
@@ -104,8 +101,7 @@ async def test_the_same_body_written_differently_is_the_first_answer_again(
 
 
 async def test_a_bad_key_is_400(service: Service, people: People) -> None:
-    mia = await people.model()
-    alice = await people.client(mia, "Alice", money="1")
+    _, alice = await people.chat("Alice", "1")
     status, answer = await post_raw(service, "/chat/donat/add", alice, '{"sum": 1}', "x" * 256)
     assert status == 400 and "Idempotency-Key" in str(answer["errors"]), answer
 
@@ -113,8 +109,7 @@ async def test_a_bad_key_is_400(service: Service, people: People) -> None:
 async def test_without_redis_a_keyed_request_is_503_and_nothing_applied(
     service: Service, migrated: Settings, people: People, db: Database
 ) -> None:
-    mia = await people.model()
-    alice = await people.client(mia, "Alice", money="5")
+    mia, alice = await people.chat("Alice", "5")
     then = await before(db, people, mia.uuid, alice, mia)
     no_redis = {"CHATLEDGER_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
     with start_service(migrated, "api", no_redis) as api:
@@ -127,8 +122,7 @@ async def test_without_redis_a_keyed_request_is_503_and_nothing_applied(
 async def test_racing_requests_under_one_key_make_one_command(
     service: Service, people: People, db: Database
 ) -> None:
-    mia = await people.model()
-    alice = await people.client(mia, "Alice", money="50")
+    mia, alice = await people.chat("Alice", "50")
     key = f"tip-{uuid.uuid4()}"
     same = await asyncio.gather(*(
         post_raw(service, "/chat/donat/add", alice, '{"sum": 5}', key) for _ in range(5)

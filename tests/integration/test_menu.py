@@ -5,7 +5,6 @@ nothing moved, every bad menu is refused with nothing changed, and the audit is 
 """
 
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +18,7 @@ from chatledger.platform.config import Settings
 from chatledger.readmodels.rebuild import rebuild
 from chatledger.readmodels.snapshot import audit_database
 from tests.helpers.commands import produce
+from tests.helpers.http import audit_clean
 from tests.helpers.marker import before, only_the_marker_followed
 from tests.helpers.moderation import accepted, applied, post
 from tests.helpers.people import People, Someone
@@ -28,12 +28,6 @@ from tests.helpers.ws import Client, connected
 MENU = "/chat/menu"
 DONATE = "/chat/donate/add"
 SELECT_MENU = "SELECT version, items FROM chat_menus WHERE model_uuid = :m"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def get_menu(http: aiohttp.ClientSession, base: str, who: Someone) -> dict[str, Any]:
@@ -55,8 +49,7 @@ async def menu_seen(page: Client, version: int) -> dict[str, Any]:
 async def test_a_viewer_buys_a_menu_item_seen_live_and_in_history(
     service: Service, people: People, db: Database, http: aiohttp.ClientSession
 ) -> None:
-    model = await people.model()
-    viewer = await people.client(model, money="50")
+    model, viewer = await people.chat(money="50")
     base = service.url
     async with connected(http, base, viewer) as page:
         await accepted(http, base, MENU, model, {"items": [
@@ -87,15 +80,13 @@ async def test_a_viewer_buys_a_menu_item_seen_live_and_in_history(
     ids = {i["label"]: i["id"] for i in changed["items"]}
     assert next(i for i in again["items"] if i["label"] == "Song")["id"] == ids["Song"]
     assert next(i for i in again["items"] if i["label"] == "Dance")["id"] != ids["Dance"]
-    report = await audit_database(db)
-    assert report.ok, report.findings
+    await audit_clean(db)
 
 
 async def test_a_wrong_sum_or_an_unknown_item_is_refused_with_nothing_changed(
     service: Service, people: People, db: Database, http: aiohttp.ClientSession
 ) -> None:
-    model = await people.model()
-    viewer = await people.client(model, money="50")
+    model, viewer = await people.chat(money="50")
     base = service.url
     async with connected(http, base, viewer) as page:
         await accepted(http, base, MENU, model, {"items": [{"label": "Dance", "price": "5"}]})
@@ -114,8 +105,7 @@ async def test_a_menu_changed_before_the_ledger_decides_rejects_the_tip(
     service: Service, people: People, db: Database, http: aiohttp.ClientSession,
     migrated: Settings,
 ) -> None:
-    model = await people.model()
-    viewer = await people.client(model, money="50")
+    model, viewer = await people.chat(money="50")
     base = service.url
     async with connected(http, base, viewer) as page:
         await accepted(http, base, MENU, model, {"items": [{"label": "Dance", "price": "5"}]})
@@ -164,8 +154,7 @@ async def test_a_bad_menu_is_refused_with_nothing_changed(
 async def test_a_viewer_may_not_set_the_menu(
     service: Service, people: People, db: Database, http: aiohttp.ClientSession
 ) -> None:
-    model = await people.model()
-    viewer = await people.client(model)
+    model, viewer = await people.chat()
     then = await before(db, people, model.uuid, viewer)
     got, answer = await post(http, service.url, MENU, viewer, {"items": []})
     assert got == 403 and answer["errors"] == ["only the model sets the tip menu"], answer
@@ -175,8 +164,7 @@ async def test_a_viewer_may_not_set_the_menu(
 async def test_audit_finds_a_damaged_menu_row_and_rebuild_restores_it(
     service: Service, people: People, db: Database, http: aiohttp.ClientSession
 ) -> None:
-    model = await people.model()
-    viewer = await people.client(model)
+    model, viewer = await people.chat()
     async with connected(http, service.url, viewer) as page:
         await accepted(http, service.url, MENU, model, {"items": [{"label": "Hug", "price": 3}]})
         await menu_seen(page, 1)
@@ -187,8 +175,7 @@ async def test_audit_finds_a_damaged_menu_row_and_rebuild_restores_it(
     assert [f.row for f in report.findings] == [f"chat_menus.model_uuid={model.uuid}"]
     await rebuild(db, ["chat_menus"])
     assert tuple(await db.fetch_one(SELECT_MENU, where)) == good
-    report = await audit_database(db)
-    assert report.ok, report.findings
+    await audit_clean(db)
 
 
 async def test_a_process_started_later_knows_the_menu_from_mysql(
@@ -196,8 +183,7 @@ async def test_a_process_started_later_knows_the_menu_from_mysql(
 ) -> None:
     """An api-only process seeds its rules from chat_menus: its GET and its purchase check
     know a menu set before it started (no event of it ever reaches its consumer)."""
-    model = await people.model()
-    viewer = await people.client(model, money="20")
+    model, viewer = await people.chat(money="20")
     async with connected(http, service.url, viewer) as page:
         await accepted(http, service.url, MENU, model, {"items": [{"label": "Wave", "price": 2}]})
         wave = (await menu_seen(page, 1))["items"][0]

@@ -15,7 +15,16 @@ from chatledger.platform.config import Settings
 from tests.helpers.cli import audit_ok, cli
 from tests.helpers.people import People, Someone
 from tests.helpers.service import stop
-from tests.helpers.shows import Stack, a_chat, answer, charged, me, show_row, started
+from tests.helpers.shows import (
+    Stack,
+    a_chat,
+    answer,
+    charged,
+    me,
+    show_on,
+    show_row,
+    started,
+)
 from tests.helpers.wait import eventually
 from tests.helpers.ws import connected
 from tests.integration.test_refunds import applied, post
@@ -34,8 +43,7 @@ async def test_a_show_charges_exactly_the_minutes_begun(
     stack: Stack, people: People, db: Database
 ) -> None:
     model, client = await a_chat(stack, people, db, "20")
-    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
-        show = await started(stack, db, model, client)
+    async with show_on(stack, db, model, client) as show:
         assert (await me(stack, client))["held"] == "2.00"
         await show_row(db, show, lambda row: row[1] >= 3, "three minutes begun")
         await applied(db, await post(stack.api, client, "/chat/show/end", {"show": show}))
@@ -78,8 +86,7 @@ async def test_a_boundary_the_client_cannot_cover_ends_the_show(
     stack: Stack, people: People, db: Database
 ) -> None:
     model, client = await a_chat(stack, people, db, "5")
-    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
-        show = await started(stack, db, model, client)
+    async with show_on(stack, db, model, client) as show:
         bill = await charged(db, show)
     assert (bill["reason"], bill["minutes"], bill["charged"]) == (
         "insufficient_funds", 2, Decimal("4"))
@@ -91,9 +98,7 @@ async def test_tips_during_a_show_cannot_spend_the_held_minute(
     stack: Stack, people: People, db: Database
 ) -> None:
     model, client = await a_chat(stack, people, db, "10", rate="3")
-    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
-        await applied(db, await post(stack.api, model, "/chat/settings", {"private_rate": "3"}))
-        show = await started(stack, db, model, client)
+    async with show_on(stack, db, model, client) as show:
         available = Decimal((await me(stack, client))["available"])
         if available > 0:
             await applied(db, await post(stack.api, client, "/chat/donate/add",
@@ -109,10 +114,11 @@ async def test_tips_during_a_show_cannot_spend_the_held_minute(
 async def test_a_spy_pays_its_own_minutes(stack: Stack, people: People, db: Database) -> None:
     model, client = await a_chat(stack, people, db, "50")
     spy = await people.client(model, "Eve", money="10")
-    async with aiohttp.ClientSession() as http, \
-            connected(http, stack.api.url, client), connected(http, stack.api.url, spy):
-        show = await started(stack, db, model, client)
+    async with show_on(stack, db, model, client, spy) as show:
         assert (await answer(stack, client, "/chat/show/spy", {"show": show}))[0] == 403
+        # Only the show's client or the model may end it: another client is refused by who it is.
+        status, body = await answer(stack, spy, "/chat/show/end", {"show": show})
+        assert (status, body["errors"]) == (403, ["only the show's client or the model ends it"])
         await applied(db, await post(stack.api, spy, "/chat/show/spy", {"show": show}))
         await eventually(
             lambda: db.fetch_val("SELECT minutes FROM show_spies WHERE spy_uuid = :s",
@@ -135,8 +141,7 @@ async def test_a_ledger_killed_mid_show_charges_every_minute_once(
     stack: Stack, people: People, db: Database
 ) -> None:
     model, client = await a_chat(stack, people, db, "40")
-    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
-        show = await started(stack, db, model, client)
+    async with show_on(stack, db, model, client) as show:
         await show_row(db, show, lambda row: row[1] >= 2, "two minutes begun")
         stop(stack.ledger.process, signal.SIGKILL)
         stack.ledger = stack.start_ledger()
@@ -200,8 +205,8 @@ async def test_a_client_gone_for_ten_seconds_ends_the_show_and_pays_the_minute(
     stack: Stack, people: People, db: Database
 ) -> None:
     model, client = await a_chat(stack, people, db, "100")
-    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
-        show = await started(stack, db, model, client)
+    async with show_on(stack, db, model, client) as show:
+        pass  # the client's socket closes once the show has started
     bill = await charged(db, show)  # within the 30 s wait: 10 s gone, and a presence tick
     assert bill["reason"] == "disconnected"
     assert bill["minutes"] >= 10 and bill["charged"] == bill["minutes"] * Decimal("2")
@@ -215,8 +220,7 @@ async def test_two_ledgers_ticking_through_a_rebalance_charge_each_minute_once(
     """Both clocks send every tick; a second ledger joins mid-show (a rebalance), then the
     first is killed (another): each minute is still captured once."""
     model, client = await a_chat(stack, people, db, "60")
-    async with aiohttp.ClientSession() as http, connected(http, stack.api.url, client):
-        show = await started(stack, db, model, client)
+    async with show_on(stack, db, model, client) as show:
         second = stack.start_ledger()
         try:
             await show_row(db, show, lambda row: row[1] >= 3, "three minutes begun")

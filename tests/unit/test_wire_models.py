@@ -55,9 +55,11 @@ def every_kind_of_event() -> list[Event]:
     )
     commands: list[Command] = [
         AddGoal("goal", MIA.uuid, MIA, "Dance", Decimal("15")),
+        AddGoal("queued", MIA.uuid, MIA, "Encore", Decimal("5"), queued=True),  # waits for Dance
         PostMessage("hi", MIA.uuid, BOB, "hello", True),
         PostMessage("reply", MIA.uuid, MIA, "just for you", False, BOB.uuid),
-        Donate("tip", MIA.uuid, BOB, Decimal("15.5"), "for the dance"),  # end_goal, sponsor
+        Donate("tip", MIA.uuid, BOB, Decimal("15.5"), "for the dance"),  # end_goal, sponsor,
+        # goal_started
         Deposit("in", ANN.uuid, Decimal("40")),
         Donate("top", MIA.uuid, ANN, Decimal("20"), None, True),  # sponsor with a previous one
         Donate("broke", MIA.uuid, BOB, Decimal("1000"), "too much"),  # donate_rejected
