@@ -12,6 +12,7 @@ from chatledger.domain import events as ev
 from chatledger.domain.asks import BELOW_MINIMUM, affordable, below_minimum, speaks, speech_refusal
 from chatledger.domain.commands import AddGoal, Donate
 from chatledger.domain.events import event_id_for
+from chatledger.domain.extras import queue_toy
 from chatledger.domain.facts import Facts, require_account
 from chatledger.domain.menu import MENU_CHANGED, menu_changed, purchase_fact
 from chatledger.domain.state import ZERO, Goal, LedgerState
@@ -48,6 +49,7 @@ def donate(command: Donate, state: LedgerState, facts: Facts) -> None:
     progress = [goal_fact(goal, goal.sum + amount) for goal in goals]
     # Anonymous: the facts keep the donor (refunds and the audit need it), the wire hides it.
     hidden: dict[str, Any] = {ev.ANONYMOUS: True} if command.anonymous else {}
+    donation_id = facts.next_id()
     facts.add(
         ev.DONATE,
         command.actor,
@@ -65,6 +67,7 @@ def donate(command: Donate, state: LedgerState, facts: Facts) -> None:
             facts.add(ev.END_GOAL, command.actor, goal={**after, "reached": True}, **unnamed)
     if not unnamed:  # an anonymous or private tip never makes a sponsor
         _maybe_change_sponsor(command, state, facts)
+    queue_toy(state, facts, command, donation_id)
 
 
 def goal_fact(goal: Goal, sum_: Decimal) -> dict[str, Any]:
