@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS pins (
   amount       DECIMAL(20, 2) NOT NULL,
   seconds      INT NOT NULL,
   seq          BIGINT UNSIGNED NOT NULL,
+  bought_at    DATETIME(6) NOT NULL,
   status       VARCHAR(10) NOT NULL,
   started_at   DATETIME(6) NULL,
   ends_at      DATETIME(6) NULL,

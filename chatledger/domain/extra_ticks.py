@@ -5,6 +5,8 @@
 (chat, what, due), so each is decided once. `extra_tick` decides one by its due time and the
 state; one that no longer matches (the pin was removed, the turn finished already) is refused.
 
+    pin:<pin>:start             no pin shows and <pin>, the oldest queued, was bought: the best
+                                of the queue starts (not necessarily <pin>)
     pin:<pin>:expire            the showing pin's ends_at
     toy:<donation>:finish       the playing turn's ends_at
 """
@@ -25,6 +27,9 @@ def extra_due_ticks(state: LedgerState, chat: str) -> list[tuple[str, datetime]]
     pin = state.extras.showing_pin(chat)
     if pin is not None and pin.ends_at is not None:
         due.append((f"pin:{pin.id}:expire", pin.ends_at))
+    waiting = state.extras.oldest_queued_pin(chat)
+    if pin is None and waiting is not None:
+        due.append((f"pin:{waiting.id}:start", waiting.bought_at))
     turn = state.extras.playing_turn(chat)
     if turn is not None and turn.ends_at is not None:
         due.append((f"toy:{turn.donation}:finish", turn.ends_at))
@@ -39,7 +44,11 @@ def extra_tick(command: Tick, state: LedgerState, facts: Facts) -> None:
     require_account(state, command.chat)
     kind, key, *rest = command.what.split(":")
     chat, book = command.chat, state.extras
-    if kind == "pin" and rest == ["expire"]:
+    if kind == "pin" and rest == ["start"]:
+        if book.showing_pin(chat) is not None or key not in book.pin_queue.get(chat, {}):
+            raise CommandRefused(f"tick: pin {key} is not waiting while none shows")
+        start_next_pin(state, facts, chat)
+    elif kind == "pin" and rest == ["expire"]:
         pin = book.showing_pin(chat)
         if pin is None or pin.id != key or pin.ends_at is None:
             raise CommandRefused(f"tick: pin {key} is not showing")

@@ -6,10 +6,11 @@ Guarantees (the audit checks each: `readmodels/extras_audit.py`):
   tier its sum reaches; a pin the ledger cannot take is `pin_rejected` (private to the buyer) and
   nothing moves;
 - a chat shows at most one pin: the highest sum first, then the oldest. Every pin that shows has
-  exactly one `pin_started` (which carries its `ends_at`), the first one too: it follows its
-  `message_pinned` in the same decision, so a page shows what `pin_started` says and nothing else.
-  When the showing pin ends (`pin_expired` at its `ends_at`, or `pin_removed`), the next one
-  starts in the same decision, so the queue never stalls;
+  exactly one `pin_started` (which carries its `ends_at`), the first one too: a pin bought while
+  none shows waits for the clock's next pass (`pin:<oldest queued>:start`, due when it was
+  bought), so pins bought together (one batch, or within the clock's interval) show the highest
+  sum first and a page shows what `pin_started` says and nothing else. When the showing pin ends
+  (`pin_expired` at its `ends_at`, or `pin_removed`), the next one starts in the same decision;
 - a ban of the buyer or a deletion of the pin (by the model or its buyer) removes it, showing or
   queued, without refund;
 - a tip that reaches a toy level queues one turn (`toy_queued`, as private and as anonymous as
@@ -63,19 +64,13 @@ def pin(command: PinMessage, state: LedgerState, facts: Facts) -> None:
     pin_id = facts.next_id()
     facts.add(ev.MESSAGE_PINNED, client, amount=amount, pin=pin_id, message=command.text,
               seconds=tier.seconds)
-    new = Pin(pin_id, chat, client.uuid, client.name, command.text, amount, tier.seconds,
-              facts.events[-1].seq)
-    if state.extras.showing_pin(chat) is None:
-        start_next_pin(state, facts, chat, new=new)
+    # It starts by the clock's tick (`extra_ticks.py`) if none shows: see the module's docstring.
 
 
-def start_next_pin(state: LedgerState, facts: Facts, chat: str, gone: Iterable[str] = (),
-                   new: Pin | None = None) -> None:
-    """Show the best of the queue (less `gone`, plus `new`, both of this very decision)."""
+def start_next_pin(state: LedgerState, facts: Facts, chat: str, gone: Iterable[str] = ()) -> None:
+    """Show the best of the queue (less `gone`: removed in this very decision)."""
     left = set(gone)
     candidates = [p for p in state.extras.queued_pins(chat) if p.id not in left]
-    if new is not None:
-        candidates.append(new)
     if not candidates:
         return
     best = min(candidates, key=lambda p: p.rank)

@@ -31,6 +31,7 @@ class Pin:
     amount: Decimal
     seconds: int
     seq: int  # its place in the chat: of two pins of the same sum, the older shows first
+    bought_at: datetime
     status: str = QUEUED
     started_at: datetime | None = None
     ends_at: datetime | None = None
@@ -78,6 +79,10 @@ class ExtrasBook:
     def showing_pin(self, model: str) -> Pin | None:
         pin_id = self.showing.get(model)
         return self.pins.get(pin_id) if pin_id else None
+
+    def oldest_queued_pin(self, model: str) -> Pin | None:
+        return min(self.pin_queue.get(model, {}).values(), key=lambda pin: pin.seq,
+                   default=None)
 
     def queued_pins(self, model: str) -> list[Pin]:
         return sorted(self.pin_queue.get(model, {}).values(), key=lambda pin: pin.rank)
@@ -133,7 +138,7 @@ def _pinned(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> Non
     balances[actor.uuid] = balances.get(actor.uuid, ZERO) - amount
     balances[event.stream] = balances.get(event.stream, ZERO) + amount
     book.add_pin(Pin(p["pin"], event.stream, actor.uuid, actor.name, p["message"], amount,
-                     int(p["seconds"]), event.seq))
+                     int(p["seconds"]), event.seq, event.created_at))
 
 
 def _pin_started(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:

@@ -34,6 +34,7 @@ class PinRow:
     amount: Decimal
     seconds: int
     seq: int
+    bought_at: datetime
     status: str
     started_at: datetime | None
     ends_at: datetime | None
@@ -83,7 +84,8 @@ def pin_rows(state: LedgerState, ids: Iterable[str] | None = None) -> dict[str, 
     chosen = pins.values() if ids is None else (pins[i] for i in ids if i in pins)
     return {
         p.id: PinRow(p.model, p.client, p.client_name, p.message, p.amount, p.seconds, p.seq,
-                     p.status, naive(p.started_at), naive(p.ends_at), p.ended_by)
+                     naive(p.bought_at) or p.bought_at, p.status, naive(p.started_at),
+                     naive(p.ends_at), p.ended_by)
         for p in chosen
     }
 
@@ -110,8 +112,9 @@ def fold_extras_row(state: LedgerState, model: str, row: ExtrasRow) -> None:
 
 def pin_of_row(pin_id: str, row: PinRow) -> Pin:
     return Pin(pin_id, row.model_uuid, row.client_uuid, row.client_name, row.message,
-               Decimal(row.amount), int(row.seconds), int(row.seq), row.status,
-               aware(row.started_at), aware(row.ends_at), row.ended_by)
+               Decimal(row.amount), int(row.seconds), int(row.seq),
+               aware(row.bought_at) or row.bought_at, row.status, aware(row.started_at),
+               aware(row.ends_at), row.ended_by)
 
 
 def turn_of_row(donation: str, row: ToyRow) -> ToyTurn:

@@ -97,10 +97,10 @@ async def load_turns(cur: Any, state: LedgerState, chats: Sequence[str]) -> None
 
 
 async def due_chats(cur: Any) -> list[str]:
-    """The chats with a pin showing or a turn playing: what the clock watches for them."""
+    """The chats with a pin waiting or showing, or a turn playing: what the clock watches."""
     await cur.execute(
-        "SELECT model_uuid FROM pins WHERE status = %s"
-        " UNION SELECT model_uuid FROM toy_turns WHERE status = %s", [SHOWING, PLAYING])
+        "SELECT model_uuid FROM pins WHERE status IN (%s, %s)"
+        " UNION SELECT model_uuid FROM toy_turns WHERE status = %s", [QUEUED, SHOWING, PLAYING])
     return [row[0] for row in await cur.fetchall()]
 
 

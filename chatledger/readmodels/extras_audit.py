@@ -172,7 +172,7 @@ EXTRAS_SHADOW_SPECS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
      f"pin_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, client_uuid {_UUID},"
      " client_name VARCHAR(100) NOT NULL, message VARCHAR(200) CHARACTER SET utf8mb4 COLLATE"
      " utf8mb4_bin NOT NULL, amount DECIMAL(20, 2) NOT NULL, seconds INT NOT NULL,"
-     f" seq BIGINT UNSIGNED NOT NULL,{_TAIL}",
+     f" seq BIGINT UNSIGNED NOT NULL, bought_at DATETIME(6) NOT NULL,{_TAIL}",
      "pin_id", tuple(PIN_COLUMNS.split(", "))),
     ("extras", "toy_turns",
      f"donation_id {_UUID} PRIMARY KEY, model_uuid {_UUID}, donor_uuid {_UUID},"

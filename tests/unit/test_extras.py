@@ -110,6 +110,8 @@ def run(steps: list[tuple[Any, ...]]) -> tuple[LedgerState, list[ev.Event]]:
             while due := [d for d in extra_due_ticks(state, MIA.uuid) if d[1] <= now]:
                 what, at = min(due, key=lambda d: d[1])
                 log.extend(_apply(Tick(f"{what}@{at}", MIA.uuid, what, at), state, at))
+            book = state.extras  # the clock has passed: nothing waits while nothing shows
+            assert book.showing_pin(MIA.uuid) is not None or not book.queued_pins(MIA.uuid)
             continue
         command = command_of(item, state, log)
         if command is not None and refusal(command) is None:
@@ -144,7 +146,7 @@ def test_one_pin_at_a_time_highest_sum_first_then_oldest(steps: list[tuple[Any, 
     queued: dict[str, tuple[Decimal, int]] = {}
     showing: str | None = None
     started, ended = Counter[str](), Counter[str]()
-    for index, e in enumerate(log):
+    for e in log:
         pin = e.payload.get("pin")
         if e.type == ev.MESSAGE_PINNED:
             queued[pin] = (-e.amount, e.seq)  # type: ignore[operator]
@@ -160,9 +162,6 @@ def test_one_pin_at_a_time_highest_sum_first_then_oldest(steps: list[tuple[Any, 
                 showing = None
             else:
                 assert e.type == ev.PIN_REMOVED and queued.pop(pin, None) is not None
-        decided = index + 1 == len(log) or log[index + 1].command_id != e.command_id
-        if decided and showing is None:
-            assert not queued, "a decision left pins queued with none showing"
     assert all(n == 1 for n in started.values()) and all(n == 1 for n in ended.values())
 
 
@@ -219,20 +218,23 @@ SET_UP = [("deposit", BOB, Decimal("20")), ("deposit", EVE, Decimal("20")),
           ("settings", True, True)]
 
 
-def test_the_first_pin_starts_with_its_purchase_and_the_higher_sum_goes_next() -> None:
+def test_pins_bought_together_show_the_highest_sum_first_then_the_oldest() -> None:
     _, log = run([*SET_UP, ("pin", BOB, Decimal("2")), ("pin", EVE, Decimal("5")),
-                  ("pin", BOB, Decimal("5")), ("wait", 10)])
-    kinds = [(e.type, e.actor.name if e.actor else None) for e in log if "pin" in e.type]
-    assert kinds == [("message_pinned", "c0"), ("pin_started", "c0"), ("message_pinned", "c1"),
-                     ("message_pinned", "c0"), ("pin_expired", "c0"), ("pin_started", "c1")]
+                  ("pin", BOB, Decimal("5")), ("wait", 1), ("wait", 30), ("wait", 30)])
+    kinds = [(e.type, e.actor.name if e.actor else None, e.payload.get("seconds"))
+             for e in log if "pin" in e.type]
+    assert kinds == [
+        ("message_pinned", "c0", 10), ("message_pinned", "c1", 30), ("message_pinned", "c0", 30),
+        ("pin_started", "c1", 30),  # the clock's first pass: the best of the three
+        ("pin_expired", "c1", None), ("pin_started", "c0", 30),  # same sum, older
+        ("pin_expired", "c0", None), ("pin_started", "c0", 10)]
     started = [e for e in log if e.type == ev.PIN_STARTED]
-    assert started[0].payload["ends_at"] == "2026-12-01T00:00:10.000000Z"
-    assert started[1].payload["seconds"] == 30  # the 5.00 tier
+    assert started[0].payload["ends_at"] == "2026-12-01T00:00:30.000000Z"  # from its purchase
 
 
 def test_a_ban_removes_the_buyers_pins_without_refund_and_the_next_shows() -> None:
     state, log = run([*SET_UP, ("pin", BOB, Decimal("8")), ("pin", EVE, Decimal("2")),
-                      ("pin", BOB, Decimal("5")), ("ban", BOB)])
+                      ("pin", BOB, Decimal("5")), ("wait", 1), ("ban", BOB)])
     removed = [e.payload["pin"] for e in log if e.type == ev.PIN_REMOVED]
     assert len(removed) == 2 and log[-1].type == ev.PIN_STARTED
     assert log[-1].actor == EVE
@@ -251,7 +253,7 @@ def test_a_pin_below_the_lowest_tier_or_unaffordable_is_rejected_and_nothing_mov
 
 def test_only_the_model_or_the_buyer_deletes_a_pin() -> None:
     state, log = run([*SET_UP, ("pin", BOB, Decimal("2"))])
-    pin = log[-2].event_id
+    pin = log[-1].event_id
     with contextlib.suppress(CommandRefused):
         apply(DeleteMessage(cid(), MIA.uuid, EVE, pin), state, START)
         raise AssertionError("another viewer deleted the pin")
@@ -295,9 +297,9 @@ def test_tiers_must_increase_and_stay_in_range() -> None:
 
 def test_the_audit_names_a_pin_started_out_of_order() -> None:
     _, log = run([*SET_UP, ("pin", BOB, Decimal("2")), ("pin", EVE, Decimal("2")),
-                  ("pin", BOB, Decimal("5")), ("wait", 10)])
+                  ("pin", BOB, Decimal("5")), ("wait", 1)])
     last = log[-1]
-    assert last.type == ev.PIN_STARTED
-    wrong = replace(last, payload={**last.payload, "pin": log[-4].event_id})
+    assert last.type == ev.PIN_STARTED and last.payload["pin"] == log[-2].event_id
+    wrong = replace(last, payload={**last.payload, "pin": log[-3].event_id})
     assert any(check == "pin" and "before" in detail for check, detail in _audit([*log[:-1],
                                                                                     wrong]))

@@ -103,17 +103,19 @@ def a_show_with_a_spy() -> list[Command]:
 
 def pins_and_the_toy() -> list[Command]:
     """Tiers and levels set; pins bought (one shows, one waits, one refused), expired and
-    removed; tips queue toy turns, one refunded before its turn, one finished (DESIGN §11)."""
+    removed (while showing); tips queue toy turns, one refunded before its turn, one finished
+    (DESIGN §11)."""
     pin, waiting = event_id_for("pin", 0), event_id_for("pin2", 0)
     tiers = (PinTier(Decimal("2"), 30), PinTier(Decimal("5"), 60))
     levels = (ToyLevel(Decimal("1"), 3, 5),)
     return [
         Deposit("more", ANN.uuid, Decimal("100")),  # Bob is muted: a pin speaks
         ChangeSettings("extras", MIA.uuid, MIA, None, None, None, tiers, levels),
-        PinMessage("pin", MIA.uuid, ANN, "look here", Decimal("2")),
-        PinMessage("pin2", MIA.uuid, ANN, "and here", Decimal("5")),
+        PinMessage("pin", MIA.uuid, ANN, "look here", Decimal("5")),
+        PinMessage("pin2", MIA.uuid, ANN, "and here", Decimal("2")),
         PinMessage("pin3", MIA.uuid, ANN, "too cheap", Decimal("1")),  # pin_rejected
-        Tick("expire", MIA.uuid, f"pin:{pin}:expire", NOW + timedelta(seconds=30)),
+        Tick("start", MIA.uuid, f"pin:{pin}:start", NOW),
+        Tick("expire", MIA.uuid, f"pin:{pin}:expire", NOW + timedelta(seconds=60)),
         DeleteMessage("unpin", MIA.uuid, MIA, waiting),
         Donate("toy1", MIA.uuid, ANN, Decimal("3")),  # the chat's minimum is 2.50
         Donate("toy2", MIA.uuid, ANN, Decimal("3"), None, True, True),
