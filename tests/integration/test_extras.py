@@ -276,6 +276,10 @@ async def test_bad_extras_are_refused_with_nothing_changed(
                                      " WHERE model_uuid = :m", {"m": model.uuid})).values()) \
         == extras
     assert await people.balance(bob.uuid) == Decimal("5.00")
+    await applied(db, await post(stack.api, model, "/chat/moderation/mute",
+                                 {"client": bob.uuid, "seconds": 60}))
+    assert await answer(stack, bob, "/chat/pin", {"message": "x", "sum": 2}) == (
+        403, {"success": "false", "message": "muted"})  # a pin speaks
 
 
 async def test_audit_names_a_corrupted_pin_and_rebuild_repairs_it(
