@@ -5,7 +5,7 @@
 const MAX_EVENTS = 500;
 const MAX_GOALS = 4;
 const CLOSE_BANNED = 4003; // the gateway closes a banned viewer's sockets with it (DESIGN §9)
-const MONEY_MOVERS = new Set(["donate", "donate_rejected", "donate_refunded"]);
+const MONEY_MOVERS = new Set(["donate", "donate_rejected", "donate_refunded", "message_pinned"]);
 
 const state = {
   token: null,
@@ -143,6 +143,7 @@ function join(token, roster) {
   renderGoals();
   renderMinDonation();
   setUpMenu();
+  setUpExtras(); // extras.js
   start();
 }
 
@@ -290,6 +291,7 @@ function receive(event) {
   }
   if (event.seq > state.stateSeq) applyToState(event);
   if (event.type === "menu_changed") applyMenu(event); // by version: older ones change nothing
+  if (state.live && isExtrasEvent(event)) extrasChanged(event); // extras.js
   track(event);
   if (state.live && (event.type === "donate" || event.type === "donate_refunded")) {
     refreshLeaderboard();
@@ -425,7 +427,8 @@ function renderEvent(event) {
       line.append(el("span", "system", `Goal reached: ${event.goal.name}!`));
       break;
     default:
-      return null;
+      if (!extrasLine(event, who, line)) return null; // extras.js: pins and the toy
+      break;
   }
   row.append(line);
   if (!event.is_public) {
