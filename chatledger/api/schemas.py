@@ -239,10 +239,19 @@ class PinBody(_Body):
     message: str = Field(min_length=1, max_length=200,
                          json_schema_extra={**MESSAGE_SCHEMA, "maxLength": 200})
     sum: Money
+    is_public: BoolLike = Field(True, description="Always true: a private pin does not exist.")
 
     _text = field_validator("message")(check_text)
     _blank = field_validator("message")(check_not_blank)
     _limit = field_validator("sum")(check_money_limit)
+
+    @field_validator("is_public")
+    @classmethod
+    def _public(cls, value: bool) -> bool:
+        """Asked for privacy, a pin would go up for all to see: refused instead."""
+        if not value:
+            raise ValueError("a pin is always public (a private pin does not exist)")
+        return value
 
 
 class ShowBody(_Body):

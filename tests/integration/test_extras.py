@@ -15,6 +15,7 @@ import orjson
 import pytest
 from databases import Database
 
+from chatledger.api.extras import PinsResponse, ToyResponse
 from chatledger.domain.commands import PinMessage
 from chatledger.domain.events import event_id_for
 from chatledger.platform.config import Settings
@@ -89,6 +90,7 @@ async def test_pins_bought_in_one_batch_show_the_higher_first_each_once_at_its_t
         first, second = event_id_for(cheap.command_id, 0), event_id_for(dear.command_id, 0)
         await pin_status(db, second, "showing")
         shown = await get(stack, watcher, "/chat/pins")
+        PinsResponse.model_validate_json(orjson.dumps(shown), strict=True)  # as documented
         assert shown["current"]["pin"] == second and shown["current"]["sum"] == "5.00"
         assert [p["pin"] for p in shown["queue"]] == [first]
         seen = await page.until(
@@ -217,6 +219,7 @@ async def test_a_refund_takes_back_a_turn_not_begun_and_private_tips_name_nobody
             ran = await cli("refund", event_id_for(command, 0))
             assert ran.code == 0, ran
         toy = await get(stack, eve, "/chat/toy")
+        ToyResponse.model_validate_json(orjson.dumps(toy), strict=True)
         assert toy["playing"]["donation"] == event_id_for(playing, 0)  # begun: it plays out
         assert [t["donation"] for t in toy["queue"]] == [event_id_for(hidden, 0)]
         assert toy["queue"][0]["from"]["name"] == "anonymous"
@@ -250,6 +253,8 @@ async def test_bad_extras_are_refused_with_nothing_changed(
         (bob, "/chat/pin", {"message": "x", "sum": 6}, 402, "insufficient funds"),
         (bob, "/chat/pin", {"message": "x" * 201, "sum": 2}, 400, "at most 200"),
         (bob, "/chat/pin", {"message": "  ", "sum": 2}, 400, "whitespace"),
+        (bob, "/chat/pin", {"message": "x", "sum": 2, "is_public": False}, 400,
+         "a pin is always public"),
         (model, "/chat/pin", {"message": "x", "sum": 2}, 403, "only clients"),
         (model, "/chat/settings", {"pin_tiers": [tier, tier]}, 400, "strictly increase in min"),
         (model, "/chat/settings", {"pin_tiers": [{"min": "5", "seconds": 9}, tier]}, 400,
