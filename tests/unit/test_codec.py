@@ -12,8 +12,11 @@ from chatledger.domain.commands import (
     Deposit,
     Donate,
     MuteViewer,
+    PinMessage,
+    PinTier,
     PostMessage,
     Refund,
+    ToyLevel,
     UnbanViewer,
 )
 
@@ -46,4 +49,16 @@ def test_garbage_is_undecodable(raw: bytes) -> None:
     Refund("c11", "m", "e"),
 ])
 def test_day_one_commands_round_trip_exactly(command: object) -> None:
+    assert decode_command(encode_command(command)) == command  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("command", [
+    PinMessage("c12", "m", ACTOR, "look here", Decimal("5.00")),
+    ChangeSettings("c13", "m", ACTOR, None, None, None,
+                   (PinTier(Decimal("5.00"), 60), PinTier(Decimal("20.00"), 600)),
+                   (ToyLevel(Decimal("1.00"), 3, 5),)),
+    ChangeSettings("c14", "m", ACTOR, None, None, None, (), ()),  # both turned off
+    ChangeSettings("c15", "m", ACTOR, Decimal("1.00")),  # both left as they are
+])
+def test_paid_extras_commands_round_trip_exactly(command: object) -> None:
     assert decode_command(encode_command(command)) == command  # type: ignore[arg-type]
