@@ -110,6 +110,8 @@ def run(steps: list[tuple[Any, ...]]) -> tuple[LedgerState, list[ev.Event]]:
             while due := [d for d in extra_due_ticks(state, MIA.uuid) if d[1] <= now]:
                 what, at = min(due, key=lambda d: d[1])
                 log.extend(_apply(Tick(f"{what}@{at}", MIA.uuid, what, at), state, at))
+                # Another clock's copy of it (a rebalance) no longer matches: it changes nothing.
+                assert _apply(Tick(f"{what}@{at}#2", MIA.uuid, what, at), state, at) == []
             book = state.extras  # the clock has passed: nothing waits while nothing shows
             assert book.showing_pin(MIA.uuid) is not None or not book.queued_pins(MIA.uuid)
             continue
@@ -303,3 +305,16 @@ def test_the_audit_names_a_pin_started_out_of_order() -> None:
     wrong = replace(last, payload={**last.payload, "pin": log[-3].event_id})
     assert any(check == "pin" and "before" in detail for check, detail in _audit([*log[:-1],
                                                                                     wrong]))
+
+
+def test_a_tick_before_its_time_or_for_a_pin_no_longer_showing_changes_nothing() -> None:
+    state, log = run([*SET_UP, ("pin", BOB, Decimal("2")), ("wait", 1)])
+    pin = log[-1].payload["pin"]
+    ends_at = state.extras.pins[pin].ends_at
+    assert ends_at is not None
+    early = Tick(cid(), MIA.uuid, f"pin:{pin}:expire", ends_at - timedelta(microseconds=1))
+    assert _apply(early, state, ends_at) == []
+    assert state.extras.showing_pin(MIA.uuid) is not None
+    apply(DeleteMessage(cid(), MIA.uuid, MIA, pin), state, START)
+    late = Tick(cid(), MIA.uuid, f"pin:{pin}:expire", ends_at)
+    assert _apply(late, state, ends_at) == []
