@@ -123,16 +123,20 @@ async def test_a_ledger_killed_while_a_pin_shows_expires_it_once_at_its_time(
     await settings(stack, db, model, pin_tiers=[{"min": "1", "seconds": 3}])
     pin = event_id_for(await post(stack.api, bob, "/chat/pin", {"message": "x", "sum": 2}), 0)
     await pin_status(db, pin, "showing")
+    after = event_id_for(await post(stack.api, bob, "/chat/pin", {"message": "y", "sum": 1}), 0)
+    await pin_status(db, after, "queued")
     stop(stack.ledger.process, signal.SIGKILL)
     stack.ledger = stack.start_ledger()
-    await pin_status(db, pin, "expired")
-    ends_at = await db.fetch_val("SELECT ends_at FROM pins WHERE pin_id = :p", {"p": pin})
+    await pin_status(db, after, "expired")  # the first expired, the next showed and expired
+    ends = dict((row[0], row[1]) for row in await db.fetch_all(
+        "SELECT pin_id, ends_at FROM pins WHERE model_uuid = :m", {"m": model.uuid}))
     expired = await events_of(db, model.uuid, "pin_expired")
-    assert len(expired) == 1 and expired[0]["created_at"] >= ends_at
+    assert [orjson.loads(e["payload"])["pin"] for e in expired] == [pin, after]  # once each
+    assert all(e["created_at"] >= ends[orjson.loads(e["payload"])["pin"]] for e in expired)
     ticks = await db.fetch_val(
         "SELECT COUNT(*) FROM applied_commands a JOIN chat_events e ON e.command_id ="
         " a.command_id WHERE e.type = 'pin_expired' AND e.stream = :c", {"c": model.uuid})
-    assert ticks == 1
+    assert ticks == 2
     await audit_ok()
 
 
