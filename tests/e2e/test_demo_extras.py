@@ -59,7 +59,7 @@ async def test_a_pin_shows_on_top_then_the_next_and_a_tip_plays_the_toy(
     await expect(ian.locator("#extras-card")).to_be_hidden()  # the settings are the model's
     await expect(zoe.locator("#pin-card")).to_be_hidden()  # pins are the viewers'
 
-    await save_extras(zoe, "1:3, 5:4", "1:7:60")
+    await save_extras(zoe, "1:3, 5:4", "1:7:6")
     await expect(rows(zoe, "There is no minimum tip")).to_have_count(1)  # settings_changed
     await save_extras(zoe, "5:4, 1:3", "")  # not increasing: refused, nothing changes
     await expect(zoe.locator("#notice")).to_contain_text("Settings not saved: 400")
@@ -83,5 +83,8 @@ async def test_a_pin_shows_on_top_then_the_next_and_a_tip_plays_the_toy(
     for page in (zoe, ian):
         await expect(page.locator("#toy-now")).to_have_text(f"Level 7 for Ann {run}",
                                                             timeout=LONG)
-        await expect(rows(page, "The toy plays at level 7 for 60s")).to_have_count(1)
+        await expect(rows(page, "The toy plays at level 7 for 6s")).to_have_count(1)
     await expect(ian.locator("#toy-countdown")).to_have_text(re.compile(r"^\d+s left$"))
+    for page in (zoe, ian):  # and it ends: nothing of this chat is left for the clock
+        await expect(page.locator("#toy-now")).to_have_text("The toy is resting.", timeout=LONG)
+        await expect(rows(page, "The toy's turn is over")).to_have_count(1)

@@ -16,7 +16,7 @@ import pytest
 from databases import Database
 
 from chatledger.api.extras import PinsResponse, ToyResponse
-from chatledger.domain.commands import PinMessage
+from chatledger.domain.commands import PinMessage, Refund
 from chatledger.domain.events import event_id_for
 from chatledger.platform.config import Settings
 from tests.helpers.cli import audit_ok, cli
@@ -64,6 +64,16 @@ async def events_of(db: Database, chat: str, *types: str) -> list[dict[str, Any]
 
 def when(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+async def settled(db: Database, chat: str) -> None:
+    """Nothing of the chat's pins and toy is left to fall due: no later test sees its ticks."""
+    await eventually(
+        lambda: db.fetch_val(
+            "SELECT (SELECT COUNT(*) FROM pins WHERE model_uuid = :c AND status IN"
+            " ('queued', 'showing')) + (SELECT COUNT(*) FROM toy_turns WHERE model_uuid = :c"
+            " AND status IN ('queued', 'playing'))", {"c": chat}),
+        until=lambda left: left == 0, what=f"chat {chat} settled", timeout=30)
 
 
 async def pin_status(db: Database, pin: str, wanted: str) -> None:
@@ -185,23 +195,28 @@ async def test_racing_tips_queue_100_toy_turns_played_in_the_ledgers_order(
     sent = [c for batch in await asyncio.gather(*(tips(f) for f in fans)) for c in batch]
     for command in sent:
         await applied(db, command)
-    queued = await events_of(db, model.uuid, "toy_queued")
-    donations = [orjson.loads(q["payload"])["donation"] for q in queued]
+    queued = [orjson.loads(q["payload"]) for q in await events_of(db, model.uuid, "toy_queued")]
+    donations = [q["donation"] for q in queued]
     assert sorted(donations) == sorted(event_id_for(c, 0) for c in sent)  # none lost, none twice
+    assert {q["level"] for q in queued} == {2, 9}
     await eventually(
         lambda: db.fetch_val("SELECT COUNT(*) FROM toy_turns WHERE model_uuid = :m"
                              " AND status = 'finished'", {"m": model.uuid}),
         until=lambda n: n >= 5, what="five turns played", timeout=30)
     toy = await get(stack, fans[0], "/chat/toy")
-    played = [orjson.loads(e["payload"])["donation"]
-              for e in await events_of(db, model.uuid, "toy_started")]
-    assert len(played) == len(set(played)) >= 5
-    assert played == donations[:len(played)]  # in the order the ledger queued them
-    assert [t["donation"] for t in toy["queue"]] == [
-        d for d in donations[len(played):] if d != (toy["playing"] or {}).get("donation")]
-    levels = {orjson.loads(q["payload"])["donation"]:
-              orjson.loads(q["payload"])["level"] for q in queued}
-    assert set(levels.values()) == {2, 9}
+    ahead = ([toy["playing"]["donation"]] if toy["playing"] else []) + [
+        t["donation"] for t in toy["queue"]]
+    assert ahead == donations[len(donations) - len(ahead):]  # what is left, in the ledger's order
+    # Every tip refunded at once, racing the clock: a turn not begun goes, one begun plays out.
+    await produce(stack.settings, [Refund(str(uuid.uuid4()), model.uuid, d) for d in donations])
+    await settled(db, model.uuid)
+    turns = {kind: [orjson.loads(e["payload"])["donation"]
+                    for e in await events_of(db, model.uuid, kind)]
+             for kind in ("toy_started", "toy_finished", "toy_removed")}
+    played, removed = turns["toy_started"], set(turns["toy_removed"])
+    assert len(played) >= 5 and removed.isdisjoint(played)
+    assert played == [d for d in donations if d not in removed]  # in order, once each, none lost
+    assert turns["toy_finished"] == played
     await audit_ok()
 
 
@@ -211,7 +226,7 @@ async def test_a_refund_takes_back_a_turn_not_begun_and_private_tips_name_nobody
     model = await people.model()
     bob = await people.client(model, "Bob", money="50")
     eve = await people.client(model, "Eve")
-    await settings(stack, db, model, toy_levels=[{"min": "2", "level": 5, "seconds": 60}])
+    await settings(stack, db, model, toy_levels=[{"min": "2", "level": 5, "seconds": 12}])
     async with aiohttp.ClientSession() as http, connected(http, stack.api.url, eve) as page:
         playing = await post(stack.api, bob, "/chat/donate/add", {"sum": 2})
         waiting = await post(stack.api, bob, "/chat/donate/add", {"sum": 3})
@@ -219,17 +234,25 @@ async def test_a_refund_takes_back_a_turn_not_begun_and_private_tips_name_nobody
             "sum": 4, "message": {"message": "just us", "is_public": False}})
         for command in (playing, waiting, hidden):
             await applied(db, command)
-        for command in (waiting, playing):
-            ran = await cli("refund", event_id_for(command, 0))
-            assert ran.code == 0, ran
+        ran = await cli("refund", event_id_for(waiting, 0))  # as an operator does
+        assert ran.code == 0, ran
+        begun = Refund(str(uuid.uuid4()), model.uuid, event_id_for(playing, 0))
+        await produce(stack.settings, [begun])
+        await applied(db, begun.command_id)
         toy = await get(stack, eve, "/chat/toy")
         ToyResponse.model_validate_json(orjson.dumps(toy), strict=True)
         assert toy["playing"]["donation"] == event_id_for(playing, 0)  # begun: it plays out
         assert [t["donation"] for t in toy["queue"]] == [event_id_for(hidden, 0)]
         assert toy["queue"][0]["from"]["name"] == "anonymous"
-        assert toy["levels"] == [{"min": "2.00", "level": 5, "seconds": 60}]
+        assert toy["levels"] == [{"min": "2.00", "level": 5, "seconds": 12}]
         seen = await page.until(lambda got: any(e["type"] == "toy_removed" for e in got),
                                 "the turn taken back")
+        last = Refund(str(uuid.uuid4()), model.uuid, event_id_for(hidden, 0))
+        await produce(stack.settings, [last])  # its turn goes too: nothing is left to play
+        await settled(db, model.uuid)
+        finished = await page.until(lambda got: any(e["type"] == "toy_finished" for e in got),
+                                    "the turn begun played out")
+        seen = [*seen, *finished[len(seen):]]
     assert [e["donation"] for e in seen if e["type"] == "toy_removed"] == [
         event_id_for(waiting, 0)]
     assert event_id_for(hidden, 0) not in str(seen)  # its toy_queued is private
