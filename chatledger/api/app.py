@@ -7,6 +7,7 @@ from aiohttp import web
 from chatledger.api import command_routes as commands
 from chatledger.api import (
     demo_page,
+    extras,
     history,
     leaderboard,
     me,
@@ -37,6 +38,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/chat/menu", menu.post_menu),
     ("GET", "/chat/menu", menu.get_menu),
     *shows.ROUTES,
+    *extras.ROUTES,
     ("GET", "/chat/event/history", history.get_history),
     ("GET", "/chat/presence", presence.get_presence),
     ("GET", "/chat/me", me.get_me),

@@ -10,6 +10,7 @@ delete (`deletion_refusal`, on the message read by the ledger's own loader).
 from aiohttp import web
 
 from chatledger.api.command_routes import command_endpoint, rejected_by, rules_of
+from chatledger.api.extras import extras_settings
 from chatledger.api.schemas import ClientBody, DeletionBody, MuteBody, SettingsBody
 from chatledger.domain.commands import (
     BanViewer,
@@ -21,6 +22,7 @@ from chatledger.domain.commands import (
     UnbanViewer,
 )
 from chatledger.domain.decider import deletion_refusal
+from chatledger.ledger import extras_store
 from chatledger.ledger.state_loader import StateLoader
 from chatledger.web.auth import Principal
 from chatledger.web.keys import DATABASE, DIRECTORY
@@ -30,7 +32,8 @@ async def build_settings(
     request: web.Request, principal: Principal, command_id: str, body: SettingsBody
 ) -> ChatCommand:
     return ChangeSettings(command_id, principal.chat, principal.person.as_actor(),
-                          body.min_donation, body.private_rate, body.spy_rate)
+                          body.min_donation, body.private_rate, body.spy_rate,
+                          *extras_settings(body))
 
 
 async def build_mute(
@@ -72,6 +75,7 @@ async def deletion_allowed(request: web.Request, command: DeleteMessage) -> None
             connection.raw_connection.cursor() as cur:
         loader = StateLoader(cur)
         await loader.messages([command])
+        await extras_store.load_pins(cur, loader.state, [command.chat])  # a pin's id too
     refused = deletion_refusal(loader.state, command)
     if refused is not None:
         raise rejected_by(refused)

@@ -4,6 +4,7 @@ the query parameters are built from the parsers' own bounds (`history.MAX_LIMIT`
 `leaderboard.PERIODS`), so the document cannot drift from what the server accepts.
 """
 
+from chatledger.api.extras import PIN_PROSE, PINS_READ, TOY_READ
 from chatledger.api.leaderboard import DEFAULT_PERIOD, PERIODS
 from chatledger.api.menu import MENU_PROSE, MENU_READ
 from chatledger.api.openapi_types import (
@@ -68,6 +69,7 @@ PROSE: dict[Route, Prose] = {
     ),
     ("POST", "/chat/donate/add"): DONATION,
     ("POST", "/chat/menu"): MENU_PROSE,
+    ("POST", "/chat/pin"): PIN_PROSE,
     ("POST", "/chat/connection/add"): Prose(
         "Register a websocket connection for the token's subject",
         "The gateway registers its own sockets; this is for clients that track their own.",
@@ -81,9 +83,13 @@ PROSE: dict[Route, Prose] = {
         (Forbidden,),
     ),
     ("POST", "/chat/settings"): Prose(
-        "Set the chat's minimum tip (models only)",
-        MODEL_ONLY + " `min_donation` >= 0 with at most 2 decimals (0: no minimum). Appends"
-        " `settings_changed` (public); a donation below the minimum is then refused with 400.",
+        "Change the chat's settings (models only)",
+        MODEL_ONLY + " Any subset of the fields, at least one; a field left out keeps its value."
+        " `min_donation` >= 0 with at most 2 decimals (0: no minimum): a donation below it is"
+        " then refused with 400. `private_rate`, `spy_rate`: per minute of a show (0: off)."
+        " `pin_tiers` [{min, seconds 1..18000}] and `toy_levels` [{min, level 1..20, seconds"
+        " 1..600}]: at most 10 each, strictly increasing in `min` ([]: off). Appends"
+        " `settings_changed` (public) with every setting after the change.",
         (Forbidden,),
     ),
     ("POST", "/chat/moderation/mute"): Prose(
@@ -118,6 +124,8 @@ PROSE: dict[Route, Prose] = {
 READS: dict[Route, Operation] = {
     ("GET", "/chat/menu"): MENU_READ,
     ("GET", "/chat/show"): SHOW_READ,
+    ("GET", "/chat/pins"): PINS_READ,
+    ("GET", "/chat/toy"): TOY_READ,
     ("GET", "/chat/event/history"): Operation(
         "getHistory",
         "The chat's last 10 minutes, oldest first, only what the caller may see",

@@ -189,21 +189,70 @@ class GoalBody(_Body):
     _limit = field_validator("require_sum")(check_money_limit)
 
 
+class PinTierBody(_Body):
+    """A pin of at least `min` shows for `seconds` (DESIGN §11)."""
+
+    min: Money
+    seconds: int = Field(strict=True, ge=1, le=18_000)
+
+    _limit = field_validator("min")(check_money_limit)
+
+
+class ToyLevelBody(_Body):
+    """A tip of at least `min` plays the toy at `level` for `seconds` (DESIGN §11)."""
+
+    min: Money
+    level: int = Field(strict=True, ge=1, le=20)
+    seconds: int = Field(strict=True, ge=1, le=600)
+
+    _limit = field_validator("min")(check_money_limit)
+
+
+_SETTINGS = ("min_donation", "private_rate", "spy_rate", "pin_tiers", "toy_levels")
+
+
 class SettingsBody(_Body):
     """Any of the chat's settings, at least one; a field left out keeps its value."""
 
     min_donation: Amount | None = None
     private_rate: Amount | None = None  # per minute of a private show (DESIGN §10); 0: off
     spy_rate: Amount | None = None
+    # DESIGN §11: strictly increasing in min, at most 10 (the decider's rule: `extras_settings`)
+    pin_tiers: list[PinTierBody] | None = Field(
+        None, description="Paid pins' tiers, strictly increasing in `min`, at most 10; [] turns"
+        " pins off.")
+    toy_levels: list[ToyLevelBody] | None = Field(
+        None, description="The toy's levels, strictly increasing in `min`, at most 10; [] turns"
+        " the toy off.")
 
     _limit = field_validator("min_donation", "private_rate", "spy_rate")(check_money_limit)
 
     @model_validator(mode="after")
     def _at_least_one(self) -> "SettingsBody":
-        if all(getattr(self, name) is None for name in ("min_donation", "private_rate",
-                                                        "spy_rate")):
-            raise ValueError("name at least one of min_donation, private_rate, spy_rate")
+        if all(getattr(self, name) is None for name in _SETTINGS):
+            raise ValueError(f"name at least one of {', '.join(_SETTINGS)}")
         return self
+
+
+class PinBody(_Body):
+    """A paid pinned message (DESIGN §11)."""
+
+    message: str = Field(min_length=1, max_length=200,
+                         json_schema_extra={**MESSAGE_SCHEMA, "maxLength": 200})
+    sum: Money
+    is_public: BoolLike = Field(True, description="Always true: a private pin does not exist.")
+
+    _text = field_validator("message")(check_text)
+    _blank = field_validator("message")(check_not_blank)
+    _limit = field_validator("sum")(check_money_limit)
+
+    @field_validator("is_public")
+    @classmethod
+    def _public(cls, value: bool) -> bool:
+        """Asked for privacy, a pin would go up for all to see: refused instead."""
+        if not value:
+            raise ValueError("a pin is always public (a private pin does not exist)")
+        return value
 
 
 class ShowBody(_Body):

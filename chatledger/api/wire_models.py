@@ -144,12 +144,21 @@ class DonateRefundedEvent(_Envelope):
 
 
 class SettingsChangedEvent(_Envelope):
-    """The chat's settings after the change (every field, changed or not)."""
+    """The chat's settings after the change: every field, changed or not. An event written
+    before a field existed lacks it (`private_rate`, `spy_rate`: DESIGN §10; `pin_tiers`,
+    `toy_levels`: §11); a reader takes a missing field as off."""
 
     type: Literal["settings_changed"]
-    min_donation: MoneyText = Field(description="The chat's minimum tip from now on (0.00: none).")
-    private_rate: MoneyText = Field(description="Per minute of a private show (0.00: none).")
-    spy_rate: MoneyText = Field(description="Per minute of spying on a show (0.00: none).")
+    min_donation: MoneyText | None = Field(
+        None, description="The chat's minimum tip from now on (0.00: none).")
+    private_rate: MoneyText | None = Field(
+        None, description="Per minute of a private show (0.00: none).")
+    spy_rate: MoneyText | None = Field(
+        None, description="Per minute of spying on a show (0.00: none).")
+    pin_tiers: "list[PinTier] | None" = Field(
+        None, description="Paid pins' tiers, strictly increasing in min ([]: no pins).")
+    toy_levels: "list[ToyLevel] | None" = Field(
+        None, description="The toy's levels, strictly increasing in min ([]: no toy).")
 
 
 class Client(_Strict):
@@ -207,6 +216,19 @@ class PaidOutEvent(_Envelope):
     sum: MoneyText
 
 
+from chatledger.api.extras_wire_models import (  # noqa: E402  (they build on the above)
+    MessagePinnedEvent,
+    PinExpiredEvent,
+    PinRejectedEvent,
+    PinRemovedEvent,
+    PinStartedEvent,
+    PinTier,
+    ToyFinishedEvent,
+    ToyLevel,
+    ToyQueuedEvent,
+    ToyRemovedEvent,
+    ToyStartedEvent,
+)
 from chatledger.api.show_wire_models import (  # noqa: E402  (they build on the above)
     HoldCapturedEvent,
     HoldExpiredEvent,
@@ -219,6 +241,8 @@ from chatledger.api.show_wire_models import (  # noqa: E402  (they build on the 
     SpyEndedEvent,
     SpyStartedEvent,
 )
+
+SettingsChangedEvent.model_rebuild()
 
 ChatEvents: TypeAlias = (
     MessageEvent
@@ -245,6 +269,15 @@ ChatEvents: TypeAlias = (
     | ShowChargedEvent
     | SpyStartedEvent
     | SpyEndedEvent
+    | MessagePinnedEvent
+    | PinRejectedEvent
+    | PinStartedEvent
+    | PinExpiredEvent
+    | PinRemovedEvent
+    | ToyQueuedEvent
+    | ToyStartedEvent
+    | ToyFinishedEvent
+    | ToyRemovedEvent
 )
 AccountEvents = DepositedEvent | PaidOutEvent
 

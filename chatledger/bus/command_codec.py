@@ -18,6 +18,8 @@ from chatledger.domain.commands import (
     MenuEntry,
     MuteViewer,
     Payout,
+    PinMessage,
+    PinTier,
     PostMessage,
     Refund,
     RegisterConnection,
@@ -25,6 +27,7 @@ from chatledger.domain.commands import (
     SetMenu,
     ShowAction,
     Tick,
+    ToyLevel,
     UnbanViewer,
 )
 from chatledger.domain.wire import dumps
@@ -46,6 +49,7 @@ _KINDS: dict[str, type[Any]] = {
     "show_request": RequestShow,
     "show": ShowAction,
     "tick": Tick,
+    "pin": PinMessage,
 }
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
 _DECIMAL_FIELDS = frozenset({"amount", "require_sum", "min_donation", "private_rate", "spy_rate"})
@@ -76,6 +80,12 @@ def decode_command(data: bytes) -> Command:
                 body[name] = Decimal(body[name])
         if "items" in body:  # a menu's entries: orjson wrote each as an object
             body["items"] = tuple(MenuEntry(e["label"], Decimal(e["price"])) for e in body["items"])
+        if body.get("pin_tiers") is not None:  # DESIGN §11's settings: lists of objects
+            body["pin_tiers"] = tuple(PinTier(Decimal(t["min"]), t["seconds"])
+                                      for t in body["pin_tiers"])
+        if body.get("toy_levels") is not None:
+            body["toy_levels"] = tuple(ToyLevel(Decimal(t["min"]), t["level"], t["seconds"])
+                                       for t in body["toy_levels"])
         for name in _TIME_FIELDS & body.keys():
             body[name] = datetime.fromisoformat(body[name])
         command: Command = cls(**body)

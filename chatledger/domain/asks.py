@@ -18,12 +18,14 @@ from chatledger.domain.commands import (
     Moderation,
     MuteViewer,
     Payout,
+    PinMessage,
     PostMessage,
     Refund,
     SetMenu,
     Tick,
     UnbanViewer,
 )
+from chatledger.domain.extras_settings import MAX_PIN_TEXT, settings_refusal
 from chatledger.domain.facts import Refusal
 from chatledger.domain.menu import menu_refusal
 from chatledger.domain.state import ZERO, LedgerState
@@ -32,7 +34,8 @@ BELOW_MINIMUM = "below minimum"
 MUTED = "muted"
 BANNED = "banned"
 MAX_MUTE_SECONDS = 86_400
-SETTINGS_FIELDS = ("min_donation", "private_rate", "spy_rate")  # what POST /chat/settings sets
+MONEY_SETTINGS = ("min_donation", "private_rate", "spy_rate")
+SETTINGS_FIELDS = (*MONEY_SETTINGS, "pin_tiers", "toy_levels")  # what POST /chat/settings sets
 
 
 def refusal(command: Command) -> Refusal | None:
@@ -51,6 +54,8 @@ def refusal(command: Command) -> Refusal | None:
             return Refusal("only clients donate", forbidden=True)
         if command.amount <= ZERO:
             return Refusal("sum: a donation is positive")
+    if isinstance(command, PinMessage):
+        return _pin_refusal(command)
     if isinstance(command, AddGoal):
         if actor.role != "model":
             return Refusal("only the model sets goals", forbidden=True)
@@ -63,15 +68,25 @@ def refusal(command: Command) -> Refusal | None:
     return None
 
 
+def _pin_refusal(command: PinMessage) -> Refusal | None:
+    if command.actor.role != "client":
+        return Refusal("only clients pin messages", forbidden=True)
+    if command.amount <= ZERO:
+        return Refusal("sum: a pin is positive")
+    if not 1 <= len(command.text) <= MAX_PIN_TEXT or not command.text.strip():
+        return Refusal(f"message: from 1 to {MAX_PIN_TEXT} characters, not only whitespace")
+    return None
+
+
 def _model_only_refusal(command: ChangeSettings | Moderation) -> Refusal | None:
     if command.actor.role != "model":
         return Refusal("only the model of the chat may do this", forbidden=True)
     if isinstance(command, ChangeSettings):
-        for name in SETTINGS_FIELDS:
+        for name in MONEY_SETTINGS:
             value = getattr(command, name)
             if value is not None and value < ZERO:
                 return Refusal(f"{name}: must not be negative")
-        return None
+        return settings_refusal(command)
     if command.client == command.chat:
         return Refusal("client: the model cannot moderate itself")
     if isinstance(command, MuteViewer) and not 1 <= command.seconds <= MAX_MUTE_SECONDS:
@@ -89,7 +104,7 @@ def recipient_refusal(command: PostMessage, recipient_kind: str | None) -> Refus
 
 def speaks(command: Command) -> bool:
     """What a mute silences: a message, or a donation's text (a plain tip still passes)."""
-    return isinstance(command, PostMessage) or (
+    return isinstance(command, PostMessage | PinMessage) or (
         isinstance(command, Donate) and command.text is not None
     )
 

@@ -70,6 +70,23 @@ class Payout:
 
 
 @dataclass(frozen=True, slots=True)
+class PinTier:
+    """A pin of at least `min` shows for `seconds` (DESIGN §11)."""
+
+    min: Decimal
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToyLevel:
+    """A tip of at least `min` plays the toy at `level` for `seconds` (DESIGN §11)."""
+
+    min: Decimal
+    level: int
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class ChangeSettings:
     command_id: str
     chat: str
@@ -77,6 +94,19 @@ class ChangeSettings:
     min_donation: Decimal | None  # 0 is no minimum; None (here and below): left as it is
     private_rate: Decimal | None = None  # per minute of a private show; 0 turns shows off
     spy_rate: Decimal | None = None
+    pin_tiers: tuple[PinTier, ...] | None = None  # (): no pins
+    toy_levels: tuple[ToyLevel, ...] | None = None  # (): no toy
+
+
+@dataclass(frozen=True, slots=True)
+class PinMessage:
+    """A client pays `amount` to pin `text` on top of the chat (DESIGN §11)."""
+
+    command_id: str
+    chat: str
+    actor: Actor
+    text: str
+    amount: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +213,7 @@ ChatCommand = (
     | SetMenu
     | RequestShow
     | ShowAction
+    | PinMessage
 )
 Command = ChatCommand | Refund | Deposit | Payout | Tick
 

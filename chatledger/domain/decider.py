@@ -34,6 +34,7 @@ from chatledger.domain.commands import (
     Donate,
     MuteViewer,
     Payout,
+    PinMessage,
     PostMessage,
     Refund,
     RegisterConnection,
@@ -45,6 +46,8 @@ from chatledger.domain.commands import (
 )
 from chatledger.domain.donations import INSUFFICIENT_FUNDS, add_goal, donate, require_model_chat
 from chatledger.domain.events import Event
+from chatledger.domain.extra_ticks import extra_tick, is_extra_tick
+from chatledger.domain.extras import pin
 from chatledger.domain.facts import CommandRefused, Facts, Refusal, refuse_if, require_account
 from chatledger.domain.menu import set_menu
 from chatledger.domain.moderation import (
@@ -117,6 +120,11 @@ def _payout(command: Payout, state: LedgerState, facts: Facts) -> None:
     facts.add(ev.PAID_OUT, None, is_public=False, amount=command.amount)
 
 
+def _tick(command: Tick, state: LedgerState, facts: Facts) -> None:
+    """Shows' ticks (`show_ticks.py`) and pins' and the toy's (`extra_ticks.py`)."""
+    (extra_tick if is_extra_tick(command) else tick)(command, state, facts)
+
+
 def _connection(command: RegisterConnection, state: LedgerState, facts: Facts) -> None:
     """Connections are not facts of the chat: the store upserts them, nothing is appended."""
 
@@ -137,5 +145,6 @@ _DECIDERS: dict[type, Callable[..., None]] = {
     SetMenu: set_menu,
     RequestShow: request_show,
     ShowAction: act,
-    Tick: tick,
+    Tick: _tick,
+    PinMessage: pin,
 }

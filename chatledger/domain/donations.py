@@ -12,6 +12,7 @@ from chatledger.domain import events as ev
 from chatledger.domain.asks import BELOW_MINIMUM, affordable, below_minimum, speaks, speech_refusal
 from chatledger.domain.commands import AddGoal, Donate
 from chatledger.domain.events import event_id_for
+from chatledger.domain.extras import queue_toy
 from chatledger.domain.facts import Facts, require_account
 from chatledger.domain.goals import goal_fact, start_next
 from chatledger.domain.menu import MENU_CHANGED, menu_changed, purchase_fact
@@ -49,6 +50,7 @@ def donate(command: Donate, state: LedgerState, facts: Facts) -> None:
     progress = [goal_fact(goal, goal.sum + amount) for goal in goals]
     # Anonymous: the facts keep the donor (refunds and the audit need it), the wire hides it.
     hidden: dict[str, Any] = {ev.ANONYMOUS: True} if command.anonymous else {}
+    donation_id = facts.next_id()
     facts.add(
         ev.DONATE,
         command.actor,
@@ -70,6 +72,7 @@ def donate(command: Donate, state: LedgerState, facts: Facts) -> None:
         start_next(model, state, facts, state.queued_goals.get(model, ()))
     if not unnamed:  # an anonymous or private tip never makes a sponsor
         _maybe_change_sponsor(command, state, facts)
+    queue_toy(state, facts, command, donation_id)
 
 
 def _maybe_change_sponsor(command: Donate, state: LedgerState, facts: Facts) -> None:

@@ -42,10 +42,26 @@ SHOW_TYPES: Final = frozenset(
      SHOW_ENDED, SHOW_CHARGED, SPY_STARTED, SPY_ENDED}
 )
 
+# Paid pins and the toy queue (DESIGN §11): domain/extras.py, domain/extras_book.py.
+MESSAGE_PINNED: Final = "message_pinned"
+PIN_REJECTED: Final = "pin_rejected"
+PIN_STARTED: Final = "pin_started"
+PIN_EXPIRED: Final = "pin_expired"
+PIN_REMOVED: Final = "pin_removed"
+TOY_QUEUED: Final = "toy_queued"
+TOY_STARTED: Final = "toy_started"
+TOY_FINISHED: Final = "toy_finished"
+TOY_REMOVED: Final = "toy_removed"
+EXTRAS_TYPES: Final = frozenset(
+    {MESSAGE_PINNED, PIN_REJECTED, PIN_STARTED, PIN_EXPIRED, PIN_REMOVED, TOY_QUEUED,
+     TOY_STARTED, TOY_FINISHED, TOY_REMOVED}
+)
+
 MODERATION_TYPES: Final = frozenset({VIEWER_MUTED, VIEWER_BANNED, VIEWER_UNBANNED})
 CHAT_TYPES: Final = frozenset(
     {MESSAGE, DONATE, DONATE_REJECTED, CHANGE_SPONSOR, END_GOAL, NEW_GOAL, DONATE_REFUNDED,
-     SETTINGS_CHANGED, MESSAGE_DELETED, MENU_CHANGED, GOAL_STARTED} | MODERATION_TYPES | SHOW_TYPES
+     SETTINGS_CHANGED, MESSAGE_DELETED, MENU_CHANGED, GOAL_STARTED}
+    | MODERATION_TYPES | SHOW_TYPES | EXTRAS_TYPES
 )
 ACCOUNT_TYPES: Final = frozenset({DEPOSITED, PAID_OUT})
 
@@ -56,7 +72,7 @@ ANONYMOUS: Final = "anonymous"
 # event, rendered with two decimals on the wire (`wire.money`), read back as Decimals (`rows`).
 MONEY_FIELDS: Final = frozenset(
     {"sum", "total", "require_sum", "min_donation", "price", "amount", "charged", "rate",
-     "private_rate", "spy_rate"}
+     "private_rate", "spy_rate", "min"}
 )
 
 

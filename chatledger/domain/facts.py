@@ -62,6 +62,9 @@ class Facts:
             )
         )
 
+    def next_id(self) -> str:
+        """The id the next event added gets (a pin's id is its message_pinned's)."""
+        return event_id_for(self.command_id, len(self.events))
 
     def record(self, type_: str, actor: Actor | None, payload: dict[str, Any], *,
                is_public: bool = True) -> None:

@@ -5,7 +5,7 @@ state; the ledger asks them again over the rows it locked.
 """
 
 from datetime import timedelta
-from decimal import Decimal
+from typing import Any
 
 from chatledger.domain import events as ev
 from chatledger.domain.asks import SETTINGS_FIELDS
@@ -17,6 +17,8 @@ from chatledger.domain.commands import (
     MuteViewer,
     UnbanViewer,
 )
+from chatledger.domain.extras import delete_pin, pin_deletion_refusal, pin_of, remove_pins_of
+from chatledger.domain.extras_settings import entries_fact
 from chatledger.domain.facts import Facts, Refusal, refuse_if, require_account
 from chatledger.domain.state import ZERO, LedgerState
 from chatledger.domain.wire import iso
@@ -26,14 +28,18 @@ def change_settings(command: ChangeSettings, state: LedgerState, facts: Facts) -
     """`settings_changed` carries the chat's settings after the change: a field the command
     leaves out (None) keeps its value."""
     require_account(state, command.chat)
-    chat, shows = command.chat, state.shows
-    now: dict[str, Decimal] = {
+    chat, shows, extras = command.chat, state.shows, state.extras
+    now: dict[str, Any] = {
         "min_donation": state.min_donations.get(chat, ZERO),
         "private_rate": shows.private_rates.get(chat, ZERO),
         "spy_rate": shows.spy_rates.get(chat, ZERO),
+        "pin_tiers": extras.pin_tiers.get(chat, ()),
+        "toy_levels": extras.toy_levels.get(chat, ()),
     }
     changed = {name: getattr(command, name) for name in SETTINGS_FIELDS}
     now.update({name: value for name, value in changed.items() if value is not None})
+    now["pin_tiers"], now["toy_levels"] = (entries_fact(now["pin_tiers"]),
+                                          entries_fact(now["toy_levels"]))
     facts.record(ev.SETTINGS_CHANGED, command.actor, dict(now))
 
 
@@ -67,6 +73,7 @@ def mute(command: MuteViewer, state: LedgerState, facts: Facts) -> None:
 
 def ban(command: BanViewer, state: LedgerState, facts: Facts) -> None:
     facts.add(ev.VIEWER_BANNED, command.actor, client=_target_client(command, state))
+    remove_pins_of(state, facts, command.chat, command.client, command.actor)
 
 
 def unban(command: UnbanViewer, state: LedgerState, facts: Facts) -> None:
@@ -74,7 +81,11 @@ def unban(command: UnbanViewer, state: LedgerState, facts: Facts) -> None:
 
 
 def deletion_refusal(state: LedgerState, command: DeleteMessage) -> Refusal | None:
-    """Only a live message of this chat, and only by the model or its author."""
+    """Only a live message (or pin: DESIGN §11) of this chat, and only by the model or its
+    author."""
+    found = pin_of(state, command)
+    if found is not None:
+        return pin_deletion_refusal(found, command)
     message = state.messages.get(command.message_id)
     if message is None or message.model != command.chat:
         return Refusal("id: no such message in this chat")
@@ -87,4 +98,8 @@ def deletion_refusal(state: LedgerState, command: DeleteMessage) -> Refusal | No
 
 def delete_message(command: DeleteMessage, state: LedgerState, facts: Facts) -> None:
     refuse_if(deletion_refusal(state, command))
+    found = pin_of(state, command)
+    if found is not None:
+        delete_pin(state, facts, found, command.actor)
+        return
     facts.add(ev.MESSAGE_DELETED, command.actor, message_id=command.message_id)

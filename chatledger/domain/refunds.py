@@ -9,6 +9,7 @@ from typing import Any
 from chatledger.domain import events as ev
 from chatledger.domain.asks import affordable
 from chatledger.domain.commands import Actor, Refund
+from chatledger.domain.extras import unqueue_toy
 from chatledger.domain.facts import CommandRefused, Facts, require_account
 from chatledger.domain.goals import goal_fact
 from chatledger.domain.state import Donation, LedgerState
@@ -45,6 +46,7 @@ def refund(command: Refund, state: LedgerState, facts: Facts) -> None:
     )
     if donation.ranked:
         _maybe_dethrone(donation, state, facts)
+    unqueue_toy(state, facts, donation)
 
 
 def _maybe_dethrone(refunded: Donation, state: LedgerState, facts: Facts) -> None:

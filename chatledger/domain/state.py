@@ -13,6 +13,7 @@ from decimal import Decimal
 from chatledger.domain import events as ev
 from chatledger.domain.commands import Actor
 from chatledger.domain.events import Event
+from chatledger.domain.extras_book import ExtrasBook, fold_extra, fold_settings
 from chatledger.domain.hold_book import HOLD_TYPES, HoldBook, fold_hold
 from chatledger.domain.menu_items import Menu, menu_of
 from chatledger.domain.show_book import ShowBook, fold_rates, fold_show
@@ -95,6 +96,7 @@ class LedgerState:
     menus: dict[str, Menu] = field(default_factory=dict)  # model -> its tip menu
     holds: HoldBook = field(default_factory=HoldBook)
     shows: ShowBook = field(default_factory=ShowBook)
+    extras: ExtrasBook = field(default_factory=ExtrasBook)  # paid pins, the toy queue
 
     def available(self, client: str) -> Decimal:
         """What a client may spend or put on hold now: the balance less its open holds."""
@@ -229,6 +231,7 @@ def _settings_changed(state: LedgerState, event: Event) -> None:
     if event.payload.get("min_donation") is not None:
         state.min_donations[event.stream] = Decimal(event.payload["min_donation"])
     fold_rates(state.shows, event)
+    fold_settings(state.extras, event)
 
 
 def _show_event(state: LedgerState, event: Event) -> None:
@@ -267,6 +270,10 @@ def _menu_changed(state: LedgerState, event: Event) -> None:
     state.menus[event.stream] = menu_of(event.payload)
 
 
+def _extra_event(state: LedgerState, event: Event) -> None:
+    fold_extra(state.extras, state.balances, event)
+
+
 _EVOLVERS = {
     ev.MENU_CHANGED: _menu_changed,
     ev.MESSAGE: _message_posted,
@@ -284,4 +291,5 @@ _EVOLVERS = {
     ev.GOAL_STARTED: _goal_started,
     ev.CHANGE_SPONSOR: _sponsor_changed,
     **dict.fromkeys(ev.SHOW_TYPES, _show_event),
+    **dict.fromkeys(ev.EXTRAS_TYPES, _extra_event),
 }

@@ -11,12 +11,12 @@ def visible_to(event: Mapping[str, Any], viewer: str, chat: str) -> bool:
 
     Public events go to everyone in the chat; a private one to its sender and the model (and to
     the `to` client of a model's private reply, and to the `audience` of a message during a
-    private show); a refused donation only to its donor.
+    private show); a refused donation or pin only to its donor.
     """
     if event.get("chat") != chat or event.get("type") not in ev.CHAT_TYPES:
         return False
     sender = (event.get("from") or {}).get("uuid")
-    if event["type"] == ev.DONATE_REJECTED:
+    if event["type"] in (ev.DONATE_REJECTED, ev.PIN_REJECTED):
         return bool(sender == viewer)
     return bool(event.get("is_public") or viewer in (sender, chat) or event.get("to") == viewer
                 or viewer in (event.get("audience") or ()))  # a show's (DESIGN §10)

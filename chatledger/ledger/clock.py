@@ -15,7 +15,8 @@ Minute boundaries, the 60 s request timeout, hold expiry and the 10 s disconnect
   command id once, and a tick that no longer matches the state is refused and recorded. So
   every clock may send every tick, as often as it likes.
 - Nothing is remembered here: what is due is read from the projection rows each pass
-  (`shows`, `show_spies`, `holds`), so a restarted ledger, a new one after a rebalance, or one
+  (`shows`, `show_spies`, `holds`; pins and toy turns: `pins`, `toy_turns`, DESIGN §11), so a
+  restarted ledger, a new one after a rebalance, or one
   whose sends failed while the broker was away sends again what is still due. Every ledger
   process runs a clock over every chat with a show or an open hold (duplicates are harmless;
   the set is small: shows and their holds, not tips).
@@ -37,10 +38,12 @@ from databases import Database
 from chatledger.bus.command_codec import encode_command
 from chatledger.bus.kafka import BusUnavailable, send_bounded
 from chatledger.domain.commands import Tick
+from chatledger.domain.extra_ticks import extra_due_ticks
 from chatledger.domain.show_book import RUNNING
 from chatledger.domain.show_ticks import due_ticks
 from chatledger.domain.shows import DISCONNECT_S
 from chatledger.domain.state import LedgerState
+from chatledger.ledger.extras_store import due_chats, load_chat
 from chatledger.ledger.show_loader import chat_shows
 from chatledger.platform.config import Settings
 
@@ -81,7 +84,7 @@ class Clock:
         ticks = [
             tick_of(chat, what, at)
             for chat in chats
-            for what, at in due_ticks(state, chat)
+            for what, at in [*due_ticks(state, chat), *extra_due_ticks(state, chat)]
             if at <= now
         ]
         if self.present is not None:
@@ -96,8 +99,9 @@ class Clock:
                 "SELECT model_uuid FROM shows WHERE status <> 'ended'"
                 " UNION SELECT model_uuid FROM holds WHERE status = 'open'"
             )
-            chats = sorted(row[0] for row in await cur.fetchall())
+            chats = sorted({row[0] for row in await cur.fetchall()} | set(await due_chats(cur)))
             await chat_shows(cur, state, chats)
+            await load_chat(cur, state, chats)  # pins and the toy (DESIGN §11)
         return state, chats
 
     async def disconnects(self, state: LedgerState, chats: list[str],

@@ -1,6 +1,6 @@
 """The SQL of the projection tables a batch touched: goals, donor totals and days, sponsors,
 chat settings, mutes, bans, refunds, deletions, connections and menus (`menu_rows.py`; holds
-and shows: `show_writes.py`).
+and shows: `show_writes.py`; pins and the toy: `extras_store.py`).
 
 Runs inside the batch's transaction, after its events, with the chat's stream locked (so these
 rows cannot change under it: `state_loader.py`). The rows themselves come from
@@ -16,6 +16,7 @@ from chatledger.domain.state import LedgerState, Pair
 from chatledger.ledger import connections
 from chatledger.ledger import projection_rows as rows
 from chatledger.ledger.event_rows import placeholders
+from chatledger.ledger.extras_store import write_extras
 from chatledger.ledger.menu_rows import write_menus
 from chatledger.ledger.show_writes import write_shows
 
@@ -37,6 +38,7 @@ class ProjectionWriter:
         await self._connections(commands)
         await write_menus(self.cur, self.state, events)
         await write_shows(self._upsert, self.cur, self.state, events)
+        await write_extras(self._upsert, self.state, events)
 
     async def _goals(self, events: list[Event]) -> None:
         touched = {

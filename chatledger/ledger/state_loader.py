@@ -7,6 +7,7 @@ locked FOR UPDATE first by the batch, `batch.py`):
   deletions, menus): only batches holding that chat's stream lock write them (and `rebuild`'s swap,
   which locks every stream), so once the stream is locked they cannot change under the batch;
 - the holds and shows of the chats and the open holds of the clients locked: `show_loader.py`;
+- the chats' pin tiers, toy levels, pins and toy turns not over: `extras_store.py`;
 - the accounts whose money may move, locked FOR UPDATE in uuid order after the streams
   (`lock=True`). A refund moves its donor's money, and the donor is known only from the
   donation: it is found by a plain read of the donation's row before the accounts are locked
@@ -34,7 +35,7 @@ from chatledger.domain.state import (
     donation_of,
     message_of,
 )
-from chatledger.ledger import show_loader
+from chatledger.ledger import extras_store, show_loader
 from chatledger.ledger.event_rows import EVENT_COLUMNS, placeholders, row_to_event
 from chatledger.ledger.menu_rows import load_menus, menu_chats
 
@@ -60,6 +61,7 @@ class StateLoader:
         await self.accounts(owners, lock=True)
         clients = [owner for owner in owners if state.kinds.get(owner) == "client"]
         await show_loader.open_holds_of(self.cur, state, clients)
+        await extras_store.load_for_batch(self.cur, state, commands)
         chat_commands: list[ChatCommand | Refund | cmd.Tick] = [
             c for c in commands if not isinstance(c, cmd.Deposit | cmd.Payout)
         ]

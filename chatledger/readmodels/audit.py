@@ -37,7 +37,7 @@ from chatledger.ledger.projection_rows import (
     refund_rows,
     setting_rows,
 )
-from chatledger.readmodels import show_audit
+from chatledger.readmodels import extras_audit, show_audit
 from chatledger.readmodels.audit_report import (
     AuditReport,
     Finding,
@@ -91,9 +91,11 @@ class Auditor:
                 self._fail("menu_purchase", where, problem)
         show_audit.check_before(self.replay.state, event, where, self._fail)
         self.goals.before(self.replay.state, event, where)
+        extras_audit.check_before(self.replay.state, event, where, self._fail)
         self.replay.fold(event, position)
         self.goals.after(event, where)
         show_audit.check_after(self.replay.state, event, where, self._fail)
+        extras_audit.check_after(self.replay.state, event, where, self._fail)
         if event.type == ev.DONATE and event.actor is not None:
             self._check_not_negative(event.actor.uuid, where)
         elif event.type in (ev.PAID_OUT, ev.DONATE_REFUNDED):
@@ -179,12 +181,8 @@ class Auditor:
         self._check_versions(live.versions)
         self._check_balances(live)
         self._check_goals(live.goals)
-        self._compare(
-            "donor_total",
-            "donor_totals.model_uuid,client_uuid",
-            donor_total_rows(self.replay.state),
-            live.donor_totals,
-        )
+        self._compare("donor_total", "donor_totals.model_uuid,client_uuid",
+                      donor_total_rows(self.replay.state), live.donor_totals)
         self._check_sponsors(live)
         self._check_day_one(live)
         self._check_shows(live)
@@ -278,10 +276,11 @@ class Auditor:
             self._compare(check, row, replayed, have)
 
     def _check_shows(self, live: Live) -> None:
-        """DESIGN §10: money on hold conserved, and the hold and show tables equal the fold."""
+        """§10: money on hold conserved, the hold and show tables (and §11's) equal the fold."""
         state = self.replay.state
         show_audit.conservation(state, self.deposits, self.payouts, self._fail)
-        for table, replayed in show_audit.replay_tables(state).items():
+        tables = {**show_audit.replay_tables(state), **extras_audit.replay_tables(state)}
+        for table, replayed in tables.items():
             self._compare(table, f"{table}.id", replayed, live.show_tables.get(table, {}))
 
     def _compare(

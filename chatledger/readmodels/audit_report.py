@@ -43,7 +43,8 @@ class Live:
     refunds: dict[str, RefundRow] = field(default_factory=dict)
     deleted_messages: dict[str, DeletionRow] = field(default_factory=dict)
     chat_menus: dict[str, MenuRow] = field(default_factory=dict)
-    show_tables: dict[str, dict[Any, Any]] = field(default_factory=dict)  # show_audit.read_live
+    # show_audit.read_live's and extras_audit.read_live's (holds, shows; pins, the toy)
+    show_tables: dict[str, dict[Any, Any]] = field(default_factory=dict)
 
     @property
     def kinds(self) -> dict[str, str]:

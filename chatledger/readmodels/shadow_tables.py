@@ -28,6 +28,8 @@ from chatledger.ledger.projection_rows import (
     refund_rows,
     setting_rows,
 )
+from chatledger.readmodels import extras_audit
+from chatledger.readmodels.extras_audit import EXTRAS_PROJECTIONS, EXTRAS_SHADOW_SPECS
 from chatledger.readmodels.replay import Replay, sponsor_rows
 from chatledger.readmodels.shadow_columns import MONEY, UUID
 from chatledger.readmodels.show_audit import SHOW_PROJECTIONS, SHOW_SHADOW_SPECS, shadow_rows
@@ -35,6 +37,7 @@ from chatledger.readmodels.show_audit import SHOW_PROJECTIONS, SHOW_SHADOW_SPECS
 SQL_PROJECTIONS = (
     "balances", "goals", "sponsors", "donor_totals", "donor_days", "chat_settings", "chat_mutes",
     "chat_bans", "refunds", "deleted_messages", "chat_menus", *SHOW_PROJECTIONS,
+    *EXTRAS_PROJECTIONS,
 )
 WRITE_CHUNK = 1000
 
@@ -215,6 +218,11 @@ TABLES: tuple[ShadowTable, ...] = (
         ShadowTable(projection, table, columns, (key,), values,
                     lambda r, table=table: shadow_rows(table, r.state))  # type: ignore[misc]
         for projection, table, columns, key, values in SHOW_SHADOW_SPECS
+    ),
+    *(
+        ShadowTable(projection, table, columns, (key,), values,
+                    lambda r, table=table: extras_audit.shadow_rows(table, r.state))  # type: ignore[misc]
+        for projection, table, columns, key, values in EXTRAS_SHADOW_SPECS
     ),
 )
 

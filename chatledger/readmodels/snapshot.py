@@ -25,7 +25,7 @@ from chatledger.ledger.projection_rows import (
     SponsorRow,
 )
 from chatledger.platform.db import snapshot
-from chatledger.readmodels import show_audit
+from chatledger.readmodels import extras_audit, show_audit
 from chatledger.readmodels.audit import Auditor, AuditReport, Live
 
 CHUNK = 5000
@@ -75,7 +75,7 @@ async def read_live(cur: Any) -> Live:
     await cur.execute("SELECT stream, version FROM streams")
     live.versions = {stream: int(version) for stream, version in await _all(cur)}
     await _read_day_one(cur, live)
-    live.show_tables = await show_audit.read_live(cur)
+    live.show_tables = {**await show_audit.read_live(cur), **await extras_audit.read_live(cur)}
     return live
 
 

@@ -5,7 +5,7 @@
 const MAX_EVENTS = 500;
 const MAX_GOALS = 4;
 const CLOSE_BANNED = 4003; // the gateway closes a banned viewer's sockets with it (DESIGN §9)
-const MONEY_MOVERS = new Set(["donate", "donate_rejected", "donate_refunded"]);
+const MONEY_MOVERS = new Set(["donate", "donate_rejected", "donate_refunded", "message_pinned"]);
 
 const state = {
   token: null,
@@ -148,6 +148,7 @@ function join(token, roster) {
   renderMinDonation();
   setUpMenu();
   setUpShows();
+  setUpExtras(); // extras.js
   start();
 }
 
@@ -316,6 +317,7 @@ function receive(event) {
   }
   if (event.seq > state.stateSeq) applyToState(event);
   if (event.type === "menu_changed") applyMenu(event); // by version: older ones change nothing
+  if (state.live && isExtrasEvent(event)) extrasChanged(event); // extras.js
   track(event);
   trackShow(event);
   if (state.live && (event.type === "donate" || event.type === "donate_refunded")) {
@@ -454,6 +456,7 @@ function renderEvent(event) {
       line.append(el("span", "system", `Goal reached: ${event.goal.name}!`));
       break;
     default: {
+      if (extrasLine(event, who, line)) break; // extras.js: pins and the toy
       const text = showEventText(event);
       if (!text) return null;
       line.append(el("span", "system", text));

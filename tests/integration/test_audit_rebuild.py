@@ -129,6 +129,7 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
     assert summary["projections"] == [
         "balances", "goals", "sponsors", "donor_totals", "donor_days", "chat_settings",
         "chat_mutes", "chat_bans", "refunds", "deleted_messages", "chat_menus", "holds", "shows",
+        "extras",
     ]
     assert summary["history_keys_dropped"] >= 0
     assert summary["rows_changed"] == {  # exactly the corrupted rows, nothing else
@@ -148,6 +149,9 @@ async def test_audit_names_each_corrupted_row_and_rebuild_repairs_them(
         "show_rates": 0,
         "shows": 0,
         "show_spies": 0,
+        "chat_extras": 0,
+        "pins": 0,
+        "toy_turns": 0,
     }
     assert "events/s" in rebuilt.err  # plain progress lines: stdout is not a terminal
 

@@ -79,7 +79,8 @@ async def test_a_minimum_tip_refuses_smaller_tips_at_once(
         ({"min_donation": "1.234"}, "min_donation: has more than 2 decimal places"),
         ({"min_donation": "lots"}, "min_donation: must be a number or a numeric string"),
         ({"min_donation": 100000.01}, "min_donation: must be at most 100000.00"),
-        ({}, "body: name at least one of min_donation, private_rate, spy_rate"),
+        ({}, "body: name at least one of min_donation, private_rate, spy_rate, pin_tiers,"
+             " toy_levels"),
     ],
 )
 async def test_a_bad_minimum_is_refused_with_its_reason_and_changes_nothing(

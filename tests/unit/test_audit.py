@@ -44,6 +44,7 @@ from chatledger.ledger.projection_rows import (
     setting_rows,
 )
 from chatledger.readmodels.audit import Auditor, AuditReport, Live, render
+from chatledger.readmodels.extras_audit import replay_tables as extras_tables
 from chatledger.readmodels.replay import Replay, sponsor_rows
 from chatledger.readmodels.show_audit import replay_tables
 
@@ -96,7 +97,7 @@ def live_of(events: list[Event]) -> Live:
         chat_bans=ban_rows(replay.state),
         refunds=refund_rows(replay.state),
         deleted_messages=deletion_rows(replay.state),
-        show_tables=replay_tables(replay.state),
+        show_tables={**replay_tables(replay.state), **extras_tables(replay.state)},
     )
 
 

@@ -13,8 +13,11 @@ from chatledger.domain.commands import (
     Deposit,
     Donate,
     MuteViewer,
+    PinMessage,
+    PinTier,
     PostMessage,
     Refund,
+    ToyLevel,
     UnbanViewer,
 )
 
@@ -67,3 +70,15 @@ def test_a_command_id_no_row_can_hold_is_undecodable(command_id: object) -> None
     raw = raw.replace(b'"command_id":"c"', b'"command_id":' + orjson.dumps(command_id))
     with pytest.raises(UndecodableCommand):
         decode_command(raw)
+
+
+@pytest.mark.parametrize("command", [
+    PinMessage("c12", "m", ACTOR, "look here", Decimal("5.00")),
+    ChangeSettings("c13", "m", ACTOR, None, None, None,
+                   (PinTier(Decimal("5.00"), 60), PinTier(Decimal("20.00"), 600)),
+                   (ToyLevel(Decimal("1.00"), 3, 5),)),
+    ChangeSettings("c14", "m", ACTOR, None, None, None, (), ()),  # both turned off
+    ChangeSettings("c15", "m", ACTOR, Decimal("1.00")),  # both left as they are
+])
+def test_paid_extras_commands_round_trip_exactly(command: object) -> None:
+    assert decode_command(encode_command(command)) == command  # type: ignore[arg-type]

@@ -23,12 +23,15 @@ from chatledger.domain.commands import (
     MenuEntry,
     MuteViewer,
     Payout,
+    PinMessage,
+    PinTier,
     PostMessage,
     Refund,
     RequestShow,
     SetMenu,
     ShowAction,
     Tick,
+    ToyLevel,
     UnbanViewer,
 )
 from chatledger.domain.decider import apply
@@ -75,6 +78,7 @@ def every_kind_of_event() -> list[Event]:
         SetMenu("menu", MIA.uuid, MIA, (MenuEntry("Dance", Decimal("4")),)),
         Donate("buy", MIA.uuid, BOB, Decimal("4"), menu_item=_DANCE_ID),  # with menu_item
         *a_show_with_a_spy(),
+        *pins_and_the_toy(),
     ]
     return [event for command in commands for event in apply(command, state, NOW)]
 
@@ -96,6 +100,31 @@ def a_show_with_a_spy() -> list[Command]:
         RequestShow("ask3", MIA.uuid, BOB, 60.0),
         Tick("lapse", MIA.uuid, f"hold:{event_id_for('ask3', 1)}:expire",
              NOW + timedelta(hours=1)),
+    ]
+
+
+def pins_and_the_toy() -> list[Command]:
+    """Tiers and levels set; pins bought (one shows, one waits, one refused), expired and
+    removed (while showing); tips queue toy turns, one refunded before its turn, one finished
+    (DESIGN §11)."""
+    pin, waiting = event_id_for("pin", 0), event_id_for("pin2", 0)
+    tiers = (PinTier(Decimal("2"), 30), PinTier(Decimal("5"), 60))
+    levels = (ToyLevel(Decimal("1"), 3, 5),)
+    return [
+        Deposit("more", ANN.uuid, Decimal("100")),  # Bob is muted: a pin speaks
+        ChangeSettings("extras", MIA.uuid, MIA, None, None, None, tiers, levels),
+        PinMessage("pin", MIA.uuid, ANN, "look here", Decimal("5")),
+        PinMessage("pin2", MIA.uuid, ANN, "and here", Decimal("2")),
+        PinMessage("pin3", MIA.uuid, ANN, "too cheap", Decimal("1")),  # pin_rejected
+        Tick("start", MIA.uuid, f"pin:{pin}:start", NOW),
+        Tick("expire", MIA.uuid, f"pin:{pin}:expire", NOW + timedelta(seconds=60)),
+        DeleteMessage("unpin", MIA.uuid, MIA, waiting),
+        Donate("toy1", MIA.uuid, ANN, Decimal("3")),  # the chat's minimum is 2.50
+        Donate("toy2", MIA.uuid, ANN, Decimal("3"), None, True, True),
+        Donate("toy3", MIA.uuid, ANN, Decimal("3")),
+        Refund("unqueue", MIA.uuid, event_id_for("toy3", 0)),
+        Tick("played", MIA.uuid, f"toy:{event_id_for('toy1', 0)}:finish",
+             NOW + timedelta(seconds=5)),
     ]
 
 
