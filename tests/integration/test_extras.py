@@ -226,7 +226,7 @@ async def test_a_refund_takes_back_a_turn_not_begun_and_private_tips_name_nobody
     model = await people.model()
     bob = await people.client(model, "Bob", money="50")
     eve = await people.client(model, "Eve")
-    await settings(stack, db, model, toy_levels=[{"min": "2", "level": 5, "seconds": 12}])
+    await settings(stack, db, model, toy_levels=[{"min": "2", "level": 5, "seconds": 25}])
     async with aiohttp.ClientSession() as http, connected(http, stack.api.url, eve) as page:
         playing = await post(stack.api, bob, "/chat/donate/add", {"sum": 2})
         waiting = await post(stack.api, bob, "/chat/donate/add", {"sum": 3})
@@ -244,7 +244,7 @@ async def test_a_refund_takes_back_a_turn_not_begun_and_private_tips_name_nobody
         assert toy["playing"]["donation"] == event_id_for(playing, 0)  # begun: it plays out
         assert [t["donation"] for t in toy["queue"]] == [event_id_for(hidden, 0)]
         assert toy["queue"][0]["from"]["name"] == "anonymous"
-        assert toy["levels"] == [{"min": "2.00", "level": 5, "seconds": 12}]
+        assert toy["levels"] == [{"min": "2.00", "level": 5, "seconds": 25}]
         seen = await page.until(lambda got: any(e["type"] == "toy_removed" for e in got),
                                 "the turn taken back")
         last = Refund(str(uuid.uuid4()), model.uuid, event_id_for(hidden, 0))
