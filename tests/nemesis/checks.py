@@ -82,14 +82,14 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
             by_command[event["command_id"]].append(event)
             if (mark := mark_of(event)) is not None:
                 by_mark[mark].append(event)
-    lost, borrowed, doubled, twice, excused = [], [], [], [], 0
+    lost, borrowed, doubled, twice, excused = [], [], [], [], Counter[str]()
     for op in ops:
         if op.command_id is not None:
             found = by_command.get(op.command_id, [])
             outcome = outcomes.get(op.command_id)
             if outcome is None:
                 if lost_with_broker(op, broker_kills):
-                    excused += 1
+                    excused[op.kind] += 1
                 else:
                     lost.append(f"{op.kind} {op.command_id} mark={op.mark} answers={op.statuses}"
                                 f" 201 at {op.acked_wall or '?'}")
@@ -117,9 +117,9 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
     if twice:
         failures.append(_listed(f"{len(twice)} commands applied twice under two ids", twice))
     if excused:
-        print(f"nemesis: {excused} acknowledged commands missing, each acknowledged less than"
-              f" {LOSS_WINDOW_S:.0f}s before a broker SIGKILL (a memory broker's documented"
-              " loss)")
+        print(f"nemesis: {excused.total()} acknowledged commands missing {dict(excused)}, each"
+              f" acknowledged less than {LOSS_WINDOW_S:.0f}s before a broker SIGKILL (a memory"
+              " broker's documented loss)")
     return failures
 
 

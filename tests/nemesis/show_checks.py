@@ -71,7 +71,9 @@ def check_holds(events: list[Wire], now: datetime) -> tuple[list[str], dict[str,
     return [_listed(f"{len(lines)} {kind}", lines) for kind, lines in problems.items()], seen
 
 
-def check_shows(events: list[Wire]) -> tuple[list[str], Counter[str]]:
+def check_shows(events: list[Wire],
+                sent: frozenset[str] = frozenset()) -> tuple[list[str], Counter[str]]:
+    """Also counts how shows ended: "(clock)" when by a tick, not by a command in `sent`."""
     of: dict[str, dict[str, list[Wire]]] = defaultdict(lambda: defaultdict(list))
     captured: dict[tuple[str, str | None], list[Decimal]] = defaultdict(list)
     placed: Counter[str] = Counter()
@@ -87,7 +89,8 @@ def check_shows(events: list[Wire]) -> tuple[list[str], Counter[str]]:
     for show, kinds in of.items():
         requested, started, ended = (kinds[k] for k in ("show_requested", "show_started",
                                                          "show_ended"))
-        reasons.update(f"{e['reason']}" for e in ended)
+        reasons.update(e["reason"] + ("" if e["command_id"] in sent else " (clock)")
+                       for e in ended)
         reasons["started"] += len(started)
         if len(requested) != 1 or len(ended) != 1 or len(started) > 1:
             problems["shows not requested once, ended once and started at most once"].append(
@@ -160,16 +163,17 @@ def check_menu(ops: list[Op], events: list[Wire]) -> tuple[list[str], Counter[st
     for op in ops:
         if op.kind != "menu_buy" or op.item is None:
             continue
-        event = done.get(op.command_id or "")
-        if event is None:
+        decision = done.get(op.command_id or "")
+        if decision is None:
             seen[f"answered {op.statuses[-1] if op.statuses else '-'}, nothing decided"] += 1
             continue
-        outcome = event.get("reason") or "bought"
+        outcome = decision.get("reason") or "bought"
         seen[outcome] += 1
         menu = then[op.command_id or ""]
         if outcome == "menu changed" and op.item["id"] in menu:
             wrong.append(f"{op.mark}: refused 'menu changed', but {op.item} was on the menu")
-        if outcome == "bought" and (event.get("menu_item") or {}).get("id") != op.item["id"]:
-            wrong.append(f"{op.mark}: bought {op.item}, the event says {event.get('menu_item')}")
+        said = decision.get("menu_item")
+        if outcome == "bought" and (said or {}).get("id") != op.item["id"]:
+            wrong.append(f"{op.mark}: bought {op.item}, the event says {said}")
     return ([_listed(f"{len(wrong)} tip-menu purchases against the menu of their decision",
                      wrong)] if wrong else []), seen

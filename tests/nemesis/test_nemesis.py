@@ -191,7 +191,8 @@ async def verdict(db: Database, load: Load, nemesis: Nemesis, viewers: list[View
 
 def show_verdict(load: Load, events: list[Wire]) -> list[str]:
     holds, hold_counts = check_holds(events, datetime.now(UTC))
-    shows, endings = check_shows(events)
+    shows, endings = check_shows(events, frozenset(op.command_id for op in load.ops
+                                                   if op.command_id))
     menu, purchases = check_menu(load.ops, events)
     say(f"holds {dict(hold_counts)}; shows {dict(endings)}; menu purchases {dict(purchases)}")
     return holds + shows + menu
