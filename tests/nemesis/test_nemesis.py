@@ -115,7 +115,7 @@ async def run(stack: PrivateStack, fleet: Fleet, db: Database, chats: list[Chat]
         say("every show over but the one left to time out")
         await quiesce(db, load, nemesis, viewers)
         failures = await verdict(db, load, nemesis, viewers, chats, fleet, dead, env)
-        return unfinished + failures + show_verdict(load, await all_events(db))
+        return unfinished + failures + show_verdict(load, shows, await all_events(db))
     finally:
         await audience.close()
 
@@ -189,12 +189,16 @@ async def verdict(db: Database, load: Load, nemesis: Nemesis, viewers: list[View
     return failures
 
 
-def show_verdict(load: Load, events: list[Wire]) -> list[str]:
+def show_verdict(load: Load, shows_load: ShowLoad, events: list[Wire]) -> list[str]:
     holds, hold_counts = check_holds(events, datetime.now(UTC))
     shows, endings = check_shows(events, frozenset(op.command_id for op in load.ops
                                                    if op.command_id))
     menu, purchases = check_menu(load.ops, events)
-    say(f"holds {dict(hold_counts)}; shows {dict(endings)}; menu purchases {dict(purchases)}")
+    cut = Counter(("left" if e["show"] in shows_load.left else "stayed")
+                  for e in events if e["type"] == "show_ended" and e["reason"] == "disconnected")
+    say(f"holds {dict(hold_counts)}; shows {dict(endings)} (disconnected: the client left or"
+        f" stayed {dict(cut)}, it left {len(shows_load.left)} times); menu purchases"
+        f" {dict(purchases)}")
     return holds + shows + menu
 
 
