@@ -194,11 +194,12 @@ def show_verdict(load: Load, shows_load: ShowLoad, events: list[Wire]) -> list[s
     shows, endings = check_shows(events, frozenset(op.command_id for op in load.ops
                                                    if op.command_id))
     menu, purchases = check_menu(load.ops, events)
-    cut = Counter(("left" if e["show"] in shows_load.left else "stayed")
-                  for e in events if e["type"] == "show_ended" and e["reason"] == "disconnected")
-    say(f"holds {dict(hold_counts)}; shows {dict(endings)} (disconnected: the client left or"
-        f" stayed {dict(cut)}, it left {len(shows_load.left)} times); menu purchases"
-        f" {dict(purchases)}")
+    ended = {e["show"]: e["reason"] for e in events if e["type"] == "show_ended"}
+    left = Counter(ended.get(show, "never") for show in shows_load.left)
+    stayed = sum(1 for show, reason in ended.items()
+                 if reason == "disconnected" and show not in shows_load.left)
+    say(f"holds {dict(hold_counts)}; shows {dict(endings)}; the client left {dict(left)},"
+        f" stayed yet disconnected {stayed}; menu purchases {dict(purchases)}")
     return holds + shows + menu
 
 
