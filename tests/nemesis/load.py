@@ -39,6 +39,7 @@ class Op:
     acked_wall: str = ""  # the same moment in UTC, to set beside the faults' times
     hidden: str = ""  # "private"/"anonymous" tip: no public event may name its donor
     expect: str = ""  # what the contract says the answer must be, for key-reuse probes
+    item: dict[str, Any] | None = None  # a tip-menu purchase: the item bought {id, label, price}
 
     @property
     def accepted(self) -> bool:

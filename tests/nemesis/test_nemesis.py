@@ -1,4 +1,5 @@
-"""A Jepsen-style nemesis: mixed load and 200+ reconnecting viewers while a seeded schedule
+"""A Jepsen-style nemesis: mixed load (money on hold too: private and spy shows, the tip menu)
+and 200+ reconnecting viewers while a seeded schedule
 SIGKILLs and restarts ledger, history, api and gateway processes (two of each), SIGKILLs the
 broker and pauses MySQL and Redis (a private stack: never the shared servers). Afterwards, with
 the load stopped and everything healed, it checks what `checks.py` promises, plus a clean
@@ -13,6 +14,7 @@ import os
 import random
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ from tests.helpers.private_stack import PrivateStack, private_stack
 from tests.helpers.wait import eventually
 from tests.nemesis.cast import Chat, cast
 from tests.nemesis.checks import (
+    Wire,
     all_events,
     by_chat,
     check_commands,
@@ -41,6 +44,8 @@ from tests.nemesis.load import Load
 from tests.nemesis.nemesis import Nemesis
 from tests.nemesis.operator import Operator
 from tests.nemesis.schedule import Fault, plan
+from tests.nemesis.show_checks import check_holds, check_menu, check_shows
+from tests.nemesis.show_load import ShowLoad
 from tests.nemesis.viewers import Audience, Viewer
 
 MINUTES = float(os.environ.get("NEMESIS_MINUTES", "1"))
@@ -54,6 +59,7 @@ SERVICE_ENV = {
     "CHATLEDGER_KAFKA_HEAL_INTERVAL_S": "1",
     "CHATLEDGER_RATE_LIMIT_PER_S": "0",
     "CHATLEDGER_SUBJECT_CACHE_TTL_S": "30",  # production's: people seen recently outlive MySQL
+    "CHATLEDGER_SHOW_MINUTE_S": "2",  # a show bills a minute every 2 s
 }
 
 
@@ -97,23 +103,29 @@ async def run(stack: PrivateStack, fleet: Fleet, db: Database, chats: list[Chat]
         load = Load(random.Random(SEED + 1), chats, fleet.api_url,
                     lambda who, chat: issue_token(settings, who, "client", chat))
         operator = Operator(random.Random(SEED + 3), chats, stack.settings(), db, env, load)
-        await storm(nemesis, load, operator, faults)
+        shows = ShowLoad(random.Random(SEED + 4), chats, load, viewers)
+        await storm(nemesis, load, operator, shows, faults)
         dead = stack.dead()
         say(f"viewers: {sum(v.connects for v in viewers)} connections,"
             f" {sum(v.failed_connects for v in viewers)} refused or broken dials,"
             f" {sum(len(v.frames) for v in viewers)} event frames")
         await nemesis.heal()
         say("healed")
+        unfinished = await shows.finish()
+        say("every show over but the one left to time out")
         await quiesce(db, load, nemesis, viewers)
-        return await verdict(db, load, nemesis, viewers, chats, fleet, dead, env)
+        failures = await verdict(db, load, nemesis, viewers, chats, fleet, dead, env)
+        return unfinished + failures + show_verdict(load, shows, await all_events(db))
     finally:
         await audience.close()
 
 
-async def storm(nemesis: Nemesis, load: Load, operator: Operator, faults: list[Fault]) -> None:
+async def storm(nemesis: Nemesis, load: Load, operator: Operator, shows: ShowLoad,
+                faults: list[Fault]) -> None:
     stop = asyncio.Event()
     start = time.monotonic()
     tasks = [asyncio.create_task(load.run(stop)), asyncio.create_task(operator.run(stop)),
+             asyncio.create_task(shows.run(stop, MINUTES * 60)),
              asyncio.create_task(nemesis.watch(stop))]
     try:
         await asyncio.wait_for(nemesis.run(faults, stop), MINUTES * 60 + 30)
@@ -140,12 +152,14 @@ async def quiesce(db: Database, load: Load, nemesis: Nemesis, viewers: list[View
         chats = by_chat(events)
         behind = [v for v in viewers
                   if {e["seq"] for e in owed(v, chats.get(v.chat, []))} - set(v.seqs())]
-        if not unapplied and not behind:
+        on = await db.fetch_val("SELECT (SELECT COUNT(*) FROM holds WHERE status = 'open')"
+                                " + (SELECT COUNT(*) FROM shows WHERE status <> 'ended')")
+        if not unapplied and not behind and not on:
             say("quiet")
             return
         await asyncio.sleep(1.0)
     say(f"not quiet after {QUIET_S}s: {len(unapplied)} unapplied 201s,"
-          f" {len(behind)} viewers behind")
+          f" {len(behind)} viewers behind, {on} open holds and shows not over")
 
 
 async def verdict(db: Database, load: Load, nemesis: Nemesis, viewers: list[Viewer],
@@ -173,6 +187,20 @@ async def verdict(db: Database, load: Load, nemesis: Nemesis, viewers: list[View
     say("process logs:\n  " + "\n  ".join(f"{name}: {' '.join(member.logs)}"
                                           for name, member in fleet.members.items()))
     return failures
+
+
+def show_verdict(load: Load, shows_load: ShowLoad, events: list[Wire]) -> list[str]:
+    holds, hold_counts = check_holds(events, datetime.now(UTC))
+    shows, endings = check_shows(events, frozenset(op.command_id for op in load.ops
+                                                   if op.command_id))
+    menu, purchases = check_menu(load.ops, events)
+    ended = {e["show"]: e["reason"] for e in events if e["type"] == "show_ended"}
+    left = Counter(ended.get(show, "never") for show in shows_load.left)
+    stayed = sum(1 for show, reason in ended.items()
+                 if reason == "disconnected" and show not in shows_load.left)
+    say(f"holds {dict(hold_counts)}; shows {dict(endings)}; the client left {dict(left)},"
+        f" stayed yet disconnected {stayed}; menu purchases {dict(purchases)}")
+    return holds + shows + menu
 
 
 T0 = time.monotonic()

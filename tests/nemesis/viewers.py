@@ -3,11 +3,14 @@ socket drops, and keep every event frame they were sent, duplicates included, fo
 
 The first connection is made before any load, without `since`: its `connected` frame's seq is
 the viewer's baseline, and from then on the viewer must see every event it may see after it.
+A viewer told to `leave` closes its socket and stays away for a while (a show's client gone
+long enough for the 10 s disconnect rule), then comes back with `since` like any other.
 """
 
 import asyncio
 import contextlib
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,13 @@ class Viewer:
     connects: int = 0
     failed_connects: int = 0
     closes: list[str] = field(default_factory=list)  # why each socket ended
+    away_until: float = 0.0  # time.monotonic() before which it does not reconnect
+    socket: aiohttp.ClientWebSocketResponse | None = None
+
+    async def leave(self, seconds: float) -> None:
+        self.away_until = time.monotonic() + seconds
+        if self.socket is not None:
+            await self.socket.close()
 
     @property
     def last_seq(self) -> int | None:
@@ -37,13 +47,17 @@ class Viewer:
     async def watch(self, http: aiohttp.ClientSession, url: str, stop: asyncio.Event,
                     rng: random.Random) -> None:
         while not stop.is_set():
+            if (away := self.away_until - time.monotonic()) > 0:  # the absence is the point
+                await asyncio.sleep(away)
             since = self.last_seq
             query = f"{url}/ws?token={self.who.token}"
             query += "" if since is None else f"&since={since}"
             try:
                 async with http.ws_connect(query, heartbeat=10) as ws:
                     self.connects += 1
+                    self.socket = ws
                     await self._read(ws, stop)
+                    self.socket = None
                     self.closes.append(f"closed {ws.close_code}")
             except (TimeoutError, aiohttp.ClientError, OSError) as failed:
                 self.failed_connects += 1
