@@ -1,10 +1,12 @@
 """What `audit` and `rebuild` add for holds and shows (DESIGN §10).
 
 The audit checks, while folding: every hold resolved at most once (and only a hold placed
-before), a capture never above the held amount, and no client's available balance (balance -
-open holds) below 0 after a hold or a tip; at the end, every hold, rate, show and spying row equal
-to the replay's, and money conserved counting holds: the available balances and the open holds
-add up to deposits - payouts. `rebuild` replaces the same four tables from the replay.
+before), a capture never above the held amount, every show's and spying's bill equal to its
+captured holds and to its minutes (at most those begun) times its rate, and no client's
+available balance (balance - open holds) below 0 after a hold or a tip; at the end, every hold,
+rate, show and spying row equal to the replay's, and money conserved counting holds: the
+available balances and the open holds add up to deposits - payouts. `rebuild` replaces the same
+four tables from the replay.
 """
 
 from collections.abc import Callable
@@ -32,7 +34,11 @@ SHOW_PROJECTIONS = ("holds", "shows")
 
 
 def check_before(state: LedgerState, event: Event, where: str, fail: Fail) -> None:
-    """Before the fold: a resolution names an open hold, a capture stays within it."""
+    """Before the fold: a resolution names an open hold, a capture stays within it, and a bill
+    is what the captures before it took."""
+    if event.type in (ev.SHOW_CHARGED, ev.SPY_ENDED):
+        _check_bill(state, event, where, fail)
+        return
     if event.type not in HOLD_TYPES or event.type == ev.HOLD_PLACED:
         return
     hold_id = event.payload.get("hold_id", "")
@@ -43,6 +49,23 @@ def check_before(state: LedgerState, event: Event, where: str, fail: Fail) -> No
         fail("hold", where, f"{hold_id} resolved again ({hold.status} by {hold.resolved_by})")
     elif event.type == ev.HOLD_CAPTURED and Decimal(event.payload["amount"]) > hold.amount:
         fail("hold", where, f"captures {event.payload['amount']} of {hold.amount} held")
+
+
+def _check_bill(state: LedgerState, event: Event, where: str, fail: Fail) -> None:
+    """A `show_charged` or `spy_ended` bills exactly its captured holds (its spies end before
+    the show does, so both are still in the state), and its minutes times its rate."""
+    show = state.shows.shows.get(event.payload.get("show", ""))
+    billed = show.spies.get(event.payload.get("spy", "")) if show and event.type == ev.SPY_ENDED \
+        else show
+    if billed is None:
+        fail("show_bill", where, f"{event.type} of a show or spying never begun")
+        return
+    charged, minutes = Decimal(event.payload["charged"]), int(event.payload["minutes"])
+    if charged != billed.charged:
+        fail("show_bill", where, f"bills {charged}, its holds captured {billed.charged}")
+    if charged != minutes * billed.rate or minutes > billed.minutes:
+        fail("show_bill", where, f"{minutes} minutes at rate {billed.rate} (of {billed.minutes}"
+                                 f" begun) is not the {charged} billed")
 
 
 def check_after(state: LedgerState, event: Event, where: str, fail: Fail) -> None:

@@ -187,6 +187,45 @@ def test_the_audit_names_a_hold_resolved_twice() -> None:
                for check, detail in _audit([*log, again]))
 
 
+def _billed_show() -> list:
+    """A show with a spy, both billed two minutes."""
+    bob, eve = CLIENTS[0], CLIENTS[1]
+    steps = [("deposit", bob, Decimal("9")), ("deposit", eve, Decimal("9")),
+             ("rates", Decimal("3"), Decimal("1")), ("request", bob, None),
+             ("act", MIA, "accept"), ("act", eve, "spy"), ("wait", 70, None),
+             ("act", MIA, "end")]
+    _, log = run(steps)  # type: ignore[arg-type]
+    assert _audit(log) == []
+    return log
+
+
+def _overbilled(log: list, kind: str) -> list:
+    """The log with the bill of `kind` claiming one minute more than its captures paid."""
+    bill = next(e for e in log if e.type == kind)
+    rate = Decimal(bill.payload["charged"]) / bill.payload["minutes"]
+    payload = {**bill.payload, "minutes": bill.payload["minutes"] + 1,
+               "charged": str(Decimal(bill.payload["charged"]) + rate)}
+    return [replace(e, payload=payload) if e is bill else e for e in log]
+
+
+def test_the_audit_names_a_show_billed_more_than_its_captures() -> None:
+    problems = _audit(_overbilled(_billed_show(), ev.SHOW_CHARGED))
+    assert any(check == "show_bill" and "captured" in detail for check, detail in problems)
+
+
+def test_the_audit_names_a_spying_billed_more_than_its_captures() -> None:
+    problems = _audit(_overbilled(_billed_show(), ev.SPY_ENDED))
+    assert any(check == "show_bill" and "captured" in detail for check, detail in problems)
+
+
+def test_the_audit_names_a_bill_that_is_not_minutes_times_rate() -> None:
+    log = _billed_show()
+    bill = next(e for e in log if e.type == ev.SHOW_CHARGED)
+    wrong = {**bill.payload, "minutes": bill.payload["minutes"] + 1}
+    problems = _audit([replace(e, payload=wrong) if e is bill else e for e in log])
+    assert any(check == "show_bill" and "rate" in detail for check, detail in problems)
+
+
 def test_during_a_show_the_model_and_its_client_speak_to_the_show_only() -> None:
     bob, eve, ann = CLIENTS
     steps = [("deposit", bob, Decimal("9")), ("deposit", eve, Decimal("9")),
