@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from databases import Database
 
+from chatledger.platform.config import Settings
 from tests.helpers.service import free_port, stop
 from tools.bench.bare_pipeline import TABLE
 from tools.bench.ledger import count, wait_count
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 ONE_PROCESS = "api,history,gateway,ledger"
+IDLE_S = 3.0
 
 
 def low_population(people: Population, chats: int, per_chat: int) -> list[Viewer]:
@@ -61,22 +63,31 @@ async def at_rates(bench: "Bench", db: Database, base: str, viewers: Sequence[Vi
     try:
         if pool.connected < 0.99 * len(viewers):
             raise RuntimeError(f"only {pool.connected} of {len(viewers)} viewers connected")
+        # Idle, viewers attached: what the consumers' polling alone costs (a Tansu fetch waits
+        # its whole fetch_max_wait_ms, so each consumer sends ~1000 / wait fetches a second).
+        meter = bench.meter()
+        meter.start()
+        await asyncio.sleep(IDLE_S)
+        idle = meter.stop(IDLE_S)
         points = []
         for rate in bench.args.low_rates:
             _, point = await bench.paced(db, pool, senders, rate, bench.seconds,
                                          pool.connected / chats, api=base, table=table)
             point.pop("events", None)  # the pipeline section keeps the per-event stamps
             points.append(point)
-        return {"viewers": pool.connected, "chats": chats, "points": points}
+        return {"viewers": pool.connected, "chats": chats, "idle_cpu_pct": idle,
+                "points": points}
     finally:
         pool.close()
 
 
 async def chatledger_low(bench: "Bench", db: Database, people: Population,
-                         viewers: list[Viewer], senders: list[str]) -> dict[str, Any]:
+                         viewers: list[Viewer], senders: list[str],
+                         **settings: str) -> dict[str, Any]:
+    """`settings`: CHATLEDGER_* variables of this run (the sweep's broker settings)."""
     from tools.bench.run import Stack
 
-    stack = Stack(ONE_PROCESS, bench.env, bench.log_dir)
+    stack = Stack(ONE_PROCESS, {**bench.env, **settings}, bench.log_dir)
     bench.stack, bench.service_pids = stack, stack.pids_by_roles
     try:
         await bench.warm_up(db, people)
@@ -165,3 +176,20 @@ async def run(bench: "Bench", db: Database, people: Population) -> None:
     except (OSError, RuntimeError, TimeoutError, KeyError, ValueError) as exc:
         section["bare"] = {"error": f"{type(exc).__name__}: {exc}"}
         bench.warn(f"the bare pipeline did not run: {section['bare']['error']}")
+
+
+async def sweep(bench: "Bench", db: Database, people: Population) -> None:
+    """chatledger's low-load run again for each fetch_max_wait_ms (`--sweep-fetch-wait`) and
+    each linger_ms (`--sweep-linger`), the other setting at its default: each broker hop's wait
+    (the waterfall), the end-to-end p99 and the idle polling cost, side by side."""
+    defaults = Settings()
+    viewers = low_population(people, bench.args.low_chats, bench.args.low_viewers_per_chat)
+    senders = [viewer.token for viewer in people.mix(2000, None, viewers)]
+    runs = [(wait, defaults.kafka_linger_ms) for wait in bench.args.sweep_fetch_wait]
+    runs += [(defaults.kafka_fetch_max_wait_ms, linger) for linger in bench.args.sweep_linger]
+    rows = bench.results.setdefault("sweep", [])
+    for wait, linger in runs:
+        result = await chatledger_low(bench, db, people, viewers, senders,
+                                      CHATLEDGER_KAFKA_FETCH_MAX_WAIT_MS=str(wait),
+                                      CHATLEDGER_KAFKA_LINGER_MS=str(linger))
+        rows.append({"fetch_max_wait_ms": wait, "linger_ms": linger, **result})

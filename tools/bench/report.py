@@ -278,6 +278,36 @@ def lowload_table(results: dict[str, Any]) -> list[str]:
     return rows if len(rows) > 2 else []
 
 
+ONE_PROCESS_NAME = "api,history,gateway,ledger"  # the CPU meter names a process by its roles
+BROKER_HOPS = ("api -> ledger fetched", "published -> gateway fetched")
+
+
+def sweep_table(results: dict[str, Any]) -> list[str]:
+    """`--sweep-*`: per broker setting, each rate's two broker hops and end-to-end p50 / p99."""
+    runs = results.get("sweep") or []
+    if not runs:
+        return []
+    rates = [point["rate_per_s"] for point in runs[0].get("points", [])]
+    hops = " ; ".join(BROKER_HOPS)
+    rows = ["| fetch_max_wait_ms | linger_ms | idle CPU % (service, tansu) | "
+            + " | ".join(f"{rate:g}/s: {hops} p50 / p99 ms | {rate:g}/s: end to end p50 / p99 ms"
+                         " (load)" for rate in rates) + " |",
+            "|---|---|---|" + "---|---|" * len(rates)]
+    for run in runs:
+        idle = run.get("idle_cpu_pct") or {}
+        cells = [str(run["fetch_max_wait_ms"]), str(run["linger_ms"]),
+                 f"{_cell(idle.get(ONE_PROCESS_NAME))}, {_cell(idle.get('tansu'))}"]
+        for point in run.get("points", []):
+            hops = {row["stage"]: row for row in point.get("waterfall", [])}
+            cells.append(" ; ".join(f"{_cell(hops.get(hop, {}).get('p50_ms'))} /"
+                                    f" {_cell(hops.get(hop, {}).get('p99_ms'))}"
+                                    for hop in BROKER_HOPS))
+            cells.append(f"{_cell(point['p50_ms'])} / {_cell(point['p99_ms'])}"
+                         f" ({_cell(point.get('loadavg_1m'))})")
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
 def _pair(pair: list[float | None] | None) -> str:
     return "-" if not pair else f"{_cell(pair[0])} / {_cell(pair[1])}"
 
@@ -319,7 +349,7 @@ def profile_table(results: dict[str, Any], count: int = 6) -> list[str]:
 
 def _tables() -> tuple[Callable[[dict[str, Any]], list[str]], ...]:
     return (curve_table, lowload_table, waterfall.table, fanout_table, http_table, ledger_table,
-            profile_table)
+            profile_table, sweep_table)
 
 
 def markdown(results: dict[str, Any], chart: str | None = None) -> str:

@@ -150,6 +150,9 @@ class Bench:
         self.env = bench_env(DSN, self.prefix)
         if args.kafka:
             self.env["CHATLEDGER_KAFKA_BOOTSTRAP"] = args.kafka
+        for setting in args.set:  # e.g. KAFKA_FETCH_MAX_WAIT_MS=5 for every process of the run
+            name, _, value = setting.partition("=")
+            self.env[f"CHATLEDGER_{name.upper()}"] = value
         if args.stages:  # the waterfall's stamps (chatledger/platform/stages.py)
             self.env["CHATLEDGER_TRACE_STAGES"] = "1"
         self.settings = Settings(mysql_dsn=DSN, prefix=self.prefix,
@@ -527,6 +530,8 @@ class Bench:
             self.service_pids = {}
             if "compare" not in self.args.skip:
                 await compare.run(self, db, people)
+            if self.args.sweep_fetch_wait or self.args.sweep_linger:
+                await compare.sweep(self, db, people)
             if "fanout" not in self.args.skip:
                 await self.fanout(db, people)
             if "ledger" not in self.args.skip:
@@ -539,7 +544,7 @@ class Bench:
             "seconds_per_scenario": self.seconds, "viewers": self.args.viewers,
             "chats": self.args.chats, "connections": self.args.connections,
             "total_s": round(time.monotonic() - started), "cpus": os.cpu_count(),
-            "loadavg_at_start": loadavg_at_start,
+            "loadavg_at_start": loadavg_at_start, "settings": self.args.set,
             "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
             "commit": measured_commit(),
         }
@@ -637,9 +642,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--low-rates", type=float, nargs="+", default=[20.0, 100.0],
                    help="chatledger (one process) and the bare pipeline at these posts/s")
     p.add_argument("--low-chats", type=int, default=5)
+    p.add_argument("--sweep-fetch-wait", type=int, nargs="+", default=[],
+                   help="also run chatledger's low-load part at each fetch_max_wait_ms")
+    p.add_argument("--sweep-linger", type=int, nargs="+", default=[],
+                   help="also run chatledger's low-load part at each producer linger_ms")
     p.add_argument("--low-viewers-per-chat", type=int, default=100)
     p.add_argument("--kafka", default="",
                    help="bootstrap of another broker (e.g. a private, freshly started Tansu)")
+    p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="CHATLEDGER_NAME=VALUE for the service and the bare pipeline, e.g."
+                        " KAFKA_FETCH_MAX_WAIT_MS=5")
     p.add_argument("--no-stages", dest="stages", action="store_false",
                    help="run the service without CHATLEDGER_TRACE_STAGES (no waterfall)")
     p.add_argument("--skip", nargs="+", default=[],
