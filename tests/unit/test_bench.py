@@ -402,3 +402,21 @@ def test_low_population_takes_per_chat_viewers_of_the_first_chats() -> None:
     chosen = low_population(Population(models, viewers, []), chats=2, per_chat=3)
     assert len(chosen) == 6
     assert {viewer.chat for viewer in chosen} == {models[0].uuid, models[1].uuid}
+
+
+def test_sweep_table_shows_each_setting_with_both_broker_hops() -> None:
+    def point(rate: float, hop_ms: float) -> dict[str, Any]:
+        return {"rate_per_s": rate, "p50_ms": 3 * hop_ms, "p99_ms": 5 * hop_ms,
+                "loadavg_1m": 2.5,
+                "waterfall": [{"stage": "api -> ledger fetched", "p50_ms": hop_ms,
+                               "p99_ms": 2 * hop_ms},
+                              {"stage": "published -> gateway fetched", "p50_ms": hop_ms + 1,
+                               "p99_ms": 2 * hop_ms + 1}]}
+    runs = [{"fetch_max_wait_ms": wait, "linger_ms": 1,
+             "idle_cpu_pct": {"api,history,gateway,ledger": 100 / wait, "tansu": 3.0},
+             "points": [point(20.0, wait / 2), point(100.0, wait / 2 + 1)]} for wait in (5, 20)]
+    rows = report.sweep_table({"sweep": runs})
+    assert len(rows) == 4 and rows[0].count("|") == rows[1].count("|") == rows[2].count("|")
+    assert rows[2].startswith("| 5 | 1 | 20, 3 | 2.5 / 5 ; 3.5 / 6 | 7.5 / 12.5 (2.5) |")
+    assert rows[3].startswith("| 20 | 1 | 5, 3 | 10 / 20 ; 11 / 21 | 30 / 50 (2.5) |")
+    assert report.sweep_table({}) == []

@@ -500,6 +500,7 @@ class Bench:
     async def run(self) -> dict[str, Any]:
         started = time.monotonic()
         loadavg_at_start = [round(x, 2) for x in os.getloadavg()]
+        commit = measured_commit()  # at the start: what runs is what was checked out then
         ensure_wrk()
         raise_fd_limit(4 * self.args.idle_sockets + 4096)  # inherited by every server we spawn
         log(f"migrating {DSN} (recreate), prefix {self.prefix}, logs in {self.log_dir}")
@@ -546,7 +547,7 @@ class Bench:
             "total_s": round(time.monotonic() - started), "cpus": os.cpu_count(),
             "loadavg_at_start": loadavg_at_start, "settings": self.args.set,
             "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
-            "commit": measured_commit(),
+            "commit": commit,
         }
         self.results["targets"] = report.evaluate(self.results)
         return self.results
