@@ -348,8 +348,8 @@ def profile_table(results: dict[str, Any], count: int = 6) -> list[str]:
 
 
 def _tables() -> tuple[Callable[[dict[str, Any]], list[str]], ...]:
-    return (curve_table, lowload_table, waterfall.table, fanout_table, http_table, ledger_table,
-            profile_table, sweep_table)
+    return (curve_table, waterfall.table, lowload_table, waterfall.low_load_table, fanout_table,
+            http_table, ledger_table, profile_table, sweep_table)
 
 
 def markdown(results: dict[str, Any], chart: str | None = None) -> str:
