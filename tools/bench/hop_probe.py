@@ -7,7 +7,8 @@ acknowledgement and the produce -> fetched delay (p50 / p99 / max ms, one clock:
 one process), and the consumer's CPU while idle for 5 s (its polling cost: a Tansu fetch always
 waits the full `fetch_max_wait_ms`, so an idle consumer sends ~1000 / wait fetches per second per
 broker). `--private` runs it against a freshly started Tansu of its own, whose CPU during the
-idle window is then the broker's side of that polling. The topic is deleted afterwards.
+idle window is then the broker's side of that polling; `--others N` adds N more consumers of the
+topic polling beside the timed one. The topic is deleted afterwards.
 """
 
 import argparse
@@ -32,7 +33,9 @@ def _summary(values: list[float]) -> str:
 
 
 async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float, linger_ms: int = 1,
-              broker_pid: int | None = None) -> dict[str, str]:
+              broker_pid: int | None = None, others: int = 0) -> dict[str, str]:
+    """`others`: more consumers of the topic polling beside the timed one (as the history
+    projector and the gateway feed poll beside the ledger in one service)."""
     topic = f"hop-probe-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -42,6 +45,12 @@ async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float, linger_
                                 auto_offset_reset="earliest", fetch_max_wait_ms=wait_ms)
     await producer.start()
     await consumer.start()
+    extra = [AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                              auto_offset_reset="earliest", fetch_max_wait_ms=wait_ms)
+             for _ in range(others)]
+    for each in extra:
+        await each.start()
+    polling = [asyncio.create_task(_drain(each)) for each in extra]
     acks: list[float] = []
     fetched: list[float] = []
     try:
@@ -64,13 +73,23 @@ async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float, linger_
         await asyncio.sleep(1)
         reader.cancel()
     finally:
+        for task in polling:
+            task.cancel()
+        for each in extra:
+            await each.stop()
         await consumer.stop()
         await producer.stop()
         await admin.delete_topics([topic])
         await admin.close()
     return {"fetch_max_wait_ms": str(wait_ms), "linger_ms": str(linger_ms),
+            "other consumers": str(others),
             "produce ack": _summary(acks), "produce -> fetched": _summary(fetched),
             "idle consumer CPU %": idle_cpu, "broker CPU % meanwhile": broker_cpu}
+
+
+async def _drain(consumer: AIOKafkaConsumer) -> None:
+    while True:
+        await consumer.getmany(timeout_ms=200)
 
 
 async def _idle_cpu(consumer: AIOKafkaConsumer, seconds: float,
@@ -91,14 +110,15 @@ async def _idle_cpu(consumer: AIOKafkaConsumer, seconds: float,
 
 async def main(args: argparse.Namespace, broker_pid: int | None = None) -> None:
     print(f"broker {args.bootstrap}, {args.rate}/s for {args.seconds} s, load {os.getloadavg()}")
-    print("| fetch_max_wait_ms | linger_ms | produce ack p50 / p99 / max ms | produce -> fetched"
-          " p50 / p99 / max ms | idle consumer CPU % | broker CPU % meanwhile |\n"
-          "|---|---|---|---|---|---|")
-    for wait_ms in args.wait_ms:
-        for linger_ms in args.linger_ms:
-            row = await hop(args.bootstrap, wait_ms, args.rate, args.seconds, linger_ms,
-                            broker_pid)
-            print("| " + " | ".join(row.values()) + " |", flush=True)
+    print("| fetch_max_wait_ms | linger_ms | other consumers | produce ack p50 / p99 / max ms"
+          " | produce -> fetched p50 / p99 / max ms | idle consumer CPU % | broker CPU %"
+          " meanwhile |\n|---|---|---|---|---|---|---|")
+    for others in args.others:
+        for wait_ms in args.wait_ms:
+            for linger_ms in args.linger_ms:
+                row = await hop(args.bootstrap, wait_ms, args.rate, args.seconds, linger_ms,
+                                broker_pid, others)
+                print("| " + " | ".join(row.values()) + " |", flush=True)
 
 
 def private(args: argparse.Namespace) -> None:
@@ -118,6 +138,8 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--linger-ms", type=int, nargs="+", default=[1])
+    parser.add_argument("--others", type=int, nargs="+", default=[0],
+                        help="more consumers of the topic polling beside the timed one")
     parser.add_argument("--private", action="store_true",
                         help="start a private Tansu for the probe (its CPU is then reported)")
     arguments = parser.parse_args()
