@@ -225,7 +225,7 @@ async def start_producer(settings: Settings, deadline_s: float = 30.0) -> AIOKaf
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
             enable_idempotence=False,
-            linger_ms=1,
+            linger_ms=settings.kafka_linger_ms,
             request_timeout_ms=int(settings.command_timeout_s * 1000),
             max_batch_size=1 << 20,
         )
@@ -252,7 +252,7 @@ async def start_consumer(
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=max_records,
-            fetch_max_wait_ms=20,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
         )

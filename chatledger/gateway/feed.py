@@ -80,7 +80,7 @@ async def start_feed(settings: Settings) -> AIOKafkaConsumer:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
-            fetch_max_wait_ms=20,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
             max_poll_records=1000,
         )
 

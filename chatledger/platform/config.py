@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     # How often each process checks that its topics exist (recreating them after a broker that
     # lost them). Consumers check their positions against reborn partitions every 0.1 s.
     kafka_heal_interval_s: float = Field(1.0, gt=0, le=60)
+    # How long a fetch may wait for data (every consumer) and a producer for more sends of the
+    # same loop turn. Tansu answers a fetch only after the whole wait, so a record waits half of
+    # it on average per hop; real Kafka answers as soon as data arrives (docs/performance.md).
+    kafka_fetch_max_wait_ms: int = Field(20, ge=1, le=10_000)
+    kafka_linger_ms: int = Field(1, ge=0, le=1000)
     prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$", max_length=64)
 
     jwt_secret: SecretStr | None = None

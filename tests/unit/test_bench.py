@@ -7,15 +7,20 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from chatledger.domain.commands import Actor, Donate, PostMessage
 from chatledger.domain.events import Event
+from chatledger.ledger.accounts import Person
 from tools.bench import report, waterfall
+from tools.bench.bare_pipeline import command_value, event_value, utc_now_text
+from tools.bench.compare import low_population
 from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
 from tools.bench.fanout import text_frame
 from tools.bench.ledger import plan_batches
 from tools.bench.peers import viewers_saturated
+from tools.bench.population import Population, Viewer
 from tools.bench.profile import frame_name, top_frames
 from tools.bench.stats import percentile
 from tools.bench.viewers import Tally, created_ns, marker_ns, next_frame, pong
@@ -333,3 +338,85 @@ def test_a_viewer_keeps_a_traced_frames_stamps_once_and_times_its_socket_leg() -
         tally.timed(frame, len(frame) - len(payload), len(frame), 1_700_000_000_012_000_000)
     assert tally.stamps == {sent: {"gateway_written": 1_700_000_000.010}}
     assert [round(ms, 3) for ms in tally.socket_ms] == [2.0, 2.0]
+
+
+def _low(chatledger: tuple[float, float], bare: tuple[float, float] | None,
+         bare_max: float = 400.0) -> dict[str, Any]:
+    def points(p99s: tuple[float, float]) -> list[dict[str, Any]]:
+        return [{"rate_per_s": rate, "p99_ms": p99} for rate, p99 in zip((20.0, 100.0), p99s,
+                                                                         strict=True)]
+    low: dict[str, Any] = {"chatledger": {"layout": "api,history,gateway,ledger",
+                                          "points": points(chatledger)}}
+    low["bare"] = ({"points": points(bare), "max": {"max_per_s": bare_max}} if bare
+                   else {"error": "RuntimeError: bare pipeline exited with 1"})
+    return {"lowload": low, "pipeline": {"max_per_s": 320.0}}
+
+
+def test_low_load_targets_compare_with_the_bare_pipeline() -> None:
+    verdicts = _verdicts(_low((40.0, 70.0), (35.0, 60.0)))
+    assert verdicts["POST -> viewer p99, one process, 5 x 100 viewers, at 100 posts/s (ms)"] \
+        == "PASS"
+    assert verdicts["same, p99 at 100 posts/s vs at 20 posts/s"] == "PASS"  # 1.75x
+    assert verdicts["p99 vs the bare pipeline's, at 20 posts/s"] == "PASS"  # 1.14x
+    assert verdicts["p99 vs the bare pipeline's, at 100 posts/s"] == "PASS"  # 1.17x
+    assert verdicts["pipeline max posts/s (1,000 viewers) vs the bare pipeline's"] == "PASS"
+    worse = _verdicts(_low((40.0, 110.0), (30.0, 60.0), bare_max=500.0))
+    assert worse["POST -> viewer p99, one process, 5 x 100 viewers, at 100 posts/s (ms)"] \
+        == "MISS"
+    assert worse["same, p99 at 100 posts/s vs at 20 posts/s"] == "MISS"  # 2.75x
+    assert worse["p99 vs the bare pipeline's, at 20 posts/s"] == "MISS"  # 1.33x
+    assert worse["pipeline max posts/s (1,000 viewers) vs the bare pipeline's"] == "MISS"
+
+
+def test_a_peer_that_did_not_run_is_a_miss_naming_its_error() -> None:
+    rows = {row["target"]: row for row in report.evaluate(_low((40.0, 70.0), None))}
+    for name in ("p99 vs the bare pipeline's, at 20 posts/s",
+                 "p99 vs the bare pipeline's, at 100 posts/s",
+                 "pipeline max posts/s (1,000 viewers) vs the bare pipeline's"):
+        assert rows[name]["verdict"] == "MISS"
+        assert "bare pipeline exited with 1" in rows[name]["gap"]
+    # chatledger's own low-load targets still judged
+    assert rows["same, p99 at 100 posts/s vs at 20 posts/s"]["verdict"] == "PASS"
+    # skipped altogether: nothing to judge, so n/a
+    assert _verdicts({})["p99 vs the bare pipeline's, at 20 posts/s"] == "n/a"
+
+
+def test_bare_pipeline_commands_and_events_carry_what_the_viewers_read() -> None:
+    command = command_value("chat-1", b'{"message": "bench 1767225600000000000",'
+                                      b' "is_public": true}')
+    assert orjson.loads(command) == {"chat": "chat-1", "message": "bench 1767225600000000000"}
+    event = event_value(command, 7, "2026-01-01T00:00:00.100000Z")
+    assert marker_ns(event, 0, len(event)) == 1_767_225_600_000_000_000
+    assert created_ns(event, 0, len(event)) == 1_767_225_600_100_000_000
+    assert orjson.loads(event)["seq"] == 7
+    assert created_ns(b'"created_at":"' + utc_now_text().encode() + b'"', 0, 50)
+    for bad in (b"[]", b'{"message": 5}', b"not json"):
+        with pytest.raises((ValueError, AttributeError)):
+            command_value("chat-1", bad)
+
+
+def test_low_population_takes_per_chat_viewers_of_the_first_chats() -> None:
+    models = [Person(str(uuid.uuid4()), f"m{i}", "model") for i in range(4)]
+    viewers = [Viewer(Person(str(uuid.uuid4()), f"v{i}", "viewer"), models[i % 4].uuid,
+                      f"t{i}") for i in range(40)]
+    chosen = low_population(Population(models, viewers, []), chats=2, per_chat=3)
+    assert len(chosen) == 6
+    assert {viewer.chat for viewer in chosen} == {models[0].uuid, models[1].uuid}
+
+
+def test_sweep_table_shows_each_setting_with_both_broker_hops() -> None:
+    def point(rate: float, hop_ms: float) -> dict[str, Any]:
+        return {"rate_per_s": rate, "p50_ms": 3 * hop_ms, "p99_ms": 5 * hop_ms,
+                "loadavg_1m": 2.5,
+                "waterfall": [{"stage": "api -> ledger fetched", "p50_ms": hop_ms,
+                               "p99_ms": 2 * hop_ms},
+                              {"stage": "published -> gateway fetched", "p50_ms": hop_ms + 1,
+                               "p99_ms": 2 * hop_ms + 1}]}
+    runs = [{"fetch_max_wait_ms": wait, "linger_ms": 1,
+             "idle_cpu_pct": {"api,history,gateway,ledger": 100 / wait, "tansu": 3.0},
+             "points": [point(20.0, wait / 2), point(100.0, wait / 2 + 1)]} for wait in (5, 20)]
+    rows = report.sweep_table({"sweep": runs})
+    assert len(rows) == 4 and rows[0].count("|") == rows[1].count("|") == rows[2].count("|")
+    assert rows[2].startswith("| 5 | 1 | 20, 3 | 2.5 / 5 ; 3.5 / 6 | 7.5 / 12.5 (2.5) |")
+    assert rows[3].startswith("| 20 | 1 | 5, 3 | 10 / 20 ; 11 / 21 | 30 / 50 (2.5) |")
+    assert report.sweep_table({}) == []

@@ -20,6 +20,8 @@ class Target:
     threshold: float
     at_most: bool = False  # True for costs and latencies: the value must stay under the threshold
     reported_only: bool = False  # a number shown beside the others, with no verdict
+    # Why the peer this target compares with did not run (then a MISS naming it, never n/a).
+    peer_error: Callable[[dict[str, Any]], str | None] | None = None
 
     def passes(self, value: float) -> bool:
         return value <= self.threshold if self.at_most else value >= self.threshold
@@ -58,6 +60,22 @@ def _curve_p99(results: dict[str, Any], share: float) -> float | None:
             value = point.get("p99_ms")
             return float(value) if value is not None else None
     return None
+
+
+def _low_p99(results: dict[str, Any], who: str, rate: float) -> float | None:
+    """p99 of chatledger's (one process) or the bare pipeline's low-load run at `rate`."""
+    for point in _get(results, "lowload", who, "points") or []:
+        if abs(point.get("rate_per_s", 0) - rate) < 0.05 * rate:
+            value = point.get("p99_ms")
+            return float(value) if value is not None else None
+    return None
+
+
+def _bare_error(results: dict[str, Any]) -> str | None:
+    if _get(results, "lowload") is None:
+        return None  # the comparison was skipped
+    error = _get(results, "lowload", "bare", "error")
+    return str(error) if error else None
 
 
 def _cpu_ratio(results: dict[str, Any], name: str) -> float | None:
@@ -107,6 +125,22 @@ TARGETS = [
     Target("gateway memory per idle websocket (KiB)", "<= 16 KiB",
            lambda r: _get(r, "fanout", "gateway", "idle", "kib_per_connection"), 16,
            at_most=True),
+    # low load, all roles in one process, 5 chats x 100 viewers; against the bare pipeline
+    Target("POST -> viewer p99, one process, 5 x 100 viewers, at 100 posts/s (ms)", "<= 100 ms",
+           lambda r: _low_p99(r, "chatledger", 100), 100, at_most=True),
+    Target("same, p99 at 100 posts/s vs at 20 posts/s", "<= 2x",
+           lambda r: _ratio(_low_p99(r, "chatledger", 100), _low_p99(r, "chatledger", 20)), 2,
+           at_most=True),
+    Target("p99 vs the bare pipeline's, at 20 posts/s", "<= 1.25x",
+           lambda r: _ratio(_low_p99(r, "chatledger", 20), _low_p99(r, "bare", 20)), 1.25,
+           at_most=True, peer_error=_bare_error),
+    Target("p99 vs the bare pipeline's, at 100 posts/s", "<= 1.25x",
+           lambda r: _ratio(_low_p99(r, "chatledger", 100), _low_p99(r, "bare", 100)), 1.25,
+           at_most=True, peer_error=_bare_error),
+    Target("pipeline max posts/s (1,000 viewers) vs the bare pipeline's", ">= 0.75",
+           lambda r: _ratio(_get(r, "pipeline", "max_per_s"),
+                            _get(r, "lowload", "bare", "max", "max_per_s")), 0.75,
+           peer_error=_bare_error),
     # the ledger, still held
     Target("hot chat (80%) vs uniform: POST accepted/s", ">= 0.5",
            lambda r: _ratio(_get(r, "http", "post_message_hot", "ok_per_s"),
@@ -124,7 +158,10 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             value = target.measure(results)
         except (TypeError, ValueError, ZeroDivisionError):
             value = None
-        if value is None:
+        error = target.peer_error(results) if target.peer_error else None
+        if error:
+            verdict, gap = "MISS", f"the peer did not run: {error}"
+        elif value is None:
             verdict, gap = "n/a", ""
         elif target.reported_only:
             verdict, gap = "reported", ""
@@ -215,6 +252,62 @@ def curve_table(results: dict[str, Any]) -> list[str]:
     return rows
 
 
+def lowload_table(results: dict[str, Any]) -> list[str]:
+    low = results.get("lowload") or {}
+    rows = ["| low load, 5 chats x 100 viewers | posts/s | POST -> viewer p50 / p99 / p99.9 ms"
+            " | POST -> commit p50 / p99 ms | commit -> viewer p50 / p99 ms | CPU % of a core"
+            " per process | load average (1 min) |", "|---|---|---|---|---|---|---|"]
+    for who, data in low.items():
+        if "error" in data:
+            rows.append(f"| {who} | - | did not run: {data['error']} | | | | |")
+            continue
+        name = f"chatledger (`{data['layout']}`)" if "layout" in data else who
+        for point in data.get("points", []):
+            rows.append(f"| {name} | {_cell(point['rate_per_s'])} | {_cell(point['p50_ms'])}"
+                        f" / {_cell(point['p99_ms'])} / {_cell(point['p999_ms'])}"
+                        f" | {_pair(point.get('ledger_leg_ms'))}"
+                        f" | {_pair(point.get('viewer_leg_ms'))}"
+                        f" | {_cpu_text(point.get('cpu_pct'))}"
+                        f" | {_cell(point.get('loadavg_1m'))} |")
+    most = _get(results, "lowload", "bare", "max")
+    if most:
+        rows += ["", f"Bare pipeline max with {most.get('viewers')} viewers attached:"
+                 f" {_cell(most.get('max_per_s'))} posts/s (stepped: "
+                 + ", ".join(f"{t['rate']:.0f} {'ok' if t['kept_up'] else 'behind'}"
+                             for t in most.get("trials", [])) + ")."]
+    return rows if len(rows) > 2 else []
+
+
+ONE_PROCESS_NAME = "api,history,gateway,ledger"  # the CPU meter names a process by its roles
+BROKER_HOPS = ("api -> ledger fetched", "published -> gateway fetched")
+
+
+def sweep_table(results: dict[str, Any]) -> list[str]:
+    """`--sweep-*`: per broker setting, each rate's two broker hops and end-to-end p50 / p99."""
+    runs = results.get("sweep") or []
+    if not runs:
+        return []
+    rates = [point["rate_per_s"] for point in runs[0].get("points", [])]
+    hops = " ; ".join(BROKER_HOPS)
+    rows = ["| fetch_max_wait_ms | linger_ms | idle CPU % (service, tansu) | "
+            + " | ".join(f"{rate:g}/s: {hops} p50 / p99 ms | {rate:g}/s: end to end p50 / p99 ms"
+                         " (load)" for rate in rates) + " |",
+            "|---|---|---|" + "---|---|" * len(rates)]
+    for run in runs:
+        idle = run.get("idle_cpu_pct") or {}
+        cells = [str(run["fetch_max_wait_ms"]), str(run["linger_ms"]),
+                 f"{_cell(idle.get(ONE_PROCESS_NAME))}, {_cell(idle.get('tansu'))}"]
+        for point in run.get("points", []):
+            hops = {row["stage"]: row for row in point.get("waterfall", [])}
+            cells.append(" ; ".join(f"{_cell(hops.get(hop, {}).get('p50_ms'))} /"
+                                    f" {_cell(hops.get(hop, {}).get('p99_ms'))}"
+                                    for hop in BROKER_HOPS))
+            cells.append(f"{_cell(point['p50_ms'])} / {_cell(point['p99_ms'])}"
+                         f" ({_cell(point.get('loadavg_1m'))})")
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
 def _pair(pair: list[float | None] | None) -> str:
     return "-" if not pair else f"{_cell(pair[0])} / {_cell(pair[1])}"
 
@@ -255,7 +348,8 @@ def profile_table(results: dict[str, Any], count: int = 6) -> list[str]:
 
 
 def _tables() -> tuple[Callable[[dict[str, Any]], list[str]], ...]:
-    return (curve_table, waterfall.table, fanout_table, http_table, ledger_table, profile_table)
+    return (curve_table, waterfall.table, lowload_table, waterfall.low_load_table, fanout_table,
+            http_table, ledger_table, profile_table, sweep_table)
 
 
 def markdown(results: dict[str, Any], chart: str | None = None) -> str:

@@ -29,7 +29,7 @@ from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from chatledger.platform.redis_client import redis_client
 from tests.helpers.service import free_port, stop
-from tools.bench import chart, curve, report, waterfall
+from tools.bench import chart, compare, curve, report, waterfall
 from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
 from tools.bench.loadgen import Poster
 from tools.bench.peers import FanOutBench, record, wait_listening
@@ -47,6 +47,17 @@ WATERFALL = Path("bench") / "waterfall.png"
 
 def log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def measured_commit() -> str:
+    """The commit measured, "+dirty" when tracked files differ from it (the bench's own outputs
+    aside: they are rewritten by the run)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=False).stdout.strip() or "unknown"
+    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                              ".", ":!bench", ":!docs/performance.md"], cwd=ROOT,
+                             capture_output=True, text=True, check=False).stdout.strip()
+    return head + ("+dirty" if changed else "")
 
 
 def serve_offers_workers() -> bool:
@@ -139,6 +150,9 @@ class Bench:
         self.env = bench_env(DSN, self.prefix)
         if args.kafka:
             self.env["CHATLEDGER_KAFKA_BOOTSTRAP"] = args.kafka
+        for setting in args.set:  # e.g. KAFKA_FETCH_MAX_WAIT_MS=5 for every process of the run
+            name, _, value = setting.partition("=")
+            self.env[f"CHATLEDGER_{name.upper()}"] = value
         if args.stages:  # the waterfall's stamps (chatledger/platform/stages.py)
             self.env["CHATLEDGER_TRACE_STAGES"] = "1"
         self.settings = Settings(mysql_dsn=DSN, prefix=self.prefix,
@@ -189,11 +203,12 @@ class Bench:
             f" wrk cpu {outcome['loadgen_cpu_pct']}%")
         return outcome
 
-    async def drain(self, db: Database, expected: int, what: str) -> None:
+    async def drain(self, db: Database, expected: int, what: str,
+                    table: str = "applied_commands") -> None:
         """Let the ledger finish the backlog a POST scenario left, so it does not skew the next."""
         started = time.monotonic()
         try:
-            await wait_count(db, "applied_commands", expected, self.args.drain_timeout)
+            await wait_count(db, table, expected, self.args.drain_timeout)
             log(f"drained {what} in {time.monotonic() - started:.1f}s")
         except TimeoutError:
             self.warn(f"ledger backlog after {what}")
@@ -303,10 +318,11 @@ class Bench:
         ws = base.replace("http://", "ws://")
         return [f"{ws}/ws?token={viewer.token}" for viewer in people.viewers]
 
-    async def settle(self, db: Database, pool: ViewerPool, applied: int) -> None:
+    async def settle(self, db: Database, pool: ViewerPool, applied: int,
+                     table: str = "applied_commands") -> None:
         """Until the ledger has applied every accepted POST and the viewers receive nothing:
         a window that starts on a backlog would time the backlog, not the pipeline."""
-        await self.drain(db, applied, "paced POSTs")
+        await self.drain(db, applied, "paced POSTs", table)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if pool.measure(0.5)["deliveries"] == 0:
@@ -314,14 +330,16 @@ class Bench:
         self.warn("viewers still receiving a backlog after 60 s")
 
     async def paced(self, db: Database, pool: ViewerPool, senders: list[str], rate: float,
-                    seconds: float, per_chat: float) -> tuple[curve.Trial, dict[str, Any]]:
-        """POST at `rate` for `seconds` (open loop); the viewers time every arrival."""
-        applied = await count(db, "applied_commands")
+                    seconds: float, per_chat: float, api: str | None = None,
+                    table: str = "applied_commands") -> tuple[curve.Trial, dict[str, Any]]:
+        """POST at `rate` for `seconds` (open loop) to `api` (default: the service's); the
+        viewers time every arrival. `table` holds a row per applied command."""
+        applied = await count(db, table)
         meter = self.meter(*pool.pids)
         meter.start()
         started, started_at = time.monotonic(), time.time()
         pool.start_measure(None)
-        posted = Poster(f"{self.stack.urls['api']}/chat/message/add", senders, rate,
+        posted = Poster(f"{api or self.stack.urls['api']}/chat/message/add", senders, rate,
                         seconds).result()
         await asyncio.sleep(self.args.grace)  # the last POSTs' events are still on their way
         got = pool.finish()
@@ -354,7 +372,7 @@ class Bench:
         log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"
             f" p50 {point['p50_ms']} p99 {point['p99_ms']} p99.9 {point['p999_ms']} ms,"
             f" {got['deliveries']}/{point['expected']} deliveries")
-        await self.settle(db, pool, applied + accepted + posted["warmup_accepted"])
+        await self.settle(db, pool, applied + accepted + posted["warmup_accepted"], table)
         return trial, point
 
     async def pipeline(self, db: Database, people: Population) -> None:
@@ -372,17 +390,7 @@ class Bench:
                 return
             start = self.args.start_rate or max(
                 20.0, 0.3 * (self.results["http"].get("post_message", {}).get("ok_per_s") or 300))
-            trials: list[curve.Trial] = []
-            rate = curve.next_rate(trials, start, refine=self.args.refine)
-            while rate is not None:
-                trial, _ = await self.paced(db, pool, senders, rate, self.args.step_seconds,
-                                            per_chat)
-                trials.append(trial)
-                rate = curve.next_rate(trials, start, refine=self.args.refine)
-            maximum = curve.max_sustained(trials)
-            section["trials"] = [{"rate": t.rate, "kept_up": t.kept_up, "why": t.why}
-                                 for t in trials]
-            section["max_per_s"] = _round(maximum)
+            maximum = await self.search_max(db, pool, senders, per_chat, start, section)
             log(f"pipeline max with viewers: {maximum or 0:.1f} posts/s")
             if not maximum:
                 self.warn("the pipeline kept up with no rate tried")
@@ -400,6 +408,24 @@ class Bench:
                 + (f", past it by {bent:.0f} posts/s" if bent else " (the highest rate drawn)"))
         finally:
             pool.close()
+
+    async def search_max(self, db: Database, pool: ViewerPool, senders: list[str],
+                         per_chat: float, start: float, section: dict[str, Any],
+                         **target: str) -> float | None:
+        """Step the rate from `start` until the max is known (`target`: paced's api and table);
+        the trials and the max go into `section`."""
+        trials: list[curve.Trial] = []
+        rate = curve.next_rate(trials, start, refine=self.args.refine)
+        while rate is not None:
+            trial, _ = await self.paced(db, pool, senders, rate, self.args.step_seconds,
+                                        per_chat, **target)
+            trials.append(trial)
+            rate = curve.next_rate(trials, start, refine=self.args.refine)
+        maximum = curve.max_sustained(trials)
+        section["trials"] = [{"rate": t.rate, "kept_up": t.kept_up, "why": t.why}
+                             for t in trials]
+        section["max_per_s"] = _round(maximum)
+        return maximum
 
     async def fixed_rates(self, db: Database, pool: ViewerPool, senders: list[str],
                           per_chat: float) -> None:
@@ -473,6 +499,8 @@ class Bench:
     # --- the run --------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
         started = time.monotonic()
+        loadavg_at_start = [round(x, 2) for x in os.getloadavg()]
+        commit = measured_commit()  # at the start: what runs is what was checked out then
         ensure_wrk()
         raise_fd_limit(4 * self.args.idle_sockets + 4096)  # inherited by every server we spawn
         log(f"migrating {DSN} (recreate), prefix {self.prefix}, logs in {self.log_dir}")
@@ -501,6 +529,10 @@ class Bench:
             finally:
                 self.stack.close()
             self.service_pids = {}
+            if "compare" not in self.args.skip:
+                await compare.run(self, db, people)
+            if self.args.sweep_fetch_wait or self.args.sweep_linger:
+                await compare.sweep(self, db, people)
             if "fanout" not in self.args.skip:
                 await self.fanout(db, people)
             if "ledger" not in self.args.skip:
@@ -513,7 +545,9 @@ class Bench:
             "seconds_per_scenario": self.seconds, "viewers": self.args.viewers,
             "chats": self.args.chats, "connections": self.args.connections,
             "total_s": round(time.monotonic() - started), "cpus": os.cpu_count(),
+            "loadavg_at_start": loadavg_at_start, "settings": self.args.set,
             "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
+            "commit": commit,
         }
         self.results["targets"] = report.evaluate(self.results)
         return self.results
@@ -606,12 +640,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         " top frames in results.json and the report's block")
     p.add_argument("--rates", type=float, nargs="+", default=[],
                    help="pipeline: only these posting rates, no search for the maximum")
+    p.add_argument("--low-rates", type=float, nargs="+", default=[20.0, 100.0],
+                   help="chatledger (one process) and the bare pipeline at these posts/s")
+    p.add_argument("--low-chats", type=int, default=5)
+    p.add_argument("--sweep-fetch-wait", type=int, nargs="+", default=[],
+                   help="also run chatledger's low-load part at each fetch_max_wait_ms")
+    p.add_argument("--sweep-linger", type=int, nargs="+", default=[],
+                   help="also run chatledger's low-load part at each producer linger_ms")
+    p.add_argument("--low-viewers-per-chat", type=int, default=100)
     p.add_argument("--kafka", default="",
                    help="bootstrap of another broker (e.g. a private, freshly started Tansu)")
+    p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="CHATLEDGER_NAME=VALUE for the service and the bare pipeline, e.g."
+                        " KAFKA_FETCH_MAX_WAIT_MS=5")
     p.add_argument("--no-stages", dest="stages", action="store_false",
                    help="run the service without CHATLEDGER_TRACE_STAGES (no waterfall)")
     p.add_argument("--skip", nargs="+", default=[],
-                   choices=["http", "pipeline", "fanout", "ledger"],
+                   choices=["http", "pipeline", "compare", "fanout", "ledger"],
                    help="leave these parts out (while working on the others)")
     args = p.parse_args(argv)
     if args.quick:

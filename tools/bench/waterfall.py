@@ -83,19 +83,35 @@ def _round(value: float | None) -> float | None:
 def table(results: dict[str, Any]) -> list[str]:
     """The report's waterfall: one row per stage, p50 / p99 ms at each load point."""
     curve = [p for p in (results.get("pipeline") or {}).get("curve") or [] if p.get("waterfall")]
-    if not curve:
+    return _points_table(curve, [f"{p['rate_per_s']:.0f}/s (load {p.get('loadavg_1m')})"
+                                 for p in curve])
+
+
+def low_load_table(results: dict[str, Any]) -> list[str]:
+    """The same for the low-load runs: chatledger in one process beside the bare pipeline."""
+    points, heads = [], []
+    for who, data in (results.get("lowload") or {}).items():
+        for point in data.get("points") or []:
+            if point.get("waterfall"):
+                points.append(point)
+                heads.append(f"{who} {point['rate_per_s']:.0f}/s (load {point.get('loadavg_1m')})")
+    return _points_table(points, heads)
+
+
+def _points_table(points: list[dict[str, Any]], heads: list[str]) -> list[str]:
+    if not points:
         return []
-    head = " | ".join(f"{p['rate_per_s']:.0f}/s (load {p.get('loadavg_1m')})" for p in curve)
     rows = ["Waterfall (CHATLEDGER_TRACE_STAGES=1, one clock: time.time() in every process of"
             " this machine), each stage's p50 / p99 ms:", "",
-            f"| stage | {head} |", "|---|" + "---|" * len(curve)]
-    for index, row in enumerate(curve[0]["waterfall"]):
+            f"| stage | {' | '.join(heads)} |", "|---|" + "---|" * len(points)]
+    for index, row in enumerate(points[0]["waterfall"]):
         cells = " | ".join(f"{_cell(p['waterfall'][index]['p50_ms'])} /"
-                           f" {_cell(p['waterfall'][index]['p99_ms'])}" for p in curve)
+                           f" {_cell(p['waterfall'][index]['p99_ms'])}" for p in points)
         name = f"({row['stage']}, beside the chain)" if row["side"] else row["stage"]
         rows.append(f"| {name} | {cells} |")
     rows.append("| end to end (POST sent -> viewer read) | "
-                + " | ".join(f"{_cell(p['p50_ms'])} / {_cell(p['p99_ms'])}" for p in curve) + " |")
+                + " | ".join(f"{_cell(p['p50_ms'])} / {_cell(p['p99_ms'])}" for p in points)
+                + " |")
     return rows
 
 
