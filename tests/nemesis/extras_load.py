@@ -70,8 +70,9 @@ class ExtrasLoad:
             await asyncio.sleep(self.rng.uniform(1.0, 2.0))  # a pace, not a synchronisation
 
     async def _burst(self, one: Callable[[], Awaitable[None]]) -> None:
-        """One request, or (one time in three) three at once: they may share a ledger batch."""
-        await asyncio.gather(*(one() for _ in range(3 if self.rng.random() < 0.33 else 1)))
+        """One request, or (one time in three) 3-4 at once: they may share a ledger batch."""
+        many = self.rng.randrange(3, 5) if self.rng.random() < 0.33 else 1
+        await asyncio.gather(*(one() for _ in range(many)))
 
     async def _pin(self, http: aiohttp.ClientSession, chat: Chat) -> None:
         buyer = self.rng.choice(chat.talkers + chat.targets)
@@ -105,12 +106,12 @@ class ExtrasLoad:
         """The operator refunds a tip whose toy turn has not begun (in the background: the CLI
         waits for its answer)."""
         waiting = await self.operator.db.fetch_all(
-            "SELECT donation_id FROM toy_turns WHERE model_uuid = :chat AND status = 'queued'",
-            {"chat": chat.uuid})
-        fresh = sorted(row[0] for row in waiting if row[0] not in self.operator.refunded)
+            "SELECT donation_id FROM toy_turns WHERE model_uuid = :chat AND status = 'queued'"
+            " ORDER BY seq DESC", {"chat": chat.uuid})  # the last in line: the CLI takes a while
+        fresh = [row[0] for row in waiting if row[0] not in self.operator.refunded]
         if not fresh or len(self.refunds) > 1:
             return
-        donation = self.rng.choice(fresh)
+        donation = fresh[0]
         self.asked_refunds.add(donation)
         task = asyncio.create_task(self.operator.refund_of(donation, chat.uuid))
         self.refunds.add(task)

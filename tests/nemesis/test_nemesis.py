@@ -1,9 +1,10 @@
-"""A Jepsen-style nemesis: mixed load (money on hold too: private and spy shows, the tip menu)
-and 200+ reconnecting viewers while a seeded schedule
-SIGKILLs and restarts ledger, history, api and gateway processes (two of each), SIGKILLs the
-broker and pauses MySQL and Redis (a private stack: never the shared servers). Afterwards, with
-the load stopped and everything healed, it checks what `checks.py` promises, plus a clean
-`chatledger audit`, history equal to MySQL's, and no process exiting unless the nemesis killed it.
+"""A Jepsen-style nemesis: mixed load (money on hold too: private and spy shows, the tip menu;
+the room's paid extras: pins, the toy queue, queued goals) and 200+ reconnecting viewers while a
+seeded schedule SIGKILLs and restarts ledger, history, api and gateway processes (two of each),
+SIGKILLs the broker and pauses MySQL and Redis (a private stack: never the shared servers).
+Afterwards, with the load stopped and everything healed, it checks what `checks.py`,
+`show_checks.py` and `extras_checks.py` promise, plus a clean `chatledger audit`, history equal
+to MySQL's, and no process exiting unless the nemesis killed it.
 
 CI runs one minute; `make nemesis MINUTES=10 SEED=…` runs longer (NEMESIS_MINUTES, NEMESIS_SEED).
 The seed is printed first and in every failure: the same seed replays the same fault schedule.
