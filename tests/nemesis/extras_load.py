@@ -9,8 +9,9 @@ the operator refunds some tip whose turn still waits (its turn must be removed, 
 The model queues goals behind the mixed load's goals.
 
 The toy's lowest level is above every tip of the other loads, so the toy queue is this load's
-own and stays short enough to drain in the quiet phase; `finish` trims each pin queue (the model
-deletes all but `KEEP_QUEUED`) so the quiet phase can wait for every pin to end.
+own; no pin or toy tip joins a queue of `MAX_WAITING` already (as the model's `GET` sees it), and
+`finish` trims each pin queue (the model deletes all but `KEEP_QUEUED`), so what waits when the
+storm ends drains within the quiet phase.
 
 Every POST is an `Op` of the load (applied exactly once, lost only with a broker kill).
 """
@@ -34,6 +35,8 @@ PIN_TIERS = [{"min": "2", "seconds": 2}, {"min": "5", "seconds": 4}, {"min": "9"
 TOY_LEVELS = [{"min": "8", "level": 3, "seconds": 1}, {"min": "12", "level": 8, "seconds": 2},
               {"min": "20", "level": 15, "seconds": 3}]
 KEEP_QUEUED = 1
+# A queue this long takes no more: what waits when the storm ends drains within the quiet phase.
+MAX_WAITING = 4
 
 
 class ExtrasLoad:
@@ -56,11 +59,13 @@ class ExtrasLoad:
         while not stop.is_set():
             roll = self.rng.random()
             if roll < 0.25:
-                await self._burst(lambda: self._pin(http, chat))
+                if await self._waiting(http, chat, "/chat/pins") < MAX_WAITING:
+                    await self._burst(lambda: self._pin(http, chat))
             elif roll < 0.35:
                 await self._delete_a_pin(http, chat)
             elif roll < 0.6:
-                await self._burst(lambda: self._toy_tip(http, chat))
+                if await self._waiting(http, chat, "/chat/toy") < MAX_WAITING:
+                    await self._burst(lambda: self._toy_tip(http, chat))
             elif roll < 0.7:
                 await self._refund_a_waiting_turn(chat)
             elif roll < 0.8:
@@ -68,6 +73,11 @@ class ExtrasLoad:
                                  {"name": self._mark("goal"), "queued": True,
                                   "require_sum": self.rng.randrange(5, 30)})
             await asyncio.sleep(self.rng.uniform(1.0, 2.0))  # a pace, not a synchronisation
+
+    async def _waiting(self, http: aiohttp.ClientSession, chat: Chat, path: str) -> int:
+        """How many pins or turns wait (unknown: as many as the most allowed)."""
+        status, body = await _get(http, path, chat.model)
+        return len(body["queue"]) if status == 200 else MAX_WAITING
 
     async def _burst(self, one: Callable[[], Awaitable[None]]) -> None:
         """One request, or (one time in three) 3-4 at once: they may share a ledger batch."""
