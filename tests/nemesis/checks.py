@@ -6,9 +6,9 @@ The truth is MySQL's `chat_events`, read once the load has stopped and the run h
   what it acknowledged and the ledger had not applied yet), never doubled;
 - no command's unique text appears in two rows (a retried 503 or a reused key applied twice);
 - every viewer got, across its reconnects, exactly the events after its baseline that it may see
-  (public: everyone; `donate_rejected`: its donor; other private events: the sender, the model,
-  the `to` of a private reply, the `audience` of a show's message), in seq order, each once,
-  with MySQL's event ids.
+  (public: everyone; `donate_rejected`, `pin_rejected`: its donor; other private events: the
+  sender, the model, the `to` of a private reply, the `audience` of a show's message), in seq
+  order, each once, with MySQL's event ids.
 """
 
 import itertools
@@ -27,7 +27,8 @@ from tests.nemesis.viewers import Viewer
 Wire = dict[str, Any]
 PRIMARY = {"message", "donate", "donate_rejected", "new_goal", "viewer_banned",
            "viewer_unbanned", "donate_refunded", "deposited", "settings_changed", "menu_changed",
-           "show_requested", "show_started", "show_ended", "spy_started", "spy_ended"}
+           "show_requested", "show_started", "show_ended", "spy_started", "spy_ended",
+           "message_pinned", "pin_rejected", "pin_removed"}
 SHOWN = 4  # examples printed per kind of difference
 
 
@@ -57,7 +58,7 @@ def mark_of(event: Wire) -> str | None:
 def may_see(event: Wire, viewer: str, chat: str) -> bool:
     """DESIGN §6, written out here rather than imported: the test's own reading of the rule."""
     sender = (event.get("from") or {}).get("uuid")
-    if event["type"] == "donate_rejected":
+    if event["type"] in ("donate_rejected", "pin_rejected"):
         return bool(sender == viewer)
     return (bool(event["is_public"]) or viewer in (sender, chat) or event.get("to") == viewer
             or viewer in (event.get("audience") or ()))
@@ -124,8 +125,9 @@ def check_commands(ops: list[Op], events: list[Wire], outcomes: dict[str, str],
 
 
 def _once_key(event: Wire) -> tuple[str, str | None]:
-    """A command appends each of these at most once (a show's end ends each of its spies)."""
-    return event["type"], event.get("spy")
+    """A command appends each of these at most once (a show's end ends each of its spies, a
+    ban removes each of its target's pins)."""
+    return event["type"], event.get("spy") or event.get("pin")
 
 
 def check_probes(ops: list[Op], events: list[Wire]) -> list[str]:

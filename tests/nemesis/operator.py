@@ -55,7 +55,12 @@ class Operator:
         donation = await self._a_donation()
         if donation is None:
             return
-        event_id, chat = donation
+        await self.refund_of(*donation)
+
+    async def refund_of(self, event_id: str, chat: str) -> None:
+        """Refund one donation (the extras load names a tip whose toy turn still waits)."""
+        if event_id in self.refunded:
+            return
         self.refunded.add(event_id)
         op = Op("refund", chat, "operator", "")
         self.load.ops.append(op)

@@ -1,9 +1,10 @@
-"""A Jepsen-style nemesis: mixed load (money on hold too: private and spy shows, the tip menu)
-and 200+ reconnecting viewers while a seeded schedule
-SIGKILLs and restarts ledger, history, api and gateway processes (two of each), SIGKILLs the
-broker and pauses MySQL and Redis (a private stack: never the shared servers). Afterwards, with
-the load stopped and everything healed, it checks what `checks.py` promises, plus a clean
-`chatledger audit`, history equal to MySQL's, and no process exiting unless the nemesis killed it.
+"""A Jepsen-style nemesis: mixed load (money on hold too: private and spy shows, the tip menu;
+the room's paid extras: pins, the toy queue, queued goals) and 200+ reconnecting viewers while a
+seeded schedule SIGKILLs and restarts ledger, history, api and gateway processes (two of each),
+SIGKILLs the broker and pauses MySQL and Redis (a private stack: never the shared servers).
+Afterwards, with the load stopped and everything healed, it checks what `checks.py`,
+`show_checks.py` and `extras_checks.py` promise, plus a clean `chatledger audit`, history equal
+to MySQL's, and no process exiting unless the nemesis killed it.
 
 CI runs one minute; `make nemesis MINUTES=10 SEED=…` runs longer (NEMESIS_MINUTES, NEMESIS_SEED).
 The seed is printed first and in every failure: the same seed replays the same fault schedule.
@@ -38,6 +39,8 @@ from tests.nemesis.checks import (
     lost_with_broker,
     owed,
 )
+from tests.nemesis.extras_checks import check_goal_queue, check_pins, check_toys
+from tests.nemesis.extras_load import ExtrasLoad
 from tests.nemesis.fleet import Fleet
 from tests.nemesis.history_check import check_history
 from tests.nemesis.load import Load
@@ -104,7 +107,8 @@ async def run(stack: PrivateStack, fleet: Fleet, db: Database, chats: list[Chat]
                     lambda who, chat: issue_token(settings, who, "client", chat))
         operator = Operator(random.Random(SEED + 3), chats, stack.settings(), db, env, load)
         shows = ShowLoad(random.Random(SEED + 4), chats, load, viewers)
-        await storm(nemesis, load, operator, shows, faults)
+        extras = ExtrasLoad(random.Random(SEED + 5), chats, load, operator)
+        await storm(nemesis, load, operator, shows, extras, faults)
         dead = stack.dead()
         say(f"viewers: {sum(v.connects for v in viewers)} connections,"
             f" {sum(v.failed_connects for v in viewers)} refused or broken dials,"
@@ -113,19 +117,24 @@ async def run(stack: PrivateStack, fleet: Fleet, db: Database, chats: list[Chat]
         say("healed")
         unfinished = await shows.finish()
         say("every show over but the one left to time out")
+        await extras.finish()
+        say("pin queues trimmed")
         await quiesce(db, load, nemesis, viewers)
         failures = await verdict(db, load, nemesis, viewers, chats, fleet, dead, env)
-        return unfinished + failures + show_verdict(load, shows, await all_events(db))
+        events = await all_events(db)
+        return unfinished + failures + show_verdict(load, shows, events) + extras_verdict(
+            extras, events)
     finally:
         await audience.close()
 
 
 async def storm(nemesis: Nemesis, load: Load, operator: Operator, shows: ShowLoad,
-                faults: list[Fault]) -> None:
+                extras: ExtrasLoad, faults: list[Fault]) -> None:
     stop = asyncio.Event()
     start = time.monotonic()
     tasks = [asyncio.create_task(load.run(stop)), asyncio.create_task(operator.run(stop)),
              asyncio.create_task(shows.run(stop, MINUTES * 60)),
+             asyncio.create_task(extras.run(stop)),
              asyncio.create_task(nemesis.watch(stop))]
     try:
         await asyncio.wait_for(nemesis.run(faults, stop), MINUTES * 60 + 30)
@@ -142,7 +151,8 @@ async def storm(nemesis: Nemesis, load: Load, operator: Operator, shows: ShowLoa
 
 async def quiesce(db: Database, load: Load, nemesis: Nemesis, viewers: list[Viewer]) -> None:
     """Bounded: until every 201 not excused by a broker kill is applied and every viewer has
-    what it may see, or QUIET_S passed (then the checks say what is missing)."""
+    what it may see, every hold and show is over and every pin and toy turn has ended, or QUIET_S
+    passed (then the checks say what is missing)."""
     deadline = time.monotonic() + QUIET_S
     while time.monotonic() < deadline:
         events = await all_events(db)
@@ -152,14 +162,17 @@ async def quiesce(db: Database, load: Load, nemesis: Nemesis, viewers: list[View
         chats = by_chat(events)
         behind = [v for v in viewers
                   if {e["seq"] for e in owed(v, chats.get(v.chat, []))} - set(v.seqs())]
-        on = await db.fetch_val("SELECT (SELECT COUNT(*) FROM holds WHERE status = 'open')"
-                                " + (SELECT COUNT(*) FROM shows WHERE status <> 'ended')")
+        on = await db.fetch_val(
+            "SELECT (SELECT COUNT(*) FROM holds WHERE status = 'open')"
+            " + (SELECT COUNT(*) FROM shows WHERE status <> 'ended')"
+            " + (SELECT COUNT(*) FROM pins WHERE status IN ('queued', 'showing'))"
+            " + (SELECT COUNT(*) FROM toy_turns WHERE status IN ('queued', 'playing'))")
         if not unapplied and not behind and not on:
             say("quiet")
             return
         await asyncio.sleep(1.0)
     say(f"not quiet after {QUIET_S}s: {len(unapplied)} unapplied 201s,"
-          f" {len(behind)} viewers behind, {on} open holds and shows not over")
+          f" {len(behind)} viewers behind, {on} open holds, shows, pins and toy turns not over")
 
 
 async def verdict(db: Database, load: Load, nemesis: Nemesis, viewers: list[Viewer],
@@ -201,6 +214,17 @@ def show_verdict(load: Load, shows_load: ShowLoad, events: list[Wire]) -> list[s
     say(f"holds {dict(hold_counts)}; shows {dict(endings)}; the client left {dict(left)},"
         f" stayed yet disconnected {stayed}; menu purchases {dict(purchases)}")
     return holds + shows + menu
+
+
+def extras_verdict(extras: ExtrasLoad, events: list[Wire]) -> list[str]:
+    pins, pin_counts = check_pins(events)
+    toys, toy_counts = check_toys(events)
+    goals, goal_counts = check_goal_queue(events)
+    removed = {e["donation"] for e in events if e["type"] == "toy_removed"}
+    say(f"pins {dict(pin_counts)}; toys {dict(toy_counts)}, {len(extras.asked_refunds)} waiting"
+        f" turns refunded ({len(extras.asked_refunds & removed)} removed); goals"
+        f" {dict(goal_counts)}")
+    return pins + toys + goals
 
 
 T0 = time.monotonic()
