@@ -14,28 +14,46 @@ Minute boundaries, the 60 s request timeout, hold expiry and the 10 s disconnect
   (`hold:<id>:expire`, `show:<id>:minute:<n>`, ...). The ledger's `applied_commands` applies a
   command id once, and a tick that no longer matches the state is refused and recorded. So
   every clock may send every tick, as often as it likes.
-- Nothing is remembered here: what is due is read from the projection rows each pass
+- Nothing is remembered that matters: what is due is read from the projection rows each pass
   (`shows`, `show_spies`, `holds`), so a restarted ledger, a new one after a rebalance, or one
-  whose sends failed while the broker was away sends again what is still due. Every ledger
-  process runs a clock over every chat with a show or an open hold (duplicates are harmless;
-  the set is small: shows and their holds, not tips).
+  whose sends failed while the broker was away sends again what is still due. A tick sent is
+  not sent again for `RESEND_S` (the ledger is deciding it); still due after that, it is.
+- Each ledger's clock ticks only the chats of the commands-topic partitions its consumer owns
+  now (`Owned`: the consumer's assignment, read at every pass, a chat's partition computed as
+  the producer's partitioner does). The ticks of a chat can only be decided by the owner of its
+  partition anyway, so nothing is lost by not sending them elsewhere, and the reads and sends
+  of a pass are the process's share, not the whole set. Why nothing due is left out:
+  * a rebalance or a crash gives the partition to another ledger, whose next pass (within
+    `interval_s` of its assignment) reads the rows and sends what is due, late ticks included
+    (a tick is decided by the due time it carries, so late is the same decision);
+  * while a partition moves, neither or both may own it: with neither, nothing is sent, which
+    costs only lateness (the ticks would wait for the new owner anyway); both send the same
+    ids, which the ledger applies once;
+  * a process owning nothing (more ledgers than partitions, or mid-rejoin) ticks nothing.
 - Disconnects are the one thing not in MySQL: the clock asks the gateways' presence (Redis) for
   the show's client and spies, and sends `...:disconnect` once a person has been absent for
   `DISCONNECT_S` of its own passes. Two clocks may see the absence begin at different moments
-  and send two different ids: the first ends the show or the spying, the second is refused.
+  and send two different ids: the first ends the show or the spying, the second is refused. A
+  clock that takes a partition over starts watching then: a disconnect is decided at most
+  `DISCONNECT_S` later than its first owner would have.
+
+To tick something new (another kind of item that falls due), add its chats to `_DUE_CHATS` and
+its items to `domain/show_ticks.py`'s `due_ticks`: ownership, ids and resends come with it.
 """
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from databases import Database
 
 from chatledger.bus.command_codec import encode_command
-from chatledger.bus.kafka import BusUnavailable, send_bounded
+from chatledger.bus.kafka import BusUnavailable
 from chatledger.domain.commands import Tick
 from chatledger.domain.show_book import RUNNING
 from chatledger.domain.show_ticks import due_ticks
@@ -48,6 +66,12 @@ log = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("3d1f6c1e-6a0b-4c55-9a57-2b8f0f7e11c4")
 Present = Callable[[str], Awaitable[set[str]]]  # chat -> the people with a socket in it
+# The chats this process's consumer owns now: a test of a chat, or None while it owns nothing.
+Owned = Callable[[], Callable[[str], bool] | None]
+# Every chat with something that may fall due (a show not ended, an open hold).
+_DUE_CHATS = ("SELECT model_uuid FROM shows WHERE status <> 'ended'"
+              " UNION SELECT model_uuid FROM holds WHERE status = 'open'")
+RESEND_S = 2.0  # a tick still due this long after it was sent is sent again
 
 
 def tick_of(chat: str, what: str, due: datetime) -> Tick:
@@ -56,15 +80,22 @@ def tick_of(chat: str, what: str, due: datetime) -> Tick:
     return Tick(str(uuid.uuid5(_NAMESPACE, f"{chat}/{what}/{due.isoformat()}")), chat, what, due)
 
 
+def every_chat() -> Callable[[str], bool]:
+    """`Owned` of a clock alone with the whole topic (tests, tools)."""
+    return lambda chat: True
+
+
 class Clock:
     def __init__(self, settings: Settings, database: Database, producer: Any,
-                 present: Present | None) -> None:
+                 present: Present | None, owned: Owned = every_chat) -> None:
         self.settings = settings
         self.database = database
         self.producer = producer
         self.present = present
+        self.owned = owned
         self.interval_s = min(1.0, settings.show_minute_s / 4)
         self.absent_since: dict[tuple[str, str], datetime] = {}  # (show or spy, person) -> since
+        self.sent: dict[str, float] = {}  # tick id -> monotonic time it was last sent
 
     async def run(self) -> None:
         while True:
@@ -77,7 +108,11 @@ class Clock:
             await asyncio.sleep(self.interval_s)
 
     async def due(self, now: datetime) -> list[Tick]:
-        state, chats = await self.load()
+        mine = self.owned()
+        if mine is None:
+            self.absent_since.clear()
+            return []
+        state, chats = await self.load(mine)
         ticks = [
             tick_of(chat, what, at)
             for chat in chats
@@ -88,27 +123,25 @@ class Clock:
             ticks += await self.disconnects(state, chats, now)
         return ticks
 
-    async def load(self) -> tuple[LedgerState, list[str]]:
+    async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
         state = LedgerState()
         async with self.database.connection() as connection, \
                 connection.raw_connection.cursor() as cur:
-            await cur.execute(
-                "SELECT model_uuid FROM shows WHERE status <> 'ended'"
-                " UNION SELECT model_uuid FROM holds WHERE status = 'open'"
-            )
-            chats = sorted(row[0] for row in await cur.fetchall())
+            await cur.execute(_DUE_CHATS)
+            chats = sorted(row[0] for row in await cur.fetchall() if mine(row[0]))
             await chat_shows(cur, state, chats)
         return state, chats
 
     async def disconnects(self, state: LedgerState, chats: list[str],
                           now: datetime) -> list[Tick]:
         assert self.present is not None
+        shows = [show for chat in chats
+                 if (show := state.shows.current_show(chat)) is not None
+                 and show.status == RUNNING]
+        present = self.present
+        heres = await asyncio.gather(*(present(show.model) for show in shows))
         ticks, watched = [], set()
-        for chat in chats:
-            show = state.shows.current_show(chat)
-            if show is None or show.status != RUNNING:
-                continue
-            here = await self.present(chat)
+        for show, here in zip(shows, heres, strict=True):
             people = [(f"show:{show.id}", show.client)]
             people += [(f"spy:{spy.id}", spy.uuid) for spy in show.spies.values()]
             for item, person in people:
@@ -118,12 +151,25 @@ class Clock:
                     continue
                 since = self.absent_since.setdefault((item, person), now)
                 if now - since >= timedelta(seconds=DISCONNECT_S):
-                    ticks.append(tick_of(chat, f"{item}:disconnect",
+                    ticks.append(tick_of(show.model, f"{item}:disconnect",
                                          since + timedelta(seconds=DISCONNECT_S)))
         self.absent_since = {k: v for k, v in self.absent_since.items() if k in watched}
         return ticks
 
-    async def send(self, ticks: list[Tick]) -> None:
-        for tick in ticks:
-            await send_bounded(self.producer, self.settings.commands_topic, tick.chat.encode(),
-                               encode_command(tick), self.settings.command_timeout_s)
+    async def send(self, ticks: Iterable[Tick]) -> None:
+        """Every tick not sent in the last RESEND_S, all at once (one wait for the acks, not
+        one per tick: a thousand shows' boundaries fall in the same second)."""
+        now = time.monotonic()
+        self.sent = {key: at for key, at in self.sent.items() if now - at < RESEND_S}
+        fresh = [tick for tick in ticks if tick.command_id not in self.sent]
+        if not fresh:
+            return
+        topic = self.settings.commands_topic
+        try:
+            async with asyncio.timeout(self.settings.command_timeout_s):
+                acks = [await self.producer.send(topic, key=tick.chat.encode(),
+                                                 value=encode_command(tick)) for tick in fresh]
+                await asyncio.gather(*acks)
+        except (KafkaError, TimeoutError) as exc:
+            raise BusUnavailable(repr(exc)) from exc
+        self.sent.update((tick.command_id, now) for tick in fresh)
