@@ -1,6 +1,7 @@
 """Shows (DESIGN §10) when things go wrong, minutes shortened to 1 s: the broker restarted
 mid-show (Tansu loses every topic), a request nobody answers, a hold whose ledger died."""
 
+import asyncio
 import signal
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from tests.integration.test_refunds import applied, post
 
 MINUTE = {"CHATLEDGER_SHOW_MINUTE_S": "1"}
 PARTITIONS = 4
+AWAY_S = 2.5
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +84,9 @@ async def test_a_broker_restarted_mid_show_charges_every_minute_once(
                     until=lambda n: n is not None and n >= 3, what="three minutes begun")
                 broker.kill()
                 broker.wait()
+                # Not a wait for anything: the broker stays away across two boundaries (the
+                # clock's sends fail meanwhile), which is the scenario.
+                await asyncio.sleep(AWAY_S)
                 revived = start_tansu(port, tmp_path / "tansu-revived.log")
                 try:
                     ended = await show_ended(db, show, timeout=90)
