@@ -51,6 +51,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 from databases import Database
+from redis.exceptions import RedisError
 
 from chatledger.bus.command_codec import encode_command
 from chatledger.bus.kafka import BusUnavailable
@@ -72,6 +73,7 @@ Owned = Callable[[], Callable[[str], bool] | None]
 _DUE_CHATS = ("SELECT model_uuid FROM shows WHERE status <> 'ended'"
               " UNION SELECT model_uuid FROM holds WHERE status = 'open'")
 RESEND_S = 2.0  # a tick still due this long after it was sent is sent again
+PRESENCE_READS = 8  # presence lookups in flight at once (well under the Redis pool's size)
 
 
 def tick_of(chat: str, what: str, due: datetime) -> Tick:
@@ -96,6 +98,7 @@ class Clock:
         self.interval_s = min(1.0, settings.show_minute_s / 4)
         self.absent_since: dict[tuple[str, str], datetime] = {}  # (show or spy, person) -> since
         self.sent: dict[str, float] = {}  # tick id -> monotonic time it was last sent
+        self.monotonic = time.monotonic
 
     async def run(self) -> None:
         while True:
@@ -120,7 +123,11 @@ class Clock:
             if at <= now
         ]
         if self.present is not None:
-            ticks += await self.disconnects(state, chats, now)
+            try:
+                ticks += await self.disconnects(state, chats, now)
+            except (OSError, RuntimeError, RedisError) as exc:
+                # Presence is Redis's: its absence must not hold back the minutes and expiries.
+                log.warning("clock: presence unknown this pass: %r", exc)
         return ticks
 
     async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
@@ -138,8 +145,13 @@ class Clock:
         shows = [show for chat in chats
                  if (show := state.shows.current_show(chat)) is not None
                  and show.status == RUNNING]
-        present = self.present
-        heres = await asyncio.gather(*(present(show.model) for show in shows))
+        gate, present = asyncio.Semaphore(PRESENCE_READS), self.present
+
+        async def look(chat: str) -> set[str]:
+            async with gate:
+                return await present(chat)
+
+        heres = await asyncio.gather(*(look(show.model) for show in shows))
         ticks, watched = [], set()
         for show, here in zip(shows, heres, strict=True):
             people = [(f"show:{show.id}", show.client)]
@@ -159,7 +171,7 @@ class Clock:
     async def send(self, ticks: Iterable[Tick]) -> None:
         """Every tick not sent in the last RESEND_S, all at once (one wait for the acks, not
         one per tick: a thousand shows' boundaries fall in the same second)."""
-        now = time.monotonic()
+        now = self.monotonic()
         self.sent = {key: at for key, at in self.sent.items() if now - at < RESEND_S}
         fresh = [tick for tick in ticks if tick.command_id not in self.sent]
         if not fresh:
