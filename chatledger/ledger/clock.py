@@ -14,10 +14,14 @@ Minute boundaries, the 60 s request timeout, hold expiry and the 10 s disconnect
   (`hold:<id>:expire`, `show:<id>:minute:<n>`, ...). The ledger's `applied_commands` applies a
   command id once, and a tick that no longer matches the state is refused and recorded. So
   every clock may send every tick, as often as it likes.
-- Nothing is remembered that matters: what is due is read from the projection rows each pass
-  (`shows`, `show_spies`, `holds`), so a restarted ledger, a new one after a rebalance, or one
-  whose sends failed while the broker was away sends again what is still due. A tick sent is
-  not sent again for `RESEND_S` (the ledger is deciding it); still due after that, it is.
+- Nothing is remembered that matters: what is due is read from the projection rows (`shows`,
+  `show_spies`, `holds`) every `reload_s`, so a restarted ledger, a new one after a rebalance,
+  or one whose sends failed while the broker was away sends again what is still due. Between
+  two reads the clock wakes at the due times it read, so a boundary is sent on time without a
+  read per boundary; `reload_s` is at most half a minute because nothing new falls due sooner
+  than a minute after it appears (a show's first boundary; a hold's expiry is further off; a
+  request's timeout is at least as long in any real setting). A tick sent is not sent again
+  for `RESEND_S` (the ledger is deciding it); still due after that, it is.
 - Each ledger's clock ticks only the chats of the commands-topic partitions its consumer owns
   now (`Owned`: the consumer's assignment, read at every pass, a chat's partition computed as
   the producer's partitioner does). The ticks of a chat can only be decided by the owner of its
@@ -31,8 +35,9 @@ Minute boundaries, the 60 s request timeout, hold expiry and the 10 s disconnect
     ids, which the ledger applies once;
   * a process owning nothing (more ledgers than partitions, or mid-rejoin) ticks nothing.
 - Disconnects are the one thing not in MySQL: the clock asks the gateways' presence (Redis) for
-  the show's client and spies, and sends `...:disconnect` once a person has been absent for
-  `DISCONNECT_S` of its own passes. Two clocks may see the absence begin at different moments
+  the show's client and spies (every running show's chat in one round trip, once a second),
+  and sends `...:disconnect` once a person has been absent for `DISCONNECT_S` of its own
+  looks. Two clocks may see the absence begin at different moments
   and send two different ids: the first ends the show or the spying, the second is refused. A
   clock that takes a partition over starts watching then: a disconnect is decided at most
   `DISCONNECT_S` later than its first owner would have.
@@ -66,14 +71,16 @@ from chatledger.platform.config import Settings
 log = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("3d1f6c1e-6a0b-4c55-9a57-2b8f0f7e11c4")
-Present = Callable[[str], Awaitable[set[str]]]  # chat -> the people with a socket in it
+# chats -> the people with a socket in each (one round trip for them all)
+Present = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
 # The chats this process's consumer owns now: a test of a chat, or None while it owns nothing.
 Owned = Callable[[], Callable[[str], bool] | None]
 # Every chat with something that may fall due (a show not ended, an open hold).
 _DUE_CHATS = ("SELECT model_uuid FROM shows WHERE status <> 'ended'"
               " UNION SELECT model_uuid FROM holds WHERE status = 'open'")
 RESEND_S = 2.0  # a tick still due this long after it was sent is sent again
-PRESENCE_READS = 8  # presence lookups in flight at once (well under the Redis pool's size)
+PRESENCE_EVERY_S = 1.0  # how often absences are looked for (DISCONNECT_S is 10 s)
+MIN_PAUSE_S = 0.02
 
 
 def tick_of(chat: str, what: str, due: datetime) -> Tick:
@@ -95,7 +102,12 @@ class Clock:
         self.producer = producer
         self.present = present
         self.owned = owned
-        self.interval_s = min(1.0, settings.show_minute_s / 4)
+        # Read the rows at least twice a minute: a new item (a show's first boundary, a new
+        # hold's expiry) falls due no sooner than a minute after it appears.
+        self.reload_s = min(1.0, settings.show_minute_s / 2)
+        self.known: tuple[LedgerState, list[str]] | None = None  # the rows last read
+        self.loaded_at = self.looked_at = float("-inf")  # monotonic: rows read, presence asked
+        self.upcoming: list[datetime] = []  # the due times known, still ahead
         self.absent_since: dict[tuple[str, str], datetime] = {}  # (show or spy, person) -> since
         self.sent: dict[str, float] = {}  # tick id -> monotonic time it was last sent
         self.monotonic = time.monotonic
@@ -108,27 +120,36 @@ class Clock:
                 log.warning("clock: will try again: %r", exc)  # nothing lost: read again next pass
             except Exception:
                 log.exception("clock: pass failed")
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(self.pause(datetime.now(UTC)))
 
     async def due(self, now: datetime) -> list[Tick]:
+        """The ticks due by `now` of the chats owned, from rows read at most `reload_s` ago."""
         mine = self.owned()
         if mine is None:
             self.absent_since.clear()
+            self.known, self.upcoming = None, []
             return []
-        state, chats = await self.load(mine)
-        ticks = [
-            tick_of(chat, what, at)
-            for chat in chats
-            for what, at in due_ticks(state, chat)
-            if at <= now
-        ]
-        if self.present is not None:
+        if self.known is None or self.monotonic() - self.loaded_at >= self.reload_s:
+            self.known = await self.load(mine)
+            self.loaded_at = self.monotonic()
+        state, chats = self.known[0], [chat for chat in self.known[1] if mine(chat)]
+        items = [(chat, what, at) for chat in chats for what, at in due_ticks(state, chat)]
+        self.upcoming = [at for _, _, at in items if at > now]
+        ticks = [tick_of(chat, what, at) for chat, what, at in items if at <= now]
+        if self.present is not None and self.monotonic() - self.looked_at >= PRESENCE_EVERY_S:
+            self.looked_at = self.monotonic()
             try:
                 ticks += await self.disconnects(state, chats, now)
             except (OSError, RuntimeError, RedisError) as exc:
                 # Presence is Redis's: its absence must not hold back the minutes and expiries.
                 log.warning("clock: presence unknown this pass: %r", exc)
         return ticks
+
+    def pause(self, now: datetime) -> float:
+        """Until the next due time known, or the next read of the rows, whichever is first."""
+        left = self.reload_s - (self.monotonic() - self.loaded_at)
+        later = [(at - now).total_seconds() for at in self.upcoming]
+        return max(MIN_PAUSE_S, min([left, *later]))
 
     async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
         state = LedgerState()
@@ -145,15 +166,10 @@ class Clock:
         shows = [show for chat in chats
                  if (show := state.shows.current_show(chat)) is not None
                  and show.status == RUNNING]
-        gate, present = asyncio.Semaphore(PRESENCE_READS), self.present
-
-        async def look(chat: str) -> set[str]:
-            async with gate:
-                return await present(chat)
-
-        heres = await asyncio.gather(*(look(show.model) for show in shows))
+        heres = await self.present([show.model for show in shows]) if shows else {}
         ticks, watched = [], set()
-        for show, here in zip(shows, heres, strict=True):
+        for show in shows:
+            here = heres.get(show.model, set())
             people = [(f"show:{show.id}", show.client)]
             people += [(f"spy:{spy.id}", spy.uuid) for spy in show.spies.values()]
             for item, person in people:

@@ -17,11 +17,12 @@ from chatledger.platform.config import Settings
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
-def running(chats: list[str]) -> LedgerState:
+def running(chats: list[str], started: datetime = NOW - timedelta(seconds=5)) -> LedgerState:
+    """A show in each chat, in its first 1 s minute since `started`."""
     state = LedgerState()
     for n, chat in enumerate(chats):
         state.shows.add(Show(f"s{n}", chat, f"c{n}", "Bob", Decimal(1), 1.0, NOW,
-                             RUNNING, NOW - timedelta(seconds=5), 1))
+                             RUNNING, started, 1))
     return state
 
 
@@ -37,28 +38,43 @@ class Rows(Clock):
         return self.state, sorted(chat for chat in self.state.shows.current if mine(chat))
 
 
-def test_presence_is_read_a_few_chats_at_a_time() -> None:
-    flight, most = 0, 0
+def test_presence_is_asked_for_every_running_show_at_once_once_a_second() -> None:
+    asked: list[list[str]] = []
 
-    async def present(chat: str) -> set[str]:
-        nonlocal flight, most
-        flight += 1
-        most = max(most, flight)
-        await asyncio.sleep(0)
-        flight -= 1
-        return set()
+    async def present(chats: list[str]) -> dict[str, set[str]]:
+        asked.append(chats)
+        return {chat: set() for chat in chats}
 
     chats = [f"chat{n}" for n in range(200)]
-    asyncio.run(Rows(running(chats), present).due(NOW))
-    assert 1 <= most <= clock_module.PRESENCE_READS
+    clock = Rows(running(chats), present)
+    moment = [0.0]
+    clock.monotonic = lambda: moment[0]
+
+    async def passes() -> None:
+        for moment[0] in (0.0, 0.5, 1.1):
+            await clock.due(NOW)
+
+    asyncio.run(passes())
+    assert asked == [sorted(chats), sorted(chats)]
 
 
 def test_minutes_are_ticked_when_presence_cannot_be_read() -> None:
-    async def present(chat: str) -> set[str]:
+    async def present(chats: list[str]) -> dict[str, set[str]]:
         raise RedisConnectionError("Redis away")
 
     ticks = asyncio.run(Rows(running(["chat0", "chat1"]), present).due(NOW))
     assert sorted(t.what for t in ticks) == ["show:s0:minute:1", "show:s1:minute:1"]
+
+
+def test_between_reads_it_wakes_at_the_next_due_time_it_knows() -> None:
+    state = running(["chat0"], NOW - timedelta(seconds=1))  # its minute 1 ends at NOW
+    clock = Rows(state, None)
+    clock.monotonic = lambda: 0.0
+    asyncio.run(clock.due(NOW - timedelta(seconds=0.3)))
+    assert abs(clock.pause(NOW - timedelta(seconds=0.3)) - 0.3) < 1e-6
+    ticks = asyncio.run(clock.due(NOW + timedelta(seconds=0.1)))
+    assert [tick.what for tick in ticks] == ["show:s0:minute:1"]
+    assert clock.pause(NOW + timedelta(seconds=0.1)) == clock.reload_s  # nothing else ahead
 
 
 def test_only_the_chats_owned_are_ticked_and_none_while_nothing_is() -> None:
