@@ -20,16 +20,18 @@ Minute boundaries, the 60 s request timeout, hold expiry and the 10 s disconnect
   two reads the clock wakes at the due times it read, so a boundary is sent on time without a
   read per boundary; `reload_s` is at most half a minute because nothing new falls due sooner
   than a minute after it appears (a show's first boundary; a hold's expiry is further off; a
-  request's timeout is at least as long in any real setting). A tick sent is not sent again
-  for `RESEND_S` (the ledger is deciding it); still due after that, it is.
+  request's timeout too, unless configured shorter than `reload_s`: then it is up to `reload_s`
+  late, and decided the same). A tick sent is not sent again for `RESEND_S` (the ledger is
+  deciding it); still due after that, it is.
 - Each ledger's clock ticks only the chats of the commands-topic partitions its consumer owns
-  now (`Owned`: the consumer's assignment, read at every pass, a chat's partition computed as
+  now (`Owned`: the consumer's assignment, read with the rows, a chat's partition computed as
   the producer's partitioner does). The ticks of a chat can only be decided by the owner of its
   partition anyway, so nothing is lost by not sending them elsewhere, and the reads and sends
   of a pass are the process's share, not the whole set. Why nothing due is left out:
-  * a rebalance or a crash gives the partition to another ledger, whose next pass (within
-    `interval_s` of its assignment) reads the rows and sends what is due, late ticks included
-    (a tick is decided by the due time it carries, so late is the same decision);
+  * a rebalance or a crash gives the partition to another ledger, whose next read of the
+    rows (within `reload_s` of its assignment) sends what is due, late ticks included (a tick
+    is decided by the due time it carries, so late is the same decision); the ledger that
+    lost it may send what it read until its own next read: duplicates;
   * while a partition moves, neither or both may own it: with neither, nothing is sent, which
     costs only lateness (the ticks would wait for the new owner anyway); both send the same
     ids, which the ledger applies once;
@@ -37,16 +39,17 @@ Minute boundaries, the 60 s request timeout, hold expiry and the 10 s disconnect
 - Disconnects are the one thing not in MySQL: the clock asks the gateways' presence (Redis) for
   the show's client and spies (every running show's chat in one round trip, once a second),
   and sends `...:disconnect` once a person has been absent for `DISCONNECT_S` of its own
-  looks. Two clocks may see the absence begin at different moments
-  and send two different ids: the first ends the show or the spying, the second is refused. A
-  clock that takes a partition over starts watching then: a disconnect is decided at most
-  `DISCONNECT_S` later than its first owner would have.
+  looks. Two clocks may see the absence begin at different moments and send two different ids:
+  the first ends the show or the spying, the second is refused. A clock that takes a partition
+  over starts watching then: a disconnect is decided at most `DISCONNECT_S` later than its
+  first owner would have.
 
 To tick something new (another kind of item that falls due), add its chats to `_DUE_CHATS` and
 its items to `domain/show_ticks.py`'s `due_ticks`: ownership, ids and resends come with it.
 """
 
 import asyncio
+import bisect
 import logging
 import time
 import uuid
@@ -78,15 +81,21 @@ Owned = Callable[[], Callable[[str], bool] | None]
 # Every chat with something that may fall due (a show not ended, an open hold).
 _DUE_CHATS = ("SELECT model_uuid FROM shows WHERE status <> 'ended'"
               " UNION SELECT model_uuid FROM holds WHERE status = 'open'")
-RESEND_S = 2.0  # a tick still due this long after it was sent is sent again
+RESEND_S = 5.0  # a tick still due this long after it was sent is sent again (a lagging
+# ledger is not sent its backlog twice; a tick the broker lost waits this long, well inside the
+# 30 s a minute's hold waits for its boundary)
 PRESENCE_EVERY_S = 1.0  # how often absences are looked for (DISCONNECT_S is 10 s)
-MIN_PAUSE_S = 0.02
+MIN_PAUSE_S = 0.05  # boundaries a few ms apart are sent together
 
 
 def tick_of(chat: str, what: str, due: datetime) -> Tick:
     """The one command for this item: its id is the same from any clock, at any time."""
     due = due.astimezone(UTC)
     return Tick(str(uuid.uuid5(_NAMESPACE, f"{chat}/{what}/{due.isoformat()}")), chat, what, due)
+
+
+def _due_time(item: tuple[datetime, Tick]) -> datetime:
+    return item[0]
 
 
 def every_chat() -> Callable[[str], bool]:
@@ -107,7 +116,8 @@ class Clock:
         self.reload_s = min(1.0, settings.show_minute_s / 2)
         self.known: tuple[LedgerState, list[str]] | None = None  # the rows last read
         self.loaded_at = self.looked_at = float("-inf")  # monotonic: rows read, presence asked
-        self.upcoming: list[datetime] = []  # the due times known, still ahead
+        self.items: list[tuple[datetime, Tick]] = []  # the ticks of the rows read, by due time
+        self.next_due: datetime | None = None  # the first of them still ahead
         self.absent_since: dict[tuple[str, str], datetime] = {}  # (show or spy, person) -> since
         self.sent: dict[str, float] = {}  # tick id -> monotonic time it was last sent
         self.monotonic = time.monotonic
@@ -123,19 +133,23 @@ class Clock:
             await asyncio.sleep(self.pause(datetime.now(UTC)))
 
     async def due(self, now: datetime) -> list[Tick]:
-        """The ticks due by `now` of the chats owned, from rows read at most `reload_s` ago."""
+        """The ticks due by `now` of the chats owned, from rows read at most `reload_s` ago
+        (ownership too: a tick of a partition lost since is a harmless duplicate)."""
         mine = self.owned()
         if mine is None:
             self.absent_since.clear()
-            self.known, self.upcoming = None, []
+            self.known, self.items, self.next_due = None, [], None
             return []
         if self.known is None or self.monotonic() - self.loaded_at >= self.reload_s:
             self.known = await self.load(mine)
             self.loaded_at = self.monotonic()
-        state, chats = self.known[0], [chat for chat in self.known[1] if mine(chat)]
-        items = [(chat, what, at) for chat in chats for what, at in due_ticks(state, chat)]
-        self.upcoming = [at for _, _, at in items if at > now]
-        ticks = [tick_of(chat, what, at) for chat, what, at in items if at <= now]
+            state, chats = self.known
+            self.items = sorted(((at, tick_of(chat, what, at)) for chat in chats
+                                 for what, at in due_ticks(state, chat)), key=_due_time)
+        state, chats = self.known
+        split = bisect.bisect_right(self.items, now, key=_due_time)
+        ticks = [tick for _, tick in self.items[:split]]
+        self.next_due = self.items[split][0] if split < len(self.items) else None
         if self.present is not None and self.monotonic() - self.looked_at >= PRESENCE_EVERY_S:
             self.looked_at = self.monotonic()
             try:
@@ -148,8 +162,9 @@ class Clock:
     def pause(self, now: datetime) -> float:
         """Until the next due time known, or the next read of the rows, whichever is first."""
         left = self.reload_s - (self.monotonic() - self.loaded_at)
-        later = [(at - now).total_seconds() for at in self.upcoming]
-        return max(MIN_PAUSE_S, min([left, *later]))
+        if self.next_due is not None:
+            left = min(left, (self.next_due - now).total_seconds())
+        return max(MIN_PAUSE_S, left)
 
     async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
         state = LedgerState()
