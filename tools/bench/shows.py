@@ -16,6 +16,7 @@ applied once the last command of each chat is: a chat's commands share a partiti
 """
 
 import asyncio
+import os
 import signal
 import time
 import uuid
@@ -95,7 +96,8 @@ class ShowsBench:
         elapsed = done - started
         return {"commands": len(commands), "seconds": round(elapsed, 2),
                 "commands_per_s": round(len(commands) / elapsed, 1),
-                "cpu_pct": meter.stop(elapsed)}
+                "cpu_pct": meter.stop(elapsed),
+                "loadavg_1m": round(os.getloadavg()[0], 2)}  # the machine's noise, noted
 
     async def start_shows(self, count: int) -> tuple[list[str], list[str]]:
         """`count` chats each with a running show; their chats and show ids."""
@@ -219,11 +221,13 @@ def table(results: dict[str, Any]) -> list[str]:
     rows = [f"Shows: {data['shows']} billed together, {data['minute_s']:g} s minutes, beside"
             f" the usual ledger mix; {late.get('ended_early', 0)} ended before the end"
             " (none should).", "",
-            "| ledger, usual mix | commands | commands/s | CPU % |", "|---|---|---|---|"]
+            "| ledger, usual mix | commands | commands/s | CPU % | load average (1 min) |",
+            "|---|---|---|---|---|"]
     for name in ("without", "with"):
         run = data[name]
         rows.append(f"| {name} {data['shows']} shows | {run['commands']}"
-                    f" | {run['commands_per_s']:g} | {run.get('cpu_pct')} |")
+                    f" | {run['commands_per_s']:g} | {run.get('cpu_pct')}"
+                    f" | {run.get('loadavg_1m')} |")
     rows += ["", "| boundaries decided | count | per s | late p50 / p99 / max s |",
              "|---|---|---|---|"]
     for name in ("steady", "under_backlog"):
