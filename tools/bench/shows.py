@@ -4,12 +4,13 @@ One `serve --roles ledger` process under a prefix of its own, minutes shortened 
 (`CHATLEDGER_SHOW_MINUTE_S`), so 1,000 shows make 1,000 boundaries a second, each a `Tick`
 command that captures a minute's hold and places the next (DESIGN §10). In order, in the same
 process:
-1. the usual ledger backlog (`population.ledger_commands`: messages and tips) is produced while
-   the ledger is frozen (SIGSTOP, as `ledger.py` does) and timed until applied: without shows
-   (after one such backlog unmeasured: a process's first is slower);
-2. 1,000 shows are started (a chat, a client with money, rates, a request, an accept each) and
-   billed for a steady window: the lateness of every boundary decided in it is its capture
-   event's created_at (the ledger's decision time) less its due time (started_at + n minutes);
+1. the usual ledger mix (`population.ledger_commands`: messages and tips) is offered in slices,
+   two always in flight (`backlog`), and timed until applied: without shows (after one such
+   run unmeasured: a process's first is slower);
+2. 1,000 shows are started (a chat, a client with money, rates, a request, an accept each; the
+   clients kept present in their chats, as a gateway would) and billed for a steady window: the
+   lateness of every boundary decided in it is its capture event's created_at (the ledger's
+   decision time) less its due time (started_at + n minutes);
 3. the same mix of commands (new ids) is timed again while the shows bill: with shows.
 The ratio of 3 to 1 is the target; both timings are of one process in one run. A backlog is
 applied once the last command of each chat is: a chat's commands share a partition, in order.
@@ -17,7 +18,6 @@ applied once the last command of each chat is: a chat's commands share a partiti
 
 import asyncio
 import os
-import signal
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -26,14 +26,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from databases import Database
 
+from chatledger.bus.command_codec import encode_command
 from chatledger.domain.commands import ChangeSettings, Command, Deposit, RequestShow, ShowAction
 from chatledger.domain.events import event_id_for
 from chatledger.ledger.accounts import Person, create_account
 from chatledger.ledger.event_rows import placeholders
 from chatledger.ledger.store import LedgerStore
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import redis_client
+from chatledger.readmodels.presence_board import PresenceBoard
 from tests.helpers.commands import produce
 from tests.helpers.service import free_port, spawn, stop
 from tools.bench.population import Population, ledger_commands
@@ -41,8 +45,11 @@ from tools.bench.stats import percentile
 
 MINUTE_S = 1.0
 RATE = Decimal("1.00")
-POLL_S = 0.05
+POLL_S = 0.01
+SLICE = 1000  # commands offered at once
+IN_FLIGHT = 2  # slices offered and not yet applied
 CHUNK = 1000  # ids per IN (...) when polling
+PRESENCE_EVERY_S = 2.0  # as a gateway refreshes its viewers (their entries last 10 s)
 
 
 async def _count(db: Database, ids: list[str]) -> int:
@@ -81,23 +88,51 @@ class ShowsBench:
                  cpu: Callable[[int], Any]) -> None:
         self.db, self.env, self.settings, self.log_dir, self.cpu = db, env, settings, log_dir, cpu
         self.process: Any = None
+        self.presence: asyncio.Task[None] | None = None
 
     async def backlog(self, commands: Sequence[Command]) -> dict[str, Any]:
-        """Produce `commands` while the ledger is frozen, then time it applying them."""
-        self.process.send_signal(signal.SIGSTOP)
-        try:
-            await produce(self.settings, commands)  # type: ignore[arg-type]
-        finally:
-            self.process.send_signal(signal.SIGCONT)
+        """Time the ledger applying `commands`, offered in slices with two always in flight:
+        the ledger is never idle, and the ticks it sends itself meanwhile queue behind at most
+        two slices, so they are applied among these commands, not after them all (a backlog
+        produced at once would put every tick behind it)."""
+        slices = [commands[at:at + SLICE] for at in range(0, len(commands), SLICE)]
+        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap,
+                                    acks="all", enable_idempotence=False, linger_ms=5)
+        await producer.start()
         meter = self.cpu(self.process.pid)
         meter.start()
         started = time.monotonic()
-        done = await all_applied(self.db, last_of_each_chat(commands), self.process)
+        try:
+            waiting: list[list[str]] = []
+            for part in slices:
+                acks = [await producer.send(self.settings.commands_topic,
+                                            key=command.chat.encode(),  # type: ignore[union-attr]
+                                            value=encode_command(command)) for command in part]
+                await asyncio.gather(*acks)
+                waiting.append(last_of_each_chat(part))
+                if len(waiting) == IN_FLIGHT:
+                    await all_applied(self.db, waiting.pop(0), self.process)
+            for ids in waiting:
+                done = await all_applied(self.db, ids, self.process)
+        finally:
+            await producer.stop()
         elapsed = done - started
         return {"commands": len(commands), "seconds": round(elapsed, 2),
                 "commands_per_s": round(len(commands) / elapsed, 1),
                 "cpu_pct": meter.stop(elapsed),
                 "loadavg_1m": round(os.getloadavg()[0], 2)}  # the machine's noise, noted
+
+    async def keep_present(self, clients: dict[str, set[str]]) -> None:
+        """Each show's client has a socket in its chat, as a gateway would say (or the clock
+        would end every show 10 s in, for a disconnect)."""
+        redis = redis_client(self.settings)
+        board = PresenceBoard(self.settings, redis)
+        try:
+            while True:
+                await board.tick(clients)
+                await asyncio.sleep(PRESENCE_EVERY_S)
+        finally:
+            await redis.aclose()
 
     async def start_shows(self, count: int) -> tuple[list[str], list[str]]:
         """`count` chats each with a running show; their chats and show ids."""
@@ -112,6 +147,8 @@ class ShowsBench:
                                          for i in range(count)))
         await LedgerStore(self.db).apply_batch(
             [Deposit(str(uuid.uuid4()), client.uuid, Decimal("100000.00")) for client in clients])
+        self.presence = asyncio.create_task(self.keep_present(
+            {model.uuid: {client.uuid} for model, client in zip(models, clients, strict=True)}))
         rates = [ChangeSettings(str(uuid.uuid4()), m.uuid, m.as_actor(), None, RATE, RATE)
                  for m in models]
         asks = [RequestShow(str(uuid.uuid4()), m.uuid, c.as_actor(), MINUTE_S)
@@ -199,6 +236,8 @@ async def measure_shows(db: Database, base_env: dict[str, str], prefix: str, peo
         busy = (busy_from, now())
         late = await bench.lateness(chats, shows, {"steady": steady, "under_backlog": busy})
     finally:
+        if bench.presence is not None:
+            bench.presence.cancel()
         stop(bench.process)
     return {"shows": args.shows, "minute_s": MINUTE_S, "batch_size": args.batch_size,
             "without": without, "with": with_shows,
