@@ -67,3 +67,18 @@ def test_only_batches_that_may_spend_read_the_clients_holds() -> None:
     assert not spends([message(1), message(2)])
     assert spends([message(), cmd.Donate("d1", CHAT, BOB, Decimal(1), None)])
     assert spends([cmd.RequestShow("r1", CHAT, BOB, 60.0)])
+
+
+def test_a_quiet_chat_is_read_again_once_a_minute_whatever_its_version() -> None:
+    """`rebuild` rewrites rows without events: a repair is seen within QUIET_MAX_AGE_S."""
+    quiet, moment = QuietChats(max_age_s=60), [0.0]
+    quiet.monotonic = lambda: moment[0]
+    quiet.unknown(after({CHAT: 4}), [CHAT])
+    quiet.learn(after({CHAT: 5}), {CHAT: 4}, [message()])
+    for moment[0], version in ((30.0, 5), (59.0, 6)):  # remembered: no read, its age kept
+        assert quiet.unknown(after({CHAT: version}), [CHAT]) == []
+        quiet.learn(after({CHAT: version + 1}), {CHAT: version}, [message()])
+    moment[0] = 61.0
+    assert quiet.unknown(after({CHAT: 7}), [CHAT]) == [CHAT]
+    quiet.learn(after({CHAT: 8}), {CHAT: 7}, [message()])
+    assert quiet.unknown(after({CHAT: 8}), [CHAT]) == []  # read at 61: fresh again
