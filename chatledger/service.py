@@ -161,7 +161,8 @@ async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
     app[LEDGER_LAG] = worker
     started = app[ROLE_LOOPS].loop("ledger")
-    clock = Clock(settings, app[DATABASE], app[PRODUCER], app[PRESENCE].here)
+    clock = Clock(settings, app[DATABASE], app[PRODUCER], app[PRESENCE].here_in,
+                  worker.owned)
     async with (
         background(_consume_commands(settings, worker, started), "ledger"),
         # What the broker lost after acknowledging it is published again (ledger/relay.py).

@@ -44,8 +44,9 @@ async def _covers(request: web.Request, client: str, rate: object) -> None:
 async def build_show_request(
     request: web.Request, principal: Principal, command_id: str, body: EmptyBody
 ) -> ChatCommand:
+    settings = request.app[SETTINGS]
     return RequestShow(command_id, principal.chat, principal.person.as_actor(),
-                       request.app[SETTINGS].show_minute_s)
+                       settings.show_minute_s, settings.show_request_timeout_s)
 
 
 async def request_allowed(request: web.Request, command: RequestShow) -> None:

@@ -176,6 +176,7 @@ class RequestShow:
     chat: str
     actor: Actor
     minute_s: float
+    timeout_s: float = 60.0  # unanswered this long, it is declined (shows.REQUEST_TIMEOUT_S)
 
 
 ShowVerb = Literal["accept", "decline", "end", "spy", "spy_end"]

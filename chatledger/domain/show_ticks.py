@@ -38,13 +38,21 @@ def due_ticks(state: LedgerState, chat: str) -> list[tuple[str, datetime]]:
     ]
     show = state.shows.current_show(chat)
     if show is not None and show.status == REQUESTED:
-        due.append((f"show:{show.id}:timeout",
-                    show.requested_at + timedelta(seconds=REQUEST_TIMEOUT_S)))
+        due.append((f"show:{show.id}:timeout", request_deadline(state, show)))
     elif show is not None and show.started_at is not None:
         due.append((f"show:{show.id}:minute:{show.minutes}", minute_end(show, show.minutes)))
         for spy in show.spies.values():
             due.append((f"spy:{spy.id}:minute:{spy.minutes}", spy_minute_end(show, spy)))
     return due
+
+
+def request_deadline(state: LedgerState, show: Show) -> datetime:
+    """When an unanswered request is declined: its hold was placed to last the request's
+    timeout (`RequestShow.timeout_s`, 60 s unless configured), then minute 1 and the grace."""
+    hold = state.holds.holds.get(show.hold_id or "")
+    if hold is None:
+        return show.requested_at + timedelta(seconds=REQUEST_TIMEOUT_S)
+    return hold.expires_at - timedelta(seconds=show.minute_s + HOLD_GRACE_S)
 
 
 def minute_end(show: Show, n: int) -> datetime:
@@ -87,7 +95,7 @@ def _spy(state: LedgerState, chat: str, spy_id: str) -> Spy:
 def _show_tick(state: LedgerState, facts: Facts, show: Show, rest: list[str],
                due: datetime) -> None:
     if rest == ["timeout"] and show.status == REQUESTED:
-        if due < show.requested_at + timedelta(seconds=REQUEST_TIMEOUT_S):
+        if due < request_deadline(state, show):
             raise CommandRefused("tick: the request has time left")
         decline(state, facts, show)
     elif rest == ["disconnect"] and show.status == RUNNING:

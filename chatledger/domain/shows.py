@@ -71,9 +71,10 @@ def request_show(command: RequestShow, state: LedgerState, facts: Facts) -> None
     show_id = event_id_for(facts.command_id, len(facts.events))
     facts.add(ev.SHOW_REQUESTED, command.actor, is_public=False, show=show_id, rate=rate,
               minute_s=command.minute_s)
-    # It becomes minute 1's hold if accepted, which may be at the last moment of the 60 s.
+    # It becomes minute 1's hold if accepted, which may be at the last moment of the 60 s; its
+    # expiry is also where the request's own deadline is kept (`show_ticks.request_deadline`).
     expires = facts.now + timedelta(
-        seconds=REQUEST_TIMEOUT_S + command.minute_s + HOLD_GRACE_S
+        seconds=command.timeout_s + command.minute_s + HOLD_GRACE_S
     )
     place_hold(state, facts, command.actor, rate, expires, "show", show=show_id)
 

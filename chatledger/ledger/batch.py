@@ -21,6 +21,7 @@ from chatledger.domain.decider import CommandRefused, apply
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
 from chatledger.ledger.projection_writes import ProjectionWriter
+from chatledger.ledger.show_loader import QuietChats
 from chatledger.ledger.state_loader import StateLoader
 
 log = logging.getLogger(__name__)
@@ -35,17 +36,20 @@ class BatchResult:
 
 
 class Batch:
-    def __init__(self, cur: Any, commands: Sequence[Command]) -> None:
+    def __init__(self, cur: Any, commands: Sequence[Command],
+                 quiet: QuietChats | None = None) -> None:
         self.cur = cur
         self.commands = commands
-        self.loader = StateLoader(cur)
+        self.loader = StateLoader(cur, quiet=quiet)
         self.state = self.loader.state
+        self.locked: dict[str, int] = {}  # the streams' versions once locked
+        self.fresh: list[Command] = []  # the commands decided (not applied before)
 
     async def run(self) -> BatchResult:
         ids = list(dict.fromkeys(command.command_id for command in self.commands))
         await self._lock_streams(sorted({stream_of(command) for command in self.commands}))
         already = await self._already_applied(ids)
-        fresh = _unique_fresh(self.commands, already)
+        fresh = self.fresh = _unique_fresh(self.commands, already)
         result = BatchResult(outcomes=dict.fromkeys(already, "duplicate"))
         if fresh:
             await self.loader.for_batch(fresh)
@@ -81,6 +85,7 @@ class Batch:
         self.state.versions = {
             stream: int(version) for stream, version in await self.cur.fetchall()
         }
+        self.locked = dict(self.state.versions)
 
     async def _already_applied(self, ids: list[str]) -> set[str]:
         await self.cur.execute(

@@ -14,29 +14,58 @@ Minute boundaries, the 60 s request timeout, hold expiry and the 10 s disconnect
   (`hold:<id>:expire`, `show:<id>:minute:<n>`, ...). The ledger's `applied_commands` applies a
   command id once, and a tick that no longer matches the state is refused and recorded. So
   every clock may send every tick, as often as it likes.
-- Nothing is remembered here: what is due is read from the projection rows each pass
-  (`shows`, `show_spies`, `holds`; pins and toy turns: `pins`, `toy_turns`, DESIGN §11), so a
-  restarted ledger, a new one after a rebalance, or one
-  whose sends failed while the broker was away sends again what is still due. Every ledger
-  process runs a clock over every chat with a show or an open hold (duplicates are harmless;
-  the set is small: shows and their holds, not tips).
+- Nothing is remembered that matters: what is due is read from the projection rows (`shows`,
+  `show_spies`, `holds`; pins and toy turns: `pins`, `toy_turns`, DESIGN §11) every `reload_s`,
+  so a restarted ledger, a new one after a rebalance, or one whose sends failed while the broker
+  was away sends again what is still due. Between two reads the clock wakes at the due times it
+  read, so a boundary is sent on time without a read per boundary; `reload_s` is at most half a
+  minute because nothing new falls due sooner than a minute after it appears (a show's first
+  boundary; a hold's expiry is further off; a request's timeout too, unless configured shorter
+  than `reload_s`: then it is up to `reload_s` late, and decided the same). A tick sent is not
+  sent again for `RESEND_S` (the ledger is deciding it); still due after that, it is.
+- Each ledger's clock ticks only the chats of the commands-topic partitions its consumer owns
+  now (`Owned`: the consumer's assignment, read with the rows, a chat's partition computed as
+  the producer's partitioner does). The ticks of a chat can only be decided by the owner of its
+  partition anyway, so nothing is lost by not sending them elsewhere, and the reads and sends
+  of a pass are the process's share, not the whole set. Why nothing due is left out:
+  * a rebalance or a crash gives the partition to another ledger, whose next read of the
+    rows (within `reload_s` of its assignment) sends what is due, late ticks included (a tick
+    is decided by the due time it carries, so late is the same decision); the ledger that
+    lost it may send what it read until its own next read: duplicates;
+  * while a partition moves, neither or both may own it: with neither, nothing is sent, which
+    costs only lateness (the ticks would wait for the new owner anyway); both send the same
+    ids, which the ledger applies once;
+  * a process owning nothing (more ledgers than partitions, or mid-rejoin) ticks nothing.
 - Disconnects are the one thing not in MySQL: the clock asks the gateways' presence (Redis) for
-  the show's client and spies, and sends `...:disconnect` once a person has been absent for
-  `DISCONNECT_S` of its own passes. Two clocks may see the absence begin at different moments
-  and send two different ids: the first ends the show or the spying, the second is refused.
+  the show's client and spies (every running show's chat in one round trip, once a second),
+  and sends `...:disconnect` once a person has been absent for `DISCONNECT_S` of its own
+  looks. Two clocks may see the absence begin at different moments and send two different ids:
+  the first ends the show or the spying, the second is refused. A clock that takes a partition
+  over starts watching then: a disconnect is decided at most `DISCONNECT_S` later than its
+  first owner would have.
+
+To tick something new (another kind of item that falls due), add its chats to what `load` reads
+and its items to what `due` sorts (pins and the toy: `extras_store.due_chats`,
+`domain/extra_ticks.py`): ownership, ids and resends come with it. A pin or a toy turn may fall
+due sooner than `reload_s` after it appears: it is then sent up to `reload_s` (at most 1 s) late,
+and decided the same.
 """
 
 import asyncio
+import bisect
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from databases import Database
+from redis.exceptions import RedisError
 
 from chatledger.bus.command_codec import encode_command
-from chatledger.bus.kafka import BusUnavailable, send_bounded
+from chatledger.bus.kafka import BusUnavailable
 from chatledger.domain.commands import Tick
 from chatledger.domain.extra_ticks import extra_due_ticks
 from chatledger.domain.show_book import RUNNING
@@ -50,7 +79,18 @@ from chatledger.platform.config import Settings
 log = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("3d1f6c1e-6a0b-4c55-9a57-2b8f0f7e11c4")
-Present = Callable[[str], Awaitable[set[str]]]  # chat -> the people with a socket in it
+# chats -> the people with a socket in each (one round trip for them all)
+Present = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
+# The chats this process's consumer owns now: a test of a chat, or None while it owns nothing.
+Owned = Callable[[], Callable[[str], bool] | None]
+# Every chat with something that may fall due (a show not ended, an open hold).
+_DUE_CHATS = ("SELECT model_uuid FROM shows WHERE status <> 'ended'"
+              " UNION SELECT model_uuid FROM holds WHERE status = 'open'")
+RESEND_S = 5.0  # a tick still due this long after it was sent is sent again (a lagging
+# ledger is not sent its backlog twice; a tick the broker lost waits this long, well inside the
+# 30 s a minute's hold waits for its boundary)
+PRESENCE_EVERY_S = 1.0  # how often absences are looked for (DISCONNECT_S is 10 s)
+MIN_PAUSE_S = 0.05  # boundaries a few ms apart are sent together
 
 
 def tick_of(chat: str, what: str, due: datetime) -> Tick:
@@ -59,15 +99,33 @@ def tick_of(chat: str, what: str, due: datetime) -> Tick:
     return Tick(str(uuid.uuid5(_NAMESPACE, f"{chat}/{what}/{due.isoformat()}")), chat, what, due)
 
 
+def _due_time(item: tuple[datetime, Tick]) -> datetime:
+    return item[0]
+
+
+def every_chat() -> Callable[[str], bool]:
+    """`Owned` of a clock alone with the whole topic (tests, tools)."""
+    return lambda chat: True
+
+
 class Clock:
     def __init__(self, settings: Settings, database: Database, producer: Any,
-                 present: Present | None) -> None:
+                 present: Present | None, owned: Owned = every_chat) -> None:
         self.settings = settings
         self.database = database
         self.producer = producer
         self.present = present
-        self.interval_s = min(1.0, settings.show_minute_s / 4)
+        self.owned = owned
+        # Read the rows at least twice a minute: a new item (a show's first boundary, a new
+        # hold's expiry) falls due no sooner than a minute after it appears.
+        self.reload_s = min(1.0, settings.show_minute_s / 2)
+        self.known: tuple[LedgerState, list[str]] | None = None  # the rows last read
+        self.loaded_at = self.looked_at = float("-inf")  # monotonic: rows read, presence asked
+        self.items: list[tuple[datetime, Tick]] = []  # the ticks of the rows read, by due time
+        self.next_due: datetime | None = None  # the first of them still ahead
         self.absent_since: dict[tuple[str, str], datetime] = {}  # (show or spy, person) -> since
+        self.sent: dict[str, float] = {}  # tick id -> monotonic time it was last sent
+        self.monotonic = time.monotonic
 
     async def run(self) -> None:
         while True:
@@ -77,29 +135,51 @@ class Clock:
                 log.warning("clock: will try again: %r", exc)  # nothing lost: read again next pass
             except Exception:
                 log.exception("clock: pass failed")
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(self.pause(datetime.now(UTC)))
 
     async def due(self, now: datetime) -> list[Tick]:
-        state, chats = await self.load()
-        ticks = [
-            tick_of(chat, what, at)
-            for chat in chats
-            for what, at in [*due_ticks(state, chat), *extra_due_ticks(state, chat)]
-            if at <= now
-        ]
-        if self.present is not None:
-            ticks += await self.disconnects(state, chats, now)
+        """The ticks due by `now` of the chats owned, from rows read at most `reload_s` ago
+        (ownership too: a tick of a partition lost since is a harmless duplicate)."""
+        mine = self.owned()
+        if mine is None:
+            self.absent_since.clear()
+            self.known, self.items, self.next_due = None, [], None
+            return []
+        if self.known is None or self.monotonic() - self.loaded_at >= self.reload_s:
+            self.known = await self.load(mine)
+            self.loaded_at = self.monotonic()
+            state, chats = self.known
+            self.items = sorted(((at, tick_of(chat, what, at)) for chat in chats
+                                 for what, at in [*due_ticks(state, chat),
+                                                   *extra_due_ticks(state, chat)]),
+                                key=_due_time)
+        state, chats = self.known
+        split = bisect.bisect_right(self.items, now, key=_due_time)
+        ticks = [tick for _, tick in self.items[:split]]
+        self.next_due = self.items[split][0] if split < len(self.items) else None
+        if self.present is not None and self.monotonic() - self.looked_at >= PRESENCE_EVERY_S:
+            self.looked_at = self.monotonic()
+            try:
+                ticks += await self.disconnects(state, chats, now)
+            except (OSError, RuntimeError, RedisError) as exc:
+                # Presence is Redis's: its absence must not hold back the minutes and expiries.
+                log.warning("clock: presence unknown this pass: %r", exc)
         return ticks
 
-    async def load(self) -> tuple[LedgerState, list[str]]:
+    def pause(self, now: datetime) -> float:
+        """Until the next due time known, or the next read of the rows, whichever is first."""
+        left = self.reload_s - (self.monotonic() - self.loaded_at)
+        if self.next_due is not None:
+            left = min(left, (self.next_due - now).total_seconds())
+        return max(MIN_PAUSE_S, left)
+
+    async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
         state = LedgerState()
         async with self.database.connection() as connection, \
                 connection.raw_connection.cursor() as cur:
-            await cur.execute(
-                "SELECT model_uuid FROM shows WHERE status <> 'ended'"
-                " UNION SELECT model_uuid FROM holds WHERE status = 'open'"
-            )
-            chats = sorted({row[0] for row in await cur.fetchall()} | set(await due_chats(cur)))
+            await cur.execute(_DUE_CHATS)
+            due = {row[0] for row in await cur.fetchall()} | set(await due_chats(cur))
+            chats = sorted(chat for chat in due if mine(chat))
             await chat_shows(cur, state, chats)
             await load_chat(cur, state, chats)  # pins and the toy (DESIGN §11)
         return state, chats
@@ -107,12 +187,13 @@ class Clock:
     async def disconnects(self, state: LedgerState, chats: list[str],
                           now: datetime) -> list[Tick]:
         assert self.present is not None
+        shows = [show for chat in chats
+                 if (show := state.shows.current_show(chat)) is not None
+                 and show.status == RUNNING]
+        heres = await self.present([show.model for show in shows]) if shows else {}
         ticks, watched = [], set()
-        for chat in chats:
-            show = state.shows.current_show(chat)
-            if show is None or show.status != RUNNING:
-                continue
-            here = await self.present(chat)
+        for show in shows:
+            here = heres.get(show.model, set())
             people = [(f"show:{show.id}", show.client)]
             people += [(f"spy:{spy.id}", spy.uuid) for spy in show.spies.values()]
             for item, person in people:
@@ -122,12 +203,25 @@ class Clock:
                     continue
                 since = self.absent_since.setdefault((item, person), now)
                 if now - since >= timedelta(seconds=DISCONNECT_S):
-                    ticks.append(tick_of(chat, f"{item}:disconnect",
+                    ticks.append(tick_of(show.model, f"{item}:disconnect",
                                          since + timedelta(seconds=DISCONNECT_S)))
         self.absent_since = {k: v for k, v in self.absent_since.items() if k in watched}
         return ticks
 
-    async def send(self, ticks: list[Tick]) -> None:
-        for tick in ticks:
-            await send_bounded(self.producer, self.settings.commands_topic, tick.chat.encode(),
-                               encode_command(tick), self.settings.command_timeout_s)
+    async def send(self, ticks: Iterable[Tick]) -> None:
+        """Every tick not sent in the last RESEND_S, all at once (one wait for the acks, not
+        one per tick: a thousand shows' boundaries fall in the same second)."""
+        now = self.monotonic()
+        self.sent = {key: at for key, at in self.sent.items() if now - at < RESEND_S}
+        fresh = [tick for tick in ticks if tick.command_id not in self.sent]
+        if not fresh:
+            return
+        topic = self.settings.commands_topic
+        try:
+            async with asyncio.timeout(self.settings.command_timeout_s):
+                acks = [await self.producer.send(topic, key=tick.chat.encode(),
+                                                 value=encode_command(tick)) for tick in fresh]
+                await asyncio.gather(*acks)
+        except (KafkaError, TimeoutError) as exc:
+            raise BusUnavailable(repr(exc)) from exc
+        self.sent.update((tick.command_id, now) for tick in fresh)

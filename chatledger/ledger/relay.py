@@ -35,25 +35,19 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from databases import Database
 
 from chatledger.bus.kafka import BusUnavailable, _started
 from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
-from chatledger.ledger.worker import publish
+from chatledger.ledger.worker import partition_of, publish
 from chatledger.platform.config import Settings
 from chatledger.platform.retrying import until_available
 
 log = logging.getLogger(__name__)
 PAGE = 1000
 ENDS_TIMEOUT_S = 5.0
-
-
-def partition_of(stream: str, partitions: int) -> int:
-    """The partition the producer's default partitioner gives a record keyed by `stream`."""
-    return int((murmur2(stream.encode()) & 0x7FFFFFFF) % partitions)
 
 
 def reborn(recorded: dict[int, int], ends: dict[int, int]) -> list[int]:

@@ -7,10 +7,23 @@ rule: the chat's stream is locked first, then the accounts).
   show's client, its spies) are known only from them (`owners`).
 - A client's open holds in every chat change only in batches that lock the client's account, so
   they are read after the accounts are locked, for every client account locked: that is what
-  its available balance lacks, for a tip as much as for a show.
+  its available balance lacks, for a tip as much as for a show. A batch whose commands never
+  read an available balance (messages, settings, moderation) does not read them (`spends`).
+- Most chats have no show and no hold: `QuietChats` remembers, per process, which chats had
+  none (and their rates) at which version of their stream, so a batch that finds the stream at
+  that version once locked reads nothing of them. Why that is never stale: every change to a
+  chat's show, spies, holds or rates is made by a command of the chat's stream, whose events
+  move the stream's version, whichever process applies it; a version equal to the one
+  remembered means none happened since. What is remembered is learnt only from batches that
+  committed (`learn`, after the commit), from the state their decisions left. `rebuild`, the
+  one writer of these rows without events, writes what the events already say, so it changes
+  them only where they were wrong: a chat is read again at least every `QUIET_MAX_AGE_S`, so
+  such a repair is seen within that time.
 """
 
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -29,8 +42,78 @@ _HOLD_COLUMNS = ("hold_id, model_uuid, client_uuid, client_name, amount, expires
                  " status, captured, resolved_by")
 
 
+# The commands whose decision never reads an available balance (nor a hold).
+SPENDS_NOTHING: Final = (cmd.PostMessage, cmd.ChangeSettings, cmd.MuteViewer, cmd.BanViewer,
+                         cmd.UnbanViewer, cmd.DeleteMessage, cmd.AddGoal, cmd.SetMenu,
+                         cmd.RegisterConnection)
+QUIET_LIMIT = 100_000  # chats remembered; the oldest are forgotten first
+QUIET_MAX_AGE_S = 60.0
+
+
 def show_chats(commands: Iterable[cmd.Command]) -> list[str]:
     return sorted({c.chat for c in commands if isinstance(c, SHOW_AWARE)})
+
+
+def spends(commands: Iterable[cmd.Command]) -> bool:
+    """Whether any of these commands reads an available balance."""
+    return not all(isinstance(c, SPENDS_NOTHING) for c in commands)
+
+
+@dataclass(frozen=True, slots=True)
+class Quiet:
+    version: int
+    private_rate: Decimal | None
+    spy_rate: Decimal | None
+    read_at: float  # monotonic: when its rows were last read
+
+
+class QuietChats:
+    """Chats with no show not ended and no open hold, at a version of their stream (above)."""
+
+    def __init__(self, limit: int = QUIET_LIMIT, max_age_s: float = QUIET_MAX_AGE_S) -> None:
+        self.limit, self.max_age_s = limit, max_age_s
+        self.known: dict[str, Quiet] = {}
+        self.monotonic = time.monotonic
+
+    def unknown(self, state: LedgerState, chats: Sequence[str]) -> list[str]:
+        """The chats whose show state must be read; the others' rates are put in `state`
+        (its versions: the streams as locked)."""
+        left, now = [], self.monotonic()
+        for chat in chats:
+            quiet = self.known.get(chat)
+            if quiet is None or quiet.version != state.versions.get(chat) \
+                    or now - quiet.read_at >= self.max_age_s:
+                self.known.pop(chat, None)  # read now: `learn` dates it from this read
+                left.append(chat)
+                continue
+            if quiet.private_rate is not None and quiet.spy_rate is not None:
+                state.shows.private_rates[chat] = quiet.private_rate
+                state.shows.spy_rates[chat] = quiet.spy_rate
+        return left
+
+    def learn(self, state: LedgerState, locked: dict[str, int],
+              commands: Sequence[cmd.Command]) -> None:
+        """After a batch committed: `locked` its streams' versions when locked, `state` as its
+        decisions left it."""
+        loaded, now = set(show_chats(commands)), self.monotonic()
+        for stream in {cmd.stream_of(c) for c in commands}:
+            before = self.known.pop(stream, None)
+            if stream in loaded:
+                if state.shows.current_show(stream) is None \
+                        and not state.holds.open_of_chat(stream):
+                    read = now if before is None else before.read_at  # read, or remembered
+                    self._keep(stream, Quiet(state.versions.get(stream, 0),
+                                             state.shows.private_rates.get(stream),
+                                             state.shows.spy_rates.get(stream), read))
+            elif before is not None and before.version == locked.get(stream):
+                # Nothing of this stream's batch touches shows (not SHOW_AWARE): still quiet.
+                self._keep(stream, Quiet(state.versions.get(stream, 0), before.private_rate,
+                                         before.spy_rate, before.read_at))
+
+    def _keep(self, chat: str, quiet: Quiet) -> None:
+        self.known[chat] = quiet
+        if len(self.known) > self.limit:
+            del self.known[next(iter(self.known))]
 
 
 def utc(moment: datetime | None) -> datetime | None:

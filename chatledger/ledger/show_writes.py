@@ -6,7 +6,6 @@ decider never resolves a hold twice; `audit` checks the events say so too).
 """
 
 from collections.abc import Awaitable, Callable
-from dataclasses import astuple
 from typing import Any
 
 from chatledger.domain import events as ev
@@ -14,7 +13,7 @@ from chatledger.domain.events import Event
 from chatledger.domain.hold_book import HOLD_TYPES
 from chatledger.domain.state import LedgerState
 from chatledger.ledger.event_rows import placeholders
-from chatledger.ledger.show_rows import hold_rows, rate_rows, show_rows, spy_rows
+from chatledger.ledger.show_rows import as_tuple, hold_rows, rate_rows, show_rows, spy_rows
 
 Upsert = Callable[[str, list[tuple[Any, ...]], str], Awaitable[None]]
 _SPY_EVENTS = frozenset({ev.SPY_STARTED, ev.SPY_ENDED, ev.SHOW_ENDED, ev.HOLD_PLACED,
@@ -33,12 +32,12 @@ async def write_shows(upsert: Upsert, cur: Any, state: LedgerState, events: list
     columns = ("model_uuid, client_uuid, client_name, amount, expires_at, purpose, status,"
                " captured, resolved_by")
     await upsert(f"holds (hold_id, {columns})",
-                 [(key, *astuple(row)) for key, row in holds.items()], _updates(columns))
+                 [as_tuple(key, row) for key, row in holds.items()], _updates(columns))
     shows = show_rows(state, {e.payload["show"] for e in mine if e.payload.get("show")})
     columns = ("model_uuid, client_uuid, client_name, rate, minute_s, requested_at, status,"
                " started_at, minutes, charged, hold_id")
     await upsert(f"shows (show_id, {columns})",
-                 [(key, *astuple(row)) for key, row in shows.items()], _updates(columns))
+                 [as_tuple(key, row) for key, row in shows.items()], _updates(columns))
     rates = rate_rows(state)
     changed = sorted({e.stream for e in mine if e.type == ev.SETTINGS_CHANGED} & rates.keys())
     await upsert("show_rates (model_uuid, private_rate, spy_rate)",
@@ -54,7 +53,7 @@ async def _spies(cur: Any, state: LedgerState, chats: list[str]) -> None:
     await cur.execute(
         f"DELETE FROM show_spies WHERE model_uuid IN ({placeholders(len(chats))})", chats
     )
-    rows = [(key, *astuple(row)) for key, row in spy_rows(state, chats).items()]
+    rows = [as_tuple(key, row) for key, row in spy_rows(state, chats).items()]
     if rows:
         await cur.execute(
             "INSERT INTO show_spies (spy_id, show_id, model_uuid, spy_uuid, spy_name, rate,"

@@ -46,21 +46,25 @@ SPEECH: Final = (cmd.PostMessage, cmd.Donate)
 class StateLoader:
     """Folds rows into `state` (and `entity_ids`: the brief's user_id/client_id columns)."""
 
-    def __init__(self, cur: Any, state: LedgerState | None = None) -> None:
+    def __init__(self, cur: Any, state: LedgerState | None = None,
+                 quiet: show_loader.QuietChats | None = None) -> None:
         self.cur = cur
         self.state = LedgerState() if state is None else state
         self.entity_ids: dict[str, int] = {}
+        self.quiet = quiet  # the ledger's: chats known to have no show state (show_loader.py)
 
     async def for_batch(self, commands: list[Command]) -> None:
         """Exactly what the decider reads for these commands, accounts locked."""
         state = self.state
         await self.donations([c for c in commands if isinstance(c, Refund)])  # before the locks
         shows = show_loader.show_chats(commands)
-        await show_loader.chat_shows(self.cur, state, shows)  # before the locks too
+        unknown = shows if self.quiet is None else self.quiet.unknown(state, shows)
+        await show_loader.chat_shows(self.cur, state, unknown)  # before the locks too
         owners = sorted(_owners(commands, state.donations) | show_loader.owners(state, shows))
         await self.accounts(owners, lock=True)
-        clients = [owner for owner in owners if state.kinds.get(owner) == "client"]
-        await show_loader.open_holds_of(self.cur, state, clients)
+        if show_loader.spends(commands):
+            clients = [owner for owner in owners if state.kinds.get(owner) == "client"]
+            await show_loader.open_holds_of(self.cur, state, clients)
         await extras_store.load_for_batch(self.cur, state, commands)
         chat_commands: list[ChatCommand | Refund | cmd.Tick] = [
             c for c in commands if not isinstance(c, cmd.Deposit | cmd.Payout)

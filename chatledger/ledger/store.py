@@ -13,6 +13,7 @@ from databases import Database
 
 from chatledger.domain.commands import Command
 from chatledger.ledger.batch import Batch, BatchResult
+from chatledger.ledger.show_loader import QuietChats
 from chatledger.platform import stages
 from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
 
@@ -22,6 +23,7 @@ __all__ = ["BatchResult", "LedgerStore"]
 class LedgerStore:
     def __init__(self, database: Database) -> None:
         self.database = database
+        self.quiet = QuietChats()  # learnt from this process's committed batches alone
 
     async def apply_batch(self, commands: Sequence[Command]) -> BatchResult:
         return await on_conflict(
@@ -40,10 +42,12 @@ class LedgerStore:
                     await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 await raw.begin()
                 async with raw.cursor() as cur:
-                    result = await Batch(cur, commands).run()
+                    batch = Batch(cur, commands, self.quiet)
+                    result = await batch.run()
                 if stages.ON:
                     stages.mark("ledger_decided")
                 await raw.commit()
+                self.quiet.learn(batch.state, batch.locked, batch.fresh)
                 return result
             except BaseException:
                 with contextlib.suppress(Exception):  # a dead connection: the pool drops it

@@ -13,11 +13,12 @@ the topic in seq order), and commit their offsets in order, each only after its 
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import IllegalStateError
+from aiokafka.partitioner import murmur2
 
 from chatledger.bus.command_codec import UndecodableCommand, decode_command
 from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
@@ -87,19 +88,41 @@ async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:
     return total
 
 
+def partition_of(key: str, partitions: int) -> int:
+    """The partition the producer's default partitioner gives a record keyed by `key`."""
+    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
+
+
 class LedgerWorker:
     def __init__(self, settings: Settings, store: LedgerStore, producer: AIOKafkaProducer) -> None:
         self.settings = settings
         self.store = store
         self.producer = producer
         self.lag: int | None = None  # read by /readyz and exported as a gauge
+        self.consumer: AIOKafkaConsumer | None = None
 
     async def run(self, consumer: AIOKafkaConsumer, handover: Handover | None = None) -> None:
         """`handover`: the listener `consumer` was subscribed with (bus/consume.py)."""
-        await consume(
-            consumer, self.apply, max_records=self.settings.ledger_batch_size,
-            after_fetch=self.measure_lag, handover=handover,
-        )
+        self.consumer = consumer
+        try:
+            await consume(
+                consumer, self.apply, max_records=self.settings.ledger_batch_size,
+                after_fetch=self.measure_lag, handover=handover,
+            )
+        finally:
+            self.consumer = None
+
+    def owned(self) -> Callable[[str], bool] | None:
+        """Whether a chat's commands are on a partition this worker's consumer is assigned
+        now (the clock's `Owned`); None while it is assigned none."""
+        consumer, topic = self.consumer, self.settings.commands_topic
+        if consumer is None:
+            return None
+        assigned = {tp.partition for tp in consumer.assignment() if tp.topic == topic}
+        total = len(consumer.partitions_for_topic(topic) or ())
+        if not assigned or not total:
+            return None
+        return lambda chat: partition_of(chat, total) in assigned
 
     async def measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         self.lag = await consumer_lag(consumer)

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     ledger_batch_size: int = Field(500, ge=1, le=10_000)
     # DESIGN §10: how long a billed "minute" of a show lasts (tests shorten it).
     show_minute_s: float = Field(60.0, gt=0, le=3600)
+    # DESIGN §10: how long a show request waits for the model's answer (tests shorten it).
+    show_request_timeout_s: float = Field(60.0, gt=0, le=3600)
     command_timeout_s: float = Field(5.0, gt=0, le=60)
     max_donation: Decimal = Field(Decimal("100000.00"), gt=0)
     max_text_length: int = Field(2000, ge=1, le=65_000)

@@ -76,6 +76,16 @@ class PresenceBoard:
         members = await self.redis.zrangebyscore(self.key(chat), time.time(), "+inf")
         return {_text(member).split("|", 1)[0] for member in members}
 
+    async def here_in(self, chats: list[str]) -> dict[str, set[str]]:
+        """`here` of many chats, in one pipelined round trip (the ledger's clock asks for every
+        running show's chat each second)."""
+        now, pipe = time.time(), self.redis.pipeline(transaction=False)
+        for chat in chats:
+            pipe.zrangebyscore(self.key(chat), now, "+inf")
+        answers = await pipe.execute()
+        return {chat: {_text(member).split("|", 1)[0] for member in members}
+                for chat, members in zip(chats, answers, strict=True)}
+
     async def count(self, chat: str) -> int:
         return int(await self._count(keys=[self.key(chat)], args=[time.time()]))
 

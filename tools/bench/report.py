@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.bench import waterfall
+from tools.bench import shows, waterfall
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -148,6 +148,12 @@ TARGETS = [
     Target("hot chat (80%) vs uniform: ledger commands/s", ">= 0.5",
            lambda r: _ratio(_get(r, "ledger", "hot", "commands_per_s"),
                             _get(r, "ledger", "batched", "commands_per_s")), 0.5),
+    # shows: what the clock's ticks cost (tools/bench/shows.py)
+    Target("ledger commands/s with 1,000 shows vs without", ">= 0.9",
+           lambda r: _ratio(_get(r, "shows", "with", "commands_per_s"),
+                            _get(r, "shows", "without", "commands_per_s")), 0.9),
+    Target("show boundary lateness p99, 1,000 shows (s)", "<= 1 s",
+           lambda r: _get(r, "shows", "lateness", "steady", "p99_s"), 1, at_most=True),
 ]
 
 
@@ -349,7 +355,7 @@ def profile_table(results: dict[str, Any], count: int = 6) -> list[str]:
 
 def _tables() -> tuple[Callable[[dict[str, Any]], list[str]], ...]:
     return (curve_table, waterfall.table, lowload_table, waterfall.low_load_table, fanout_table,
-            http_table, ledger_table, profile_table, sweep_table)
+            http_table, ledger_table, shows.table, profile_table, sweep_table)
 
 
 def markdown(results: dict[str, Any], chart: str | None = None) -> str:

@@ -3,7 +3,8 @@ the latency chart and the block of docs/performance.md.
 
 Order: HTTP (hello-world, each endpoint, the raw Redis page read, 2 api workers), the pipeline
 with 1,000 viewers attached (its max found by stepping the rate, then the latency curve), the
-fan-out against the fair peers (with idle-socket memory), the ledger against its raw-SQL peer.
+fan-out against the fair peers (with idle-socket memory), the ledger against its raw-SQL peer,
+then the ledger beside 1,000 shows billed by the minute (`shows.py`).
 """
 
 import argparse
@@ -29,7 +30,7 @@ from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from chatledger.platform.redis_client import redis_client
 from tests.helpers.service import free_port, stop
-from tools.bench import chart, compare, curve, report, waterfall
+from tools.bench import chart, compare, curve, report, shows, waterfall
 from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
 from tools.bench.loadgen import Poster
 from tools.bench.peers import FanOutBench, record, wait_listening
@@ -537,6 +538,11 @@ class Bench:
                 await self.fanout(db, people)
             if "ledger" not in self.args.skip:
                 await self.ledger_scenarios(db, people)
+            if "shows" not in self.args.skip:  # last: its shows stay in the database
+                self.results["shows"] = await shows.measure_shows(
+                    db, self.env, f"{self.run_id}shows.", people, self.args, self.log_dir,
+                    lambda pid: self.meter(ledger=[pid]))
+                log(f"shows: {shows.summary(self.results['shows'])}")
         finally:
             await db.disconnect()
         self.results["run"] = {
@@ -592,7 +598,8 @@ class Bench:
 
 QUICK = {"seconds": 3.0, "step_seconds": 2.0, "shares": [0.1, 0.5], "refine": 1,
          "ledger_commands": 4000, "batch1_commands": 200, "fanout_events": 6000,
-         "idle_sockets": 1000, "redis_requests": 20000, "node_modes": ["prepared"]}
+         "idle_sockets": 1000, "redis_requests": 20000, "node_modes": ["prepared"],
+         "shows_steady_s": 5.0}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -622,6 +629,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch1-commands", type=int, default=600)
     p.add_argument("--donation-share", type=float, default=0.25,
                    help="share of donations among the ledger's commands")
+    p.add_argument("--shows", type=int, default=1000,
+                   help="shows billed together beside the ledger's usual load")
+    p.add_argument("--shows-steady-s", type=float, default=10.0,
+                   help="how long the shows bill before their boundaries' lateness is read")
     p.add_argument("--fanout-events", type=int, default=30_000,
                    help="recorded events each fan-out server broadcasts")
     p.add_argument("--idle-sockets", type=int, default=5000)
@@ -656,7 +667,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-stages", dest="stages", action="store_false",
                    help="run the service without CHATLEDGER_TRACE_STAGES (no waterfall)")
     p.add_argument("--skip", nargs="+", default=[],
-                   choices=["http", "pipeline", "compare", "fanout", "ledger"],
+                   choices=["http", "pipeline", "compare", "fanout", "ledger", "shows"],
                    help="leave these parts out (while working on the others)")
     args = p.parse_args(argv)
     if args.quick:
