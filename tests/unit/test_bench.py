@@ -1,6 +1,7 @@
 """The bench tool's pure parts: percentiles, frame reading, the latency curve's rules (backlog,
 rate stepping, knee), the targets' verdicts, the ledger peer's plan and the README block."""
 
+import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -420,3 +421,21 @@ def test_sweep_table_shows_each_setting_with_both_broker_hops() -> None:
     assert rows[2].startswith("| 5 | 1 | 20, 3 | 2.5 / 5 ; 3.5 / 6 | 7.5 / 12.5 (2.5) |")
     assert rows[3].startswith("| 20 | 1 | 5, 3 | 10 / 20 ; 11 / 21 | 30 / 50 (2.5) |")
     assert report.sweep_table({}) == []
+
+
+def test_results_json_keeps_summaries_not_raw_samples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """results.json is committed after every run: per-event samples (megabytes) stay out of it,
+    the summaries the report and the targets are made of stay in."""
+    results = {"fanout": {"gateway": {"deliveries_per_s": 10.0, "socket_ms": [1.0] * 5,
+                                      "stamps": {"1": [1, 2]}}},
+               "pipeline": {"curve": [{"p99_ms": 9.0, "events": {"1": [1]}, "waterfall": []}]}}
+    out, readme = tmp_path / "results.json", tmp_path / "README.md"
+    readme.write_text("# x\n")
+    monkeypatch.setattr(report, "markdown", lambda results, chart=None: "the block")
+    report.write(results, out, readme)
+    written = json.loads(out.read_text())
+    assert written == {"fanout": {"gateway": {"deliveries_per_s": 10.0}},
+                       "pipeline": {"curve": [{"p99_ms": 9.0, "waterfall": []}]}}
+    assert results["fanout"]["gateway"]["socket_ms"] == [1.0] * 5  # the run's own copy untouched

@@ -407,7 +407,21 @@ def replace_block(text: str, block: str) -> str:
     return text.rstrip("\n") + "\n\n## Performance\n\n" + wrapped + "\n"
 
 
+# Per-event samples: the charts and tables are drawn from them during the run, but a committed
+# results.json of megabytes per run helps nobody.
+RAW_SAMPLES = frozenset({"socket_ms", "stamps", "events"})
+
+
+def compact(value: Any) -> Any:
+    """`value` without the raw samples, at any depth (a copy: the run keeps its own)."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if k not in RAW_SAMPLES}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
 def write(results: dict[str, Any], json_path: Path, readme: Path, chart: str | None = None) -> None:
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    json_path.write_text(json.dumps(compact(results), indent=2, sort_keys=True) + "\n")
     readme.write_text(replace_block(readme.read_text(), markdown(results, chart)))
