@@ -18,6 +18,8 @@ from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_confl
 
 __all__ = ["BatchResult", "LedgerStore"]
 
+_BEGIN = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN"
+
 
 class LedgerStore:
     def __init__(self, database: Database) -> None:
@@ -37,9 +39,11 @@ class LedgerStore:
             raw = connection.raw_connection
             try:
                 async with raw.cursor() as cur:
-                    await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                await raw.begin()
-                async with raw.cursor() as cur:
+                    # One round trip (aiomysql enables multi-statements); the BEGIN's own result
+                    # is read here, so an error in it is raised before the batch starts.
+                    await cur.execute(_BEGIN)
+                    while await cur.nextset():
+                        pass
                     result = await Batch(cur, commands).run()
                 if stages.ON:
                     stages.mark("ledger_decided")
