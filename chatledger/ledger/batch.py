@@ -43,8 +43,9 @@ class Batch:
 
     async def run(self) -> BatchResult:
         ids = list(dict.fromkeys(command.command_id for command in self.commands))
-        await self._lock_streams(sorted({stream_of(command) for command in self.commands}))
-        already = await self._already_applied(ids)
+        already = await self._lock_streams(
+            sorted({stream_of(command) for command in self.commands}), ids
+        )
         fresh = _unique_fresh(self.commands, already)
         result = BatchResult(outcomes=dict.fromkeys(already, "duplicate"))
         if fresh:
@@ -65,30 +66,28 @@ class Batch:
             result.events[:0] = await self._events_of(sorted(already))
         return result
 
-    async def _lock_streams(self, streams: list[str]) -> None:
-        # `version = version` changes nothing, but the duplicate's row is locked exclusively
-        # (and a new row is the inserter's alone): see the module's docstring.
-        await self.cur.execute(
-            f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
-            " ON DUPLICATE KEY UPDATE version = version",
-            [value for stream in streams for value in (stream, 0)],
-        )
-        await self.cur.execute(
-            f"SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
-            " ORDER BY stream FOR UPDATE",
-            streams,
-        )
-        self.state.versions = {
-            stream: int(version) for stream, version in await self.cur.fetchall()
-        }
+    async def _lock_streams(self, streams: list[str], ids: list[str]) -> set[str]:
+        """Lock the streams, read their versions, then which of `ids` were applied already.
 
-    async def _already_applied(self, ids: list[str]) -> set[str]:
-        await self.cur.execute(
-            "SELECT command_id FROM applied_commands"
+        One round trip (aiomysql enables multi-statements): the server runs the three in this
+        order, so the streams are locked before anything is read. `version = version` changes
+        nothing, but the duplicate's row is locked exclusively (and a new row is the inserter's
+        alone): see the module's docstring.
+        """
+        cur = self.cur
+        await cur.execute(
+            f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
+            " ON DUPLICATE KEY UPDATE version = version;"
+            f" SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
+            " ORDER BY stream FOR UPDATE;"
+            " SELECT command_id FROM applied_commands"
             f" WHERE command_id IN ({placeholders(len(ids))})",
-            ids,
+            [value for stream in streams for value in (stream, 0)] + streams + ids,
         )
-        return {row[0] for row in await self.cur.fetchall()}
+        await cur.nextset()
+        self.state.versions = {stream: int(version) for stream, version in await cur.fetchall()}
+        await cur.nextset()
+        return {row[0] for row in await cur.fetchall()}
 
     async def _events_of(self, command_ids: list[str]) -> list[Event]:
         await self.cur.execute(
