@@ -81,6 +81,6 @@ async def test_a_mixed_batch_costs_a_bounded_number_of_round_trips(
     assert len(sent) <= MIXED, "\n".join(sent)
 
 
-MESSAGES = 16
-TIPS = 17
-MIXED = 20  # a message's show reads and a tip's extras and money writes
+MESSAGES = 14
+TIPS = 15
+MIXED = 18  # a message's show reads and a tip's extras and money writes
