@@ -7,6 +7,7 @@ where `INSERT IGNORE` took a shared one that two batches could both hold and the
 upgrade: a deadlock). Unique keys on `applied_commands`, `chat_events.event_id` and
 `(stream, seq)` make a duplicate application impossible even if they did not. What is read, and
 why it is current, is `state_loader.py`'s; the projection rows' SQL is `projection_writes.py`'s.
+The batch's writes are queued and sent together before COMMIT (`write_trips.py`).
 """
 
 import logging
@@ -22,6 +23,7 @@ from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
 from chatledger.ledger.projection_writes import ProjectionWriter
 from chatledger.ledger.state_loader import StateLoader
+from chatledger.ledger.write_trips import QueuedWrites
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ class Batch:
     async def _write(
         self, commands: list[Command], result: BatchResult, balances_before: dict[str, Decimal]
     ) -> None:
-        cur, state = self.cur, self.state
+        cur, state = QueuedWrites(self.cur), self.state
         if result.events:
             await cur.executemany(
                 "INSERT INTO chat_events (event_id, command_id, stream, seq, type, actor_uuid,"
@@ -131,6 +133,7 @@ class Batch:
                 [v for item in changed.items() for v in item] + list(changed),
             )
         await ProjectionWriter(cur, state, self.loader.entity_ids).write(result.events, commands)
+        await cur.flush()
 
 
 def _unique_fresh(commands: Sequence[Command], already: set[str]) -> list[Command]:
