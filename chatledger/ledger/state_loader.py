@@ -165,15 +165,18 @@ class StateLoader:
         await load_menus(self.cur, self.state, menu_chats(commands))
 
     async def _donor_totals(self, commands: Sequence[ChatCommand | Refund | cmd.Tick]) -> None:
-        """The totals the batch moves or compares: its donors', the sponsors', and for a refund
-        everyone who could take the sponsor's place (see `_challenger_floors`)."""
+        """The totals the batch moves or compares: its donors', the sponsors' of the chats it
+        tips or refunds in (only a tip or a refund compares a total with the sponsor's), and for
+        a refund everyone who could take the sponsor's place (see `_challenger_floors`)."""
         state = self.state
         refunded = [
             d for c in commands if isinstance(c, Refund)
             for d in (state.donations.get(c.donation_id),) if d is not None and d.ranked
         ]
         pairs = {(c.chat, c.actor.uuid) for c in commands if isinstance(c, cmd.Donate)}
-        pairs |= {(model, sponsor.uuid) for model, sponsor in state.sponsors.items()}
+        money = {c.chat for c in commands if isinstance(c, cmd.Donate | Refund)}
+        pairs |= {(model, sponsor.uuid) for model, sponsor in state.sponsors.items()
+                  if model in money}
         pairs |= {(d.model, d.donor.uuid) for d in refunded}
         if pairs:
             await self._read_donor_totals(

@@ -83,7 +83,7 @@ async def test_a_mixed_batch_costs_a_bounded_number_of_round_trips(
     assert len(sent) <= MIXED, "\n".join(sent)
 
 
-MESSAGES = 12
+MESSAGES = 11
 TIPS = 10
 MIXED = 13  # a message's show reads and a tip's extras read
 
