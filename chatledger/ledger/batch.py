@@ -7,7 +7,7 @@ where `INSERT IGNORE` took a shared one that two batches could both hold and the
 upgrade: a deadlock). Unique keys on `applied_commands`, `chat_events.event_id` and
 `(stream, seq)` make a duplicate application impossible even if they did not. What is read, and
 why it is current, is `state_loader.py`'s; the projection rows' SQL is `projection_writes.py`'s.
-The batch's writes are queued and sent together before COMMIT (`write_trips.py`).
+The batch's writes are queued (`write_trips.py`): the store sends them with its COMMIT.
 """
 
 import logging
@@ -42,6 +42,7 @@ class Batch:
         self.commands = commands
         self.loader = StateLoader(cur)
         self.state = self.loader.state
+        self.writes = QueuedWrites(cur)  # sent by the caller, with its COMMIT
 
     async def run(self) -> BatchResult:
         ids = list(dict.fromkeys(command.command_id for command in self.commands))
@@ -102,7 +103,7 @@ class Batch:
     async def _write(
         self, commands: list[Command], result: BatchResult, balances_before: dict[str, Decimal]
     ) -> None:
-        cur, state = QueuedWrites(self.cur), self.state
+        cur, state = self.writes, self.state
         if result.events:
             await cur.executemany(
                 "INSERT INTO chat_events (event_id, command_id, stream, seq, type, actor_uuid,"
@@ -133,7 +134,6 @@ class Batch:
                 [v for item in changed.items() for v in item] + list(changed),
             )
         await ProjectionWriter(cur, state, self.loader.entity_ids).write(result.events, commands)
-        await cur.flush()
 
 
 def _unique_fresh(commands: Sequence[Command], already: set[str]) -> list[Command]:

@@ -44,10 +44,14 @@ class LedgerStore:
                     await cur.execute(_BEGIN)
                     while await cur.nextset():
                         pass
-                    result = await Batch(cur, commands).run()
-                if stages.ON:
-                    stages.mark("ledger_decided")
-                await raw.commit()
+                    batch = Batch(cur, commands)
+                    result = await batch.run()
+                    if stages.ON:
+                        stages.mark("ledger_decided")
+                    # The batch's writes and the COMMIT in one round trip where they fit: the
+                    # server stops at the first error, so a failed write is never committed.
+                    await batch.writes.execute("COMMIT")
+                    await batch.writes.flush()
                 return result
             except BaseException:
                 with contextlib.suppress(Exception):  # a dead connection: the pool drops it

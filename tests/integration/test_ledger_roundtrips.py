@@ -83,9 +83,9 @@ async def test_a_mixed_batch_costs_a_bounded_number_of_round_trips(
     assert len(sent) <= MIXED, "\n".join(sent)
 
 
-MESSAGES = 11
-TIPS = 10
-MIXED = 13  # a message's show reads and a tip's extras read
+MESSAGES = 10
+TIPS = 9
+MIXED = 12  # a message's show reads and a tip's extras read
 
 
 async def test_queued_writes_split_where_one_round_trip_would_be_too_long(
