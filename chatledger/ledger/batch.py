@@ -7,6 +7,7 @@ where `INSERT IGNORE` took a shared one that two batches could both hold and the
 upgrade: a deadlock). Unique keys on `applied_commands`, `chat_events.event_id` and
 `(stream, seq)` make a duplicate application impossible even if they did not. What is read, and
 why it is current, is `state_loader.py`'s; the projection rows' SQL is `projection_writes.py`'s.
+The batch's writes are queued (`write_trips.py`): the store sends them with its COMMIT.
 """
 
 import logging
@@ -23,6 +24,7 @@ from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholde
 from chatledger.ledger.projection_writes import ProjectionWriter
 from chatledger.ledger.show_loader import QuietChats
 from chatledger.ledger.state_loader import StateLoader
+from chatledger.ledger.write_trips import QueuedWrites
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +46,13 @@ class Batch:
         self.state = self.loader.state
         self.locked: dict[str, int] = {}  # the streams' versions once locked
         self.fresh: list[Command] = []  # the commands decided (not applied before)
+        self.writes = QueuedWrites(cur)  # sent by the caller, with its COMMIT
 
     async def run(self) -> BatchResult:
         ids = list(dict.fromkeys(command.command_id for command in self.commands))
-        await self._lock_streams(sorted({stream_of(command) for command in self.commands}))
-        already = await self._already_applied(ids)
+        already = await self._lock_streams(
+            sorted({stream_of(command) for command in self.commands}), ids
+        )
         fresh = self.fresh = _unique_fresh(self.commands, already)
         result = BatchResult(outcomes=dict.fromkeys(already, "duplicate"))
         if fresh:
@@ -69,31 +73,29 @@ class Batch:
             result.events[:0] = await self._events_of(sorted(already))
         return result
 
-    async def _lock_streams(self, streams: list[str]) -> None:
-        # `version = version` changes nothing, but the duplicate's row is locked exclusively
-        # (and a new row is the inserter's alone): see the module's docstring.
-        await self.cur.execute(
-            f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
-            " ON DUPLICATE KEY UPDATE version = version",
-            [value for stream in streams for value in (stream, 0)],
-        )
-        await self.cur.execute(
-            f"SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
-            " ORDER BY stream FOR UPDATE",
-            streams,
-        )
-        self.state.versions = {
-            stream: int(version) for stream, version in await self.cur.fetchall()
-        }
-        self.locked = dict(self.state.versions)
+    async def _lock_streams(self, streams: list[str], ids: list[str]) -> set[str]:
+        """Lock the streams, read their versions, then which of `ids` were applied already.
 
-    async def _already_applied(self, ids: list[str]) -> set[str]:
-        await self.cur.execute(
-            "SELECT command_id FROM applied_commands"
+        One round trip (aiomysql enables multi-statements): the server runs the three in this
+        order, so the streams are locked before anything is read. `version = version` changes
+        nothing, but the duplicate's row is locked exclusively (and a new row is the inserter's
+        alone): see the module's docstring.
+        """
+        cur = self.cur
+        await cur.execute(
+            f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
+            " ON DUPLICATE KEY UPDATE version = version;"
+            f" SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
+            " ORDER BY stream FOR UPDATE;"
+            " SELECT command_id FROM applied_commands"
             f" WHERE command_id IN ({placeholders(len(ids))})",
-            ids,
+            [value for stream in streams for value in (stream, 0)] + streams + ids,
         )
-        return {row[0] for row in await self.cur.fetchall()}
+        await cur.nextset()
+        self.state.versions = {stream: int(version) for stream, version in await cur.fetchall()}
+        self.locked = dict(self.state.versions)
+        await cur.nextset()
+        return {row[0] for row in await cur.fetchall()}
 
     async def _events_of(self, command_ids: list[str]) -> list[Event]:
         await self.cur.execute(
@@ -106,7 +108,7 @@ class Batch:
     async def _write(
         self, commands: list[Command], result: BatchResult, balances_before: dict[str, Decimal]
     ) -> None:
-        cur, state = self.cur, self.state
+        cur, state = self.writes, self.state
         if result.events:
             await cur.executemany(
                 "INSERT INTO chat_events (event_id, command_id, stream, seq, type, actor_uuid,"

@@ -111,24 +111,7 @@ class StateLoader:
     async def chat_rules(self, models: list[str] | None, pairs: list[Pair] | None) -> None:
         """Minimum tips of the chats, and the bans and mutes of these (chat, client) pairs, in
         one round trip. None for both: every chat's rules, expired mutes left out (the seed)."""
-        if models is None:
-            where_models, where_pairs = "TRUE", "TRUE"
-            mute_alive, values = " AND muted_until > UTC_TIMESTAMP(6)", []
-        else:
-            where_models = f"model_uuid IN ({placeholders(len(models))})"
-            where_pairs = f"(model_uuid, client_uuid) IN ({placeholders(len(pairs or []), 2)})"
-            mute_alive, values = "", list(models)
-        sql = ("SELECT 'min', model_uuid, NULL, NULL, min_donation FROM chat_settings"
-               f" WHERE {where_models}")
-        if pairs is None or pairs:
-            pair_values = [value for pair in pairs or () for value in pair]
-            sql += (
-                " UNION ALL SELECT 'ban', model_uuid, client_uuid, NULL, NULL FROM chat_bans"
-                f" WHERE {where_pairs} UNION ALL SELECT 'mute', model_uuid, client_uuid,"
-                f" muted_until, NULL FROM chat_mutes WHERE {where_pairs}{mute_alive}"
-            )
-            values += pair_values + pair_values
-        await self.cur.execute(sql, values)
+        await self.cur.execute(*_rules_query(models, pairs))
         self._fold_rules(await self.cur.fetchall())
 
     def _fold_rules(self, rows: Iterable[Sequence[Any]]) -> None:
@@ -156,43 +139,48 @@ class StateLoader:
     async def _chat_state(self, commands: Sequence[ChatCommand | Refund | cmd.Tick]) -> None:
         models = sorted({command.chat for command in commands})
         marks = placeholders(len(models))
-        await self.cur.execute(  # active goals, then the queue in its order (DESIGN §11)
+        pairs = sorted(
+            {(c.chat, c.actor.uuid) for c in commands if isinstance(c, SPEECH)}
+            | {(c.chat, c.client) for c in commands if isinstance(c, MODERATION)}
+        )
+        rules, rule_values = _rules_query(models, pairs)
+        # Three reads in one round trip (aiomysql enables multi-statements): active goals, then
+        # the queue in its order (DESIGN §11); the sponsors; the rules.
+        await self.cur.execute(
             "SELECT uuid, model_uuid, name, require_sum, sum, is_queued, queue_seq FROM goals"
             f" WHERE model_uuid IN ({marks}) AND (is_active OR is_queued)"
-            " ORDER BY is_queued, queue_seq, id",
-            models,
+            " ORDER BY is_queued, queue_seq, id;"
+            " SELECT model_uuid, client_uuid, client_name FROM current_sponsors"
+            f" WHERE model_uuid IN ({marks}); {rules}",
+            models + models + rule_values,
         )
         for goal_id, model, name, require_sum, sum_, queued, place in await self.cur.fetchall():
             goal = Goal(goal_id, model, name, require_sum, sum_,
                         queue_seq=None if place is None else int(place))
             goals = self.state.queued_goals if queued else self.state.goals
             goals.setdefault(model, []).append(goal)
-        await self.cur.execute(
-            "SELECT model_uuid, client_uuid, client_name FROM current_sponsors"
-            f" WHERE model_uuid IN ({marks})",
-            models,
-        )
+        await self.cur.nextset()
         for model, client, name in await self.cur.fetchall():
             self.state.sponsors[model] = Sponsor(client, name)
-        pairs = sorted(
-            {(c.chat, c.actor.uuid) for c in commands if isinstance(c, SPEECH)}
-            | {(c.chat, c.client) for c in commands if isinstance(c, MODERATION)}
-        )
-        await self.chat_rules(models, pairs)
+        await self.cur.nextset()
+        self._fold_rules(await self.cur.fetchall())
         await self._donor_totals(commands)
         await self.messages([c for c in commands if isinstance(c, cmd.DeleteMessage)])
         await load_menus(self.cur, self.state, menu_chats(commands))
 
     async def _donor_totals(self, commands: Sequence[ChatCommand | Refund | cmd.Tick]) -> None:
-        """The totals the batch moves or compares: its donors', the sponsors', and for a refund
-        everyone who could take the sponsor's place (see `_challenger_floors`)."""
+        """The totals the batch moves or compares: its donors', the sponsors' of the chats it
+        tips or refunds in (only a tip or a refund compares a total with the sponsor's), and for
+        a refund everyone who could take the sponsor's place (see `_challenger_floors`)."""
         state = self.state
         refunded = [
             d for c in commands if isinstance(c, Refund)
             for d in (state.donations.get(c.donation_id),) if d is not None and d.ranked
         ]
         pairs = {(c.chat, c.actor.uuid) for c in commands if isinstance(c, cmd.Donate)}
-        pairs |= {(model, sponsor.uuid) for model, sponsor in state.sponsors.items()}
+        money = {c.chat for c in commands if isinstance(c, cmd.Donate | Refund)}
+        pairs |= {(model, sponsor.uuid) for model, sponsor in state.sponsors.items()
+                  if model in money}
         pairs |= {(d.model, d.donor.uuid) for d in refunded}
         if pairs:
             await self._read_donor_totals(
@@ -249,6 +237,28 @@ class StateLoader:
             if (event.event_id, event.stream) in wanted:
                 found.append((event, mark))
         return found
+
+
+def _rules_query(models: list[str] | None, pairs: list[Pair] | None) -> tuple[str, list[Any]]:
+    """`chat_rules`' one statement and its values."""
+    if models is None:
+        where_models, where_pairs = "TRUE", "TRUE"
+        mute_alive, values = " AND muted_until > UTC_TIMESTAMP(6)", []
+    else:
+        where_models = f"model_uuid IN ({placeholders(len(models))})"
+        where_pairs = f"(model_uuid, client_uuid) IN ({placeholders(len(pairs or []), 2)})"
+        mute_alive, values = "", list(models)
+    sql = ("SELECT 'min', model_uuid, NULL, NULL, min_donation FROM chat_settings"
+           f" WHERE {where_models}")
+    if pairs is None or pairs:
+        pair_values = [value for pair in pairs or () for value in pair]
+        sql += (
+            " UNION ALL SELECT 'ban', model_uuid, client_uuid, NULL, NULL FROM chat_bans"
+            f" WHERE {where_pairs} UNION ALL SELECT 'mute', model_uuid, client_uuid,"
+            f" muted_until, NULL FROM chat_mutes WHERE {where_pairs}{mute_alive}"
+        )
+        values += pair_values + pair_values
+    return sql, values
 
 
 def _owners(commands: Iterable[Command], donations: dict[str, Donation]) -> set[str]:

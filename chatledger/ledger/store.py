@@ -19,6 +19,8 @@ from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_confl
 
 __all__ = ["BatchResult", "LedgerStore"]
 
+_BEGIN = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN"
+
 
 class LedgerStore:
     def __init__(self, database: Database) -> None:
@@ -39,14 +41,19 @@ class LedgerStore:
             raw = connection.raw_connection
             try:
                 async with raw.cursor() as cur:
-                    await cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                await raw.begin()
-                async with raw.cursor() as cur:
+                    # One round trip (aiomysql enables multi-statements); the BEGIN's own result
+                    # is read here, so an error in it is raised before the batch starts.
+                    await cur.execute(_BEGIN)
+                    while await cur.nextset():
+                        pass
                     batch = Batch(cur, commands, self.quiet)
                     result = await batch.run()
-                if stages.ON:
-                    stages.mark("ledger_decided")
-                await raw.commit()
+                    if stages.ON:
+                        stages.mark("ledger_decided")
+                    # The batch's writes and the COMMIT in one round trip where they fit: the
+                    # server stops at the first error, so a failed write is never committed.
+                    await batch.writes.execute("COMMIT")
+                    await batch.writes.flush()
                 self.quiet.learn(batch.state, batch.locked, batch.fresh)
                 return result
             except BaseException:

@@ -1,0 +1,67 @@
+"""A batch's writes, queued, then sent in as few round trips as fit (aiomysql enables
+multi-statements).
+
+What keeps this equal to sending each statement alone:
+- the statements reach the server in the order they were queued, in the batch's transaction,
+  before its COMMIT (`flush`); the server runs them in that order and stops at the first error,
+  which `flush` raises as that statement alone would have (a duplicate key still rolls the batch
+  back and has it decided again);
+- a batch never reads back what it writes, so sending its writes later changes no decision;
+- each round trip stays under aiomysql's own bound for one statement (`max_stmt_length`, far
+  below the server's max_allowed_packet); a multi-row INSERT longer than that is split in rows,
+  as aiomysql's `executemany` splits it.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aiomysql.cursors import RE_INSERT_VALUES
+
+
+class QueuedWrites:
+    """Takes a cursor's `execute` and `executemany` (for statements without results)."""
+
+    def __init__(self, cur: Any) -> None:
+        self.cur = cur
+        self.limit: int = cur.max_stmt_length
+        self.queued: list[str] = []
+
+    async def execute(self, sql: str, values: Sequence[Any] = ()) -> None:
+        self.queued.append(self.cur.mogrify(sql, values))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        match = RE_INSERT_VALUES.match(sql)
+        if match is None:
+            for row in rows:
+                await self.execute(sql, row)
+            return
+        head, template, tail = match.group(1) % (), match.group(2).rstrip(), match.group(3)
+        values: list[str] = []
+        size = len(head) + len(tail)
+        for row in rows:
+            value = self.cur.mogrify(template, row)
+            if values and size + len(value) + 1 > self.limit:
+                self.queued.append(head + ",".join(values) + tail)
+                values, size = [], len(head) + len(tail)
+            values.append(value)
+            size += len(value) + 1
+        if values:
+            self.queued.append(head + ",".join(values) + tail)
+
+    async def flush(self) -> None:
+        trip: list[str] = []
+        size = 0
+        for statement in self.queued:
+            if trip and size + len(statement) + 1 > self.limit:
+                await self._send(trip)
+                trip, size = [], 0
+            trip.append(statement)
+            size += len(statement) + 1
+        if trip:
+            await self._send(trip)
+        self.queued = []
+
+    async def _send(self, statements: list[str]) -> None:
+        await self.cur.execute(";".join(statements))  # no values: nothing is formatted again
+        while await self.cur.nextset():  # each statement's result: its error is raised here
+            pass

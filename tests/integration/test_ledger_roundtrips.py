@@ -1,0 +1,121 @@
+"""How many round trips to MySQL one ledger batch costs, counted on the real MariaDB.
+
+The ledger's loop is serial: every round trip of a batch is time the commands fetched meanwhile
+wait (docs/performance.md). A batch's count depends on what its commands can need, not on how
+many there are, so these bounds hold for 1 and for 10 commands alike.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pymysql
+import pytest
+
+from chatledger.bus.kafka import ensure_topics
+from chatledger.domain.commands import Command, Donate, PostMessage
+from chatledger.ledger.store import LedgerStore
+from chatledger.ledger.write_trips import QueuedWrites
+from chatledger.platform.config import Settings
+from chatledger.platform.db import database
+from tests.helpers.people import People, Someone
+from tests.helpers.roundtrips import counted, shape
+
+
+@pytest.fixture
+async def store(migrated: Settings) -> AsyncIterator[LedgerStore]:
+    await ensure_topics(migrated)  # the deposits publish their events
+    ledger = LedgerStore(database(migrated.mysql_dsn, 1))
+    await ledger.database.connect()
+    yield ledger
+    await ledger.database.disconnect()
+
+
+async def _cast(people: People, store: LedgerStore) -> tuple[Someone, Someone]:
+    """A chat with a sponsor (as busy chats have): the batch's reads find rows."""
+    model, viewer = await people.chat(money="100.00")
+    result = await store.apply_batch([_tip(model, viewer)])
+    assert set(result.outcomes.values()) == {"applied"}
+    return model, viewer
+
+
+def _message(model: Someone, viewer: Someone) -> PostMessage:
+    return PostMessage(str(uuid.uuid4()), model.uuid, viewer.person.as_actor(), "hi", True)
+
+
+def _tip(model: Someone, viewer: Someone) -> Donate:
+    return Donate(str(uuid.uuid4()), model.uuid, viewer.person.as_actor(), Decimal("1.00"))
+
+
+async def _round_trips(store: LedgerStore, commands: list[Command]) -> list[str]:
+    with counted() as sent:
+        result = await store.apply_batch(commands)
+    assert set(result.outcomes.values()) == {"applied"}, result.outcomes
+    return shape(sent)
+
+
+@pytest.mark.parametrize("size", [1, 10])
+async def test_a_batch_of_messages_costs_a_bounded_number_of_round_trips(
+    people: People, store: LedgerStore, size: int
+) -> None:
+    model, viewer = await _cast(people, store)
+    sent = await _round_trips(store, [_message(model, viewer) for _ in range(size)])
+    assert len(sent) <= MESSAGES, "\n".join(sent)
+
+
+@pytest.mark.parametrize("size", [1, 10])
+async def test_a_batch_of_tips_costs_a_bounded_number_of_round_trips(
+    people: People, store: LedgerStore, size: int
+) -> None:
+    model, viewer = await _cast(people, store)
+    sent = await _round_trips(store, [_tip(model, viewer) for _ in range(size)])
+    assert len(sent) <= TIPS, "\n".join(sent)
+
+
+async def test_a_mixed_batch_costs_a_bounded_number_of_round_trips(
+    people: People, store: LedgerStore
+) -> None:
+    model, viewer = await _cast(people, store)
+    commands: list[Command] = [
+        command for _ in range(5) for command in (_message(model, viewer), _tip(model, viewer))
+    ]
+    sent = await _round_trips(store, commands)
+    assert len(sent) <= MIXED, "\n".join(sent)
+
+
+MESSAGES = 10
+TIPS = 9
+MIXED = 12  # a message's show reads and a tip's extras read
+
+
+async def test_queued_writes_split_where_one_round_trip_would_be_too_long(
+    store: LedgerStore,
+) -> None:
+    async with store.database.connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        await cur.execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY, note TEXT)")
+        writes = QueuedWrites(cur)
+        writes.limit = 300  # a few rows of 60 characters per statement and per round trip
+        await writes.executemany("INSERT INTO scratch (id, note) VALUES (%s, %s)",
+                                 [(n, "x" * 60) for n in range(20)])
+        await writes.execute("UPDATE scratch SET note = %s WHERE id = %s", ["last", 19])
+        with counted() as sent:
+            await writes.flush()
+        await cur.execute("SELECT note, COUNT(*), MAX(id) FROM scratch GROUP BY note"
+                          " ORDER BY note")
+        assert await cur.fetchall() == (("last", 1, 19), ("x" * 60, 19, 18))
+        assert 5 <= len(sent) <= 11 and all(len(trip) <= 300 for trip in sent), sent
+
+
+async def test_queued_writes_raise_the_error_of_a_later_statement(store: LedgerStore) -> None:
+    async with store.database.connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        await cur.execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY)")
+        writes = QueuedWrites(cur)
+        await writes.execute("INSERT INTO scratch (id) VALUES (%s)", [1])
+        await writes.execute("INSERT INTO scratch (id) VALUES (%s)", [1])
+        await writes.execute("INSERT INTO scratch (id) VALUES (%s)", [2])
+        with pytest.raises(pymysql.err.IntegrityError):
+            await writes.flush()
+        await cur.execute("SELECT id FROM scratch")
+        assert await cur.fetchall() == ((1,),)  # the server stopped at the error
