@@ -32,11 +32,11 @@ from typing import ClassVar, Literal
 
 import orjson
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from chatledger.api.response_models import Failure
 from chatledger.domain.commands import ChatCommand
 from chatledger.platform import redis_keys
+from chatledger.platform.redis_client import REDIS_ERRORS
 from chatledger.web import responses
 from chatledger.web.auth import Principal
 from chatledger.web.keys import REDIS, SETTINGS
@@ -132,7 +132,7 @@ async def _redis_call(request: web.Request, name: str, *args: object, **kwargs: 
     try:
         async with asyncio.timeout(REDIS_TIMEOUT_S):
             return await getattr(request.app[REDIS], name)(*args, **kwargs)
-    except (RedisError, OSError, TimeoutError) as exc:
+    except REDIS_ERRORS as exc:
         log.warning("idempotency keys unavailable, refusing a keyed request: %r", exc)
         raise KeyRefused(responses.unavailable()) from exc
 

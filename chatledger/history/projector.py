@@ -16,13 +16,6 @@ from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from redis.exceptions import (
-    BusyLoadingError,
-    ClusterError,
-    ConnectionError,
-    RedisClusterException,
-    TimeoutError,
-)
 
 from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
 from chatledger.bus.healing import watch_positions
@@ -31,14 +24,11 @@ from chatledger.domain import events as ev
 from chatledger.history.mirror import SEQ_ONLY, HistoryMirror
 from chatledger.history.reader import window_start
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import REDIS_ERRORS
 from chatledger.platform.retrying import until_available
 
 log = logging.getLogger(__name__)
 BATCH_SIZE = 1000
-# A cluster with a master down answers CLUSTERDOWN or leaves its slots uncovered: wait too.
-_REDIS_AWAY = (
-    ConnectionError, TimeoutError, BusyLoadingError, OSError, ClusterError, RedisClusterException
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +82,8 @@ class HistoryProjector:
             cutoff = window_start(datetime.now(UTC), self.settings.history_window_s)
             await self.mirror.append(grouped.events, cutoff, grouped.deletions)
 
-        await until_available(append, what="history mirror", errors=_REDIS_AWAY)
+        # REDIS_ERRORS: a cluster failing over too
+        await until_available(append, what="history mirror", errors=REDIS_ERRORS)
 
 
 async def project_history(

@@ -62,7 +62,6 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 from databases import Database
-from redis.exceptions import RedisError
 
 from chatledger.bus.command_codec import encode_command
 from chatledger.bus.kafka import BusUnavailable
@@ -75,6 +74,7 @@ from chatledger.domain.state import LedgerState
 from chatledger.ledger.extras_store import due_chats, load_chat
 from chatledger.ledger.show_loader import chat_shows
 from chatledger.platform.config import Settings
+from chatledger.platform.redis_client import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Clock:
             self.looked_at = self.monotonic()
             try:
                 ticks += await self.disconnects(state, chats, now)
-            except (OSError, RuntimeError, RedisError) as exc:
+            except (RuntimeError, *REDIS_ERRORS) as exc:
                 # Presence is Redis's: its absence must not hold back the minutes and expiries.
                 log.warning("clock: presence unknown this pass: %r", exc)
         return ticks

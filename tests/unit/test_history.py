@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from redis.exceptions import RedisClusterException
 
 from chatledger.api.history import BadLimit, page_body, parse_limit
 from chatledger.history.mirror import SEQ_ONLY, Marker, mirror_ttl_s, parse_snapshot
-from chatledger.history.projector import group_by_chat
+from chatledger.history.projector import HistoryProjector, group_by_chat
 from chatledger.history.reader import (
     ParsedEvents,
     fill_marker,
@@ -16,6 +17,7 @@ from chatledger.history.reader import (
     pick_visible,
     window_start,
 )
+from chatledger.platform.config import Settings
 
 CHAT = "00000000-0000-0000-0000-00000000000a"
 ANN = "00000000-0000-0000-0000-0000000000a1"
@@ -175,3 +177,31 @@ def test_a_snapshot_ignores_tombstones_and_fill_nonces() -> None:
             (event(1, at(1)), 1.0)]
     snapshot = parse_snapshot(rows)
     assert snapshot.marker == Marker(0, "") and [seq for seq, _ in snapshot.events] == [1]
+
+
+class _FailingOnce:
+    """A mirror whose first append raises what redis-py's cluster client raised here while a
+    replica took over a killed master (its topology refresh found no primary: redis-py #2433)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error: Exception | None = error
+        self.appended: list[dict[str, list[tuple[int, bytes]]]] = []
+
+    async def append(self, events: dict[str, list[tuple[int, bytes]]], cutoff: float,
+                     deletions: dict[str, list[str]]) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        self.appended.append(events)
+
+
+@pytest.mark.parametrize("error", [IndexError("list index out of range"),
+                                   RedisClusterException("no node")])
+async def test_the_projector_waits_out_a_cluster_failover_instead_of_crashing(
+    error: Exception,
+) -> None:
+    mirror = _FailingOnce(error)
+    projector = HistoryProjector(Settings(), mirror)  # type: ignore[arg-type]
+    event = orjson.dumps({"chat": "c", "seq": 1, "type": "message"})
+    await projector.project([event])
+    assert mirror.appended == [{"c": [(1, event)]}]
