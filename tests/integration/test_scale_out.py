@@ -237,7 +237,9 @@ async def test_mysql_down_during_a_ledger_rebalance_loses_nothing(
         db = database(settings.mysql_dsn, 2)
         await db.connect()
         try:
-            pairs = await chats_with_viewers(People(db, settings), 6)
+            # 12 chats: with 6, all of them fell on the first ledger's half of the partitions
+            # about once in 64 runs (seen in CI), and the second ledger never got to work.
+            pairs = await chats_with_viewers(People(db, settings), 12)
         finally:
             await db.disconnect()
         with start_cluster(migrated, ["api", "ledger", "ledger"], env) as (front, first, second):
