@@ -25,7 +25,7 @@ from chatledger.api.wire_models import Actor, Anonymous, MoneyText, Uuid
 from chatledger.domain import commands as cmd
 from chatledger.domain.commands import ChatCommand, PinMessage
 from chatledger.domain.extras import pin_refusal
-from chatledger.domain.extras_book import Pin, ToyTurn
+from chatledger.domain.extras_book import ExtrasBook, Pin, ToyTurn
 from chatledger.domain.state import LedgerState
 from chatledger.domain.wire import ANONYMOUS_ACTOR, iso, money
 from chatledger.ledger import extras_store
@@ -95,13 +95,17 @@ def _turn(turn: ToyTurn) -> dict[str, Any]:
     return shown
 
 
+async def _token_chat(request: web.Request) -> tuple[str, ExtrasBook]:
+    """The token's chat and its pins and toy, as MySQL has them now (Rejected: 401)."""
+    chat = (await principal_of(request)).chat
+    return chat, (await _chat_state(request, chat, settings_only=False)).extras
+
+
 async def get_pins(request: web.Request) -> web.Response:
     try:
-        principal = await principal_of(request)
+        chat, book = await _token_chat(request)
     except Rejected as rejection:
         return rejection.response
-    chat = principal.chat
-    book = (await _chat_state(request, chat, settings_only=False)).extras
     showing = book.showing_pin(chat)
     return responses.json_response({
         "success": True,
@@ -112,11 +116,9 @@ async def get_pins(request: web.Request) -> web.Response:
 
 async def get_toy(request: web.Request) -> web.Response:
     try:
-        principal = await principal_of(request)
+        chat, book = await _token_chat(request)
     except Rejected as rejection:
         return rejection.response
-    chat = principal.chat
-    book = (await _chat_state(request, chat, settings_only=False)).extras
     playing = book.playing_turn(chat)
     return responses.json_response({
         "success": True,
