@@ -45,7 +45,7 @@ def extra_tick(command: Tick, state: LedgerState, facts: Facts) -> None:
     kind, key, *rest = command.what.split(":")
     chat, book = command.chat, state.extras
     if kind == "pin" and rest == ["start"]:
-        if book.showing_pin(chat) is not None or key not in book.pin_queue.get(chat, {}):
+        if book.showing_pin(chat) is not None or not book.pin_lineup.is_queued(chat, key):
             raise CommandRefused(f"tick: pin {key} is not waiting while none shows")
         start_next_pin(state, facts, chat)
     elif kind == "pin" and rest == ["expire"]:

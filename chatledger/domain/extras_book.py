@@ -8,9 +8,11 @@ ones that are over) and, per chat, the showing pin, the playing turn and the que
 what comes next costs a look at the queue, not a scan of the chat's history.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, Generic, Protocol, TypeVar
 
 from chatledger.domain import events as ev
 from chatledger.domain.commands import PinTier, ToyLevel
@@ -38,6 +40,10 @@ class Pin:
     ended_by: str | None = None  # the pin_expired or pin_removed event
 
     @property
+    def key(self) -> str:
+        return self.id
+
+    @property
     def rank(self) -> tuple[Decimal, int]:
         """The queue's order: the highest sum first, then the oldest."""
         return (-self.amount, self.seq)
@@ -60,53 +66,114 @@ class ToyTurn:
     ended_by: str | None = None
 
     @property
+    def key(self) -> str:
+        return self.donation
+
+    @property
     def named(self) -> bool:
         """May the room be told whose tip this is (DESIGN §6)."""
         return self.public and not self.anonymous
+
+
+class OnePlay(Protocol):
+    """What a lineup holds: a pin or a toy turn."""
+
+    model: str
+    status: str
+    started_at: datetime | None
+    ends_at: datetime | None
+    ended_by: str | None
+
+    @property
+    def key(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=OnePlay)
+
+
+@dataclass(slots=True)
+class Lineup(Generic[Item]):
+    """Paid items that play one at a time per chat: each item ever folded, by key; per chat,
+    the one on (`on_status`: a pin showing, a turn playing) and the queue (in `order`)."""
+
+    on_status: str
+    order: Callable[[Item], Any]
+    all: dict[str, Item] = field(default_factory=dict)
+    on: dict[str, str] = field(default_factory=dict)  # model -> the key of its item on
+    queue: dict[str, dict[str, Item]] = field(default_factory=dict)  # model -> queued, by key
+
+    def current(self, model: str) -> Item | None:
+        key = self.on.get(model)
+        return self.all.get(key) if key else None
+
+    def queued(self, model: str) -> list[Item]:
+        return sorted(self.queue.get(model, {}).values(), key=self.order)
+
+    def is_queued(self, model: str, key: str) -> bool:
+        return key in self.queue.get(model, {})
+
+    def add(self, item: Item) -> None:
+        self.all[item.key] = item
+        if item.status == QUEUED:
+            self.queue.setdefault(item.model, {})[item.key] = item
+        elif item.status == self.on_status:
+            self.on[item.model] = item.key
+
+    def start(self, item: Item, at: datetime, ends_at: datetime | None) -> None:
+        self.queue.get(item.model, {}).pop(item.key, None)
+        item.status, item.started_at, item.ends_at = self.on_status, at, ends_at
+        self.on[item.model] = item.key
+
+    def end(self, item: Item, status: str, by: str) -> None:
+        self.queue.get(item.model, {}).pop(item.key, None)
+        if self.on.get(item.model) == item.key:
+            del self.on[item.model]
+        item.status, item.ended_by = status, by
+
+
+def _by_rank(pin: Pin) -> tuple[Decimal, int]:
+    return pin.rank
+
+
+def _by_seq(item: Pin | ToyTurn) -> int:
+    return item.seq
 
 
 @dataclass(slots=True)
 class ExtrasBook:
     pin_tiers: dict[str, tuple[PinTier, ...]] = field(default_factory=dict)
     toy_levels: dict[str, tuple[ToyLevel, ...]] = field(default_factory=dict)
-    pins: dict[str, Pin] = field(default_factory=dict)
-    toys: dict[str, ToyTurn] = field(default_factory=dict)
-    showing: dict[str, str] = field(default_factory=dict)  # model -> its pin showing
-    playing: dict[str, str] = field(default_factory=dict)  # model -> its turn playing
-    pin_queue: dict[str, dict[str, Pin]] = field(default_factory=dict)  # model -> queued pins
-    toy_queue: dict[str, dict[str, ToyTurn]] = field(default_factory=dict)  # in seq order
+    pin_lineup: Lineup[Pin] = field(default_factory=lambda: Lineup(SHOWING, _by_rank))
+    toy_lineup: Lineup[ToyTurn] = field(default_factory=lambda: Lineup(PLAYING, _by_seq))
+
+    @property
+    def pins(self) -> dict[str, Pin]:
+        return self.pin_lineup.all
+
+    @property
+    def toys(self) -> dict[str, ToyTurn]:
+        return self.toy_lineup.all
 
     def showing_pin(self, model: str) -> Pin | None:
-        pin_id = self.showing.get(model)
-        return self.pins.get(pin_id) if pin_id else None
-
-    def oldest_queued_pin(self, model: str) -> Pin | None:
-        return min(self.pin_queue.get(model, {}).values(), key=lambda pin: pin.seq,
-                   default=None)
+        return self.pin_lineup.current(model)
 
     def queued_pins(self, model: str) -> list[Pin]:
-        return sorted(self.pin_queue.get(model, {}).values(), key=lambda pin: pin.rank)
+        return self.pin_lineup.queued(model)
+
+    def oldest_queued_pin(self, model: str) -> Pin | None:
+        return min(self.pin_lineup.queue.get(model, {}).values(), key=_by_seq, default=None)
 
     def playing_turn(self, model: str) -> ToyTurn | None:
-        turn = self.playing.get(model)
-        return self.toys.get(turn) if turn else None
+        return self.toy_lineup.current(model)
 
     def queued_turns(self, model: str) -> list[ToyTurn]:
-        return sorted(self.toy_queue.get(model, {}).values(), key=lambda turn: turn.seq)
+        return self.toy_lineup.queued(model)
 
     def add_pin(self, pin: Pin) -> None:
-        self.pins[pin.id] = pin
-        if pin.status == QUEUED:
-            self.pin_queue.setdefault(pin.model, {})[pin.id] = pin
-        elif pin.status == SHOWING:
-            self.showing[pin.model] = pin.id
+        self.pin_lineup.add(pin)
 
     def add_turn(self, turn: ToyTurn) -> None:
-        self.toys[turn.donation] = turn
-        if turn.status == QUEUED:
-            self.toy_queue.setdefault(turn.model, {})[turn.donation] = turn
-        elif turn.status == PLAYING:
-            self.playing[turn.model] = turn.donation
+        self.toy_lineup.add(turn)
 
 
 def fold_settings(book: ExtrasBook, event: Event) -> None:
@@ -141,27 +208,6 @@ def _pinned(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> Non
                      int(p["seconds"]), event.seq, event.created_at))
 
 
-def _pin_started(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:
-    pin = book.pins.get(event.payload["pin"])
-    if pin is None:  # never decided so; a damaged log is the audit's to report
-        return
-    book.pin_queue.get(pin.model, {}).pop(pin.id, None)
-    pin.status, pin.started_at = SHOWING, event.created_at
-    pin.ends_at = parse_time(event.payload["ends_at"])
-    book.showing[pin.model] = pin.id
-
-
-def _pin_over(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:
-    pin = book.pins.get(event.payload["pin"])
-    if pin is None or pin.status not in (QUEUED, SHOWING):
-        return
-    book.pin_queue.get(pin.model, {}).pop(pin.id, None)
-    if book.showing.get(pin.model) == pin.id:
-        del book.showing[pin.model]
-    pin.status = EXPIRED if event.type == ev.PIN_EXPIRED else REMOVED
-    pin.ended_by = event.event_id
-
-
 def _toy_queued(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:
     actor, p = event.actor, event.payload
     assert actor is not None
@@ -170,25 +216,35 @@ def _toy_queued(book: ExtrasBook, balances: dict[str, Decimal], event: Event) ->
                           event.seq))
 
 
-def _toy_started(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:
-    turn = book.toys.get(event.payload["donation"])
-    if turn is None:
+def _started(lineup: Lineup[Any], name: str, event: Event) -> None:
+    item = lineup.all.get(event.payload[name])
+    if item is None:  # never decided so; a damaged log is the audit's to report
         return
-    book.toy_queue.get(turn.model, {}).pop(turn.donation, None)
-    turn.status, turn.started_at = PLAYING, event.created_at
-    turn.ends_at = parse_time(event.payload["ends_at"])
-    book.playing[turn.model] = turn.donation
+    lineup.start(item, event.created_at, parse_time(event.payload["ends_at"]))
+
+
+def _over(lineup: Lineup[Any], name: str, ran_out: str, ended: str, event: Event) -> None:
+    """`ran_out` is the event type of an item whose time ran out, `ended` the status it gets."""
+    item = lineup.all.get(event.payload[name])
+    if item is None or item.status not in (QUEUED, lineup.on_status):
+        return
+    lineup.end(item, ended if event.type == ran_out else REMOVED, event.event_id)
+
+
+def _pin_started(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:
+    _started(book.pin_lineup, "pin", event)
+
+
+def _pin_over(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:
+    _over(book.pin_lineup, "pin", ev.PIN_EXPIRED, EXPIRED, event)
+
+
+def _toy_started(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:
+    _started(book.toy_lineup, "donation", event)
 
 
 def _toy_over(book: ExtrasBook, balances: dict[str, Decimal], event: Event) -> None:
-    turn = book.toys.get(event.payload["donation"])
-    if turn is None or turn.status not in (QUEUED, PLAYING):
-        return
-    book.toy_queue.get(turn.model, {}).pop(turn.donation, None)
-    if book.playing.get(turn.model) == turn.donation:
-        del book.playing[turn.model]
-    turn.status = FINISHED if event.type == ev.TOY_FINISHED else REMOVED
-    turn.ended_by = event.event_id
+    _over(book.toy_lineup, "donation", ev.TOY_FINISHED, FINISHED, event)
 
 
 _FOLDS = {

@@ -17,7 +17,7 @@ from typing import Any, Final
 from chatledger.domain import commands as cmd
 from chatledger.domain import events as ev
 from chatledger.domain.events import Event
-from chatledger.domain.extras_book import PLAYING, QUEUED, SHOWING
+from chatledger.domain.extras_book import PLAYING, QUEUED, SHOWING, Item, Lineup
 from chatledger.domain.state import LedgerState
 from chatledger.ledger.event_rows import placeholders
 from chatledger.ledger.extras_rows import (
@@ -73,27 +73,30 @@ async def load_settings(cur: Any, state: LedgerState, chats: Sequence[str]) -> N
 
 
 async def load_pins(cur: Any, state: LedgerState, chats: Sequence[str]) -> None:
-    if not chats:
-        return
-    await cur.execute(
-        f"SELECT pin_id, {PIN_COLUMNS} FROM pins WHERE model_uuid IN"
-        f" ({placeholders(len(chats))}) AND status IN (%s, %s) ORDER BY seq",
-        [*chats, QUEUED, SHOWING])
-    for pin_id, *rest in await cur.fetchall():
-        if pin_id not in state.extras.pins:
-            state.extras.add_pin(pin_of_row(pin_id, typed(PinRow, rest)))
+    await _load_lineup(cur, chats, "pins", "pin_id", PIN_COLUMNS, state.extras.pin_lineup,
+                       lambda key, rest: pin_of_row(key, typed(PinRow, rest)))
 
 
 async def load_turns(cur: Any, state: LedgerState, chats: Sequence[str]) -> None:
+    await _load_lineup(cur, chats, "toy_turns", "donation_id", TOY_COLUMNS,
+                       state.extras.toy_lineup,
+                       lambda key, rest: turn_of_row(key, typed(ToyRow, rest)))
+
+
+async def _load_lineup(
+    cur: Any, chats: Sequence[str], table: str, key: str, columns: str, lineup: Lineup[Item],
+    of_row: Callable[[str, list[Any]], Item],
+) -> None:
+    """The chats' items queued or on, in their chat's order; one already in the state stays."""
     if not chats:
         return
     await cur.execute(
-        f"SELECT donation_id, {TOY_COLUMNS} FROM toy_turns WHERE model_uuid IN"
+        f"SELECT {key}, {columns} FROM {table} WHERE model_uuid IN"
         f" ({placeholders(len(chats))}) AND status IN (%s, %s) ORDER BY seq",
-        [*chats, QUEUED, PLAYING])
-    for donation, *rest in await cur.fetchall():
-        if donation not in state.extras.toys:
-            state.extras.add_turn(turn_of_row(donation, typed(ToyRow, rest)))
+        [*chats, QUEUED, lineup.on_status])
+    for found, *rest in await cur.fetchall():
+        if found not in lineup.all:
+            lineup.add(of_row(found, rest))
 
 
 async def due_chats(cur: Any) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from chatledger.domain import events as ev
 from chatledger.domain.events import Event
-from chatledger.domain.extras_book import PLAYING, QUEUED, SHOWING
+from chatledger.domain.extras_book import PLAYING, QUEUED, SHOWING, Lineup
 from chatledger.domain.state import ZERO, LedgerState
 from chatledger.ledger.extras_rows import (
     ExtrasRow,
@@ -64,30 +64,41 @@ def _pinned(state: LedgerState, event: Event) -> str | None:
     return None
 
 
-def _pin_started(state: LedgerState, event: Event) -> str | None:
-    book, pin_id = state.extras, event.payload.get("pin")
-    pin = book.pins.get(pin_id or "")
-    if pin is None or pin.model != event.stream or pin.status != QUEUED:
-        return f"starts {pin_id}, not a queued pin of this chat"
-    showing = book.showing_pin(event.stream)
-    if showing is not None:
-        return f"starts {pin_id} while {showing.id} shows"
-    best = book.queued_pins(event.stream)[0]
-    if best.id != pin.id:
-        return f"starts {pin_id} before {best.id}, which has a higher sum or is older"
+def _not_next(lineup: Lineup[Any], event: Event, key: str | None, noun: str) -> str | None:
+    """Why `event` may not start `key`: it must be this chat's first queued item, none on."""
+    item = lineup.all.get(key or "")
+    if item is None or item.model != event.stream or item.status != QUEUED:
+        return f"starts {key}, not a queued {noun} of this chat"
+    on = lineup.current(event.stream)
+    if on is not None:
+        return f"starts {key} while {on.key} is {lineup.on_status}"
+    first = lineup.queued(event.stream)[0]
+    if first.key != item.key:
+        return f"starts {key} before {first.key}, which comes first in the queue"
     return None
+
+
+def _not_over(lineup: Lineup[Any], event: Event, key: str | None, ran_out: str,
+              allowed: tuple[str, ...]) -> str | None:
+    """Why `event` may not end `key`: an item of this chat in one of the `allowed` states; one
+    whose time ran out (`ran_out`) must be on, and ends at or after its `ends_at`."""
+    item = lineup.all.get(key or "")
+    if item is None or item.model != event.stream or item.status not in allowed:
+        return f"{event.type} of {key}, not an item of this chat in {allowed}"
+    if event.type == ran_out and (
+        item.status != lineup.on_status or item.ends_at is None or event.created_at < item.ends_at
+    ):
+        return f"{event.type} of {key} before its time ({item.ends_at}) or while not on"
+    return None
+
+
+def _pin_started(state: LedgerState, event: Event) -> str | None:
+    return _not_next(state.extras.pin_lineup, event, event.payload.get("pin"), "pin")
 
 
 def _pin_ended(state: LedgerState, event: Event) -> str | None:
-    pin_id = event.payload.get("pin")
-    pin = state.extras.pins.get(pin_id or "")
-    if pin is None or pin.model != event.stream or pin.status not in (QUEUED, SHOWING):
-        return f"ends {pin_id}, not a pin of this chat still on ({pin.status if pin else None})"
-    if event.type == ev.PIN_EXPIRED and (
-        pin.status != SHOWING or pin.ends_at is None or event.created_at < pin.ends_at
-    ):
-        return f"expires {pin_id} before its time ({pin.ends_at}) or while not showing"
-    return None
+    return _not_over(state.extras.pin_lineup, event, event.payload.get("pin"), ev.PIN_EXPIRED,
+                     (QUEUED, SHOWING))
 
 
 def _toy_queued(state: LedgerState, event: Event) -> str | None:
@@ -101,28 +112,14 @@ def _toy_queued(state: LedgerState, event: Event) -> str | None:
 
 
 def _toy_started(state: LedgerState, event: Event) -> str | None:
-    book, donation = state.extras, event.payload.get("donation")
-    turn = book.toys.get(donation or "")
-    if turn is None or turn.model != event.stream or turn.status != QUEUED:
-        return f"starts {donation}, not a queued turn of this chat"
-    playing = book.playing_turn(event.stream)
-    if playing is not None:
-        return f"starts {donation} while {playing.donation} plays"
-    first = book.queued_turns(event.stream)[0]
-    if first.donation != turn.donation:
-        return f"starts {donation} before {first.donation}, queued earlier"
-    return None
+    return _not_next(state.extras.toy_lineup, event, event.payload.get("donation"), "turn")
 
 
 def _toy_ended(state: LedgerState, event: Event) -> str | None:
-    donation = event.payload.get("donation")
-    turn = state.extras.toys.get(donation or "")
-    wanted = PLAYING if event.type == ev.TOY_FINISHED else QUEUED
-    if turn is None or turn.model != event.stream or turn.status != wanted:
-        return f"{event.type} of {donation}, not a {wanted} turn of this chat"
-    if event.type == ev.TOY_FINISHED and (turn.ends_at is None or event.created_at < turn.ends_at):
-        return f"finishes {donation} before its time ({turn.ends_at})"
-    return None
+    """A turn finishes while playing; it is removed only while queued (a tip refunded first)."""
+    allowed = (PLAYING,) if event.type == ev.TOY_FINISHED else (QUEUED,)
+    return _not_over(state.extras.toy_lineup, event, event.payload.get("donation"),
+                     ev.TOY_FINISHED, allowed)
 
 
 _CHECKS: dict[str, Callable[[LedgerState, Event], str | None]] = {

@@ -193,7 +193,7 @@ def test_toy_turns_play_once_each_in_the_order_queued(steps: list[tuple[Any, ...
     for e in log:
         if e.type == ev.TOY_REMOVED:  # only a turn that had not begun
             assert e.payload["donation"] not in played
-    assert not state.extras.playing and not any(state.extras.toy_queue.values())
+    assert not state.extras.toy_lineup.on and not any(state.extras.toy_lineup.queue.values())
 
 
 @settings(max_examples=300, deadline=None)
@@ -318,3 +318,21 @@ def test_a_tick_before_its_time_or_for_a_pin_no_longer_showing_changes_nothing()
     apply(DeleteMessage(cid(), MIA.uuid, MIA, pin), state, START)
     late = Tick(cid(), MIA.uuid, f"pin:{pin}:expire", ends_at)
     assert _apply(late, state, ends_at) == []
+
+
+def test_the_audit_names_toy_turns_started_ended_or_removed_out_of_turn() -> None:
+    _, log = run([*SET_UP, ("tip", BOB, Decimal("1"), True, False),
+                  ("tip", EVE, Decimal("4"), True, False)])
+    assert [e.type for e in log if e.type.startswith("toy_")] == [
+        "toy_queued", "toy_started", "toy_queued"]
+    assert _audit(log) == []
+    playing, waiting = (e for e in log if e.type == ev.TOY_QUEUED)
+    started = next(e for e in log if e.type == ev.TOY_STARTED)
+    second = replace(started, event_id=cid(), seq=log[-1].seq + 1,
+                     payload={**started.payload, "donation": waiting.payload["donation"]})
+    early = replace(second, type=ev.TOY_FINISHED, payload={"donation": playing.payload["donation"]})
+    taken = replace(early, type=ev.TOY_REMOVED, payload={**early.payload, "reason": "refunded"})
+    for wrong, said in ((second, "is playing"), (early, "before its time"),
+                        (taken, "not an item of this chat in ('queued',)")):
+        assert any(check == "toy" and said in detail for check, detail in _audit([*log, wrong])), (
+            wrong.type, _audit([*log, wrong]))
