@@ -9,10 +9,11 @@ the caller's available balance does not cover a minute.
 
 from aiohttp import web
 
-from chatledger.api.command_routes import Rejected, command_endpoint
+from chatledger.api.command_routes import Rejected, command_endpoint, rejected_by
 from chatledger.api.schemas import EmptyBody, ShowBody
 from chatledger.api.show_read import get_show
 from chatledger.domain.commands import ChatCommand, RequestShow, ShowAction, ShowVerb
+from chatledger.domain.facts import Refusal
 from chatledger.domain.shows import SHOW_REFUSALS, action_refusal, request_refusal
 from chatledger.domain.state import ZERO, LedgerState
 from chatledger.ledger.accounts import available_of
@@ -28,11 +29,6 @@ async def _chat_state(request: web.Request, chat: str) -> LedgerState:
             connection.raw_connection.cursor() as cur:
         await chat_shows(cur, state, [chat])
     return state
-
-
-def _refused(reason: str) -> Rejected:
-    forbidden = reason.startswith("only ")
-    return Rejected(responses.forbidden(reason) if forbidden else responses.bad_params([reason]))
 
 
 async def _covers(request: web.Request, client: str, rate: object) -> None:
@@ -53,7 +49,7 @@ async def request_allowed(request: web.Request, command: RequestShow) -> None:
     state = await _chat_state(request, command.chat)
     refused = request_refusal(state, command)
     if refused is not None:
-        raise _refused(refused)
+        raise rejected_by(refused)
     await _covers(request, command.actor.uuid, state.shows.private_rates.get(command.chat))
 
 
@@ -72,10 +68,10 @@ async def action_allowed(request: web.Request, command: ShowAction) -> None:
     state = await _chat_state(request, command.chat)
     show = state.shows.shows.get(command.show)
     if show is None:
-        raise _refused(SHOW_REFUSALS["unknown"])
+        raise rejected_by(Refusal(SHOW_REFUSALS["unknown"]))
     refused = action_refusal(state, command, show)
     if refused is not None:
-        raise _refused(refused)
+        raise rejected_by(refused)
     if command.verb == "spy":
         await _covers(request, command.actor.uuid,
                       state.shows.spy_rates.get(command.chat, ZERO))

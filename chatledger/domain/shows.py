@@ -21,7 +21,7 @@ from chatledger.domain import events as ev
 from chatledger.domain.asks import message_is_public
 from chatledger.domain.commands import Actor, PostMessage, RequestShow, ShowAction
 from chatledger.domain.events import event_id_for
-from chatledger.domain.facts import CommandRefused, Facts, require_account
+from chatledger.domain.facts import CommandRefused, Facts, Refusal, require_account
 from chatledger.domain.holds import capture_hold, expired, place_hold, void_hold
 from chatledger.domain.show_book import REQUESTED, RUNNING, Show, Spy
 from chatledger.domain.state import ZERO, LedgerState
@@ -52,13 +52,21 @@ def show_audience(state: LedgerState, command: PostMessage) -> list[str] | None:
     return show.audience() if message_is_public(command) else None
 
 
-def request_refusal(state: LedgerState, command: RequestShow) -> str | None:
+def _who(reason: str) -> Refusal:
+    return Refusal(reason, forbidden=True)
+
+
+def _what(reason: str) -> Refusal:
+    return Refusal(reason)
+
+
+def request_refusal(state: LedgerState, command: RequestShow) -> Refusal | None:
     if command.actor.role != "client":
-        return "only clients ask for a show"
+        return _who("only clients ask for a show")
     if state.shows.private_rates.get(command.chat, ZERO) <= ZERO:
-        return SHOW_REFUSALS["no_rate"]
+        return _what(SHOW_REFUSALS["no_rate"])
     if state.shows.current_show(command.chat) is not None:
-        return SHOW_REFUSALS["busy"]
+        return _what(SHOW_REFUSALS["busy"])
     return None
 
 
@@ -66,7 +74,7 @@ def request_show(command: RequestShow, state: LedgerState, facts: Facts) -> None
     require_account(state, command.chat)
     refused = request_refusal(state, command)
     if refused is not None:
-        raise CommandRefused(refused)
+        raise CommandRefused(refused.reason)
     rate = state.shows.private_rates[command.chat]
     show_id = event_id_for(facts.command_id, len(facts.events))
     facts.add(ev.SHOW_REQUESTED, command.actor, is_public=False, show=show_id, rate=rate,
@@ -86,7 +94,7 @@ def act(command: ShowAction, state: LedgerState, facts: Facts) -> None:
         raise CommandRefused(SHOW_REFUSALS["unknown"])
     refused = action_refusal(state, command, show)
     if refused is not None:
-        raise CommandRefused(refused)
+        raise CommandRefused(refused.reason)
     model = model_actor(state, command.chat)
     if command.verb == "accept":
         facts.add(ev.SHOW_STARTED, model, show=show.id)
@@ -106,26 +114,26 @@ def act(command: ShowAction, state: LedgerState, facts: Facts) -> None:
         end_spy(state, facts, show.spies[command.actor.uuid], "client")
 
 
-def action_refusal(state: LedgerState, command: ShowAction, show: Show) -> str | None:
-    """Who may do what to which show, in which state (the API asks it too)."""
+def action_refusal(state: LedgerState, command: ShowAction, show: Show) -> Refusal | None:
+    """Who may do what to which show (`forbidden`), in which state (the API asks it too)."""
     actor, verb = command.actor, command.verb
     if verb in ("accept", "decline"):
         if actor.role != "model":
-            return "only the model accepts or declines a show"
-        return None if show.status == REQUESTED else "show: not waiting for an answer"
+            return _who("only the model accepts or declines a show")
+        return None if show.status == REQUESTED else _what("show: not waiting for an answer")
     if verb == "end":
         if actor.uuid not in (show.client, show.model):
-            return "only the show's client or the model ends it"
-        return None if show.status in (REQUESTED, RUNNING) else "show: over already"
+            return _who("only the show's client or the model ends it")
+        return None if show.status in (REQUESTED, RUNNING) else _what("show: over already")
     if actor.role != "client" or actor.uuid == show.client:
-        return "only another client spies on a show"
+        return _who("only another client spies on a show")
     if show.status != RUNNING:
-        return "show: not running"
+        return _what("show: not running")
     if verb == "spy":
         if state.shows.spy_rates.get(command.chat, ZERO) <= ZERO:
-            return SHOW_REFUSALS["no_spy_rate"]
-        return "show: spying already" if actor.uuid in show.spies else None
-    return None if actor.uuid in show.spies else "show: not spying"
+            return _what(SHOW_REFUSALS["no_spy_rate"])
+        return _what("show: spying already") if actor.uuid in show.spies else None
+    return None if actor.uuid in show.spies else _what("show: not spying")
 
 
 def decline(state: LedgerState, facts: Facts, show: Show) -> None:

@@ -24,6 +24,7 @@ from chatledger.domain.commands import (
 )
 from chatledger.domain.decider import CommandRefused, apply
 from chatledger.domain.show_ticks import due_ticks
+from chatledger.domain.shows import action_refusal, request_refusal
 from chatledger.domain.state import ZERO, LedgerState
 from chatledger.domain.visibility import visible_to
 from chatledger.domain.wire import event_to_wire
@@ -281,3 +282,20 @@ def test_an_unanswered_request_times_out_after_60_s_and_frees_its_hold() -> None
     ended = next(e for e in log if e.type == ev.SHOW_ENDED)
     assert ended.payload["reason"] == "declined" and log[-1].type == ev.HOLD_VOIDED
     assert state.available(bob.uuid) == Decimal("30")
+
+
+def test_show_refusals_say_whether_the_asker_may_not_or_the_show_cannot() -> None:
+    """The API answers 403 for `forbidden`, 400 otherwise: a refusal names which it is."""
+    state, _ = run([("deposit", CLIENTS[0], Decimal("10")), ("rates", Decimal("2"), Decimal("1")),
+                    ("request", CLIENTS[0], None)])
+    show = state.shows.current_show(MIA.uuid)
+    assert show is not None
+    by_model = request_refusal(state, RequestShow(cid(), MIA.uuid, MIA, 60.0))
+    busy = request_refusal(state, RequestShow(cid(), MIA.uuid, CLIENTS[1], 60.0))
+    assert by_model is not None and by_model.forbidden
+    assert busy is not None and not busy.forbidden
+    for who, verb, forbidden in ((CLIENTS[1], "accept", True), (CLIENTS[1], "end", True),
+                                 (CLIENTS[0], "spy", True), (CLIENTS[1], "spy", False),
+                                 (MIA, "accept", None)):
+        refused = action_refusal(state, ShowAction(cid(), MIA.uuid, who, verb, show.id), show)
+        assert (refused.forbidden if refused else None) is forbidden, (who.name, verb, refused)
