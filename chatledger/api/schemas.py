@@ -1,6 +1,6 @@
 """Request bodies (DESIGN §4), lenient where the brief's clients are quirky, strict elsewhere."""
 
-import unicodedata
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -19,7 +19,9 @@ from pydantic.config import JsonDict
 
 from chatledger.domain.ids import parse_uuid
 
-ALLOWED_CONTROLS = frozenset("\n\r\t")
+# Unicode's control characters (category Cc, fixed forever: U+0000-U+001F and U+007F-U+009F)
+# but the three a text may hold; a regex, ~10x cheaper than asking unicodedata per character.
+CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 DEFAULT_MAX_TEXT = 2000  # Settings.max_text_length's default; the published schema states it
 
 # The JSON Schema of what the parsers below really accept, published in /openapi.json. The lenient
@@ -79,7 +81,7 @@ def check_text(value: str, info: ValidationInfo) -> str:
     limit = (info.context or {}).get("max_text_length", DEFAULT_MAX_TEXT)
     if len(value) > limit:
         raise ValueError(f"must be at most {limit} characters")
-    if any(unicodedata.category(ch) == "Cc" and ch not in ALLOWED_CONTROLS for ch in value):
+    if CONTROLS.search(value):
         raise ValueError("must not contain control characters")
     return value
 

@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.protocol.metadata import MetadataRequest
 
+from chatledger.bus.partitioner import CachedPartitioner
 from chatledger.bus.topic_metadata import broker_topics, topic_metadata
 from chatledger.platform.config import Settings
 from chatledger.platform.retrying import until_available
@@ -109,14 +110,27 @@ class TopicCheckedProducer(AIOKafkaProducer):  # type: ignore[misc]
             elif done.exception() is not None:
                 checked.set_exception(done.exception())  # type: ignore[arg-type]
             elif self._closes != confirmed:
-                checked.set_exception(
-                    TopicsNotConfirmed("a connection closed while sending: the ack proves nothing")
-                )
+                checked.set_exception(_closed_while_sending())
             else:
                 checked.set_result(done.result())
 
         delivery.add_done_callback(settle)
         return checked
+
+    async def send_and_wait(self, topic: str, *args: Any, **kwargs: Any) -> Any:
+        """`send` and its acknowledgement, checked the same way, without a second future and
+        its callback per record (the API's every POST): the closes are compared once the ack is
+        in, which can only refuse more (an ack whose connection closed meanwhile), never less."""
+        confirmed = await self._confirm_topics()
+        delivery = await super().send(topic, *args, **kwargs)
+        metadata = await delivery
+        if self._closes != confirmed:
+            raise _closed_while_sending()
+        return metadata
+
+
+def _closed_while_sending() -> TopicsNotConfirmed:
+    return TopicsNotConfirmed("a connection closed while sending: the ack proves nothing")
 
 
 async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
@@ -228,6 +242,7 @@ async def start_producer(settings: Settings, deadline_s: float = 30.0) -> AIOKaf
             linger_ms=settings.kafka_linger_ms,
             request_timeout_ms=int(settings.command_timeout_s * 1000),
             max_batch_size=1 << 20,
+            partitioner=CachedPartitioner(),
         )
 
     return await _started(factory, deadline_s)

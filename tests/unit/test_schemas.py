@@ -1,5 +1,6 @@
 """Request bodies: the brief's quirks accepted, everything else refused with a reason."""
 
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -98,3 +99,14 @@ def test_moderation_and_deletion_name_a_uuid() -> None:
     for body in ({"client": "bob"}, {"client": 7}, {}):
         with pytest.raises(ValidationError):
             ClientBody.model_validate(body)
+
+
+def test_every_control_character_but_newline_return_and_tab_is_refused() -> None:
+    for code in range(0x3000):  # every Cc is below U+00A0; the rest of the range must pass
+        text = f"a{chr(code)}b"
+        refused = unicodedata.category(chr(code)) == "Cc" and chr(code) not in "\n\r\t"
+        if refused:
+            with pytest.raises(ValidationError, match="control characters"):
+                MessageBody.model_validate({"message": text}, context=CONTEXT)
+        elif code not in range(0xD800, 0xE000):
+            assert MessageBody.model_validate({"message": text}, context=CONTEXT).message == text
