@@ -101,8 +101,12 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     db = database(settings.mysql_dsn, settings.mysql_pool_size)
     await db.connect()
     app[DATABASE] = db
-    app[DIRECTORY] = Directory(db, settings.subject_cache_ttl_s)
-    async with replica_ctx(app, db):
+    directory = app[DIRECTORY] = Directory(db, settings.subject_cache_ttl_s)
+    async with contextlib.AsyncExitStack() as stack:
+        if directory.ttl_s > 0:  # the people who keep coming are read again in batches
+            await stack.enter_async_context(
+                running(directory.keep_fresh(directory.ttl_s / 4), "directory"))
+        await stack.enter_async_context(replica_ctx(app, db))
         yield
     await db.disconnect()
 
