@@ -149,6 +149,8 @@ async def bare(bench: "Bench", db: Database, people: Population, viewers: list[V
         result: dict[str, Any] = await at_rates(bench, db, peer.url, viewers, senders,
                                                 bench.args.low_chats, TABLE)
         peer.alive()
+        if not bench.args.bare_max:
+            return result
         pool = ViewerPool(ws_urls(peer.url, people.viewers), bench.args.viewer_processes)
         try:
             every = [viewer.token for viewer in people.mix(2000, None)]
