@@ -255,10 +255,12 @@ async def start_consumer(
     *,
     max_records: int,
     listener: ConsumerRebalanceListener | None = None,
+    fetch_max_wait_ms: int | None = None,
     deadline_s: float = 30.0,
 ) -> AIOKafkaConsumer:
     """A consumer of `topic` in `group`; `listener` hears of every rebalance from the first
-    join on (it can only be given at subscription: a later subscribe would rejoin the group)."""
+    join on (it can only be given at subscription: a later subscribe would rejoin the group).
+    `fetch_max_wait_ms`: this consumer's, instead of `kafka_fetch_max_wait_ms`."""
 
     def factory() -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -267,7 +269,7 @@ async def start_consumer(
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=max_records,
-            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms or settings.kafka_fetch_max_wait_ms,
             session_timeout_ms=6_000,
             heartbeat_interval_ms=1_000,
         )

@@ -97,7 +97,7 @@ async def project_history(
     handover = Handover()
     consumer = await start_consumer(
         settings, settings.events_topic, settings.group("history"), max_records=BATCH_SIZE,
-        listener=handover,
+        listener=handover, fetch_max_wait_ms=settings.kafka_history_fetch_max_wait_ms,
     )
     if started is not None:
         started.set()

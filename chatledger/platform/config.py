@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     # same loop turn. Tansu answers a fetch only after the whole wait, so a record waits half of
     # it on average per hop; real Kafka answers as soon as data arrives (docs/performance.md).
     kafka_fetch_max_wait_ms: int = Field(20, ge=1, le=10_000)
+    # The history projector's own wait: nobody waits on the mirror, and each idle Tansu fetch
+    # costs the broker ~0.7 ms of CPU, so its ~45 fetches/s at 20 ms were a third of the service's
+    # requests (docs/performance.md, "Polling the broker"). On Tansu the mirror trails the topic by
+    # up to about half of it; on real Kafka it only bounds an idle poll.
+    kafka_history_fetch_max_wait_ms: int = Field(200, ge=1, le=10_000)
     kafka_linger_ms: int = Field(1, ge=0, le=1000)
     prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$", max_length=64)
 

@@ -81,12 +81,22 @@ async def at_rates(bench: "Bench", db: Database, base: str, viewers: Sequence[Vi
         pool.close()
 
 
+async def quiet_cpu(bench: "Bench") -> dict[str, float]:
+    """CPU of the stack with neither peer running: on the shared broker, other clients' share
+    of Tansu's CPU (each peer's own share is its windows' value less this)."""
+    meter = bench.meter()
+    meter.start()
+    await asyncio.sleep(IDLE_S)
+    return meter.stop(IDLE_S)
+
+
 async def chatledger_low(bench: "Bench", db: Database, people: Population,
                          viewers: list[Viewer], senders: list[str],
                          **settings: str) -> dict[str, Any]:
     """`settings`: CHATLEDGER_* variables of this run (the sweep's broker settings)."""
     from tools.bench.run import Stack
 
+    before = await quiet_cpu(bench)
     stack = Stack(ONE_PROCESS, {**bench.env, **settings}, bench.log_dir)
     bench.stack, bench.service_pids = stack, stack.pids_by_roles
     try:
@@ -94,7 +104,7 @@ async def chatledger_low(bench: "Bench", db: Database, people: Population,
         result = await at_rates(bench, db, stack.urls["gateway"], viewers, senders,
                                 bench.args.low_chats, "applied_commands")
         stack.alive()
-        return {"layout": ONE_PROCESS, **result}
+        return {"layout": ONE_PROCESS, "before_start_cpu_pct": before, **result}
     finally:
         stack.close()
         bench.service_pids = {}
@@ -142,13 +152,17 @@ class BarePeer:
 
 async def bare(bench: "Bench", db: Database, people: Population, viewers: list[Viewer],
                senders: list[str]) -> dict[str, Any]:
+    before = await quiet_cpu(bench)
     peer = BarePeer(bench, people)
     bench.service_pids = {"bare": [peer.process.pid]}
     try:
         await peer.ready(bench, db, people)
         result: dict[str, Any] = await at_rates(bench, db, peer.url, viewers, senders,
                                                 bench.args.low_chats, TABLE)
+        result["before_start_cpu_pct"] = before
         peer.alive()
+        if not bench.args.bare_max:
+            return result
         pool = ViewerPool(ws_urls(peer.url, people.viewers), bench.args.viewer_processes)
         try:
             every = [viewer.token for viewer in people.mix(2000, None)]

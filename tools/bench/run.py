@@ -162,10 +162,11 @@ class Bench:
         self.results: dict[str, Any] = {"http": {}, "ledger": {}, "fanout": {}, "redis": {},
                                         "pipeline": {}}
         # The shared stack only: tests start private brokers beside it (the shared mariadbd
-        # runs on its default port, so it has no port argument to tell it by).
+        # runs on its default port, so it has no port argument to tell it by). The broker is the
+        # one the run uses: with --kafka, the private Tansu listening or advertised there.
         self.stack_pids = {"mariadbd": pids_of("mariadbd"),
                            "redis-server": pids_of("redis-server", "6379"),
-                           "tansu": pids_of("tansu", "127.0.0.1:9092")}
+                           "tansu": pids_of("tansu", args.kafka or "127.0.0.1:9092")}
         self.service_pids: dict[str, list[int]] = {}
 
     def meter(self, *loadgen: int, **groups: list[int]) -> CpuMeter:
@@ -659,6 +660,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sweep-linger", type=int, nargs="+", default=[],
                    help="also run chatledger's low-load part at each producer linger_ms")
     p.add_argument("--low-viewers-per-chat", type=int, default=100)
+    p.add_argument("--no-bare-max", dest="bare_max", action="store_false",
+                   help="compare: the bare pipeline at the low rates only, not its max posts/s")
     p.add_argument("--kafka", default="",
                    help="bootstrap of another broker (e.g. a private, freshly started Tansu)")
     p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
