@@ -25,12 +25,15 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from chatledger.domain.visibility import visible_to
+from chatledger.domain.visibility import privy, visible_to
 from chatledger.history.mirror import HistoryMirror, Marker, Newest
 from chatledger.history.picking import Parse, pick_newest, window_start
 
 MAX_CHATS = 1024  # reads kept (each ~2 x limit events: ~12 KB at most in a busy chat)
 STRANGER = ""  # nobody's uuid: what a stranger sees, every viewer of the chat sees
+
+
+Shared = tuple[list[bytes], bool, list[Mapping[str, Any]], set[object]]
 
 
 class Read:
@@ -43,8 +46,8 @@ class Read:
         self.start = start
         self.parse = parse
         # Per limit: a stranger's page, whether it settled, the scanned events a stranger may
-        # not see (only a viewer who may see one of them needs a page of their own).
-        self._shared: dict[int, tuple[list[bytes], bool, list[Mapping[str, Any]]]] = {}
+        # not see, and everyone who might see one of them (only they may need their own page).
+        self._shared: dict[int, Shared] = {}
 
     @property
     def marker(self) -> Marker | None:
@@ -62,11 +65,12 @@ class Read:
             picked, settled = pick_newest(
                 self.newest.events, STRANGER, self.chat, self.start, limit, self.parse, unseen
             )
-            shared = self._shared[limit] = (picked, settled, unseen)
-        picked, settled, unseen = shared
+            privies = set().union(*(privy(event, self.chat) for event in unseen))
+            shared = self._shared[limit] = (picked, settled, unseen, privies)
+        picked, settled, unseen, privies = shared
         # What a stranger may see everyone may (public): a viewer who may see none of the rest
         # of the scan scans exactly as a stranger does.
-        if any(visible_to(event, viewer, self.chat) for event in unseen):
+        if viewer in privies and any(visible_to(event, viewer, self.chat) for event in unseen):
             return pick_newest(
                 self.newest.events, viewer, self.chat, self.start, limit, self.parse
             )
