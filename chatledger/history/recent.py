@@ -16,10 +16,12 @@ window (a read's window starts when the read was sent).
 Only a warm read (the mirror's completeness marker present) is shared: a cold chat or a Redis
 error is each request's own, so the MySQL fallback and the refill run exactly as without it.
 0 shares nothing: every page is one read of its own (what the tests run with, like the subject
-cache). At most MAX_CHATS reads are kept, the oldest out first.
+cache). At most MAX_CHATS reads are kept, the oldest out first, and each new read drops up to two
+expired ones, so what is kept follows the chats read within the last `cache_ms`.
 """
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -117,8 +119,9 @@ class RecentReads:
         task = asyncio.ensure_future(self._read(chat, count))
         task.add_done_callback(lambda done: self._settle(key, done))
         self._reads.pop(key, None)  # re-inserted last: the dict is in order of reads
-        if len(self._reads) >= self.max_chats:
-            del self._reads[next(iter(self._reads))]
+        for oldest, (sent, _) in list(itertools.islice(self._reads.items(), 2)):
+            if now - sent >= self.ttl_s or len(self._reads) >= self.max_chats:
+                del self._reads[oldest]  # two at most: memory follows the chats read lately
         self._reads[key] = (now, task)
         return await asyncio.shield(task)
 

@@ -158,3 +158,14 @@ def test_the_setting_is_milliseconds_and_zero_turns_it_off() -> None:
         Settings(history_cache_ms=-1)
     with pytest.raises(ValueError):
         Settings(history_cache_ms="fast")  # type: ignore[arg-type]
+
+
+async def test_a_new_read_drops_expired_ones_so_memory_follows_the_chats_read_lately() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock)
+    for chat in PEOPLE[:4]:
+        await reads.newest(chat, 40)
+    clock.now += 0.1
+    await reads.newest(PEOPLE[4], 40)
+    await reads.newest(PEOPLE[5], 40)
+    assert len(reads) == 2
