@@ -11,6 +11,7 @@ import pytest
 
 from chatledger.history.mirror import Marker, Newest
 from chatledger.history.picking import ParsedEvents, pick_newest
+from chatledger.history.reader import HistoryReader
 from chatledger.history.recent import Read, RecentReads
 from chatledger.platform.config import Settings
 
@@ -153,6 +154,8 @@ async def test_at_most_max_chats_are_kept_the_oldest_read_out_first() -> None:
 
 
 def test_the_setting_is_milliseconds_and_zero_turns_it_off() -> None:
+    reader = HistoryReader(Settings(history_cache_ms=250), None, None)  # type: ignore[arg-type]
+    assert reader.recent.ttl_s == 0.25
     assert Settings(history_cache_ms=0).history_cache_ms == 0
     with pytest.raises(ValueError):
         Settings(history_cache_ms=-1)
