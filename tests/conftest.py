@@ -35,6 +35,8 @@ os.environ.setdefault("CHATLEDGER_MYSQL_DSN", f"mysql://root@127.0.0.1:3306/chat
 os.environ["CHATLEDGER_MYSQL_DSN"] = _per_worker(os.environ["CHATLEDGER_MYSQL_DSN"])
 os.environ["CHATLEDGER_PREFIX"] = f"t{SESSION}."
 os.environ.setdefault("CHATLEDGER_SUBJECT_CACHE_TTL_S", "0")
+# A test that changes the mirror reads the change at once (test_history_cache.py turns it on).
+os.environ.setdefault("CHATLEDGER_HISTORY_CACHE_MS", "0")
 
 from chatledger.platform.config import Settings  # noqa: E402
 from chatledger.platform.db import database, migrate  # noqa: E402

@@ -20,3 +20,10 @@ def visible_to(event: Mapping[str, Any], viewer: str, chat: str) -> bool:
         return bool(sender == viewer)
     return bool(event.get("is_public") or viewer in (sender, chat) or event.get("to") == viewer
                 or viewer in (event.get("audience") or ()))  # a show's (DESIGN §10)
+
+
+def privy(event: Mapping[str, Any], chat: str) -> set[object]:
+    """Everyone `visible_to` might let see `event` when a stranger may not: its sender, the model,
+    the `to` client, a show's audience. A superset (visible_to decides), never missing anyone."""
+    return {chat, (event.get("from") or {}).get("uuid"), event.get("to"),
+            *(event.get("audience") or ())}

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chatledger.domain.visibility import visible_to
+from chatledger.domain.visibility import privy, visible_to
 
 # Nobody's uuid: if an outsider may see an event, every member of the room may.
 _STRANGER = ""
@@ -56,9 +56,7 @@ class Room:
         if visible_to(event, _STRANGER, self.chat):
             yield from self.every_member()
             return
-        candidates = {self.chat, (event.get("from") or {}).get("uuid"), event.get("to"),
-                      *(event.get("audience") or ())}  # a show's audience (DESIGN §10)
-        for person in candidates:
+        for person in privy(event, self.chat):
             if (
                 isinstance(person, str)
                 and person in self.members

@@ -22,7 +22,7 @@ from chatledger.bus.healing import watch_positions
 from chatledger.bus.kafka import start_consumer, stop_consumer
 from chatledger.domain import events as ev
 from chatledger.history.mirror import SEQ_ONLY, HistoryMirror
-from chatledger.history.reader import window_start
+from chatledger.history.picking import window_start
 from chatledger.platform.config import Settings
 from chatledger.platform.redis_client import REDIS_ERRORS
 from chatledger.platform.retrying import until_available

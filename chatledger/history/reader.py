@@ -1,14 +1,15 @@
 """Reading history: from the Redis mirror when it is complete, else from MySQL (and refill it).
 
 The mirror serves the stored wire JSON as is: a warm read parses each event only to apply the
-visibility rule and the window, never re-validates or re-encodes it, and makes no MySQL query.
+visibility rule and the window, never re-validates or re-encodes it, and makes no MySQL query;
+one read serves a chat's pages for `history_cache_ms` (recent.py says how stale that lets them be).
 A cold chat (no completeness marker: never read, flushed, evicted, expired) is read from MySQL and
 the mirror is refilled; see history_mirror.py for why a refill can never leave a hole.
 """
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -16,9 +17,10 @@ from typing import Any, Literal
 import orjson
 from databases import Database
 
-from chatledger.domain.visibility import visible_to
 from chatledger.domain.wire import dumps, iso
 from chatledger.history.mirror import HistoryMirror, Marker, Snapshot
+from chatledger.history.picking import ParsedEvents, pick_visible, window_start
+from chatledger.history.recent import Read, RecentReads
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import HISTORY_FALLBACKS, HISTORY_MIRROR_HITS, HISTORY_REFILLS
 from chatledger.platform.redis_client import REDIS_ERRORS
@@ -39,76 +41,9 @@ class Page:
     source: Source
 
 
-def window_start(now: datetime, window_s: float) -> str:
-    """The oldest created_at (ISO-8601 UTC, comparable as text) still inside the window."""
-    return iso(now - timedelta(seconds=window_s))
-
-
 def just_before(moment: str) -> str:
     """One microsecond earlier: the marker's bound is inclusive, the window's start is not."""
     return iso(datetime.fromisoformat(moment) - timedelta(microseconds=1))
-
-
-Parse = Callable[[bytes], Mapping[str, Any]]
-MAX_PARSED = 4096
-
-
-class ParsedEvents:
-    """Wire events parsed once by their bytes (read-only: never mutate what it returns).
-
-    Every viewer of a busy chat reads the same newest events: a lookup by the member's bytes is
-    ~0.2 µs against ~2 µs for orjson. Bounded, oldest out; a changed event is new bytes.
-    """
-
-    def __init__(self, max_entries: int = MAX_PARSED) -> None:
-        self.max_entries = max_entries
-        self._parsed: dict[bytes, Mapping[str, Any]] = {}
-
-    def __call__(self, raw: bytes) -> Mapping[str, Any]:
-        event = self._parsed.get(raw)
-        if event is None:
-            event = orjson.loads(raw)
-            if len(self._parsed) >= self.max_entries:
-                del self._parsed[next(iter(self._parsed))]
-            self._parsed[raw] = event
-        return event
-
-
-def pick_newest(
-    newest_first: Iterable[bytes],
-    viewer: str,
-    chat: str,
-    start: str,
-    limit: int,
-    parse: Parse = orjson.loads,
-) -> tuple[list[bytes], bool]:
-    """The newest `limit` events (oldest first) that `viewer` may see, created at/after `start`,
-    and whether the scan settled the page: it found `limit` events or reached the window's start
-    (so no older event could belong to the page).
-
-    Scans from the newest and stops early, so a busy chat costs `limit`-ish parses.
-    """
-    picked: list[bytes] = []
-    settled = False
-    for raw in newest_first:
-        event = parse(raw)
-        if event["created_at"] < start:
-            settled = True
-            break
-        if visible_to(event, viewer, chat):
-            picked.append(raw)
-            if len(picked) == limit:
-                settled = True
-                break
-    picked.reverse()
-    return picked, settled
-
-
-def pick_visible(
-    events: Sequence[bytes], viewer: str, chat: str, start: str, limit: int
-) -> list[bytes]:
-    """`pick_newest` over events given oldest first."""
-    return pick_newest(reversed(events), viewer, chat, start, limit)[0]
 
 
 def mysql_page(
@@ -154,32 +89,41 @@ class HistoryReader:
         # The window's fallback reads (DESIGN §12): fresh, so a refill from a replica holds all
         # a primary read would (a deletion applied, above all: the refill argument below).
         self.reads = reads or ReplicaReads(db)
-        self.parsed = ParsedEvents()
+        self.recent = RecentReads(
+            mirror,
+            settings.history_window_s,
+            settings.history_cache_ms / 1000,
+            ParsedEvents(),
+        )
 
-    async def history(
-        self, chat: str, viewer: str, limit: int = MAX_LIMIT, now: datetime | None = None
-    ) -> Page:
+    async def history(self, chat: str, viewer: str, limit: int = MAX_LIMIT) -> Page:
         """A warm chat costs one read of the marker and the newest `page_read_size(limit)`
-        events. Only a page the newest events cannot settle (a viewer who may not see most of
-        them) reads the whole mirror, as a cold or incomplete one reads MySQL."""
-        start = window_start(now or datetime.now(UTC), self.settings.history_window_s)
+        events, shared by the chat's pages for `history_cache_ms` (recent.py). Only a page the
+        newest events cannot settle (a viewer who may not see most of them) reads the whole
+        mirror, as a cold or incomplete one reads MySQL."""
+        read: Read | None
         try:
-            newest = await self.mirror.newest(chat, page_read_size(limit))
+            read = await self.recent.newest(chat, page_read_size(limit))
         except REDIS_ERRORS as exc:
             log.warning("history mirror unavailable, reading MySQL: %r", exc)
-            newest = None
-        if newest is None or newest.marker is None:  # Redis down, or a cold chat
-            window = await self._refill(chat, start, may_write=newest is not None)
+            read = None
+        if read is None or read.marker is None:  # Redis down, or a cold chat
+            start = self._window_start()
+            window = await self._refill(chat, start, may_write=read is not None)
             return mysql_page(window, viewer, chat, start, limit)
-        picked, settled = pick_newest(newest.events, viewer, chat, start, limit, self.parsed)
-        if settled or not newest.truncated:
-            return await self._page_or_mysql(newest.marker, picked, chat, viewer, start, limit)
+        picked, settled = read.pick(viewer, limit)
+        if settled or not read.truncated:
+            return await self._page_or_mysql(read.marker, picked, chat, viewer, read.start, limit)
+        start = self._window_start()
         snapshot = await self._snapshot(chat)
         if snapshot is not None and snapshot.marker is not None:
             picked = pick_visible([raw for _, raw in snapshot.events], viewer, chat, start, limit)
             return await self._page_or_mysql(snapshot.marker, picked, chat, viewer, start, limit)
         window = await self._refill(chat, start, may_write=snapshot is not None)
         return mysql_page(window, viewer, chat, start, limit)
+
+    def _window_start(self) -> str:
+        return window_start(datetime.now(UTC), self.settings.history_window_s)
 
     async def _page_or_mysql(
         self, marker: Marker, picked: list[bytes], chat: str, viewer: str, start: str, limit: int
@@ -189,6 +133,7 @@ class HistoryReader:
         if marker.covers_window(start) or len(picked) == limit:
             HISTORY_MIRROR_HITS.inc()
             return Page(picked, "mirror")
+        start = self._window_start()  # read now: `start` may be a shared read's
         window = await self._window_from_mysql(chat, start)
         return mysql_page(window, viewer, chat, start, limit)
 

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # the Redis mirror keeps at most (trimmed by both).
     history_window_s: float = Field(600.0, gt=0, le=86_400)
     history_mirror_size: int = Field(200, ge=20, le=10_000)
+    # How long one Redis read of a chat's newest events serves every history page of the chat
+    # in this process (history/recent.py): pages may lag the mirror by this much. 0 = never.
+    history_cache_ms: int = Field(100, ge=0, le=10_000)
 
     @field_validator("jwt_algorithms")
     @classmethod

@@ -18,8 +18,9 @@ from redis.asyncio import Redis
 from chatledger.domain.commands import Actor
 from chatledger.domain.wire import iso
 from chatledger.history.mirror import HistoryMirror, Marker, Snapshot
+from chatledger.history.picking import window_start
 from chatledger.history.projector import HistoryProjector
-from chatledger.history.reader import HistoryReader, window_start
+from chatledger.history.reader import HistoryReader
 from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.redis_client import redis_client

@@ -8,15 +8,9 @@ from redis.exceptions import RedisClusterException
 
 from chatledger.api.history import BadLimit, page_body, parse_limit
 from chatledger.history.mirror import SEQ_ONLY, Marker, mirror_ttl_s, parse_snapshot
+from chatledger.history.picking import ParsedEvents, pick_newest, pick_visible, window_start
 from chatledger.history.projector import HistoryProjector, group_by_chat
-from chatledger.history.reader import (
-    ParsedEvents,
-    fill_marker,
-    just_before,
-    pick_newest,
-    pick_visible,
-    window_start,
-)
+from chatledger.history.reader import fill_marker, just_before
 from chatledger.platform.config import Settings
 
 CHAT = "00000000-0000-0000-0000-00000000000a"

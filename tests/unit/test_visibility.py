@@ -1,4 +1,9 @@
-from chatledger.domain.visibility import visible_to
+import random
+
+import orjson
+
+from chatledger.domain.visibility import privy, visible_to
+from tests.unit.test_history_cache import CHAT, PEOPLE, random_event
 
 MODEL, ALICE, BOB = "m", "a", "b"
 
@@ -34,3 +39,12 @@ def test_refused_donation_is_for_the_donor_alone() -> None:
 
 def test_account_events_are_never_chat_events() -> None:
     assert not visible_to(event("deposited", public=False, sender=MODEL), MODEL, MODEL)
+
+
+def test_privy_names_everyone_who_may_see_what_a_stranger_may_not() -> None:
+    chooser = random.Random(3)
+    for seq in range(2000):
+        e = orjson.loads(random_event(chooser, seq))
+        for who in (CHAT, *PEOPLE):
+            if visible_to(e, who, CHAT) and not visible_to(e, "", CHAT):
+                assert who in privy(e, CHAT), (e, who)

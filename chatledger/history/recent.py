@@ -1,0 +1,141 @@
+"""Each chat's newest read, shared for a moment by every viewer of the chat (a per-process cache).
+
+Every viewer of a busy chat asks for the same newest events. With CHATLEDGER_HISTORY_CACHE_MS > 0
+one Redis read of a chat serves every page of it asked within that many milliseconds of the read
+being sent (requests arriving while it is in flight join it), and what those pages share is
+worked out once per read: the parse, the window's start, and the page of a viewer who may see
+none of the private events scanned. Each page is still its viewer's own: a viewer who may see one
+of those private events gets a page picked for them by `visible_to`, as without the cache.
+
+Staleness bound: a page is the one a read sent at most `cache_ms` before the request would have
+given. History already lags the ledger by the history projector's delay (Kafka to Redis); the
+cache adds at most `cache_ms` to it, alike for a new event, a deleted message (the projector
+removes it from the mirror; a read older than that still holds it) and an event leaving the
+window (a read's window starts when the read was sent).
+
+Only a warm read (the mirror's completeness marker present) is shared: a cold chat or a Redis
+error is each request's own, so the MySQL fallback and the refill run exactly as without it.
+0 shares nothing: every page is one read of its own (what the tests run with, like the subject
+cache). At most MAX_CHATS reads are kept, the oldest out first, and each new read drops up to two
+expired ones, so what is kept follows the chats read within the last `cache_ms`.
+"""
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from chatledger.domain.visibility import privy, visible_to
+from chatledger.history.mirror import HistoryMirror, Marker, Newest
+from chatledger.history.picking import Parse, pick_newest, window_start
+
+MAX_CHATS = 1024  # reads kept (each ~2 x limit events: ~12 KB at most in a busy chat)
+STRANGER = ""  # nobody's uuid: what a stranger sees, every viewer of the chat sees
+
+
+Shared = tuple[list[bytes], bool, list[Mapping[str, Any]], set[object]]
+
+
+class Read:
+    """One read of a chat's newest events (newest first), the window as it was when it was
+    sent, and the pages it gives (read-only once made: many requests share it)."""
+
+    def __init__(self, chat: str, newest: Newest, start: str, parse: Parse) -> None:
+        self.chat = chat
+        self.newest = newest
+        self.start = start
+        self.parse = parse
+        # Per limit: a stranger's page, whether it settled, the scanned events a stranger may
+        # not see, and everyone who might see one of them (only they may need their own page).
+        self._shared: dict[int, Shared] = {}
+
+    @property
+    def marker(self) -> Marker | None:
+        return self.newest.marker
+
+    @property
+    def truncated(self) -> bool:
+        return self.newest.truncated
+
+    def pick(self, viewer: str, limit: int) -> tuple[list[bytes], bool]:
+        """`pick_newest` of this read for `viewer` (a fresh list each call)."""
+        shared = self._shared.get(limit)
+        if shared is None:
+            unseen: list[Mapping[str, Any]] = []
+            picked, settled = pick_newest(
+                self.newest.events, STRANGER, self.chat, self.start, limit, self.parse, unseen
+            )
+            privies = set().union(*(privy(event, self.chat) for event in unseen))
+            shared = self._shared[limit] = (picked, settled, unseen, privies)
+        picked, settled, unseen, privies = shared
+        # What a stranger may see everyone may (public): a viewer who may see none of the rest
+        # of the scan scans exactly as a stranger does.
+        if viewer in privies and any(visible_to(event, viewer, self.chat) for event in unseen):
+            return pick_newest(
+                self.newest.events, viewer, self.chat, self.start, limit, self.parse
+            )
+        return list(picked), settled
+
+
+Clock = Callable[[], float]
+Task = asyncio.Future[Read]
+
+
+class RecentReads:
+    """The newest read of each (chat, count), shared for `ttl_s` after it was sent."""
+
+    def __init__(
+        self,
+        mirror: HistoryMirror,
+        window_s: float,
+        ttl_s: float,
+        parse: Parse,
+        clock: Clock = time.monotonic,
+        max_chats: int = MAX_CHATS,
+    ) -> None:
+        self.mirror = mirror
+        self.window_s = window_s
+        self.ttl_s = ttl_s
+        self.parse = parse
+        self.clock = clock
+        self.max_chats = max_chats
+        self._reads: dict[tuple[str, int], tuple[float, Task]] = {}
+
+    async def newest(self, chat: str, count: int) -> Read:
+        """A read of the chat's marker and newest `count` events sent at most `ttl_s` ago
+        (marker None: a cold chat); raises what Redis raised."""
+        if self.ttl_s <= 0:
+            return await self._read(chat, count)
+        key = (chat, count)
+        now = self.clock()
+        kept = self._reads.get(key)
+        if kept is not None and now - kept[0] < self.ttl_s:
+            task = kept[1]
+            if task.done() and not task.cancelled() and task.exception() is None:
+                return task.result()  # the common case: no await, no scheduling
+            return await asyncio.shield(task)  # one request cancelled cancels not the others
+        task = asyncio.ensure_future(self._read(chat, count))
+        task.add_done_callback(lambda done: self._settle(key, done))
+        self._reads.pop(key, None)  # re-inserted last: the dict is in order of reads
+        for oldest, (sent, _) in list(itertools.islice(self._reads.items(), 2)):
+            if now - sent >= self.ttl_s or len(self._reads) >= self.max_chats:
+                del self._reads[oldest]  # two at most: memory follows the chats read lately
+        self._reads[key] = (now, task)
+        return await asyncio.shield(task)
+
+    def _settle(self, key: tuple[str, int], task: Task) -> None:
+        """Keep only a warm read: a cold chat or an error is each later request's own."""
+        failed = task.cancelled() or task.exception() is not None
+        if failed or task.result().marker is None:
+            kept = self._reads.get(key)
+            if kept is not None and kept[1] is task:
+                del self._reads[key]
+
+    async def _read(self, chat: str, count: int) -> Read:
+        start = window_start(datetime.now(UTC), self.window_s)
+        return Read(chat, await self.mirror.newest(chat, count), start, self.parse)
+
+    def __len__(self) -> int:
+        return len(self._reads)

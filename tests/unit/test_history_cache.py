@@ -1,0 +1,174 @@
+"""History's shared reads (history/recent.py): a shared read picks every viewer's page exactly as
+a read of their own would, and is reused only while it is younger than the setting."""
+
+import asyncio
+import itertools
+import random
+from typing import Any
+
+import orjson
+import pytest
+
+from chatledger.history.mirror import Marker, Newest
+from chatledger.history.picking import ParsedEvents, pick_newest
+from chatledger.history.reader import HistoryReader
+from chatledger.history.recent import Read, RecentReads
+from chatledger.platform.config import Settings
+
+CHAT = "00000000-0000-0000-0000-00000000000a"
+PEOPLE = [f"00000000-0000-0000-0000-0000000000{n:02x}" for n in range(1, 7)]
+WARM = Marker(0, "")
+
+
+def at(second: int) -> str:
+    return f"2024-05-01T12:00:{second:02d}.000000Z"
+
+
+def random_event(chooser: random.Random, seq: int) -> bytes:
+    """Any mix the visibility rule distinguishes: public or not, a reply `to`, a show's audience,
+    a refused donation, another chat's event."""
+    sender = chooser.choice([CHAT, *PEOPLE])
+    event: dict[str, Any] = {
+        "type": chooser.choice(["message", "message", "donate", "donate_rejected"]),
+        "id": f"e{seq}",
+        "seq": seq,
+        "chat": CHAT if chooser.random() < 0.95 else PEOPLE[0],
+        "is_public": chooser.random() < 0.5,
+        "from": {"uuid": sender, "name": "x", "role": "client"},
+        "created_at": at(seq),
+    }
+    if chooser.random() < 0.2:
+        event["to"] = chooser.choice(PEOPLE)
+    if chooser.random() < 0.1:
+        event["audience"] = chooser.sample(PEOPLE, 2)
+    return orjson.dumps(event)
+
+
+def test_a_shared_read_picks_each_viewers_page_as_their_own_read_would() -> None:
+    chooser = random.Random(7)
+    for _ in range(300):
+        newest_first = [random_event(chooser, seq) for seq in range(40, 0, -1)]
+        start = at(chooser.randrange(0, 30))
+        read = Read(CHAT, Newest(WARM, newest_first, True), start, ParsedEvents())
+        for viewer, limit in itertools.product([CHAT, *PEOPLE], (1, 5, 20)):
+            own = pick_newest(newest_first, viewer, CHAT, start, limit)
+            assert read.pick(viewer, limit) == own, (viewer, limit)
+
+
+def test_a_shared_page_is_a_fresh_list_each_time() -> None:
+    events = [orjson.dumps({"type": "message", "chat": CHAT, "is_public": True,
+                            "created_at": at(1), "seq": 1})]
+    read = Read(CHAT, Newest(WARM, events, False), at(0), ParsedEvents())
+    first, _ = read.pick(PEOPLE[0], 20)
+    first.clear()
+    assert read.pick(PEOPLE[1], 20) == (events, False)
+
+
+class FakeMirror:
+    """Counts reads; each answers what `answer` says once `release` is set."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.answer: Newest | Exception = Newest(WARM, [], False)
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def newest(self, chat: str, count: int) -> Newest:
+        self.reads += 1
+        await self.release.wait()
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def recent(mirror: FakeMirror, clock: Clock, ttl_s: float = 0.1, **kw: Any) -> RecentReads:
+    return RecentReads(mirror, 600, ttl_s, ParsedEvents(), clock, **kw)  # type: ignore[arg-type]
+
+
+async def test_a_read_serves_its_chat_until_it_is_ttl_old_then_a_new_one_is_sent() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock)
+    first = await reads.newest(CHAT, 40)
+    clock.now += 0.099
+    assert await reads.newest(CHAT, 40) is first and mirror.reads == 1
+    clock.now += 0.001
+    assert await reads.newest(CHAT, 40) is not first and mirror.reads == 2
+    await reads.newest(PEOPLE[0], 40)  # another chat
+    await reads.newest(CHAT, 10)  # another count
+    assert mirror.reads == 4
+
+
+async def test_zero_shares_nothing() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock, ttl_s=0)
+    await asyncio.gather(*(reads.newest(CHAT, 40) for _ in range(3)))
+    assert mirror.reads == 3 and len(reads) == 0
+
+
+async def test_pages_asked_while_a_read_is_in_flight_share_it_and_a_cancelled_one_not_it() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    mirror.release.clear()
+    reads = recent(mirror, clock)
+    waiting = [asyncio.ensure_future(reads.newest(CHAT, 40)) for _ in range(3)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()
+    mirror.release.set()
+    done = await asyncio.gather(*waiting, return_exceptions=True)
+    assert isinstance(done[0], asyncio.CancelledError)
+    assert done[1] is done[2] and isinstance(done[1], Read) and mirror.reads == 1
+
+
+@pytest.mark.parametrize("answer", [Newest(None, [], False), ConnectionError("redis down")])
+async def test_a_cold_chat_or_an_error_is_not_kept(answer: Newest | Exception) -> None:
+    mirror, clock = FakeMirror(), Clock()
+    mirror.answer = answer
+    reads = recent(mirror, clock)
+    for _ in range(2):
+        if isinstance(answer, Exception):
+            with pytest.raises(ConnectionError):
+                await reads.newest(CHAT, 40)
+        else:
+            assert (await reads.newest(CHAT, 40)).marker is None
+    assert mirror.reads == 2 and len(reads) == 0
+
+
+async def test_at_most_max_chats_are_kept_the_oldest_read_out_first() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock, max_chats=2)
+    for chat in PEOPLE[:3]:
+        await reads.newest(chat, 40)
+    assert len(reads) == 2
+    await reads.newest(PEOPLE[2], 40)
+    await reads.newest(PEOPLE[1], 40)
+    assert mirror.reads == 3
+    await reads.newest(PEOPLE[0], 40)  # read out: read again
+    assert mirror.reads == 4
+
+
+def test_the_setting_is_milliseconds_and_zero_turns_it_off() -> None:
+    reader = HistoryReader(Settings(history_cache_ms=250), None, None)  # type: ignore[arg-type]
+    assert reader.recent.ttl_s == 0.25
+    assert Settings(history_cache_ms=0).history_cache_ms == 0
+    with pytest.raises(ValueError):
+        Settings(history_cache_ms=-1)
+    with pytest.raises(ValueError):
+        Settings(history_cache_ms="fast")  # type: ignore[arg-type]
+
+
+async def test_a_new_read_drops_expired_ones_so_memory_follows_the_chats_read_lately() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock)
+    for chat in PEOPLE[:4]:
+        await reads.newest(chat, 40)
+    clock.now += 0.1
+    await reads.newest(PEOPLE[4], 40)
+    await reads.newest(PEOPLE[5], 40)
+    assert len(reads) == 2
