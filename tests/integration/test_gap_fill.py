@@ -71,7 +71,11 @@ async def test_a_viewer_receives_contiguous_seqs_across_a_gap(
     redis = Redis.from_url(migrated.redis_url)
     try:
         reader = HistoryReader(migrated, HistoryMirror(migrated, redis), db)
-        page = await reader.history(model.uuid, viewer.uuid)
+        # The projector may not have reached `last` yet (it polls every 200 ms): a page without
+        # it is only late; one with it must hold the hole's events too.
+        page = await eventually(lambda: reader.history(model.uuid, viewer.uuid),
+                                until=lambda got: _seq(got.events[-1]) == last,
+                                what="a history page up to the last message")
         assert [_seq(raw) for raw in page.events][-4:] == [first, first + 1, first + 2, last]
     finally:
         await redis.aclose()
