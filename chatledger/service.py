@@ -20,6 +20,7 @@ from chatledger.bus.kafka import (
     stop_consumer,
 )
 from chatledger.gateway.feed import follow
+from chatledger.gateway.heartbeat import keep_alive
 from chatledger.gateway.hub import GATEWAY
 from chatledger.gateway.presence_ticker import announce_presence
 from chatledger.gateway.role import add_gateway
@@ -184,6 +185,7 @@ async def gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     async with (
         background(feed, "gateway"),
         background(announce_presence(gateway.rooms, app[PRESENCE]), "presence"),
+        background(keep_alive(gateway.sockets, app[SETTINGS].ws_heartbeat_s), "heartbeat"),
     ):
         yield
 

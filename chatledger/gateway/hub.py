@@ -8,10 +8,13 @@ from aiohttp import web
 from databases import Database
 
 from chatledger.gateway.arrivals import Arrivals
+from chatledger.gateway.heartbeat import Beating
 from chatledger.gateway.rooms import Rooms
 
 
-class Closable(Protocol):
+class Socket(Beating, Protocol):
+    """An open socket as the process sees it: kept alive by the heartbeat, closed on shutdown."""
+
     async def close(self, code: int, reason: str) -> None: ...
 
 
@@ -19,7 +22,7 @@ class Closable(Protocol):
 class Gateway:
     rooms: Rooms = field(default_factory=Rooms)
     arrivals: Arrivals | None = None  # set once the database is connected
-    sockets: set[Closable] = field(default_factory=set)
+    sockets: set[Socket] = field(default_factory=set)
     # Set once the feed is positioned on the events topic: accepting a socket earlier could miss
     # an event published between its log read and the feed's start.
     ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -9,23 +9,32 @@ live events and goes live. A ban of its person closes it with 4003 (gateway/cons
 The room's fan-out writes each event's prepared frame straight to the socket's transport (see
 `outbox.py`): no task per socket wakes up for an event. A socket gets a flusher task only while
 flow control holds its frames back, and a socket whose outbox overflows is closed (1008) instead
-of slowing its room. The request handler's own task reads the socket until it closes.
+of slowing its room. The request handler's own task reads the socket until it closes; the
+gateway's heartbeat loop (`heartbeat.py`) pings it when it is quiet.
+
+Thousands of sockets sit idle at once, so what each keeps matters (docs/performance.md): after the
+upgrade a socket holds its Connection, aiohttp's request and response objects, and the few
+coroutine frames it is parked in, nothing more.
 """
 
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from databases import Database
+from multidict import MultiDictProxy
+from yarl import URL
 
 from chatledger.domain.decider import BANNED
 from chatledger.domain.visibility import visible_to
 from chatledger.domain.wire import dumps
 from chatledger.gateway.flood import FrameBudget
 from chatledger.gateway.frames import text_frame
+from chatledger.gateway.heartbeat import PING
 from chatledger.gateway.hub import GATEWAY, Gateway
 from chatledger.gateway.outbox import Outbox
 from chatledger.gateway.rooms import BANNED_CLOSE
@@ -42,6 +51,9 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 10.0  # how long a socket may wait for a gateway that is still starting
 CLOSE_TIMEOUT_S = 2.0  # the close handshake; a peer that does not answer is cut off
 MAX_INCOMING_BYTES = 4096  # clients only ever send pings and close frames
+# What ends the read loop: the close handshake (answered by aiohttp) or a broken connection.
+_ENDED = frozenset({WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR})
+_CONTROL = frozenset({WSMsgType.PING, WSMsgType.PONG})  # not counted against the frame budget
 
 
 def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
@@ -62,8 +74,8 @@ class Connection:
 
     # Thousands live at once: no per-instance __dict__.
     __slots__ = (
-        "_closing", "_flusher", "frames", "gateway", "id", "outbox", "principal", "protocol",
-        "transport", "ws",
+        "_closing", "_flusher", "frames", "gateway", "heard", "id", "outbox", "pinged",
+        "principal", "protocol", "transport", "ws",
     )
 
     def __init__(
@@ -85,6 +97,10 @@ class Connection:
         self.frames = FrameBudget(max_frames_per_s)
         self._flusher: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        # The heartbeat's (heartbeat.Beating). Never quiet until the socket is read (`start`
+        # returned): until then nothing reads what the peer sends, its pongs included.
+        self.heard = math.inf
+        self.pinged = 0.0
 
     @property
     def person(self) -> str:
@@ -99,6 +115,15 @@ class Connection:
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)
+
+    # -- the heartbeat's Beating ----------------------------------------------------------------
+    def ping(self) -> None:
+        self.write(PING)  # a control frame may go between any two frames
+
+    def lost(self) -> None:
+        log.info("socket %s of %s did not answer a ping: cut off", self.id, self.person)
+        self._leave()
+        self._cut()
 
     def backlogged(self) -> None:
         WS_BACKLOGS.inc()
@@ -141,6 +166,9 @@ class Connection:
             await asyncio.wait_for(
                 self.ws.close(code=code, message=reason.encode(), drain=False), CLOSE_TIMEOUT_S
             )
+        self._cut()
+
+    def _cut(self) -> None:
         # A peer that stopped reading never lets the close frame (or anything) out of our
         # buffers, and a plain close would wait for them to drain: abort instead.
         transport = self.transport
@@ -149,53 +177,52 @@ class Connection:
         ):
             transport.abort()
 
-    async def serve(
-        self, db: Database, history: HistoryReader, rules: ChatRules, since: int | None
-    ) -> None:
-        """Join, register, announce, replay, go live, then read until the socket closes.
-
-        One coroutine for the socket's whole life (thousands are parked here at once)."""
-        chat = self.principal.chat
-        self.gateway.rooms.join(chat, self)
+    def enter(self) -> None:
+        """Join the room (live events are held from now on) and the process's sockets."""
+        self.gateway.rooms.join(self.principal.chat, self)
         self.gateway.sockets.add(self)
         WS_CONNECTIONS.inc()
-        try:
-            if rules.banned(chat, self.person):
-                # Banned while this socket was being upgraded: the ban's own close found no
-                # socket to close, so it is closed here (from now on the room is in the feed's
-                # reach: a ban folded later closes it there).
-                await self.close(*BANNED_CLOSE)
-                return
-            latest = await self.gateway.arrivals_of(db).register(
-                self.principal.role, self.principal.uuid, self.id, chat
-            )
-            self.outbox.sent_seq = latest if since is None else since
-            self.outbox.announce(text_frame(dumps(
-                {"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest}
-            )))
-            if since is not None:
-                await self._replay(history, since, latest)
-            self.outbox.go_live()
-            async for _message in self.ws:
-                # Nothing to do with what clients send (reading answers pings and sees close),
-                # but a client that floods frames is cut off rather than let burn our CPU.
-                if not self.frames.allow(time.monotonic()):
-                    log.warning("socket %s of %s floods frames: disconnecting", self.id,
-                                self.person)
-                    await self.close(WSCloseCode.POLICY_VIOLATION, "too many frames")
-                    return
-        except ConnectionError:
-            pass  # the peer went away mid-replay: nothing to tell it
-        except Exception:
-            log.exception("socket %s failed", self.id)
-        finally:
-            WS_CONNECTIONS.dec()
-            self._leave()
-            if self._flusher is not None:
-                self._flusher.cancel()
-            # Shielded: a socket torn down by shutdown still removes its row.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(connections.unregister(db, self.id))
+
+    async def start(
+        self, db: Database, history: HistoryReader, rules: ChatRules, since: int | None
+    ) -> bool:
+        """Register, announce, replay, go live; False if the socket was closed instead."""
+        chat = self.principal.chat
+        if rules.banned(chat, self.person):
+            # Banned while this socket was being upgraded: the ban's own close found no
+            # socket to close, so it is closed here (from now on the room is in the feed's
+            # reach: a ban folded later closes it there).
+            await self.close(*BANNED_CLOSE)
+            return False
+        latest = await self.gateway.arrivals_of(db).register(
+            self.principal.role, self.principal.uuid, self.id, chat
+        )
+        self.outbox.sent_seq = latest if since is None else since
+        self.outbox.announce(text_frame(dumps(
+            {"type": "connected", "connection_id": self.id, "chat": chat, "seq": latest}
+        )))
+        if since is not None:
+            await self._replay(history, since, latest)
+        self.outbox.go_live()
+        self.heard = time.monotonic()  # read from now on: the heartbeat may ping it
+        return True
+
+    def heard_from(self, message: WSMessage) -> bool:
+        """A frame from the client (who only pings and closes): a sign of life for the
+        heartbeat. False if it is one too many: a client that floods frames is cut off rather
+        than let burn our CPU."""
+        now = time.monotonic()
+        self.heard, self.pinged = now, 0.0
+        return message.type in _CONTROL or self.frames.allow(now)
+
+    async def leave(self, db: Database) -> None:
+        WS_CONNECTIONS.dec()
+        self._leave()
+        if self._flusher is not None:
+            self._flusher.cancel()
+        # Shielded: a socket torn down by shutdown still removes its row.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(connections.unregister(db, self.id))
 
     async def _replay(self, history: HistoryReader, since: int, latest: int) -> None:
         """Everything in (since, latest]: what came later is held in the outbox already."""
@@ -217,33 +244,78 @@ class Connection:
         self.gateway.sockets.discard(self)
 
 
-def _token(request: web.Request) -> str:
-    token = request.query.get("token")
+def query_of(request: web.Request) -> MultiDictProxy[str]:
+    """The request's query, parsed as `request.query` would be but not cached on the request:
+    aiohttp keeps the request (and its URL's cache) for the socket's whole life, and the parsed
+    copy of the token would cost each idle socket ~0.8 KiB."""
+    return URL.build(query_string=request.rel_url.raw_query_string, encoded=True).query
+
+
+def _token(request: web.Request, query: MultiDictProxy[str]) -> str:
+    token = query.get("token")
     if token:
         return token
     return bearer_token(request.headers.get("Authorization"))
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
+    """The route: refused, or upgraded and served until the socket closes.
+
+    The socket's whole life is parked in this one coroutine (with aiohttp's few above it):
+    with thousands of idle sockets, every coroutine frame parked per socket counts, so the
+    upgrade and the start are coroutines that finish, and the read loop is here."""
+    opened = await _upgrade(request)
+    if isinstance(opened, web.StreamResponse):
+        return opened
+    connection, since = opened
+    app, ws = request.app, connection.ws
+    connection.enter()
+    try:
+        if await connection.start(app[DATABASE], app[HISTORY], app[RULES], since):
+            while (message := await ws.receive()).type not in _ENDED:
+                if message.type is WSMsgType.PING:
+                    await ws.pong(message.data)  # no autoping: so that pongs are seen here
+                if not connection.heard_from(message):
+                    log.warning("socket %s of %s floods frames: disconnecting", connection.id,
+                                connection.person)
+                    await connection.close(WSCloseCode.POLICY_VIOLATION, "too many frames")
+                    break
+    except ConnectionError:
+        pass  # the peer went away mid-replay: nothing to tell it
+    except Exception:
+        log.exception("socket %s failed", connection.id)
+    finally:
+        await connection.leave(app[DATABASE])
+    return ws
+
+
+async def _upgrade(
+    request: web.Request,
+) -> web.StreamResponse | tuple[Connection, int | None]:
+    """Everything that can refuse the socket, with a plain HTTP answer; then the upgrade."""
     app = request.app
     settings, gateway = app[SETTINGS], app[GATEWAY]
     if not origin_allowed(request.headers.get("Origin"), settings.allowed_origins):
         return responses.forbidden("origin not allowed")
+    query = query_of(request)
     try:
         # Not remembered: thousands of idle sockets would each keep their token in the cache.
         principal = await authenticate(
-            _token(request), settings, app[DIRECTORY], remember=False
+            _token(request, query), settings, app[DIRECTORY], remember=False
         )
     except Unauthorized:
         return responses.unauthorized()
     try:
-        since = parse_since(request.query.get("since"))
+        since = parse_since(query.get("since"))
     except ValueError as exc:
         return responses.bad_params([str(exc)])
     # compress=False: frames are prepared once for every recipient, so none is compressed
-    # per socket, and an extension nobody uses is not negotiated.
+    # per socket, and an extension nobody uses is not negotiated. No aiohttp heartbeat and no
+    # autoping: the gateway's heartbeat loop pings quiet sockets, and `websocket` answers pings
+    # and sees pongs.
     ws = web.WebSocketResponse(
-        heartbeat=settings.ws_heartbeat_s,
+        heartbeat=None,
+        autoping=False,
         timeout=CLOSE_TIMEOUT_S,
         max_msg_size=MAX_INCOMING_BYTES,
         compress=False,
@@ -260,8 +332,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not ws.can_prepare(request).ok:
         return responses.bad_params(["not a websocket upgrade request"])
     await ws.prepare(request)
-    connection = Connection(
+    return Connection(
         request, ws, principal, gateway, settings.ws_send_queue, settings.ws_max_frames_per_s
-    )
-    await connection.serve(app[DATABASE], app[HISTORY], rules, since)
-    return ws
+    ), since

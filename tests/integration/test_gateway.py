@@ -332,3 +332,46 @@ async def test_bad_token_or_origin_is_refused_before_the_upgrade(
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
         await http.ws_connect(ws_url(gateway.url, model) + "&since=-3")
     assert refused.value.status == 400
+
+
+class Pinged:
+    """A raw client that counts the gateway's pings and answers them or not; ends at the close."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, answers: bool) -> None:
+        self.ws, self.answers, self.pings = ws, answers, 0
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        while (message := await self.ws.receive()).type not in (
+            aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR
+        ):
+            if message.type is aiohttp.WSMsgType.PING:
+                self.pings += 1
+                if self.answers:
+                    await self.ws.pong(message.data)
+
+    async def count(self) -> int:
+        return self.pings
+
+
+async def test_a_quiet_socket_is_pinged_and_one_that_never_answers_is_cut_off(
+    people: People, http: aiohttp.ClientSession, migrated: Settings, db: Database
+) -> None:
+    model = await people.model()
+    alive, mute = await people.client(model, "Alive"), await people.client(model, "Mute")
+    env = {"CHATLEDGER_WS_HEARTBEAT_S": "1"}
+    with start_service(migrated, roles="gateway", extra_env=env) as gateway:
+        answering = Pinged(await http.ws_connect(ws_url(gateway.url, alive), autoping=False), True)
+        silent = Pinged(await http.ws_connect(ws_url(gateway.url, mute), autoping=False), False)
+        try:
+            await asyncio.wait_for(silent.reader, 60)  # cut off: its read loop ended
+            assert silent.pings == 1  # one ping, unanswered: cut off, not pinged again
+            await eventually(answering.count, until=lambda n: n >= 3, what="three pings")
+            assert not answering.reader.done() and not answering.ws.closed
+            await eventually(
+                lambda: db.fetch_val("SELECT COUNT(*) FROM connections WHERE entity_uuid = :e",
+                                     {"e": mute.uuid}),
+                until=lambda n: n == 0, what="the cut-off socket's row to be removed")
+        finally:
+            await answering.ws.close()
+            await silent.ws.close()

@@ -41,7 +41,8 @@ from tools.bench.viewers import ViewerPool, raise_fd_limit
 from tools.bench.wrk import HttpRequest, ensure_wrk, run_wrk
 
 ROOT = Path(__file__).resolve().parents[2]
-DSN = "mysql://root@127.0.0.1:3306/chatledger_bench"
+# BENCH_MYSQL_DSN: another database, so that two runs on one MariaDB do not recreate each other's.
+DSN = os.environ.get("BENCH_MYSQL_DSN", "mysql://root@127.0.0.1:3306/chatledger_bench")
 CHART = Path("bench") / "latency.png"
 WATERFALL = Path("bench") / "waterfall.png"
 
