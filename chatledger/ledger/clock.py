@@ -91,6 +91,13 @@ RESEND_S = 5.0  # a tick still due this long after it was sent is sent again (a 
 # 30 s a minute's hold waits for its boundary)
 PRESENCE_EVERY_S = 1.0  # how often absences are looked for (DISCONNECT_S is 10 s)
 MIN_PAUSE_S = 0.05  # boundaries a few ms apart are sent together
+FAILED_PAUSE_MAX_S = 2.0
+
+
+def failed_pause(failures: int) -> float:
+    """After `failures` failed passes in a row (MySQL or the broker away): doubling from
+    MIN_PAUSE_S up to FAILED_PAUSE_MAX_S, not a pass (and a logged traceback) every 50 ms."""
+    return min(FAILED_PAUSE_MAX_S, MIN_PAUSE_S * (1 << min(failures, 16)))
 
 
 def tick_of(chat: str, what: str, due: datetime) -> Tick:
@@ -128,14 +135,23 @@ class Clock:
         self.monotonic = time.monotonic
 
     async def run(self) -> None:
+        failures = 0
         while True:
-            try:
-                await self.send(await self.due(datetime.now(UTC)))
-            except (BusUnavailable, OSError, RuntimeError) as exc:
-                log.warning("clock: will try again: %r", exc)  # nothing lost: read again next pass
-            except Exception:
-                log.exception("clock: pass failed")
-            await asyncio.sleep(self.pause(datetime.now(UTC)))
+            failures = 0 if await self.one_pass() else failures + 1
+            await asyncio.sleep(
+                self.pause(datetime.now(UTC)) if failures == 0 else failed_pause(failures))
+
+    async def one_pass(self) -> bool:
+        """Send what is due; False when the pass failed (nothing lost: read again next pass)."""
+        try:
+            await self.send(await self.due(datetime.now(UTC)))
+        except (BusUnavailable, OSError, RuntimeError) as exc:
+            log.warning("clock: will try again: %r", exc)
+            return False
+        except Exception:
+            log.exception("clock: pass failed")
+            return False
+        return True
 
     async def due(self, now: datetime) -> list[Tick]:
         """The ticks due by `now` of the chats owned, from rows read at most `reload_s` ago

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pymysql
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chatledger.domain.show_book import RUNNING, Show
@@ -105,3 +106,15 @@ def test_a_tick_is_sent_again_only_once_resend_s_passed() -> None:
 
     asyncio.run(three_passes())
     assert sent == ["chat0", "chat0"]
+
+
+def test_a_failing_pass_backs_off_instead_of_spinning() -> None:
+    class Broken(Rows):
+        async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
+            raise pymysql.err.ProgrammingError(1146, "Table 'shows' doesn't exist")
+
+    assert asyncio.run(Broken(running(["chat0"]), None).one_pass()) is False
+    assert asyncio.run(Rows(LedgerState(), None).one_pass()) is True  # nothing due
+    pauses = [clock_module.failed_pause(n) for n in range(1, 12)]
+    assert pauses == sorted(pauses) and pauses[0] > clock_module.MIN_PAUSE_S
+    assert pauses[-1] == clock_module.FAILED_PAUSE_MAX_S
