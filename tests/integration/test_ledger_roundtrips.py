@@ -83,6 +83,20 @@ async def test_a_mixed_batch_costs_a_bounded_number_of_round_trips(
     assert len(sent) <= MIXED, "\n".join(sent)
 
 
+async def test_people_read_once_are_not_read_again(people: People, store: LedgerStore) -> None:
+    """Their rows never change (known_people.py): a later batch of theirs does not read them,
+    and its events still carry their names."""
+    model, viewer = await _cast(people, store)
+    newcomer = await people.client(model, "Ann")
+    commands: list[Command] = [_tip(model, viewer), _message(model, newcomer)]
+    with counted() as sent:
+        result = await store.apply_batch(commands)
+    reads = [trip for trip in sent if "FROM users" in trip]
+    assert len(reads) == 1 and newcomer.uuid in reads[0] and viewer.uuid not in reads[0], reads
+    assert {event.actor.name for event in result.events if event.actor} \
+        >= {viewer.person.name, newcomer.person.name}
+
+
 MESSAGES = 10
 TIPS = 9
 MIXED = 12  # a message's show reads and a tip's extras read
