@@ -7,6 +7,7 @@ many there are, so these bounds hold for 1 and for 10 commands alike.
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date, datetime
 from decimal import Decimal
 
 import pymysql
@@ -133,3 +134,31 @@ async def test_queued_writes_raise_the_error_of_a_later_statement(store: LedgerS
             await writes.flush()
         await cur.execute("SELECT id FROM scratch")
         assert await cur.fetchall() == ((1,),)  # the server stopped at the error
+
+
+
+TEXTS = ["plain", "it's", 'say "hi"', "back\\slash", "nul\x00byte", "new\nline\r\x1a",
+         "ünï © 😀", ""]
+OTHERS = [0, -7, 2**62, True, False, None, Decimal("0.10"), Decimal("-12345678901234567.89"),
+          Decimal("1E+2"), datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, 3, 4, 5, 6),
+          date(2026, 1, 2)]
+
+
+async def test_queued_writes_spell_values_as_the_driver_does(store: LedgerStore) -> None:
+    """Every value spelt exactly as the driver's own `mogrify` spells it; texts read back as
+    they were written."""
+    async with store.database.connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        await cur.execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY, v BLOB)")
+        writes = QueuedWrites(cur)
+        rows = list(enumerate(TEXTS + OTHERS))
+        await writes.executemany("INSERT INTO scratch (id, v) VALUES (%s, %s)", rows)
+        await writes.execute("UPDATE scratch SET v = v WHERE id IN (%s, %s)", [0, None])
+        assert writes.queued == [
+            cur.mogrify("INSERT INTO scratch (id, v) VALUES "
+                        + ",".join(["(%s, %s)"] * len(rows)), [v for row in rows for v in row]),
+            cur.mogrify("UPDATE scratch SET v = v WHERE id IN (%s, %s)", [0, None]),
+        ]
+        await writes.flush()
+        await cur.execute("SELECT v FROM scratch WHERE id < %s ORDER BY id", [len(TEXTS)])
+        assert [row[0].decode() for row in await cur.fetchall()] == TEXTS
