@@ -7,7 +7,7 @@ many there are, so these bounds hold for 1 and for 10 commands alike.
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pymysql
@@ -140,7 +140,9 @@ async def test_queued_writes_raise_the_error_of_a_later_statement(store: LedgerS
 TEXTS = ["plain", "it's", 'say "hi"', "back\\slash", "nul\x00byte", "new\nline\r\x1a",
          "ünï © 😀", ""]
 OTHERS = [0, -7, 2**62, True, False, None, Decimal("0.10"), Decimal("-12345678901234567.89"),
-          Decimal("1E+2"), datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, 3, 4, 5, 6),
+          Decimal("1E+2"), Decimal("0.0000001"), Decimal("-0.00"), Decimal("1.50E-3"),
+          datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, 3, 4, 5, 6),
+          datetime(2026, 1, 2, 3, 4, 5, 6), datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
           date(2026, 1, 2)]
 
 
