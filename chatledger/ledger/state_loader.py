@@ -37,7 +37,7 @@ from chatledger.domain.state import (
     message_of,
 )
 from chatledger.ledger import extras_store, show_loader
-from chatledger.ledger.event_rows import EVENT_COLUMNS, placeholders, row_to_event
+from chatledger.ledger.event_rows import EVENT_COLUMNS, pairs_in, placeholders, row_to_event
 from chatledger.ledger.known_people import Known, KnownPeople
 from chatledger.ledger.menu_rows import load_menus, menu_chats
 
@@ -187,10 +187,7 @@ class StateLoader:
                   if model in money}
         pairs |= {(d.model, d.donor.uuid) for d in refunded}
         if pairs:
-            await self._read_donor_totals(
-                f"(model_uuid, client_uuid) IN ({placeholders(len(pairs), 2)})",
-                [value for pair in sorted(pairs) for value in pair],
-            )
+            await self._read_donor_totals(*pairs_in(sorted(pairs)))
         floors = _challenger_floors(state, refunded)
         if floors:
             await self._read_donor_totals(
@@ -253,17 +250,17 @@ class StateLoader:
 
 def _rules_query(models: list[str] | None, pairs: list[Pair] | None) -> tuple[str, list[Any]]:
     """`chat_rules`' one statement and its values."""
+    pair_values: list[str] = []
     if models is None:
         where_models, where_pairs = "TRUE", "TRUE"
         mute_alive, values = " AND muted_until > UTC_TIMESTAMP(6)", []
     else:
         where_models = f"model_uuid IN ({placeholders(len(models))})"
-        where_pairs = f"(model_uuid, client_uuid) IN ({placeholders(len(pairs or []), 2)})"
+        where_pairs, pair_values = pairs_in(pairs or ())
         mute_alive, values = "", list(models)
     sql = ("SELECT 'min', model_uuid, NULL, NULL, min_donation FROM chat_settings"
            f" WHERE {where_models}")
     if pairs is None or pairs:
-        pair_values = [value for pair in pairs or () for value in pair]
         sql += (
             " UNION ALL SELECT 'ban', model_uuid, client_uuid, NULL, NULL FROM chat_bans"
             f" WHERE {where_pairs} UNION ALL SELECT 'mute', model_uuid, client_uuid,"
