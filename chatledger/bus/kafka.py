@@ -160,9 +160,8 @@ async def send_keyed(
         for key_bytes, value in items:
             if batch.append(timestamp=None, key=key_bytes, value=value) is None:  # full
                 acks.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
-                if batch.append(timestamp=None, key=key_bytes, value=value) is None:
-                    raise ValueError(f"a record of {len(value)} bytes fits in no batch")
+                batch = producer.create_batch()  # takes its first record whatever its size
+                batch.append(timestamp=None, key=key_bytes, value=value)
         acks.append(await producer.send_batch(batch, topic, partition=partition))
     await asyncio.gather(*acks)
 
