@@ -4,11 +4,10 @@ Each command's stamps (the API's, from its record's header, then the ledger's ow
 into the wire form of every event it produced, with the moment the publish began.
 """
 
-import asyncio
 from collections.abc import Mapping, Sequence
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from chatledger.domain.events import Event
 from chatledger.domain.wire import encode_event
@@ -32,20 +31,11 @@ def command_stamps(
     return stamps
 
 
-async def publish_stamped(
-    producer: AIOKafkaProducer, topic: str, events: Sequence[Event], stamps: Stamps
-) -> None:
-    """`worker.publish`, each event's wire form carrying its command's stamps."""
+def stamped(events: Sequence[Event], stamps: Stamps) -> list[bytes]:
+    """The events' wire forms (`worker.publish`'s), each carrying its command's stamps."""
     published = stages.now()
-    sends = [
-        await producer.send(
-            topic,
-            key=event.stream.encode(),
-            value=stages.splice(
-                encode_event(event),
-                {**stamps.get(event.command_id, {}), "ledger_published": published},
-            ),
-        )
+    return [
+        stages.splice(encode_event(event),
+                      {**stamps.get(event.command_id, {}), "ledger_published": published})
         for event in events
     ]
-    await asyncio.gather(*sends)

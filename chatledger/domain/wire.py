@@ -4,13 +4,13 @@ This is the one place money becomes a string: events hold Decimals (`events.MONE
 `money` renders them with two decimals for the websocket, history, responses and reports alike.
 """
 
-import dataclasses
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from chatledger.domain.commands import Actor
 from chatledger.domain.events import ANONYMOUS, Event, map_money
 
 # Who an anonymous donation is from, for everyone who sees it (DESIGN §9).
@@ -45,7 +45,7 @@ def event_to_wire(event: Event) -> dict[str, Any]:
         "seq": event.seq,
         "chat": event.stream,
         "is_public": event.is_public,
-        "from": dataclasses.asdict(event.actor) if event.actor else None,
+        "from": _actor(event.actor) if event.actor else None,
         "created_at": iso(event.created_at),
     }
     if event.amount is not None:
@@ -54,6 +54,11 @@ def event_to_wire(event: Event) -> dict[str, Any]:
     if wire.pop(ANONYMOUS, False):
         wire["from"] = ANONYMOUS_ACTOR
     return wire
+
+
+def _actor(actor: Actor) -> dict[str, Any]:
+    # Spelt out: `dataclasses.asdict` (recursive, deep-copying) cost a tenth of a publish.
+    return {"uuid": actor.uuid, "name": actor.name, "role": actor.role}
 
 
 def encode_event(event: Event) -> bytes:

@@ -21,6 +21,7 @@ from chatledger.domain.commands import Command, stream_of
 from chatledger.domain.decider import CommandRefused, apply
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
+from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.projection_writes import ProjectionWriter
 from chatledger.ledger.show_loader import QuietChats
 from chatledger.ledger.state_loader import StateLoader
@@ -39,10 +40,10 @@ class BatchResult:
 
 class Batch:
     def __init__(self, cur: Any, commands: Sequence[Command],
-                 quiet: QuietChats | None = None) -> None:
+                 quiet: QuietChats | None = None, known: KnownPeople | None = None) -> None:
         self.cur = cur
         self.commands = commands
-        self.loader = StateLoader(cur, quiet=quiet)
+        self.loader = StateLoader(cur, quiet=quiet, known=known)
         self.state = self.loader.state
         self.locked: dict[str, int] = {}  # the streams' versions once locked
         self.fresh: list[Command] = []  # the commands decided (not applied before)

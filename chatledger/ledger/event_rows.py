@@ -3,7 +3,7 @@
 Used by the ledger's store (writes), and by history, rebuild and audit (reads).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
@@ -23,6 +23,21 @@ EVENT_COLUMNS = (
 def placeholders(count: int, width: int = 1) -> str:
     row = "(" + ", ".join(["%s"] * width) + ")" if width > 1 else "%s"
     return ", ".join([row] * count)
+
+
+def pairs_in(pairs: Iterable[tuple[str, str]]) -> tuple[str, list[str]]:
+    """`(model_uuid, client_uuid) IN (<pairs>)` written as one IN per chat, and its values.
+
+    The same rows and the same plan (a range of the primary key), but MariaDB takes several
+    times longer to plan the tuple form: for a batch's ~450 pairs, ~12 ms against ~4 ms on
+    empty tables, most of the reads' time on the server.
+    """
+    by_chat: dict[str, list[str]] = {}
+    for model, client in pairs:
+        by_chat.setdefault(model, []).append(client)
+    sql = " OR ".join(f"(model_uuid = %s AND client_uuid IN ({placeholders(len(clients))}))"
+                      for clients in by_chat.values())
+    return f"({sql})", [value for model, clients in by_chat.items() for value in (model, *clients)]
 
 
 def row_to_event(row: Sequence[Any]) -> Event:

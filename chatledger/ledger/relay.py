@@ -37,11 +37,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from databases import Database
 
-from chatledger.bus.kafka import BusUnavailable, _started
+from chatledger.bus.kafka import BusUnavailable, _started, partition_of
 from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
-from chatledger.ledger.worker import partition_of, publish
+from chatledger.ledger.worker import publish
 from chatledger.platform.config import Settings
 from chatledger.platform.retrying import until_available
 

@@ -12,7 +12,8 @@ locked FOR UPDATE first by the batch, `batch.py`):
   (`lock=True`). A refund moves its donor's money, and the donor is known only from the
   donation: it is found by a plain read of the donation's row before the accounts are locked
   (event rows never change);
-- immutable facts read plainly: event rows (donations, messages), accounts.kind, names and ids.
+- immutable facts read plainly: event rows (donations, messages), accounts.kind, names and ids
+  (the ledger's people remembered once read: `known_people.py`).
 Read-only callers (`lock=False`) get the same state without the locks: the ledger decides again.
 """
 
@@ -36,7 +37,8 @@ from chatledger.domain.state import (
     message_of,
 )
 from chatledger.ledger import extras_store, show_loader
-from chatledger.ledger.event_rows import EVENT_COLUMNS, placeholders, row_to_event
+from chatledger.ledger.event_rows import EVENT_COLUMNS, pairs_in, placeholders, row_to_event
+from chatledger.ledger.known_people import Known, KnownPeople
 from chatledger.ledger.menu_rows import load_menus, menu_chats
 
 MODERATION: Final = (cmd.MuteViewer, cmd.BanViewer, cmd.UnbanViewer)
@@ -47,11 +49,13 @@ class StateLoader:
     """Folds rows into `state` (and `entity_ids`: the brief's user_id/client_id columns)."""
 
     def __init__(self, cur: Any, state: LedgerState | None = None,
-                 quiet: show_loader.QuietChats | None = None) -> None:
+                 quiet: show_loader.QuietChats | None = None,
+                 known: KnownPeople | None = None) -> None:
         self.cur = cur
         self.state = LedgerState() if state is None else state
         self.entity_ids: dict[str, int] = {}
         self.quiet = quiet  # the ledger's: chats known to have no show state (show_loader.py)
+        self.known = known  # the ledger's: people read before (known_people.py)
 
     async def for_batch(self, commands: list[Command]) -> None:
         """Exactly what the decider reads for these commands, accounts locked."""
@@ -183,10 +187,7 @@ class StateLoader:
                   if model in money}
         pairs |= {(d.model, d.donor.uuid) for d in refunded}
         if pairs:
-            await self._read_donor_totals(
-                f"(model_uuid, client_uuid) IN ({placeholders(len(pairs), 2)})",
-                [value for pair in sorted(pairs) for value in pair],
-            )
+            await self._read_donor_totals(*pairs_in(sorted(pairs)))
         floors = _challenger_floors(state, refunded)
         if floors:
             await self._read_donor_totals(
@@ -202,21 +203,29 @@ class StateLoader:
             self.state.donor_totals[(model, client)] = total
 
     async def _people(self, people: set[str]) -> None:
-        """Row ids, names and kinds: plain reads."""
-        uuids = sorted(people)
-        marks = placeholders(len(uuids))
-        await self.cur.execute(
-            "SELECT p.uuid, p.id, p.name, a.kind FROM users p JOIN accounts a"
-            f" ON a.id = p.account_id WHERE p.uuid IN ({marks}) UNION ALL"
-            " SELECT p.uuid, p.id, p.name, a.kind FROM clients p JOIN accounts a"
-            f" ON a.id = p.account_id WHERE p.uuid IN ({marks})",
-            uuids + uuids,
-        )
+        """Row ids, names and kinds: plain reads, of those not known already (`known`)."""
+        known = self.known
+        found = {uuid: person for uuid in people
+                 if (person := known.get(uuid) if known is not None else None) is not None}
+        uuids = sorted(people - found.keys())
+        if uuids:
+            marks = placeholders(len(uuids))
+            await self.cur.execute(
+                "SELECT p.uuid, p.id, p.name, a.kind FROM users p JOIN accounts a"
+                f" ON a.id = p.account_id WHERE p.uuid IN ({marks}) UNION ALL"
+                " SELECT p.uuid, p.id, p.name, a.kind FROM clients p JOIN accounts a"
+                f" ON a.id = p.account_id WHERE p.uuid IN ({marks})",
+                uuids + uuids,
+            )
+            for uuid, id_, name, kind in await self.cur.fetchall():
+                found[uuid] = person = Known(int(id_), name, kind)
+                if known is not None:
+                    known.keep(uuid, person)
         state = self.state
-        for uuid, id_, name, kind in await self.cur.fetchall():
-            self.entity_ids[uuid] = int(id_)
-            state.kinds[uuid] = kind
-            state.names[uuid] = name  # a client's names a sponsor, a model's its show events
+        for uuid, person in found.items():
+            self.entity_ids[uuid] = person.id
+            state.kinds[uuid] = person.kind
+            state.names[uuid] = person.name  # a client's names a sponsor, a model's its shows
 
     async def _events_in_chats(
         self, wanted: set[tuple[str, str]], type_: str, table: str, key: str, column: str
@@ -241,17 +250,17 @@ class StateLoader:
 
 def _rules_query(models: list[str] | None, pairs: list[Pair] | None) -> tuple[str, list[Any]]:
     """`chat_rules`' one statement and its values."""
+    pair_values: list[str] = []
     if models is None:
         where_models, where_pairs = "TRUE", "TRUE"
         mute_alive, values = " AND muted_until > UTC_TIMESTAMP(6)", []
     else:
         where_models = f"model_uuid IN ({placeholders(len(models))})"
-        where_pairs = f"(model_uuid, client_uuid) IN ({placeholders(len(pairs or []), 2)})"
+        where_pairs, pair_values = pairs_in(pairs or ())
         mute_alive, values = "", list(models)
     sql = ("SELECT 'min', model_uuid, NULL, NULL, min_donation FROM chat_settings"
            f" WHERE {where_models}")
     if pairs is None or pairs:
-        pair_values = [value for pair in pairs or () for value in pair]
         sql += (
             " UNION ALL SELECT 'ban', model_uuid, client_uuid, NULL, NULL FROM chat_bans"
             f" WHERE {where_pairs} UNION ALL SELECT 'mute', model_uuid, client_uuid,"

@@ -13,6 +13,7 @@ from databases import Database
 
 from chatledger.domain.commands import Command
 from chatledger.ledger.batch import Batch, BatchResult
+from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.show_loader import QuietChats
 from chatledger.platform import stages
 from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
@@ -26,6 +27,7 @@ class LedgerStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.quiet = QuietChats()  # learnt from this process's committed batches alone
+        self.known = KnownPeople()  # rows that never change, read by any batch
 
     async def apply_batch(self, commands: Sequence[Command]) -> BatchResult:
         return await on_conflict(
@@ -46,7 +48,7 @@ class LedgerStore:
                     await cur.execute(_BEGIN)
                     while await cur.nextset():
                         pass
-                    batch = Batch(cur, commands, self.quiet)
+                    batch = Batch(cur, commands, self.quiet, self.known)
                     result = await batch.run()
                     if stages.ON:
                         stages.mark("ledger_decided")

@@ -10,7 +10,6 @@ in order (N+1's publish starts only after N's has been acknowledged, so each cha
 the topic in seq order), and commit their offsets in order, each only after its own publish.
 """
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -18,12 +17,12 @@ from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import IllegalStateError
-from aiokafka.partitioner import murmur2
 
 from chatledger.bus.command_codec import UndecodableCommand, decode_command
 from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
 from chatledger.bus.healing import assigned_highwater
-from chatledger.bus.stage_stamps import Stamps, command_stamps, publish_stamped
+from chatledger.bus.kafka import partition_of, send_keyed
+from chatledger.bus.stage_stamps import Stamps, command_stamps, stamped
 from chatledger.domain.commands import Command
 from chatledger.domain.events import Event
 from chatledger.domain.wire import encode_event
@@ -58,13 +57,11 @@ def decode_batch(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Comman
 async def publish(
     producer: AIOKafkaProducer, topic: str, events: Sequence[Event], stamps: Stamps | None = None
 ) -> None:
-    if stamps is not None:
-        return await publish_stamped(producer, topic, events, stamps)
-    sends = [
-        await producer.send(topic, key=event.stream.encode(), value=encode_event(event))
-        for event in events
-    ]
-    await asyncio.gather(*sends)
+    """Keyed by stream, in the order given (each stream's seq order), all acknowledged."""
+    values = [encode_event(event) for event in events] if stamps is None \
+        else stamped(events, stamps)
+    await send_keyed(producer, topic, [(event.stream, value)
+                                       for event, value in zip(events, values, strict=True)])
 
 
 async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:
@@ -86,11 +83,6 @@ async def consumer_lag(consumer: AIOKafkaConsumer) -> int | None:
             continue  # revoked by a rebalance while position() waited
         total = (total or 0) + max(highwater - position, 0)
     return total
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition the producer's default partitioner gives a record keyed by `key`."""
-    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
 class LedgerWorker:

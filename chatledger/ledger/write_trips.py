@@ -12,10 +12,47 @@ What keeps this equal to sending each statement alone:
   as aiomysql's `executemany` splits it.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from aiomysql.cursors import RE_INSERT_VALUES
+from pymysql.constants import SERVER_STATUS
+from pymysql.converters import escape_string
+
+_escape_string: Callable[[str], str] = escape_string  # typed: pymysql's is not
+
+
+def literal_of(connection: Any) -> Callable[[Any], str]:
+    """The connection's `escape` (what `mogrify` puts in a statement), with the types of nearly
+    every value a batch writes spelt out: the generic dispatch was a fifth of a batch's CPU."""
+    escape: Callable[[Any], str] = connection.escape
+    if connection.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
+        return escape  # quotes doubled, not backslashed: left to the driver
+    moments: dict[datetime, str] = {}  # a batch's events share their created_at
+
+    def literal(value: Any) -> str:
+        kind = type(value)
+        if kind is str:
+            return "'" + _escape_string(value) + "'"
+        if kind is int:
+            return str(value)
+        if value is None:
+            return "NULL"
+        if kind is Decimal:
+            text = str(value)  # the driver's format(value, "f"), unless in exponent form
+            return format(value, "f") if "E" in text else text
+        if kind is bool:
+            return "1" if value else "0"
+        if kind is datetime and value.tzinfo is None:  # equal naive moments: same fields
+            spelt = moments.get(value)
+            if spelt is None:
+                spelt = moments[value] = escape(value)
+            return spelt
+        return escape(value)
+
+    return literal
 
 
 class QueuedWrites:
@@ -25,9 +62,14 @@ class QueuedWrites:
         self.cur = cur
         self.limit: int = cur.max_stmt_length
         self.queued: list[str] = []
+        self.literal = literal_of(cur.connection)
+
+    def mogrify(self, sql: str, values: Sequence[Any]) -> str:
+        """`cur.mogrify(sql, values)`, for a sequence of values."""
+        return sql % tuple(map(self.literal, values))
 
     async def execute(self, sql: str, values: Sequence[Any] = ()) -> None:
-        self.queued.append(self.cur.mogrify(sql, values))
+        self.queued.append(self.mogrify(sql, values))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         match = RE_INSERT_VALUES.match(sql)
@@ -39,7 +81,7 @@ class QueuedWrites:
         values: list[str] = []
         size = len(head) + len(tail)
         for row in rows:
-            value = self.cur.mogrify(template, row)
+            value = self.mogrify(template, row)
             if values and size + len(value) + 1 > self.limit:
                 self.queued.append(head + ",".join(values) + tail)
                 values, size = [], len(head) + len(tail)

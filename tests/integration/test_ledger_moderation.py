@@ -22,6 +22,7 @@ from chatledger.domain.commands import (
     PostMessage,
 )
 from chatledger.domain.events import event_id_for
+from chatledger.ledger.store import LedgerStore
 from chatledger.platform.config import Settings
 from chatledger.readmodels.snapshot import audit_database
 from tests.helpers.commands import produce
@@ -141,3 +142,23 @@ async def test_a_deletion_of_a_deleted_message_is_refused(
     assert await db.fetch_val("SELECT model_uuid FROM deleted_messages WHERE message_id = :i",
                               {"i": message_id}) == model.uuid
     await audit_passes(db)
+
+
+async def test_each_chat_and_client_gets_its_own_ban_and_mute(
+    people: People, db: Database
+) -> None:
+    """One batch over two chats and two clients reads each (chat, client)'s ban and mute, and
+    no other pair's (a fresh store: read from chat_bans and chat_mutes)."""
+    one, two = await people.model("One"), await people.model("Two")
+    ann, bob, cat = (await people.client(one, "Ann"), await people.client(two, "Bob"),
+                     await people.client(one, "Cat"))
+    setup = await LedgerStore(db).apply_batch([
+        BanViewer(cid(), one.uuid, one.person.as_actor(), ann.uuid),
+        MuteViewer(cid(), two.uuid, two.person.as_actor(), bob.uuid, 600),
+    ])
+    assert set(setup.outcomes.values()) == {"applied"}, setup.outcomes
+    messages = [says(ann, one, "a1"), says(ann, two, "a2"), says(bob, one, "b1"),
+                says(bob, two, "b2"), says(cat, one, "c1")]  # more pairs in one chat
+    result = await LedgerStore(db).apply_batch(messages)
+    assert [result.outcomes[message.command_id] for message in messages] == [
+        "refused: banned", "applied", "applied", "refused: muted", "applied"]

@@ -7,6 +7,7 @@ many there are, so these bounds hold for 1 and for 10 commands alike.
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pymysql
@@ -83,6 +84,20 @@ async def test_a_mixed_batch_costs_a_bounded_number_of_round_trips(
     assert len(sent) <= MIXED, "\n".join(sent)
 
 
+async def test_people_read_once_are_not_read_again(people: People, store: LedgerStore) -> None:
+    """Their rows never change (known_people.py): a later batch of theirs does not read them,
+    and its events still carry their names."""
+    model, viewer = await _cast(people, store)
+    newcomer = await people.client(model, "Ann")
+    commands: list[Command] = [_tip(model, viewer), _message(model, newcomer)]
+    with counted() as sent:
+        result = await store.apply_batch(commands)
+    reads = [trip for trip in sent if "FROM users" in trip]
+    assert len(reads) == 1 and newcomer.uuid in reads[0] and viewer.uuid not in reads[0], reads
+    assert {event.actor.name for event in result.events if event.actor} \
+        >= {viewer.person.name, newcomer.person.name}
+
+
 MESSAGES = 10
 TIPS = 9
 MIXED = 12  # a message's show reads and a tip's extras read
@@ -119,3 +134,33 @@ async def test_queued_writes_raise_the_error_of_a_later_statement(store: LedgerS
             await writes.flush()
         await cur.execute("SELECT id FROM scratch")
         assert await cur.fetchall() == ((1,),)  # the server stopped at the error
+
+
+
+TEXTS = ["plain", "it's", 'say "hi"', "back\\slash", "nul\x00byte", "new\nline\r\x1a",
+         "ünï © 😀", ""]
+OTHERS = [0, -7, 2**62, True, False, None, Decimal("0.10"), Decimal("-12345678901234567.89"),
+          Decimal("1E+2"), Decimal("0.0000001"), Decimal("-0.00"), Decimal("1.50E-3"),
+          datetime(2026, 1, 2, 3, 4, 5), datetime(2026, 1, 2, 3, 4, 5, 6),
+          datetime(2026, 1, 2, 3, 4, 5, 6), datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+          date(2026, 1, 2)]
+
+
+async def test_queued_writes_spell_values_as_the_driver_does(store: LedgerStore) -> None:
+    """Every value spelt exactly as the driver's own `mogrify` spells it; texts read back as
+    they were written."""
+    async with store.database.connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        await cur.execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY, v BLOB)")
+        writes = QueuedWrites(cur)
+        rows = list(enumerate(TEXTS + OTHERS))
+        await writes.executemany("INSERT INTO scratch (id, v) VALUES (%s, %s)", rows)
+        await writes.execute("UPDATE scratch SET v = v WHERE id IN (%s, %s)", [0, None])
+        assert writes.queued == [
+            cur.mogrify("INSERT INTO scratch (id, v) VALUES "
+                        + ",".join(["(%s, %s)"] * len(rows)), [v for row in rows for v in row]),
+            cur.mogrify("UPDATE scratch SET v = v WHERE id IN (%s, %s)", [0, None]),
+        ]
+        await writes.flush()
+        await cur.execute("SELECT v FROM scratch WHERE id < %s ORDER BY id", [len(TEXTS)])
+        assert [row[0].decode() for row in await cur.fetchall()] == TEXTS

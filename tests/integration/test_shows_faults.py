@@ -13,11 +13,10 @@ import aiohttp
 import pytest
 from databases import Database
 
-from chatledger.bus.kafka import ensure_topics
+from chatledger.bus.kafka import ensure_topics, partition_of
 from chatledger.domain import events as ev
 from chatledger.domain.events import Event
 from chatledger.domain.wire import iso
-from chatledger.ledger.worker import partition_of
 from chatledger.platform.config import Settings
 from tests.helpers import chat_events
 from tests.helpers.broker import private_broker, start_tansu
