@@ -37,6 +37,9 @@ os.environ["CHATLEDGER_PREFIX"] = f"t{SESSION}."
 os.environ.setdefault("CHATLEDGER_SUBJECT_CACHE_TTL_S", "0")
 # A test that changes the mirror reads the change at once (test_history_cache.py turns it on).
 os.environ.setdefault("CHATLEDGER_HISTORY_CACHE_MS", "0")
+# Tests read a page right after a viewer saw the event live: the projector polls like the ledger
+# (the 200 ms default saves an idle Tansu's CPU, and a page may then trail the live feed by it).
+os.environ.setdefault("CHATLEDGER_KAFKA_HISTORY_FETCH_MAX_WAIT_MS", "20")
 
 from chatledger.platform.config import Settings  # noqa: E402
 from chatledger.platform.db import database, migrate  # noqa: E402
