@@ -13,6 +13,7 @@ MISS, never n/a.
 """
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 ONE_PROCESS = "api,history,gateway,ledger"
 IDLE_S = 3.0
+_LOW_RUNS = itertools.count(1)
 
 
 def low_population(people: Population, chats: int, per_chat: int) -> list[Viewer]:
@@ -97,17 +99,26 @@ async def chatledger_low(bench: "Bench", db: Database, people: Population,
     from tools.bench.run import Stack
 
     before = await quiet_cpu(bench)
-    stack = Stack(ONE_PROCESS, {**bench.env, **settings}, bench.log_dir)
+    # Topics of its own, new like the bare pipeline's: the pipeline section's topics hold
+    # hundreds of thousands of records, and Tansu answers slower on topics that grew.
+    prefix = f"{bench.prefix}low{next(_LOW_RUNS)}."
+    shared = bench.settings
+    bench.settings = Settings(mysql_dsn=shared.mysql_dsn, prefix=prefix,
+                              jwt_secret=shared.jwt_secret)
+    stack = Stack(ONE_PROCESS, {**bench.env, **settings, "CHATLEDGER_PREFIX": prefix},
+                  bench.log_dir)
     bench.stack, bench.service_pids = stack, stack.pids_by_roles
     try:
         await bench.warm_up(db, people)
         result = await at_rates(bench, db, stack.urls["gateway"], viewers, senders,
                                 bench.args.low_chats, "applied_commands")
         stack.alive()
-        return {"layout": ONE_PROCESS, "before_start_cpu_pct": before, **result}
+        return {"layout": ONE_PROCESS, "before_start_cpu_pct": before, "prefix": prefix,
+                **result}
     finally:
         stack.close()
         bench.service_pids = {}
+        bench.settings = shared
 
 
 class BarePeer:
