@@ -12,13 +12,8 @@ from databases import Database
 from chatledger.api.app import add_api_routes, add_demo_routes, error_bodies
 from chatledger.bus.consume import Handover
 from chatledger.bus.healing import watch_positions
-from chatledger.bus.kafka import (
-    ensure_topics,
-    keep_topics,
-    start_consumer,
-    start_producer,
-    stop_consumer,
-)
+from chatledger.bus.kafka import start_consumer, start_producer, stop_consumer
+from chatledger.bus.topics import ensure_topics, keep_topics
 from chatledger.gateway.feed import follow
 from chatledger.gateway.heartbeat import keep_alive
 from chatledger.gateway.hub import GATEWAY

@@ -1,12 +1,11 @@
-"""Kafka plumbing: topics, a producer that never hangs a request, consumers with manual commits.
+"""Kafka clients: a producer that never hangs a request, consumers with manual commits.
 
-Topics are created only by `ensure_topics`, with the configured partitions and replication:
-never by a client asking for a missing topic (a broker that auto-creates would use its own
-default partition count, and a chat's commands would be spread differently from then on).
+No client ever creates a topic by asking for it (only `bus/topics.py` creates them): a broker
+that auto-creates would use its own default partition count, and a chat's commands would be
+spread differently from then on.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -17,13 +16,12 @@ from aiokafka import (
     AIOKafkaProducer,
     ConsumerRebalanceListener,
 )
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
 from chatledger.bus.partitioner import CachedPartitioner
-from chatledger.bus.topic_metadata import broker_topics, topic_metadata
+from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.platform.config import Settings
 from chatledger.platform.retrying import until_available
 
@@ -49,10 +47,6 @@ aiokafka.client.MetadataRequest = _MetadataWithoutAutoCreation  # type: ignore[m
 
 class BusUnavailable(Exception):
     """The broker could not take the record in time."""
-
-
-class TopicsNotCreated(KafkaError):  # type: ignore[misc]
-    """The broker answered a CreateTopics with an error (e.g. more replicas than brokers)."""
 
 
 class TopicsNotConfirmed(KafkaError):  # type: ignore[misc]
@@ -180,74 +174,7 @@ async def send_keyed(
     await asyncio.gather(*acks)
 
 
-async def ensure_topics(settings: Settings, deadline_s: float = 30.0) -> None:
-    """Create both topics if missing; waits for a broker that is still starting."""
-    wanted = [settings.commands_topic, settings.events_topic]
-    admin = await _started(
-        lambda: AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap), deadline_s
-    )
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(
-                name,
-                num_partitions=settings.kafka_partitions,
-                replication_factor=settings.kafka_replication_factor,
-            )
-            for name in wanted
-            if name not in existing
-        ]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):  # another process was first
-                answer = await admin.create_topics(missing)
-                refused = creation_errors(answer.topic_errors)
-                if refused:
-                    raise TopicsNotCreated(f"the broker refused to create topics: {refused}")
-            log.warning(
-                "created topics",
-                extra={
-                    "topics": [topic.name for topic in missing],
-                    "partitions": settings.kafka_partitions,
-                    "replication_factor": settings.kafka_replication_factor,
-                },
-            )
-    finally:
-        await admin.close()
-
-
-def creation_errors(topic_errors: list[tuple[Any, ...]]) -> dict[str, str]:
-    """topic -> error name, from a CreateTopics answer (aiokafka does not raise them)."""
-    return {
-        topic: for_code(code).__name__
-        for topic, code, *_ in topic_errors
-        if code not in (0, TopicAlreadyExistsError.errno)
-    }
-
-
-def missing_topics(settings: Settings, topics: set[str]) -> list[str]:
-    """Which of this service's topics a metadata answer (its topic names) lacks."""
-    return [name for name in (settings.commands_topic, settings.events_topic) if name not in topics]
-
-
-async def keep_topics(settings: Settings, producer: AIOKafkaProducer) -> None:
-    """Recreate the topics whenever the broker has lost them (a memory broker's restart).
-
-    Every process runs this, so whichever notices first recreates them (a race between processes
-    ends in TopicAlreadyExists, ignored). Until then a produce fails at once (no auto-creation):
-    the API answers 503 and the ledger retries its publish.
-    """
-    while True:
-        await asyncio.sleep(settings.kafka_heal_interval_s)
-        try:
-            missing = missing_topics(settings, await broker_topics(settings, producer.client))
-            if missing:
-                log.warning("topics missing on the broker, recreating", extra={"topics": missing})
-                await ensure_topics(settings, deadline_s=settings.kafka_heal_interval_s * 5)
-        except (KafkaError, BusUnavailable, OSError) as exc:
-            log.debug("topic check: broker unavailable: %r", exc)
-
-
-async def _started(factory: Callable[[], T], deadline_s: float) -> T:
+async def started_client(factory: Callable[[], T], deadline_s: float) -> T:
     """A started client, waiting (the `until_available` policy) for a broker still starting."""
 
     async def start() -> T:
@@ -292,7 +219,7 @@ async def start_producer(settings: Settings, deadline_s: float = 30.0) -> AIOKaf
             partitioner=CachedPartitioner(),
         )
 
-    return await _started(factory, deadline_s)
+    return await started_client(factory, deadline_s)
 
 
 async def start_consumer(
@@ -323,7 +250,7 @@ async def start_consumer(
         consumer.subscribe([topic], listener=listener)
         return consumer
 
-    return await _started(factory, deadline_s)
+    return await started_client(factory, deadline_s)
 
 
 # How long a stopping process tries to leave its consumer group. A broker in the middle of a

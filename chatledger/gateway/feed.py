@@ -23,7 +23,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from chatledger.bus.healing import heal_positions
-from chatledger.bus.kafka import _started
+from chatledger.bus.kafka import started_client
 from chatledger.domain import events as ev
 from chatledger.gateway.frames import text_frame
 from chatledger.gateway.rooms import BANNED_CLOSE, Rooms
@@ -84,7 +84,7 @@ async def start_feed(settings: Settings) -> AIOKafkaConsumer:
             max_poll_records=1000,
         )
 
-    consumer = await _started(factory, 30.0)
+    consumer = await started_client(factory, 30.0)
     await consumer.topics()  # loads the metadata that partitions_for_topic reads
     numbers = consumer.partitions_for_topic(topic)
     if not numbers:

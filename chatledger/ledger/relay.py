@@ -37,7 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from databases import Database
 
-from chatledger.bus.kafka import BusUnavailable, _started, partition_of
+from chatledger.bus.kafka import BusUnavailable, partition_of, started_client
 from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
@@ -161,7 +161,7 @@ async def _relay_consumer(settings: Settings) -> AIOKafkaConsumer:
     relay must not stop the ledger process)."""
     while True:
         try:
-            return await _started(
+            return await started_client(
                 lambda: AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
                                          group_id=None),
                 30.0,

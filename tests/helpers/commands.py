@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 
 from chatledger.bus.command_codec import encode_command
-from chatledger.bus.kafka import ensure_topics
+from chatledger.bus.topics import ensure_topics
 from chatledger.domain.commands import ChatCommand, Refund
 from chatledger.platform.config import Settings
 

@@ -6,7 +6,7 @@ A model's deposit and payout take seqs in the model's stream, which is its chat:
 
 from databases import Database
 
-from chatledger.bus.kafka import ensure_topics
+from chatledger.bus.topics import ensure_topics
 from chatledger.platform.config import Settings
 from tests.helpers.cli import cli
 from tests.helpers.kafka import published_seqs

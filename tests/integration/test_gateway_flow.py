@@ -15,7 +15,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from chatledger.bus.kafka import ensure_topics
+from chatledger.bus.topics import ensure_topics
 from chatledger.platform.config import Settings
 from tests.helpers.people import People, Someone
 from tests.helpers.service import Service, start_service

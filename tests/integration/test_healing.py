@@ -17,13 +17,8 @@ from databases import Database
 from redis.asyncio import Redis
 
 from chatledger.bus.healing import watch_positions
-from chatledger.bus.kafka import (
-    BusUnavailable,
-    ensure_topics,
-    send_bounded,
-    start_consumer,
-    start_producer,
-)
+from chatledger.bus.kafka import BusUnavailable, send_bounded, start_consumer, start_producer
+from chatledger.bus.topics import ensure_topics
 from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from tests.helpers.broker import private_broker, start_tansu

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pymysql
 import pytest
 
-from chatledger.bus.kafka import ensure_topics
+from chatledger.bus.topics import ensure_topics
 from chatledger.domain.commands import Command, Donate, PostMessage
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.write_trips import QueuedWrites

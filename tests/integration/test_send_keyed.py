@@ -7,7 +7,8 @@ from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from chatledger.bus.kafka import TopicCheckedProducer, ensure_topics, partition_of, send_keyed
+from chatledger.bus.kafka import TopicCheckedProducer, partition_of, send_keyed
+from chatledger.bus.topics import ensure_topics
 from chatledger.platform.config import Settings
 
 KEYS = 6

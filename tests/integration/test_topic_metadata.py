@@ -10,8 +10,9 @@ import uuid
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from chatledger.bus.kafka import ensure_topics, start_producer
+from chatledger.bus.kafka import start_producer
 from chatledger.bus.topic_metadata import broker_topics
+from chatledger.bus.topics import ensure_topics
 from chatledger.platform.config import Settings
 
 

@@ -3,7 +3,7 @@
 from aiokafka import TopicPartition
 
 from chatledger.bus.healing import past_the_end, to_restart
-from chatledger.bus.kafka import missing_topics
+from chatledger.bus.topics import missing_topics
 from chatledger.platform.config import Settings
 
 
@@ -43,7 +43,7 @@ def test_roles_that_check_tokens_need_the_jwt_secret() -> None:
 
 
 def test_a_refused_topic_creation_is_named_and_already_exists_is_fine() -> None:
-    from chatledger.bus.kafka import creation_errors
+    from chatledger.bus.topics import creation_errors
 
     answer = [("a", 0), ("b", 36), ("c", 38, "replication factor 3 larger than brokers 1")]
     assert creation_errors(answer) == {"c": "InvalidReplicationFactorError"}

@@ -26,7 +26,8 @@ from typing import Any
 import pymysql
 from databases import Database
 
-from chatledger.bus.kafka import ensure_topics, start_producer
+from chatledger.bus.kafka import start_producer
+from chatledger.bus.topics import ensure_topics
 from chatledger.domain.wire import encode_event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event
 from chatledger.platform.config import Settings
