@@ -3,10 +3,7 @@
 import argparse
 import contextlib
 import logging
-import os
-import signal
 import sys
-import threading
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -14,7 +11,6 @@ from decimal import Decimal
 from typing import Any
 
 import uvloop
-from aiohttp import web, web_runner
 from databases import Database
 from pydantic import ValidationError
 from pymysql import Warning as MySQLWarning
@@ -22,6 +18,7 @@ from pymysql import Warning as MySQLWarning
 from chatledger.api.schemas import parse_money
 from chatledger.bus.kafka import BusUnavailable
 from chatledger.cli import refund as refunding
+from chatledger.cli import serve as serving
 from chatledger.domain.commands import Command, Deposit, Payout
 from chatledger.domain.ids import parse_uuid
 from chatledger.domain.wire import dumps, money
@@ -29,7 +26,6 @@ from chatledger.history import rebuild as history_rebuild
 from chatledger.ledger import accounts
 from chatledger.ledger.publish_written import publish_written
 from chatledger.ledger.store import LedgerStore
-from chatledger.platform import workers
 from chatledger.platform.config import Settings, describe_errors
 from chatledger.platform.db import database, migrate, redact
 from chatledger.platform.logs import configure_logging
@@ -38,7 +34,7 @@ from chatledger.platform.replica import lag_tolerant
 from chatledger.readmodels import audit, rebuild
 from chatledger.readmodels import snapshot as source
 from chatledger.readmodels.shadow_tables import SQL_PROJECTIONS
-from chatledger.service import ALL_ROLES, Misconfigured, create_app, prepare
+from chatledger.service import ALL_ROLES
 from chatledger.web.auth import issue_token
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
@@ -186,59 +182,6 @@ async def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
-def serve(args: argparse.Namespace, settings: Settings) -> int:
-    roles = [role.strip() for role in args.roles.split(",") if role.strip()]
-    if args.workers != 1:
-        try:
-            plans = workers.worker_roles(roles, args.workers, settings.http_port)
-        except workers.WorkerPlanError as exc:
-            sys.stderr.write(f"{exc}\n")
-            return 2
-        return workers.supervise(plans)
-    try:
-        listeners = prepare(settings, roles)  # refuses a configuration that cannot serve
-    except Misconfigured as exc:
-        sys.stderr.write(f"chatledger serve: {exc}\n")
-        return 2
-    app = create_app(settings, roles, listeners)
-    loop = uvloop.new_event_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _stop_gracefully)
-    web.run_app(
-        app,
-        sock=listeners.sockets,
-        print=None,
-        loop=loop,
-        shutdown_timeout=5,
-        access_log=None,  # chatledger.web.observe logs each request as one JSON line
-        handle_signals=False,  # _stop_gracefully: aiohttp's own stop, with a deadline
-    )
-    return 0
-
-
-# How long a graceful stop may take before the process ends anyway. A history process told to
-# stop in the middle of its group's rebalance has been seen never to finish its stop (about one
-# loaded `make test` in three; the cause is not found). Ending it then loses nothing: offsets are
-# committed only after their batch is done, so the next owner redoes what was in flight.
-STOP_DEADLINE_S = 30.0
-
-
-def _stop_gracefully() -> None:
-    """aiohttp's graceful stop (GracefulExit), and a watchdog that ends the process if that stop
-    has not finished within STOP_DEADLINE_S."""
-    watchdog = threading.Timer(STOP_DEADLINE_S, _stop_now)
-    watchdog.daemon = True
-    watchdog.start()
-    raise web_runner.GracefulExit()
-
-
-def _stop_now() -> None:
-    sys.stderr.write(f"chatledger serve: the graceful stop took over {STOP_DEADLINE_S:.0f} s;"
-                     " stopping now (nothing acknowledged is lost)\n")
-    sys.stderr.flush()
-    os._exit(0)
-
-
 COMMANDS: dict[str, Handler] = {
     "migrate": cmd_migrate,
     "accounts create": cmd_accounts_create,
@@ -318,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"chatledger: bad configuration: {describe_errors(exc)}\n")
         return 2
     if args.command == "serve":
-        return serve(args, settings)
+        return serving.serve(args.roles, args.workers, settings)
     name = f"{args.command} {args.action}" if args.command == "accounts" else args.command
     return uvloop.run(COMMANDS[name](args, settings))
 
