@@ -517,8 +517,8 @@ class Bench:
             if "http" not in self.args.skip:
                 await self.http_section(db, people)
             if "gateway" in self.args.layout and "pipeline" not in self.args.skip:
-                # Not on the HTTP section's topics, which hold ~100,000 records by then: the
-                # bare pipeline, whose max this one's is compared with, gets new ones.
+                # Not on the HTTP section's topics (~67,000 commands and as many events by
+                # then): the bare pipeline, whose max this one's is compared with, gets new ones.
                 async with self.fresh_stack(db, people, self.args.layout, "pipe"):
                     await self.pipeline(db, people)
             if "compare" not in self.args.skip:
@@ -570,8 +570,8 @@ class Bench:
     async def fresh_stack(self, db: Database, people: Population, layout: str, label: str,
                           **settings: str) -> AsyncIterator["Stack"]:
         """The service on topics and Redis keys of its own, new like each bare-pipeline peer's
-        (Tansu, a memory broker, answers slower on topics that grew), warmed up; `settings`:
-        more CHATLEDGER_* variables for it."""
+        (Tansu keeps every record in memory: the two are compared on brokers in the same state),
+        warmed up; `settings`: more CHATLEDGER_* variables for it."""
         prefix = f"{self.prefix}{label}."
         shared = self.settings
         self.settings = Settings(mysql_dsn=shared.mysql_dsn, prefix=prefix,
