@@ -96,12 +96,16 @@ class Stack:
             self.processes[roles] = process
             for role in roles.split(","):
                 self.urls[role.strip()] = f"http://127.0.0.1:{port}"
-        for roles, process in self.processes.items():
-            names = set(roles.split(","))
-            if "api" in names:
-                wait_listening(self.urls["api"] + "/chat/event/history", process)
-            elif "gateway" in names:
-                wait_listening(self.urls["gateway"] + "/ws", process)
+        try:
+            for roles, process in self.processes.items():
+                names = set(roles.split(","))
+                if "api" in names:
+                    wait_listening(self.urls["api"] + "/chat/event/history", process)
+                elif "gateway" in names:
+                    wait_listening(self.urls["gateway"] + "/ws", process)
+        except BaseException:
+            self.close()  # none left running to load the machine for the runs after this one
+            raise
 
     def pid_of(self, role: str) -> int:
         return next(p.pid for roles, p in self.processes.items() if role in roles.split(","))
