@@ -3,7 +3,9 @@
 Per batch: `handle` does the work that must happen first (the ledger's MySQL transaction, the
 history projector's Redis write) and returns what is left (`Finish`: the ledger's publish, or
 nothing); the loop runs that rest, then commits the batch's offsets. The rest of batch N runs
-while `handle` works on batch N+1, and the rests run one after another, in batch order, so:
+while `handle` works on batch N+1, and the rests run one after another, in batch order. Batch
+N's offset commit (a broker round trip) does not hold up batch N+1's rest: it runs beside it,
+after batch N-1's commit. So:
 - each batch's effects stay in order: handle, finish, offsets;
 - finishes (publishes) happen in batch order, keeping each chat's events in seq order;
 - a crash anywhere leaves the offsets of every unfinished batch uncommitted: it is redelivered,
@@ -22,7 +24,6 @@ Membership changes (a process joining, leaving or dying) are routine and never s
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -129,7 +130,15 @@ async def consume(
     """Run the loop; `handover` is the listener the consumer was subscribed with (without
     one, no wait before a rebalance, but offsets are still committed only while owned)."""
     handover = handover if handover is not None else Handover()
-    finishing: asyncio.Task[None] | None = None  # batch N's rest and offsets
+    last: _Finishing | None = None  # batch N's rest, then its offsets
+    unfinished: set[asyncio.Task[None]] = set()
+    failed: list[BaseException] = []
+
+    def settled(task: "asyncio.Task[None]") -> None:
+        unfinished.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failed.append(task.exception())  # type: ignore[arg-type]
+
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS, max_records=max_records)
@@ -140,33 +149,52 @@ async def consume(
             if ticket is None:
                 continue
             finish = await handle(batch)  # batch N+1, while batch N finishes
-            if finishing is not None:
-                await finishing
-            finishing = asyncio.create_task(
-                _finish(consumer, handover, finish, offsets_after(batch), ticket)
-            )
+            if last is not None:
+                await last.finished()
+            if failed:  # an offset commit behind the last rest: as if the loop had awaited it
+                raise failed[0]
+            last = _Finishing(consumer, handover, finish, offsets_after(batch), ticket, last)
+            unfinished.add(last.task)
+            last.task.add_done_callback(settled)
     finally:
-        if finishing is not None:
-            # Its offsets stay uncommitted: the batch is redelivered and finished again.
-            finishing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await finishing
+        # Their offsets stay uncommitted: the batches are redelivered and finished again.
+        for task in unfinished:
+            task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
         handover.abandon()
 
 
-async def _finish(
-    consumer: AIOKafkaConsumer,
-    handover: Handover,
-    finish: Finish,
-    offsets: dict[TopicPartition, int],
-    ticket: Ticket,
-) -> None:
-    try:
-        await finish()
-        await _commit(consumer, handover.committable(consumer, ticket, offsets))
-    finally:
-        if not ticket.done.done():
-            ticket.done.set_result(None)
+class _Finishing:
+    """One batch's rest, then its offsets. The loop waits for the rest only (the next batch's
+    rest must follow it: publishes stay in batch order); the offset commit, one more broker
+    round trip, goes on beside the next batch, after the commit of the batch before."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, handover: Handover, finish: Finish,
+                 offsets: dict[TopicPartition, int], ticket: Ticket,
+                 before: "_Finishing | None") -> None:
+        self.rest_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[None] = asyncio.create_task(
+            self._run(consumer, handover, finish, offsets, ticket,
+                      before.task if before is not None else None))
+
+    async def finished(self) -> None:
+        """Until the rest is done; raises what the rest or an offset commit before it raised."""
+        await asyncio.wait({self.rest_done, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        if self.task.done():
+            self.task.result()
+
+    async def _run(self, consumer: AIOKafkaConsumer, handover: Handover, finish: Finish,
+                   offsets: dict[TopicPartition, int], ticket: Ticket,
+                   before: "asyncio.Task[None] | None") -> None:
+        try:
+            await finish()
+            self.rest_done.set_result(None)
+            if before is not None:
+                await before  # offsets in batch order
+            await _commit(consumer, handover.committable(consumer, ticket, offsets))
+        finally:
+            if not ticket.done.done():
+                ticket.done.set_result(None)
 
 
 async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:

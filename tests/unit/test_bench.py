@@ -439,3 +439,30 @@ def test_results_json_keeps_summaries_not_raw_samples(
     assert written == {"fanout": {"gateway": {"deliveries_per_s": 10.0}},
                        "pipeline": {"curve": [{"p99_ms": 9.0, "waterfall": []}]}}
     assert results["fanout"]["gateway"]["socket_ms"] == [1.0] * 5  # the run's own copy untouched
+
+
+def test_a_stack_that_fails_to_start_stops_the_processes_it_started(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A process that never answers (a loaded machine) must not leave the others running: they
+    would load the shared machine for every later run."""
+    from tools.bench import run
+
+    started: list[Any] = []
+
+    class Process:
+        def __init__(self, roles: str) -> None:
+            self.roles, self.stopped = roles, False
+            started.append(self)
+
+    def not_listening(url: str, process: Any) -> None:
+        if process.roles == "gateway":
+            raise TimeoutError(f"{url} did not answer")
+
+    monkeypatch.setattr(run, "spawn", lambda roles, env, log: Process(roles))
+    monkeypatch.setattr(run, "wait_listening", not_listening)
+    monkeypatch.setattr(run, "stop", lambda process: setattr(process, "stopped", True))
+    with pytest.raises(TimeoutError):
+        run.Stack("api;gateway;ledger", {}, tmp_path)
+    assert [(p.roles, p.stopped) for p in started] == [
+        ("api", True), ("gateway", True), ("ledger", True)]

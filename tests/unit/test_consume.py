@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaConnectionError
 
 from chatledger.bus import healing
 from chatledger.bus.consume import Batch, Finish, Handover, consume
@@ -86,7 +86,61 @@ async def test_finish_overlaps_the_next_handle_and_offsets_follow_their_own_fini
     assert [e for e in got if e.startswith("finish")] == ["finish 0", "finish 2", "finish 5"]
     assert [e for e in got if e.startswith("commit")] == ["commit 2", "commit 5", "commit 6"]
     assert at("handle 2") < at("finish 0")  # batch 2 was handled while batch 0 finished
-    assert at("finish 0") < at("commit 2") < at("finish 2") < at("commit 5") < at("finish 5")
+    assert at("finish 0") < at("commit 2") < at("commit 5") < at("commit 6")
+    assert at("finish 2") < at("commit 5") and at("finish 5") < at("commit 6")
+
+
+async def test_the_next_publish_does_not_wait_for_the_offsets_before_it() -> None:
+    """Batch N+1 is published while batch N's offset commit is still on its way (a broker round
+    trip that used to stand between every two publishes); the commits stay in batch order."""
+    consumer = SlowCommits([batch(0, 2), batch(2, 3)])
+
+    async def handle(records: Batch) -> Finish:
+        first = records[PARTITION][0].offset
+
+        async def finish() -> None:
+            consumer.log.append(f"finish {first}")
+
+        return finish
+
+    loop = asyncio.create_task(consume(consumer, handle, max_records=10))  # type: ignore[arg-type]
+    await logged(consumer, "commit 5")
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
+    assert consumer.log == ["finish 0", "finish 2", "commit 2", "commit 5"]
+
+
+async def test_an_offset_commit_that_fails_stops_the_loop() -> None:
+    """Off the loop's path now, a failed commit still ends the loop, with its error, as it did
+    when the loop awaited each commit."""
+    consumer = BrokenCommits([batch(0, 1), batch(1, 1), batch(2, 1), batch(3, 1)])
+
+    async def handle(records: Batch) -> Finish:
+        async def finish() -> None:
+            consumer.log.append("finish")
+
+        return finish
+
+    loop = asyncio.create_task(consume(consumer, handle, max_records=10))  # type: ignore[arg-type]
+    done, _ = await asyncio.wait({loop}, timeout=30)
+    assert done, "the loop went on"
+    assert isinstance(loop.exception(), KafkaConnectionError)
+
+
+@dataclass(eq=False)
+class BrokenCommits(FakeConsumer):
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        raise KafkaConnectionError("broker away")
+
+
+@dataclass(eq=False)
+class SlowCommits(FakeConsumer):
+    """The first offset commit is answered only once the next batch has been published."""
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if "finish 2" not in self.log:
+            await logged(self, "finish 2")
+        await super().commit(offsets)
 
 
 async def test_a_batch_unfinished_when_the_loop_stops_is_not_committed() -> None:

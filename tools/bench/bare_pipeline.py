@@ -9,7 +9,8 @@ process, like `serve --roles api,history,gateway,ledger`:
   consumer ("ledger")     each fetched batch is one MySQL transaction: one row per command in one
                           multi-row INSERT, committed; then one event per command produced (all
                           sends of the batch awaited together, overlapping the next batch's
-                          transaction, as the ledger's pipeline does) and the offsets committed;
+                          transaction, as the ledger's pipeline does; the next batch's publish
+                          waits for them) and the offsets committed beside the next publish;
   feed ("gateway")        a group-less consumer at the end of the events topic; per event one
                           websocket frame, built once, written to every socket of its chat;
   GET  /ws?token=         a viewer, greeted with {"type":"connected"} like the gateway.
@@ -137,6 +138,7 @@ async def ledger(settings: Settings, out: AIOKafkaProducer) -> None:
     conn = await aiomysql.connect(**{**params, "autocommit": False}, db=name)
     await consumer.start()
     publishing: asyncio.Task[None] | None = None
+    committing: asyncio.Task[None] | None = None
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=FETCH_TIMEOUT_MS)
@@ -152,6 +154,8 @@ async def ledger(settings: Settings, out: AIOKafkaProducer) -> None:
             await conn.commit()
             committed = stages.now() if stages.ON else 0.0
             created_at = utc_now_text()
+            if publishing is not None:
+                await publishing  # events leave in the order their batches committed
             values = []
             for number, record in enumerate(records):
                 value = event_value(record.value, first + number, created_at)
@@ -162,21 +166,32 @@ async def ledger(settings: Settings, out: AIOKafkaProducer) -> None:
                         "ledger_published": stages.now()})
                 values.append((record.key, value))
             offsets = {tp: part[-1].offset + 1 for tp, part in batch.items()}
-            if publishing is not None:
-                await publishing  # events leave in the order their batches committed
-            publishing = asyncio.create_task(_publish(consumer, out, events, values, offsets))
+            publishing = asyncio.create_task(_publish(out, events, values))
+            # As chatledger's loop: the next publish waits for this one, not for its offsets.
+            committing = asyncio.create_task(
+                _commit(consumer, offsets, publishing, committing))
+            committing.add_done_callback(_fatal)
     finally:
-        if publishing is not None:
-            publishing.cancel()
+        for task in (publishing, committing):
+            if task is not None:
+                task.cancel()
         await consumer.stop()
         conn.close()
 
 
-async def _publish(consumer: AIOKafkaConsumer, out: AIOKafkaProducer, topic: str,
-                   values: list[tuple[bytes | None, bytes]],
-                   offsets: dict[TopicPartition, int]) -> None:
+async def _publish(out: AIOKafkaProducer, topic: str,
+                   values: list[tuple[bytes | None, bytes]]) -> None:
     sends = [await out.send(topic, value, key=key) for key, value in values]
     await asyncio.gather(*sends)
+
+
+async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int],
+                  published: "asyncio.Task[None]",
+                  before: "asyncio.Task[None] | None") -> None:
+    """After this batch's publish and the commit before it (offsets in batch order)."""
+    await published
+    if before is not None:
+        await before
     await consumer.commit(offsets)
 
 

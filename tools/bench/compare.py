@@ -96,29 +96,13 @@ async def chatledger_low(bench: "Bench", db: Database, people: Population,
                          viewers: list[Viewer], senders: list[str],
                          **settings: str) -> dict[str, Any]:
     """`settings`: CHATLEDGER_* variables of this run (the sweep's broker settings)."""
-    from tools.bench.run import Stack
-
     before = await quiet_cpu(bench)
-    # Topics of its own, new like the bare pipeline's: the pipeline section's topics hold
-    # hundreds of thousands of records, and Tansu answers slower on topics that grew.
-    prefix = f"{bench.prefix}low{next(_LOW_RUNS)}."
-    shared = bench.settings
-    bench.settings = Settings(mysql_dsn=shared.mysql_dsn, prefix=prefix,
-                              jwt_secret=shared.jwt_secret)
-    stack = Stack(ONE_PROCESS, {**bench.env, **settings, "CHATLEDGER_PREFIX": prefix},
-                  bench.log_dir)
-    bench.stack, bench.service_pids = stack, stack.pids_by_roles
-    try:
-        await bench.warm_up(db, people)
+    label = f"low{next(_LOW_RUNS)}"
+    async with bench.fresh_stack(db, people, ONE_PROCESS, label, **settings) as stack:
         result = await at_rates(bench, db, stack.urls["gateway"], viewers, senders,
                                 bench.args.low_chats, "applied_commands")
-        stack.alive()
-        return {"layout": ONE_PROCESS, "before_start_cpu_pct": before, "prefix": prefix,
-                **result}
-    finally:
-        stack.close()
-        bench.service_pids = {}
-        bench.settings = shared
+    return {"layout": ONE_PROCESS, "before_start_cpu_pct": before,
+            "prefix": f"{bench.prefix}{label}.", **result}
 
 
 class BarePeer:
