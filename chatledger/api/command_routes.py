@@ -28,7 +28,7 @@ from chatledger.api import idempotency
 from chatledger.api.ratelimit import rate_limited
 from chatledger.api.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
 from chatledger.bus.command_codec import encode_command
-from chatledger.bus.kafka import BusUnavailable, send_bounded
+from chatledger.bus.kafka import BusUnavailable
 from chatledger.domain.commands import (
     AddGoal,
     ChatCommand,
@@ -42,7 +42,7 @@ from chatledger.platform import stages
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.web import responses
 from chatledger.web.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.web.keys import DIRECTORY, PRODUCER, RULES, SETTINGS
+from chatledger.web.keys import COMMANDS, DIRECTORY, RULES, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +100,12 @@ async def parse_body(request: web.Request, schema: type[B]) -> B:
 
 
 async def submit(request: web.Request, command: ChatCommand) -> web.Response:
-    settings = request.app[SETTINGS]
     traced = stages.ON and API_RECEIVED in request
     stamps = {"api_received": request[API_RECEIVED]} if traced else None
     try:
-        await send_bounded(
-            request.app[PRODUCER],
-            settings.commands_topic,
+        await request.app[COMMANDS].send(
             command.chat.encode(),
             encode_command(command),
-            settings.command_timeout_s,
             stages.header(stamps) if stamps else None,
         )
     except BusUnavailable:
