@@ -14,7 +14,6 @@ decider's own function; the API only asks it earlier. Moderation and settings: m
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -39,6 +38,7 @@ from chatledger.domain.commands import (
 from chatledger.domain.decider import Refusal, recipient_refusal, refusal
 from chatledger.domain.wire import money
 from chatledger.platform import stages
+from chatledger.platform.random_ids import random_uuid
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.web import responses
 from chatledger.web.auth import Principal, Unauthorized, authenticate, bearer_token
@@ -173,7 +173,7 @@ def command_endpoint(
             if limited is not None:
                 return limited
             body = await parse_body(request, schema)
-            command = await build(request, principal, str(uuid.uuid4()), body)
+            command = await build(request, principal, random_uuid(), body)
             key = idempotency.keyed(request, principal, command)
             command = idempotency.with_id(command, key)
             if key is None or not await idempotency.seen(request, principal, key):
