@@ -40,12 +40,18 @@ class BatchedSender:
         self.timeout_s = timeout_s
         self._partitioner = CachedPartitioner()
         self._pending: list[Pending] = []
+        self._timer: asyncio.TimerHandle | None = None  # the pending records' deadline
         self._sender: asyncio.Task[None] | None = None
 
     async def send(self, key: bytes, value: bytes, headers: Headers | None = None) -> None:
         """Once the broker has the record; BusUnavailable if not within `timeout_s`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
+        if not self._pending:
+            # From the first record on, not from when its round is handed over: a round stuck
+            # on the broker (metadata, a full buffer) must not hold the next one's callers.
+            self._timer = loop.call_later(self.timeout_s, _fail_all, self._pending,
+                                          "no acknowledgement in time")
         self._pending.append((key, value, headers, future))
         if self._sender is None:
             self._sender = loop.create_task(self._send_all())
@@ -55,14 +61,19 @@ class BatchedSender:
         try:
             while self._pending:
                 records, self._pending = self._pending, []
-                await self._send_round(records)
+                timer, self._timer = self._timer, None
+                assert timer is not None  # set with the round's first record
+                await self._send_round(records, timer)
         finally:
             self._sender = None
             _fail_all(self._pending, "sender stopped")  # cancelled: nobody may wait forever
             self._pending = []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
-    async def _send_round(self, records: list[Pending]) -> None:
-        round_ = _Round(records, self.timeout_s)
+    async def _send_round(self, records: list[Pending], timer: asyncio.TimerHandle) -> None:
+        round_ = _Round(timer)
         handed = 0  # records[:handed] are in batches the producer has
         try:
             partitions = sorted(await self.producer.partitions_for(self.topic))
@@ -102,9 +113,8 @@ class BatchedSender:
 class _Round:
     """One round's timer, cancelled once every batch of it is acknowledged (or failed)."""
 
-    def __init__(self, records: list[Pending], timeout_s: float) -> None:
-        self.timer = asyncio.get_running_loop().call_later(
-            timeout_s, _fail_all, records, "no acknowledgement in time")
+    def __init__(self, timer: asyncio.TimerHandle) -> None:
+        self.timer = timer
         self.open = 1  # batches not settled yet, plus one while batches are being handed over
 
     def wait_for(self, ack: "asyncio.Future[Any]", members: list[Pending]) -> None:

@@ -85,6 +85,44 @@ async def test_a_record_not_acknowledged_in_time_is_refused_not_waited_for(
     await asyncio.wait_for(sender.send(b"k", b"later"), 10)
 
 
+class StallingProducer(TopicCheckedProducer):
+    """A real producer whose metadata lookups can be held (a broker that does not answer)."""
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self.held = asyncio.Event()
+        self.held.set()
+        self.entered = asyncio.Event()
+
+    async def partitions_for(self, topic: str) -> Any:
+        self.entered.set()
+        await self.held.wait()
+        return await super().partitions_for(topic)
+
+
+async def test_records_behind_a_stuck_round_are_refused_within_the_timeout() -> None:
+    settings = Settings(prefix=f"{Settings().prefix}stuck{uuid.uuid4().hex[:6]}.")
+    await ensure_topics(settings)
+    kafka = StallingProducer(topics=(settings.commands_topic,),
+                             bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                             enable_idempotence=False)
+    await kafka.start()
+    try:
+        sender = BatchedSender(kafka, settings.commands_topic, timeout_s=0.5)
+        kafka.held.clear()
+        first = asyncio.ensure_future(sender.send(b"k", b"first"))
+        await asyncio.wait_for(kafka.entered.wait(), 10)  # its round is stuck on the broker
+        second = asyncio.ensure_future(sender.send(b"k", b"second"))  # waits for the next round
+        answers = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True),
+                                         5)
+        assert all(isinstance(answer, BusUnavailable) for answer in answers), answers
+        kafka.held.set()
+        await asyncio.wait_for(sender.send(b"k", b"later"), 10)  # and the sender recovers
+    finally:
+        kafka.held.set()
+        await kafka.stop()
+
+
 async def _records(topic: str, settings: Settings, count: int) -> list[Any]:
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
                                 enable_auto_commit=False)
