@@ -10,6 +10,7 @@ from aiohttp import web
 from databases import Database
 
 from chatledger.api.app import add_api_routes, add_demo_routes, error_bodies
+from chatledger.bus.batched_send import BatchedSender
 from chatledger.bus.consume import Handover
 from chatledger.bus.healing import watch_positions
 from chatledger.bus.kafka import start_consumer, start_producer, stop_consumer
@@ -37,6 +38,7 @@ from chatledger.platform.tasks import running
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.readmodels.presence_board import PresenceBoard
 from chatledger.web.keys import (
+    COMMANDS,
     DATABASE,
     DIRECTORY,
     HISTORY,
@@ -125,6 +127,7 @@ async def producer_ctx(app: web.Application) -> AsyncIterator[None]:
     await ensure_topics(settings)
     producer = await start_producer(settings)
     app[PRODUCER] = producer
+    app[COMMANDS] = BatchedSender(producer, settings.commands_topic, settings.command_timeout_s)
     async with background(keep_topics(settings, producer), "topics"):
         yield
     await producer.stop()

@@ -14,7 +14,6 @@ decider's own function; the API only asks it earlier. Moderation and settings: m
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,7 +27,7 @@ from chatledger.api import idempotency
 from chatledger.api.ratelimit import rate_limited
 from chatledger.api.schemas import ConnectionBody, DonationBody, GoalBody, MessageBody
 from chatledger.bus.command_codec import encode_command
-from chatledger.bus.kafka import BusUnavailable, send_bounded
+from chatledger.bus.kafka import BusUnavailable
 from chatledger.domain.commands import (
     AddGoal,
     ChatCommand,
@@ -39,10 +38,11 @@ from chatledger.domain.commands import (
 from chatledger.domain.decider import Refusal, recipient_refusal, refusal
 from chatledger.domain.wire import money
 from chatledger.platform import stages
+from chatledger.platform.random_ids import random_uuid
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.web import responses
 from chatledger.web.auth import Principal, Unauthorized, authenticate, bearer_token
-from chatledger.web.keys import DIRECTORY, PRODUCER, RULES, SETTINGS
+from chatledger.web.keys import COMMANDS, DIRECTORY, RULES, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +100,12 @@ async def parse_body(request: web.Request, schema: type[B]) -> B:
 
 
 async def submit(request: web.Request, command: ChatCommand) -> web.Response:
-    settings = request.app[SETTINGS]
     traced = stages.ON and API_RECEIVED in request
     stamps = {"api_received": request[API_RECEIVED]} if traced else None
     try:
-        await send_bounded(
-            request.app[PRODUCER],
-            settings.commands_topic,
+        await request.app[COMMANDS].send(
             command.chat.encode(),
             encode_command(command),
-            settings.command_timeout_s,
             stages.header(stamps) if stamps else None,
         )
     except BusUnavailable:
@@ -177,7 +173,7 @@ def command_endpoint(
             if limited is not None:
                 return limited
             body = await parse_body(request, schema)
-            command = await build(request, principal, str(uuid.uuid4()), body)
+            command = await build(request, principal, random_uuid(), body)
             key = idempotency.keyed(request, principal, command)
             command = idempotency.with_id(command, key)
             if key is None or not await idempotency.seen(request, principal, key):

@@ -5,10 +5,11 @@ sets the key's expiry on its first hit), so the limit means the same with one ap
 many: N commands per person and route per window, whichever process takes them.
 
 Cost: at most one Redis round trip per POST, usually a fraction of one. Requests waiting for a
-count are sent together: while one pipeline of EVALSHAs is in flight, the next requests queue and
-go in the next pipeline (`redis_batch.BatchedScript`), so under load one round trip counts many
-POSTs. A person already over the limit in this window is refused from memory (the window's count
-only grows), so a flood costs Redis nothing until the window turns.
+count are sent together: while one round trip is in flight, the next requests queue and their
+hits go in the next one, as ONE script call that counts every key of the round
+(`redis_batch.BatchedCounter`), so under load one round trip and one reply count many POSTs. A
+person already over the limit in this window is refused from memory (the window's count only
+grows), so a flood costs Redis nothing until the window turns.
 
 A Redis that is down or slow must not stop money: the limiter then fails OPEN, logs, and the
 command goes through (abuse protection degrades; the ledger's own checks still hold).
@@ -23,19 +24,13 @@ from aiohttp import web
 
 from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
-from chatledger.platform.redis_batch import BatchedScript
+from chatledger.platform.redis_batch import BatchedCounter
 from chatledger.platform.redis_client import REDIS_ERRORS, AnyRedis
 from chatledger.web import responses
 from chatledger.web.keys import REDIS, SETTINGS
 
 log = logging.getLogger(__name__)
 
-# KEYS[1]: the counter of one (route, person, window); ARGV[1]: how long to keep it, in ms.
-_COUNT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
 # A round trip slower than this counts as down: fail open (a request waits at most for the round
 # trip in flight and its own, so ~2x this).
 REDIS_TIMEOUT_S = 0.5
@@ -55,14 +50,14 @@ def too_many(retry_after_s: float) -> web.Response:
 
 
 class HitCounter:
-    """INCRs keys in Redis; the calls of many requests share a round trip (BatchedScript)."""
+    """INCRs keys in Redis; the hits of many requests share a round trip (BatchedCounter)."""
 
     def __init__(self, redis: AnyRedis) -> None:
-        self.script = BatchedScript(redis, _COUNT, timeout_s=REDIS_TIMEOUT_S)
+        self.script = BatchedCounter(redis, timeout_s=REDIS_TIMEOUT_S)
 
     async def hit(self, key: str, keep_ms: int) -> int:
         """The key's count after this hit (it expires `keep_ms` after its first hit)."""
-        return int(await self.script(key, keep_ms))
+        return int(await self.script(key, keep_ms, 1))
 
 
 class RateLimiter:

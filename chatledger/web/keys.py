@@ -4,6 +4,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from databases import Database
 
+from chatledger.bus.batched_send import BatchedSender
 from chatledger.history.reader import HistoryReader
 from chatledger.ledger.accounts import Directory
 from chatledger.platform.config import Settings
@@ -16,6 +17,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DATABASE = web.AppKey("database", Database)  # the primary
 READS = web.AppKey("reads", ReplicaReads)  # what tolerates lag: the replica when healthy
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+COMMANDS = web.AppKey("commands", BatchedSender)  # the API's commands, to the commands topic
 DIRECTORY = web.AppKey("directory", Directory)
 REDIS: web.AppKey[AnyRedis] = web.AppKey("redis")  # one server, or a cluster (DESIGN §12)
 HISTORY = web.AppKey("history", HistoryReader)

@@ -45,6 +45,23 @@ async def test_concurrent_hits_share_round_trips_and_count_exactly(settings: Set
         await redis.aclose()
 
 
+async def test_hits_on_several_keys_in_one_round_count_each_key_exactly(
+    settings: Settings, redis: Redis
+) -> None:
+    counter = HitCounter(redis)
+    keys = [settings.redis_key("rl-test", uuid.uuid4().hex) for _ in range(3)]
+    try:
+        order = [keys[i % 3] for i in range(30)] + [keys[0]] * 5
+        counts = await asyncio.gather(*(counter.hit(key, 10_000 * (1 + keys.index(key)))
+                                        for key in order))
+        for n, key in enumerate(keys):
+            mine = [count for count, hit in zip(counts, order, strict=True) if hit == key]
+            assert mine == list(range(1, len(mine) + 1))  # in the order they came
+            assert 10_000 * n < await redis.pttl(key) <= 10_000 * (n + 1)
+    finally:
+        await redis.delete(*keys)
+
+
 async def test_a_lost_script_is_loaded_again_without_counting_twice(
     settings: Settings, redis: Redis
 ) -> None:
