@@ -46,8 +46,8 @@ class Connection:
 
     # Thousands live at once: no per-instance __dict__.
     __slots__ = (
-        "_closing", "_flusher", "frames", "gateway", "heard", "id", "outbox", "pinged",
-        "principal", "protocol", "transport", "ws",
+        "_closing", "_flusher", "frames", "gateway", "heard", "id", "max_frames_per_s",
+        "outbox", "pinged", "principal", "protocol", "transport", "ws",
     )
 
     def __init__(
@@ -66,7 +66,9 @@ class Connection:
         self.principal = principal
         self.gateway = gateway
         self.outbox = Outbox(self, bound)
-        self.frames = FrameBudget(max_frames_per_s)
+        # Made by the first data frame: clients only ever ping, so most sockets never need it.
+        self.frames: FrameBudget | None = None
+        self.max_frames_per_s = max_frames_per_s
         self._flusher: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         # The heartbeat's (heartbeat.Beating). Never quiet until the socket is read (`start`
@@ -185,7 +187,11 @@ class Connection:
         than let burn our CPU."""
         now = time.monotonic()
         self.heard, self.pinged = now, 0.0
-        return message.type in _CONTROL or self.frames.allow(now)
+        if message.type in _CONTROL:
+            return True
+        if self.frames is None:
+            self.frames = FrameBudget(self.max_frames_per_s)
+        return self.frames.allow(now)
 
     async def leave(self, db: Database) -> None:
         WS_CONNECTIONS.dec()

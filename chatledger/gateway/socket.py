@@ -11,6 +11,7 @@ gateway's heartbeat loop (`heartbeat.py`) pings it when it is quiet.
 
 import asyncio
 import logging
+import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from multidict import MultiDictProxy
@@ -22,6 +23,7 @@ from chatledger.gateway.hub import GATEWAY
 from chatledger.web import responses
 from chatledger.web.auth import Unauthorized, authenticate, bearer_token
 from chatledger.web.keys import DATABASE, DIRECTORY, HISTORY, RULES, SETTINGS
+from chatledger.web.observe import observes_itself, record
 
 log = logging.getLogger(__name__)
 
@@ -58,35 +60,44 @@ def _token(request: web.Request, query: MultiDictProxy[str]) -> str:
     return bearer_token(request.headers.get("Authorization"))
 
 
+@observes_itself
 async def websocket(request: web.Request) -> web.StreamResponse:
     """The route: refused, or upgraded and served until the socket closes.
 
     The socket's whole life is parked in this one coroutine (with aiohttp's few above it):
     with thousands of idle sockets, every coroutine frame parked per socket counts, so the
-    upgrade and the start are coroutines that finish, and the read loop is here."""
-    opened = await _upgrade(request)
-    if isinstance(opened, web.StreamResponse):
-        return opened
-    connection, since = opened
-    app, ws = request.app, connection.ws
-    connection.enter()
+    upgrade and the start are coroutines that finish, the read loop is here, and so is the
+    request's access-log line and sample (the middlewares let this route through)."""
+    started = time.perf_counter()
+    status = 500  # what the client gets if something unexpected is raised
     try:
-        if await connection.start(app[DATABASE], app[HISTORY], app[RULES], since):
-            while (message := await ws.receive()).type not in _ENDED:
-                if message.type is WSMsgType.PING:
-                    await ws.pong(message.data)  # no autoping: so that pongs are seen here
-                if not connection.heard_from(message):
-                    log.warning("socket %s of %s floods frames: disconnecting", connection.id,
-                                connection.person)
-                    await connection.close(WSCloseCode.POLICY_VIOLATION, "too many frames")
-                    break
-    except ConnectionError:
-        pass  # the peer went away mid-replay: nothing to tell it
-    except Exception:
-        log.exception("socket %s failed", connection.id)
+        opened = await _upgrade(request)
+        if isinstance(opened, web.StreamResponse):
+            status = opened.status
+            return opened
+        connection, since = opened
+        app, ws = request.app, connection.ws
+        status = ws.status
+        connection.enter()
+        try:
+            if await connection.start(app[DATABASE], app[HISTORY], app[RULES], since):
+                while (message := await ws.receive()).type not in _ENDED:
+                    if message.type is WSMsgType.PING:
+                        await ws.pong(message.data)  # no autoping: so that pongs are seen here
+                    if not connection.heard_from(message):
+                        log.warning("socket %s of %s floods frames: disconnecting",
+                                    connection.id, connection.person)
+                        await connection.close(WSCloseCode.POLICY_VIOLATION, "too many frames")
+                        break
+        except ConnectionError:
+            pass  # the peer went away mid-replay: nothing to tell it
+        except Exception:
+            log.exception("socket %s failed", connection.id)
+        finally:
+            await connection.leave(app[DATABASE])
+        return ws
     finally:
-        await connection.leave(app[DATABASE])
-    return ws
+        record(request, status, time.perf_counter() - started)
 
 
 async def _upgrade(
