@@ -121,7 +121,8 @@ async def exit_status(service: Service) -> int | None:
         return service.process.poll()
 
     # 90 s, not 30: a history process told to stop under load in a fresh-clone `make test`
-    # took longer than 30 s (about one run in four; its cause is not found yet, see the notes).
+    # took longer than 30 s (about one run in four). Its cause, since fixed: the position watch
+    # (bus/healing.py) swallowed its cancellation, and the stop waited for it forever.
     # What this asserts still holds: it exits by itself, cleanly, losing nothing.
     return await eventually(status, until=lambda code: code is not None, timeout=90,
                             what="the process to exit")
