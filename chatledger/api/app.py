@@ -1,6 +1,7 @@
 """The HTTP API: routes in one visible table, and the middleware that shapes errors."""
 
 import logging
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -19,6 +20,7 @@ from chatledger.api import (
 )
 from chatledger.api.ratelimit import rate_limiter_ctx
 from chatledger.web import responses
+from chatledger.web.observe import passes_through
 from chatledger.web.responses import Handler
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,13 @@ ROUTES: list[tuple[str, str, Handler]] = [
 
 
 @web.middleware
-async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+def error_bodies(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+    if passes_through(request):  # `/ws`: raises none of these, and lives long (observe.py)
+        return handler(request)
+    return _error_bodies(request, handler)
+
+
+async def _error_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:

@@ -72,7 +72,13 @@ def to_restart(
 
 async def _position(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int | None:
     try:
-        return await asyncio.wait_for(consumer.position(partition), POSITION_TIMEOUT_S)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for, cancelled once the position has
+        # arrived but before it resumed, returns the position and drops the cancellation. This
+        # watch then never ended, and the process told to stop waited for it forever, still in
+        # its consumer group (seen when stopped in the middle of a rebalance).
+        async with asyncio.timeout(POSITION_TIMEOUT_S):
+            position: int = await consumer.position(partition)
+            return position
     except (IllegalStateError, TimeoutError, KafkaError):
         return None  # revoked by a rebalance, or no position yet: nothing to judge
 

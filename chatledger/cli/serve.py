@@ -1,6 +1,7 @@
 """`chatledger serve`: the service's roles in this process (or in workers it supervises), and
 how the process stops: gracefully on SIGTERM/SIGINT, and for certain within a deadline."""
 
+import asyncio
 import os
 import signal
 import sys
@@ -9,7 +10,7 @@ import threading
 import uvloop
 from aiohttp import web, web_runner
 
-from chatledger.platform import workers
+from chatledger.platform import task_dump, workers
 from chatledger.platform.config import Settings
 from chatledger.service import Misconfigured, create_app, prepare
 
@@ -32,7 +33,7 @@ def serve(role_list: str, worker_count: int, settings: Settings) -> int:
     app = create_app(settings, roles, listeners)
     loop = uvloop.new_event_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _stop_gracefully)
+        loop.add_signal_handler(signum, _stop_gracefully, loop)
     web.run_app(
         app,
         sock=listeners.sockets,
@@ -45,23 +46,25 @@ def serve(role_list: str, worker_count: int, settings: Settings) -> int:
     return 0
 
 
-# How long a graceful stop may take before the process ends anyway. A history process told to
-# stop in the middle of its group's rebalance has been seen never to finish its stop (about one
-# loaded `make test` in three; the cause is not found). Ending it then loses nothing: offsets are
-# committed only after their batch is done, so the next owner redoes what was in flight.
+# How long a graceful stop may take before the process ends anyway, logging what each task still
+# waits on. A backstop: a history process once never finished its stop (a task that swallowed
+# its cancellation, bus/healing.py; found from such a dump, fixed). Ending it then loses
+# nothing: offsets are committed only after their batch is done, so the next owner redoes what
+# was in flight.
 STOP_DEADLINE_S = 30.0
 
 
-def _stop_gracefully() -> None:
+def _stop_gracefully(loop: asyncio.AbstractEventLoop) -> None:
     """aiohttp's graceful stop (GracefulExit), and a watchdog that ends the process if that stop
     has not finished within STOP_DEADLINE_S."""
-    watchdog = threading.Timer(STOP_DEADLINE_S, _stop_now)
+    watchdog = threading.Timer(STOP_DEADLINE_S, _stop_now, args=(loop,))
     watchdog.daemon = True
     watchdog.start()
     raise web_runner.GracefulExit()
 
 
-def _stop_now() -> None:
+def _stop_now(loop: asyncio.AbstractEventLoop) -> None:
+    task_dump.log_tasks(loop, f"graceful stop overdue after {STOP_DEADLINE_S:.0f} s")
     sys.stderr.write(f"chatledger serve: the graceful stop took over {STOP_DEADLINE_S:.0f} s;"
                      " stopping now (nothing acknowledged is lost)\n")
     sys.stderr.flush()

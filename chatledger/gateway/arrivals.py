@@ -4,7 +4,7 @@ A reconnect storm (a gateway restarted, thousands of clients back within a secon
 otherwise cost each socket two MySQL round trips of its own on a pool of a few connections.
 The batch is whatever arrived during one turn of the event loop; each socket still gets its
 own chat's latest seq, read AFTER its `connections` row is written and after it joined its room
-(the order the no-gap recovery needs: see socket.py).
+(the order the no-gap recovery needs: see connection.py).
 
 The rows are the gateway's, under its id and a lease (ledger/connections.py): before its first
 row the gateway takes the lease, then renews it every RENEW_S and sweeps the rows of gateways

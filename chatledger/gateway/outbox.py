@@ -50,7 +50,9 @@ class Outbox:
         self._sink = sink
         self._bound = bound
         self._held: deque[tuple[int, bytes]] | None = deque()
-        self._pending: list[bytes] = []  # kept short: emptied by every flush
+        # Only while the sink holds frames back: most sockets never need one (an empty list is
+        # 56 bytes of every idle socket), and every flush lets go of it.
+        self._pending: list[bytes] | None = None
         self.sent_seq = 0
         self.overflowed = False
         self._announced = False
@@ -68,7 +70,7 @@ class Outbox:
             return True
         if seq <= self.sent_seq:
             return True
-        if len(self._pending) >= self._bound:
+        if self._pending is not None and len(self._pending) >= self._bound:
             self.overflowed = True
             return False
         self.sent_seq = seq
@@ -77,10 +79,12 @@ class Outbox:
 
     def send(self, frame: bytes) -> None:
         """A frame that is not dropped: the `connected` message, a replayed event."""
-        if self._pending or self._sink.paused:
-            if not self._pending:
-                self._sink.backlogged()
-            self._pending.append(frame)
+        pending = self._pending
+        if pending:
+            pending.append(frame)
+        elif self._sink.paused:
+            self._pending = [frame]
+            self._sink.backlogged()
         else:
             self._sink.write(frame)
 
@@ -115,12 +119,12 @@ class Outbox:
 
     def flush(self) -> bool:
         """Write everything pending as one write if the sink takes it; True when nothing waits."""
-        if self._pending and not self._sink.paused:
-            data = b"".join(self._pending)
-            self._pending.clear()
-            self._sink.write(data)
+        pending = self._pending
+        if pending and not self._sink.paused:
+            self._pending = None
+            self._sink.write(b"".join(pending))
         return not self._pending
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._pending) if self._pending is not None else 0

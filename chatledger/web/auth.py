@@ -6,6 +6,7 @@ that verified it. The person it names is looked up on every request through the 
 deleted person is refused within the Directory's `subject_cache_ttl_s`, cached token or not.
 """
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -140,7 +141,9 @@ async def authenticate(
     owner = person if chat == subject else await directory.find(chat)
     if owner is None or owner.role != "model":
         raise Unauthorized("unknown chat")
-    return Principal(person, chat)
+    # Interned: every socket of a chat keeps its principal for hours, and thousands of them
+    # would each keep their own copy of the same uuid.
+    return Principal(person, sys.intern(chat))
 
 
 def bearer_token(header: str | None) -> str:

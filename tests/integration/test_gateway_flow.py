@@ -28,7 +28,10 @@ PADDING = "x" * 4096  # 16 MB in all: several times what the socket buffers of o
 @pytest.fixture(scope="module")
 def roomy_gateway(migrated: Settings) -> Iterator[tuple[Service, Settings]]:
     prefix = f"{migrated.prefix}flow{uuid.uuid4().hex[:6]}."
-    env = {"CHATLEDGER_PREFIX": prefix, "CHATLEDGER_WS_SEND_QUEUE": str(4 * EVENTS)}
+    # The paused reader answers no ping while it does not read: with the 20 s heartbeat it was
+    # cut off (CLOSED instead of its events) when a loaded machine made the test take > 30 s.
+    env = {"CHATLEDGER_PREFIX": prefix, "CHATLEDGER_WS_SEND_QUEUE": str(4 * EVENTS),
+           "CHATLEDGER_WS_HEARTBEAT_S": "600"}
     with start_service(migrated, roles="gateway", extra_env=env) as gateway:
         yield gateway, migrated.model_copy(update={"prefix": prefix})
 

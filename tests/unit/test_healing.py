@@ -1,8 +1,10 @@
-"""The pure rules of self-healing: when a consumer is past the end, which topics are missing."""
+"""Self-healing: when a consumer is past the end, which topics are missing, and the watch's stop."""
+
+import asyncio
 
 from aiokafka import TopicPartition
 
-from chatledger.bus.healing import past_the_end, to_restart
+from chatledger.bus.healing import heal_positions, past_the_end, to_restart
 from chatledger.bus.topics import missing_topics
 from chatledger.platform.config import Settings
 
@@ -48,3 +50,36 @@ def test_a_refused_topic_creation_is_named_and_already_exists_is_fine() -> None:
     answer = [("a", 0), ("b", 36), ("c", 38, "replication factor 3 larger than brokers 1")]
     assert creation_errors(answer) == {"c": "InvalidReplicationFactorError"}
     assert creation_errors([("a", 0)]) == {}
+
+
+class AnsweringConsumer:
+    """A consumer whose positions are known at once (what `heal_positions` asks every 0.1 s)."""
+
+    def __init__(self) -> None:
+        self.partitions = [TopicPartition("t", 0)]
+        self.answered = 0
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.partitions)
+
+    def highwater(self, partition: TopicPartition) -> int:
+        return 10
+
+    async def position(self, partition: TopicPartition) -> int:
+        self.answered += 1
+        return 5
+
+
+async def test_the_position_watch_stops_when_cancelled_just_as_a_position_is_answered() -> None:
+    """Python 3.11's `asyncio.wait_for` returns the result instead of raising when it is
+    cancelled after the awaited position arrived but before it resumed: the watch then went on
+    forever, and the history process told to stop never left its group (test_membership)."""
+    consumer = AnsweringConsumer()
+    watch = asyncio.create_task(heal_positions(consumer, "test"))  # type: ignore[arg-type]
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while not consumer.answered:  # then the position is answered, and the watch not resumed
+        assert asyncio.get_running_loop().time() < deadline, "the watch never asked"
+        await asyncio.sleep(0)
+    watch.cancel()
+    await asyncio.wait([watch], timeout=2.0)
+    assert watch.cancelled()

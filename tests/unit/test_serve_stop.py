@@ -6,12 +6,12 @@ import sys
 import textwrap
 
 HANGING_STOP = textwrap.dedent("""
-    import sys, time
+    import asyncio, sys, time
     from aiohttp import web_runner
     from chatledger.cli import serve
     serve.STOP_DEADLINE_S = 0.2
     try:
-        serve._stop_gracefully()
+        serve._stop_gracefully(asyncio.new_event_loop())
     except web_runner.GracefulExit:
         pass
     time.sleep(60)  # a graceful stop that never finishes
@@ -24,6 +24,7 @@ def test_a_stop_that_hangs_ends_at_the_deadline() -> None:
                           timeout=30)
     assert done.returncode == 0, done.stderr
     assert "graceful stop took over" in done.stderr
+    assert "graceful stop overdue" in done.stderr  # what each task waited on, logged
 
 
 def test_the_signal_handler_asks_aiohttp_to_stop() -> None:
