@@ -4,10 +4,13 @@
 it is checked like the websocket's `since`: a non-negative integer, else 400 with the reason.
 """
 
+from collections.abc import Sequence
+
 import orjson
 from aiohttp import web
 
 from chatledger.api.command_routes import Rejected, principal_of
+from chatledger.history.picking import page_body
 from chatledger.history.reader import MAX_LIMIT
 from chatledger.web import responses
 from chatledger.web.keys import HISTORY
@@ -30,10 +33,8 @@ def parse_since(text: str | None) -> int | None:
     return int(text)
 
 
-def after(events: list[bytes], since: int | None) -> list[bytes]:
+def after(events: Sequence[bytes], since: int) -> list[bytes]:
     """The page's events after `since` (parsed only when asked: the page is spliced as is)."""
-    if since is None:
-        return events
     return [event for event in events if orjson.loads(event)["seq"] > since]
 
 
@@ -44,11 +45,6 @@ def parse_limit(text: str | None) -> int:
     if not 1 <= limit <= MAX_LIMIT:
         raise BadLimit(f"limit: must be an integer 1..{MAX_LIMIT}")
     return limit
-
-
-def page_body(events: list[bytes]) -> bytes:
-    """Splice the stored wire JSON into the body as is: no parse, no re-encode."""
-    return b'{"success":true,"events":[' + b",".join(events) + b"]}"
 
 
 async def get_history(request: web.Request) -> web.Response:
@@ -62,8 +58,10 @@ async def get_history(request: web.Request) -> web.Response:
     except BadLimit as exc:
         return responses.bad_params([str(exc)])
     page = await request.app[HISTORY].history(principal.chat, principal.uuid, limit)
+    # Without `since`, the body made once with the page (shared while its read is: recent.py).
+    body = page.picked.body if since is None else page_body(after(page.events, since))
     return web.Response(
-        body=page_body(after(page.events, since)),
+        body=body,
         content_type="application/json",
         headers={SOURCE_HEADER: page.source},
     )

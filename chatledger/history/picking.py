@@ -2,6 +2,7 @@
 limit. Pure: given the events (wire JSON bytes), never reads anything."""
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,26 @@ def window_start(now: datetime, window_s: float) -> str:
 
 
 Parse = Callable[[bytes], Mapping[str, Any]]
+
+
+def page_body(events: Iterable[bytes]) -> bytes:
+    """GET history's body: the stored wire JSON spliced in as is, no parse, no re-encode."""
+    return b'{"success":true,"events":[' + b",".join(events) + b"]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """A viewer's page of one read: its events (oldest first), whether the scan settled it
+    (see pick_newest) and its response body, made once. Immutable: many requests may share it."""
+
+    events: tuple[bytes, ...]
+    settled: bool
+    body: bytes
+
+    @classmethod
+    def of(cls, events: Sequence[bytes], settled: bool) -> "Picked":
+        return cls(tuple(events), settled, page_body(events))
+
 MAX_PARSED = 4096
 
 

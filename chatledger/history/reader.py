@@ -19,7 +19,7 @@ from databases import Database
 
 from chatledger.domain.wire import dumps, iso
 from chatledger.history.mirror import HistoryMirror, Marker, Snapshot
-from chatledger.history.picking import ParsedEvents, pick_visible, window_start
+from chatledger.history.picking import ParsedEvents, Picked, pick_visible, window_start
 from chatledger.history.recent import Read, RecentReads
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import HISTORY_FALLBACKS, HISTORY_MIRROR_HITS, HISTORY_REFILLS
@@ -37,8 +37,12 @@ Source = Literal["mirror", "mysql"]
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    events: list[bytes]  # wire JSON, oldest first
+    picked: Picked  # the events (wire JSON, oldest first) and the response body
     source: Source
+
+    @property
+    def events(self) -> tuple[bytes, ...]:
+        return self.picked.events
 
 
 def just_before(moment: str) -> str:
@@ -49,7 +53,8 @@ def just_before(moment: str) -> str:
 def mysql_page(
     window: Sequence[tuple[int, bytes]], viewer: str, chat: str, start: str, limit: int
 ) -> Page:
-    return Page(pick_visible([raw for _, raw in window], viewer, chat, start, limit), "mysql")
+    events = pick_visible([raw for _, raw in window], viewer, chat, start, limit)
+    return Page(Picked.of(events, True), "mysql")
 
 
 def page_read_size(limit: int) -> int:
@@ -111,13 +116,14 @@ class HistoryReader:
             start = self._window_start()
             window = await self._refill(chat, start, may_write=read is not None)
             return mysql_page(window, viewer, chat, start, limit)
-        picked, settled = read.pick(viewer, limit)
-        if settled or not read.truncated:
+        picked = read.page(viewer, limit)
+        if picked.settled or not read.truncated:
             return await self._page_or_mysql(read.marker, picked, chat, viewer, read.start, limit)
         start = self._window_start()
         snapshot = await self._snapshot(chat)
         if snapshot is not None and snapshot.marker is not None:
-            picked = pick_visible([raw for _, raw in snapshot.events], viewer, chat, start, limit)
+            events = pick_visible([raw for _, raw in snapshot.events], viewer, chat, start, limit)
+            picked = Picked.of(events, True)
             return await self._page_or_mysql(snapshot.marker, picked, chat, viewer, start, limit)
         window = await self._refill(chat, start, may_write=snapshot is not None)
         return mysql_page(window, viewer, chat, start, limit)
@@ -126,11 +132,11 @@ class HistoryReader:
         return window_start(datetime.now(UTC), self.settings.history_window_s)
 
     async def _page_or_mysql(
-        self, marker: Marker, picked: list[bytes], chat: str, viewer: str, start: str, limit: int
+        self, marker: Marker, picked: Picked, chat: str, viewer: str, start: str, limit: int
     ) -> Page:
         # A marker that does not cover the window (size-trimmed in a busy chat) still serves
         # a full page: whatever it lacks is older than the page.
-        if marker.covers_window(start) or len(picked) == limit:
+        if marker.covers_window(start) or len(picked.events) == limit:
             HISTORY_MIRROR_HITS.inc()
             return Page(picked, "mirror")
         start = self._window_start()  # read now: `start` may be a shared read's

@@ -3,9 +3,10 @@
 Every viewer of a busy chat asks for the same newest events. With CHATLEDGER_HISTORY_CACHE_MS > 0
 one Redis read of a chat serves every page of it asked within that many milliseconds of the read
 being sent (requests arriving while it is in flight join it), and what those pages share is
-worked out once per read: the parse, the window's start, and the page of a viewer who may see
-none of the private events scanned. Each page is still its viewer's own: a viewer who may see one
-of those private events gets a page picked for them by `visible_to`, as without the cache.
+worked out once per read: the parse, the window's start, and the page (its response body
+included) of a viewer who may see none of the private events scanned. Each page is still its
+viewer's own: a viewer who may see one of those private events gets a page picked for them by
+`visible_to`, as without the cache, kept for them alone (by their uuid) for the read's life.
 
 Staleness bound: a page is the one a read sent at most `cache_ms` before the request would have
 given. History already lags the ledger by the history projector's delay (Kafka to Redis); the
@@ -29,13 +30,25 @@ from typing import Any
 
 from chatledger.domain.visibility import privy, visible_to
 from chatledger.history.mirror import HistoryMirror, Marker, Newest
-from chatledger.history.picking import Parse, pick_newest, window_start
+from chatledger.history.picking import Parse, Picked, pick_newest, window_start
 
 MAX_CHATS = 1024  # reads kept (each ~2 x limit events: ~12 KB at most in a busy chat)
 STRANGER = ""  # nobody's uuid: what a stranger sees, every viewer of the chat sees
+# Pages kept per read for viewers who may see one of its private events (the model, the senders
+# of private events): a page body each, so few; past them a page is picked per request.
+MAX_OWN_PAGES = 16
 
 
-Shared = tuple[list[bytes], bool, list[Mapping[str, Any]], set[object]]
+class Shared:
+    """What a limit's pages of one read have in common: a stranger's page, the scanned events a
+    stranger may not see, and everyone who might see one of them (only they get their own)."""
+
+    __slots__ = ("privies", "stranger", "unseen")
+
+    def __init__(self, stranger: Picked, unseen: list[Mapping[str, Any]], chat: str) -> None:
+        self.stranger = stranger
+        self.unseen = unseen
+        self.privies: set[object] = set().union(*(privy(event, chat) for event in unseen))
 
 
 class Read:
@@ -47,9 +60,9 @@ class Read:
         self.newest = newest
         self.start = start
         self.parse = parse
-        # Per limit: a stranger's page, whether it settled, the scanned events a stranger may
-        # not see, and everyone who might see one of them (only they may need their own page).
         self._shared: dict[int, Shared] = {}
+        # Pages picked for one viewer, keyed by that viewer's uuid: never served to anyone else.
+        self._own: dict[tuple[int, str], Picked] = {}
 
     @property
     def marker(self) -> Marker | None:
@@ -59,24 +72,32 @@ class Read:
     def truncated(self) -> bool:
         return self.newest.truncated
 
-    def pick(self, viewer: str, limit: int) -> tuple[list[bytes], bool]:
-        """`pick_newest` of this read for `viewer` (a fresh list each call)."""
+    def page(self, viewer: str, limit: int) -> Picked:
+        """`pick_newest` of this read for `viewer`, its body made once per page, not per request.
+
+        What a stranger may see everyone may (public): a viewer who may see none of the rest of
+        the scan scans exactly as a stranger does, and gets the stranger's page; anyone else gets
+        a page picked for them alone."""
+        own = self._own.get((limit, viewer))
+        if own is not None:
+            return own
         shared = self._shared.get(limit)
         if shared is None:
             unseen: list[Mapping[str, Any]] = []
             picked, settled = pick_newest(
                 self.newest.events, STRANGER, self.chat, self.start, limit, self.parse, unseen
             )
-            privies = set().union(*(privy(event, self.chat) for event in unseen))
-            shared = self._shared[limit] = (picked, settled, unseen, privies)
-        picked, settled, unseen, privies = shared
-        # What a stranger may see everyone may (public): a viewer who may see none of the rest
-        # of the scan scans exactly as a stranger does.
-        if viewer in privies and any(visible_to(event, viewer, self.chat) for event in unseen):
-            return pick_newest(
-                self.newest.events, viewer, self.chat, self.start, limit, self.parse
-            )
-        return list(picked), settled
+            shared = self._shared[limit] = Shared(Picked.of(picked, settled), unseen, self.chat)
+        if viewer not in shared.privies or not any(
+            visible_to(event, viewer, self.chat) for event in shared.unseen
+        ):
+            return shared.stranger
+        own = Picked.of(*pick_newest(
+            self.newest.events, viewer, self.chat, self.start, limit, self.parse
+        ))
+        if len(self._own) < MAX_OWN_PAGES:
+            self._own[(limit, viewer)] = own
+        return own
 
 
 Clock = Callable[[], float]

@@ -6,9 +6,15 @@ import orjson
 import pytest
 from redis.exceptions import RedisClusterException
 
-from chatledger.api.history import BadLimit, page_body, parse_limit
+from chatledger.api.history import BadLimit, parse_limit
 from chatledger.history.mirror import SEQ_ONLY, Marker, mirror_ttl_s, parse_snapshot
-from chatledger.history.picking import ParsedEvents, pick_newest, pick_visible, window_start
+from chatledger.history.picking import (
+    ParsedEvents,
+    page_body,
+    pick_newest,
+    pick_visible,
+    window_start,
+)
 from chatledger.history.projector import HistoryProjector, group_by_chat
 from chatledger.history.reader import fill_marker, just_before
 from chatledger.platform.config import Settings

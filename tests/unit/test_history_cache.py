@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from chatledger.history.mirror import Marker, Newest
-from chatledger.history.picking import ParsedEvents, pick_newest
+from chatledger.history.picking import ParsedEvents, page_body, pick_newest
 from chatledger.history.reader import HistoryReader
 from chatledger.history.recent import Read, RecentReads
 from chatledger.platform.config import Settings
@@ -51,17 +51,11 @@ def test_a_shared_read_picks_each_viewers_page_as_their_own_read_would() -> None
         start = at(chooser.randrange(0, 30))
         read = Read(CHAT, Newest(WARM, newest_first, True), start, ParsedEvents())
         for viewer, limit in itertools.product([CHAT, *PEOPLE], (1, 5, 20)):
-            own = pick_newest(newest_first, viewer, CHAT, start, limit)
-            assert read.pick(viewer, limit) == own, (viewer, limit)
-
-
-def test_a_shared_page_is_a_fresh_list_each_time() -> None:
-    events = [orjson.dumps({"type": "message", "chat": CHAT, "is_public": True,
-                            "created_at": at(1), "seq": 1})]
-    read = Read(CHAT, Newest(WARM, events, False), at(0), ParsedEvents())
-    first, _ = read.pick(PEOPLE[0], 20)
-    first.clear()
-    assert read.pick(PEOPLE[1], 20) == (events, False)
+            own, settled = pick_newest(newest_first, viewer, CHAT, start, limit)
+            for _ in range(2):  # picked, then kept
+                page = read.page(viewer, limit)
+                assert (list(page.events), page.settled) == (own, settled), (viewer, limit)
+                assert page.body == page_body(own)
 
 
 class FakeMirror:
@@ -172,3 +166,23 @@ async def test_a_new_read_drops_expired_ones_so_memory_follows_the_chats_read_la
     await reads.newest(PEOPLE[4], 40)
     await reads.newest(PEOPLE[5], 40)
     assert len(reads) == 2
+
+
+def test_a_kept_page_goes_only_to_the_viewer_it_was_picked_for() -> None:
+    """Whoever asks first, the model's page (every private event) never reaches a stranger, nor
+    one private sender's page another's: a page kept for a viewer is kept under their uuid."""
+    ann, bob, stranger = PEOPLE[:3]
+
+    def message(seq: int, sender: str, public: bool) -> bytes:
+        return orjson.dumps({"type": "message", "id": f"e{seq}", "seq": seq, "chat": CHAT,
+                             "is_public": public, "created_at": at(seq),
+                             "from": {"uuid": sender, "name": "x", "role": "client"}})
+
+    newest_first = [message(3, bob, False), message(2, ann, False), message(1, ann, True)]
+    seen = {CHAT: [1, 2, 3], ann: [1, 2], bob: [1, 3], stranger: [1]}
+    for order in itertools.permutations(seen):
+        read = Read(CHAT, Newest(WARM, newest_first, False), at(0), ParsedEvents())
+        for viewer in order * 2:
+            page = read.page(viewer, 20)
+            assert [orjson.loads(raw)["seq"] for raw in page.events] == seen[viewer], viewer
+            assert page.body == page_body(page.events)
