@@ -206,7 +206,8 @@ class Clock:
             raise
         finally:
             book.learning = None
-        for chat in [chat for chat in book.chats if chat not in owned_due | learnt]:
+        keep = owned_due | learnt
+        for chat in [chat for chat in book.chats if chat not in keep]:
             book.drop(chat)
         for chat in chats:
             extras = extra_part(state, chat, tick_of)
