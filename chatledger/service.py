@@ -161,11 +161,13 @@ async def history_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def ledger_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    worker = LedgerWorker(settings, LedgerStore(app[DATABASE]), app[PRODUCER])
+    store = LedgerStore(app[DATABASE])
+    worker = LedgerWorker(settings, store, app[PRODUCER])
     app[LEDGER_LAG] = worker
     started = app[ROLE_LOOPS].loop("ledger")
     clock = Clock(settings, app[DATABASE], app[PRODUCER], app[PRESENCE].here_in,
                   worker.owned)
+    clock.listen(store)  # what the batches decide, the clock need not read again
     async with (
         background(_consume_commands(settings, worker, started), "ledger"),
         # What the broker lost after acknowledging it is published again (ledger/relay.py).

@@ -15,14 +15,19 @@ Minute boundaries, the 60 s request timeout, hold expiry and the 10 s disconnect
   command id once, and a tick that no longer matches the state is refused and recorded. So
   every clock may send every tick, as often as it likes.
 - Nothing is remembered that matters: what is due is read from the projection rows (`shows`,
-  `show_spies`, `holds`; pins and toy turns: `pins`, `toy_turns`, DESIGN §11) every `reload_s`,
-  so a restarted ledger, a new one after a rebalance, or one whose sends failed while the broker
-  was away sends again what is still due. Between two reads the clock wakes at the due times it
-  read, so a boundary is sent on time without a read per boundary; `reload_s` is at most half a
-  minute because nothing new falls due sooner than a minute after it appears (a show's first
-  boundary; a hold's expiry is further off; a request's timeout too, unless configured shorter
-  than `reload_s`: then it is up to `reload_s` late, and decided the same). A tick sent is not
-  sent again for `RESEND_S` (the ledger is deciding it); still due after that, it is.
+  `show_spies`, `holds`; pins and toy turns: `pins`, `toy_turns`, DESIGN §11), so a restarted
+  ledger, a new one after a rebalance, or one whose sends failed while the broker was away
+  sends again what is still due. Every `reload_s` the clock reads which chats have something
+  due; it reads the rows of a chat only when it does not know it yet (or a batch marked it,
+  `clock_book.py`), and of every chat each `full_read_s`: the ledger's committed batches tell
+  it the rest (`listen`: a boundary decided is followed by the next without a read; a thousand
+  shows' rows were read twice a second, half of the ledger's CPU). Between two reads the clock
+  wakes at the due times it knows, so a boundary is sent on time without a read per boundary;
+  `reload_s` is at most half a minute because nothing new falls due sooner than a minute after
+  it appears (a show's first boundary; a hold's expiry is further off; a request's timeout too,
+  unless configured shorter than `reload_s`: then it is up to `reload_s` late, and decided the
+  same). A tick sent is not sent again for `RESEND_S` (the ledger is deciding it); still due
+  after that, it is.
 - Each ledger's clock ticks only the chats of the commands-topic partitions its consumer owns
   now (`Owned`: the consumer's assignment, read with the rows, a chat's partition computed as
   the producer's partitioner does). The ticks of a chat can only be decided by the owner of its
@@ -52,11 +57,10 @@ and decided the same.
 """
 
 import asyncio
-import bisect
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,13 +70,12 @@ from databases import Database
 from chatledger.bus.command_codec import encode_command
 from chatledger.bus.kafka import BusUnavailable
 from chatledger.domain.commands import Tick
-from chatledger.domain.extra_ticks import extra_due_ticks
-from chatledger.domain.show_book import RUNNING
-from chatledger.domain.show_ticks import due_ticks
 from chatledger.domain.shows import DISCONNECT_S
 from chatledger.domain.state import LedgerState
+from chatledger.ledger.clock_book import DueBook, extra_part, show_part
 from chatledger.ledger.extras_store import due_chats, load_chat
 from chatledger.ledger.show_loader import chat_shows
+from chatledger.ledger.store import LedgerStore
 from chatledger.platform.config import Settings
 from chatledger.platform.redis_client import REDIS_ERRORS
 
@@ -92,6 +95,9 @@ RESEND_S = 5.0  # a tick still due this long after it was sent is sent again (a 
 PRESENCE_EVERY_S = 1.0  # how often absences are looked for (DISCONNECT_S is 10 s)
 MIN_PAUSE_S = 0.05  # boundaries a few ms apart are sent together
 FAILED_PAUSE_MAX_S = 2.0
+FULL_READ_S = 10.0  # a clock the batches teach reads every chat again this often (the bound
+# on what it may not have been taught: a decision of another ledger, `rebuild`'s repairs; well
+# inside the 30 s a minute's hold waits for its boundary)
 
 
 def failed_pause(failures: int) -> float:
@@ -104,10 +110,6 @@ def tick_of(chat: str, what: str, due: datetime) -> Tick:
     """The one command for this item: its id is the same from any clock, at any time."""
     due = due.astimezone(UTC)
     return Tick(str(uuid.uuid5(_NAMESPACE, f"{chat}/{what}/{due.isoformat()}")), chat, what, due)
-
-
-def _due_time(item: tuple[datetime, Tick]) -> datetime:
-    return item[0]
 
 
 def every_chat() -> Callable[[str], bool]:
@@ -126,13 +128,20 @@ class Clock:
         # Read the rows at least twice a minute: a new item (a show's first boundary, a new
         # hold's expiry) falls due no sooner than a minute after it appears.
         self.reload_s = min(1.0, settings.show_minute_s / 2)
-        self.known: tuple[LedgerState, list[str]] | None = None  # the rows last read
-        self.loaded_at = self.looked_at = float("-inf")  # monotonic: rows read, presence asked
-        self.items: list[tuple[datetime, Tick]] = []  # the ticks of the rows read, by due time
-        self.next_due: datetime | None = None  # the first of them still ahead
+        # Every read is in full unless the ledger's batches teach the clock (`listen`).
+        self.full_read_s = self.reload_s
+        self.book = DueBook(tick_of)  # what is known to fall due, per chat
+        self.loaded_at = self.full_at = self.looked_at = float("-inf")  # monotonic
+        self.next_due: datetime | None = None  # the first item known still ahead
         self.absent_since: dict[tuple[str, str], datetime] = {}  # (show or spy, person) -> since
         self.sent: dict[str, float] = {}  # tick id -> monotonic time it was last sent
         self.monotonic = time.monotonic
+
+    def listen(self, store: LedgerStore) -> None:
+        """Learn from `store`'s committed batches (clock_book.py): a read reads then only the
+        chats not known or marked, and all of them every FULL_READ_S."""
+        store.committed.append(self.book.learn)
+        self.full_read_s = max(self.reload_s, FULL_READ_S)
 
     async def run(self) -> None:
         failures = 0
@@ -154,33 +163,58 @@ class Clock:
         return True
 
     async def due(self, now: datetime) -> list[Tick]:
-        """The ticks due by `now` of the chats owned, from rows read at most `reload_s` ago
-        (ownership too: a tick of a partition lost since is a harmless duplicate)."""
+        """The ticks due by `now` of the chats owned, from what is known: rows read at most
+        `reload_s` ago, and the batches committed since."""
         mine = self.owned()
         if mine is None:
             self.absent_since.clear()
-            self.known, self.items, self.next_due = None, [], None
+            self.book.clear()
+            self.full_at, self.next_due = float("-inf"), None
             return []
-        if self.known is None or self.monotonic() - self.loaded_at >= self.reload_s:
-            self.known = await self.load(mine)
-            self.loaded_at = self.monotonic()
-            state, chats = self.known
-            self.items = sorted(((at, tick_of(chat, what, at)) for chat in chats
-                                 for what, at in [*due_ticks(state, chat),
-                                                   *extra_due_ticks(state, chat)]),
-                                key=_due_time)
-        state, chats = self.known
-        split = bisect.bisect_right(self.items, now, key=_due_time)
-        ticks = [tick for _, tick in self.items[:split]]
-        self.next_due = self.items[split][0] if split < len(self.items) else None
+        started = self.monotonic()
+        if started - self.full_at >= self.full_read_s:
+            await self.refresh(mine, full=True)
+            self.full_at = self.loaded_at = started
+        elif started - self.loaded_at >= self.reload_s:
+            await self.refresh(mine, full=False)
+            self.loaded_at = started
+        ticks = [tick for tick in self.book.due(now) if mine(tick.chat)]
+        self.next_due = self.book.next_due()
         if self.present is not None and self.monotonic() - self.looked_at >= PRESENCE_EVERY_S:
             self.looked_at = self.monotonic()
             try:
-                ticks += await self.disconnects(state, chats, now)
+                ticks += await self.disconnects(mine, now)
             except (RuntimeError, *REDIS_ERRORS) as exc:
                 # Presence is Redis's: its absence must not hold back the minutes and expiries.
                 log.warning("clock: presence unknown this pass: %r", exc)
         return ticks
+
+    async def refresh(self, mine: Callable[[str], bool], full: bool) -> None:
+        """Read the rows of every chat owned with something due (`full`), or of those not
+        known or marked dirty; forget the chats with nothing due any more. A chat the ledger
+        taught the clock while the read was under way keeps what it was taught (the read may
+        predate that batch's commit)."""
+        book = self.book
+        dirty, book.dirty = book.dirty, set()
+        learnt: set[str] = set()
+        book.learning = learnt
+        try:
+            skip = set() if full else book.chats.keys() - dirty
+            state, chats, owned_due = await self.load(mine, skip)
+        except BaseException:
+            book.dirty |= dirty
+            raise
+        finally:
+            book.learning = None
+        keep = owned_due | learnt
+        for chat in [chat for chat in book.chats if chat not in keep]:
+            book.drop(chat)
+        for chat in chats:
+            extras = extra_part(state, chat, tick_of)
+            if chat in learnt:
+                book.know_extras(chat, extras)
+            else:
+                book.know(chat, *show_part(state, chat, tick_of), extras)
 
     def pause(self, now: datetime) -> float:
         """Until the next due time known, or the next read of the rows, whichever is first."""
@@ -189,29 +223,30 @@ class Clock:
             left = min(left, (self.next_due - now).total_seconds())
         return max(MIN_PAUSE_S, left)
 
-    async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
+    async def load(self, mine: Callable[[str], bool], skip: Collection[str] = ()
+                   ) -> tuple[LedgerState, list[str], set[str]]:
+        """The rows of the chats owned with something due, but those in `skip`: their state,
+        the chats read, and every chat owned with something due."""
         state = LedgerState()
         async with self.database.connection() as connection, \
                 connection.raw_connection.cursor() as cur:
             await cur.execute(_DUE_CHATS)
             due = {row[0] for row in await cur.fetchall()} | set(await due_chats(cur))
-            chats = sorted(chat for chat in due if mine(chat))
+            owned_due = {chat for chat in due if mine(chat)}
+            chats = sorted(owned_due.difference(skip))
             await chat_shows(cur, state, chats)
             await load_chat(cur, state, chats)  # pins and the toy (DESIGN §11)
-        return state, chats
+        return state, chats, owned_due
 
-    async def disconnects(self, state: LedgerState, chats: list[str],
-                          now: datetime) -> list[Tick]:
+    async def disconnects(self, mine: Callable[[str], bool], now: datetime) -> list[Tick]:
         assert self.present is not None
-        shows = [show for chat in chats
-                 if (show := state.shows.current_show(chat)) is not None
-                 and show.status == RUNNING]
-        heres = await self.present([show.model for show in shows]) if shows else {}
+        shows = [show for show in self.book.running() if mine(show.chat)]
+        heres = await self.present([show.chat for show in shows]) if shows else {}
         ticks, watched = [], set()
         for show in shows:
-            here = heres.get(show.model, set())
-            people = [(f"show:{show.id}", show.client)]
-            people += [(f"spy:{spy.id}", spy.uuid) for spy in show.spies.values()]
+            here = heres.get(show.chat, set())
+            people = [(f"show:{show.show}", show.client)]
+            people += [(f"spy:{spy}", person) for spy, person in show.spies]
             for item, person in people:
                 watched.add((item, person))
                 if person in here:
@@ -219,7 +254,7 @@ class Clock:
                     continue
                 since = self.absent_since.setdefault((item, person), now)
                 if now - since >= timedelta(seconds=DISCONNECT_S):
-                    ticks.append(tick_of(show.model, f"{item}:disconnect",
+                    ticks.append(tick_of(show.chat, f"{item}:disconnect",
                                          since + timedelta(seconds=DISCONNECT_S)))
         self.absent_since = {k: v for k, v in self.absent_since.items() if k in watched}
         return ticks

@@ -9,18 +9,22 @@ rule: the chat's stream is locked first, then the accounts).
   they are read after the accounts are locked, for every client account locked: that is what
   its available balance lacks, for a tip as much as for a show. A batch whose commands never
   read an available balance (messages, settings, moderation) does not read them (`spends`).
-- Most chats have no show and no hold: `QuietChats` remembers, per process, which chats had
-  none (and their rates) at which version of their stream, so a batch that finds the stream at
-  that version once locked reads nothing of them. Why that is never stale: every change to a
+- Most batches find a chat's show state as the previous batch left it: `QuietChats` remembers,
+  per process, each chat's (its rates, and its show not ended, spies and open holds, if any) at
+  which version of its stream, so a batch that finds the stream at that version once locked
+  reads nothing of it, and decides on copies of what is remembered (a thousand shows' minute
+  ticks read three tables a batch for nothing). Why that is never stale: every change to a
   chat's show, spies, holds or rates is made by a command of the chat's stream, whose events
   move the stream's version, whichever process applies it; a version equal to the one
   remembered means none happened since. What is remembered is learnt only from batches that
-  committed (`learn`, after the commit), from the state their decisions left. `rebuild`, the
-  one writer of these rows without events, writes what the events already say, so it changes
-  them only where they were wrong: a chat is read again at least every `QUIET_MAX_AGE_S`, so
-  such a repair is seen within that time.
+  committed (`learn`, after the commit), from the state their decisions left, and copied, so
+  a batch that rolls back changes nothing of it. `rebuild`, the one writer of these rows
+  without events, writes what the events already say, so it changes them only where they were
+  wrong: a chat is read again at least every `QUIET_MAX_AGE_S`, so such a repair is seen
+  within that time.
 """
 
+import copy
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -65,10 +69,18 @@ class Quiet:
     private_rate: Decimal | None
     spy_rate: Decimal | None
     read_at: float  # monotonic: when its rows were last read
+    show: Show | None = None  # its show not ended, with its spies (a copy)
+    holds: tuple[Hold, ...] = ()  # its open holds (copies)
+
+
+def _copy_show(show: Show) -> Show:
+    copied = copy.copy(show)
+    copied.spies = {uuid: copy.copy(spy) for uuid, spy in show.spies.items()}
+    return copied
 
 
 class QuietChats:
-    """Chats with no show not ended and no open hold, at a version of their stream (above)."""
+    """Chats whose show state is known at a version of their stream (above)."""
 
     def __init__(self, limit: int = QUIET_LIMIT, max_age_s: float = QUIET_MAX_AGE_S) -> None:
         self.limit, self.max_age_s = limit, max_age_s
@@ -76,8 +88,8 @@ class QuietChats:
         self.monotonic = time.monotonic
 
     def unknown(self, state: LedgerState, chats: Sequence[str]) -> list[str]:
-        """The chats whose show state must be read; the others' rates are put in `state`
-        (its versions: the streams as locked)."""
+        """The chats whose show state must be read; the others' is put in `state` (its
+        versions: the streams as locked)."""
         left, now = [], self.monotonic()
         for chat in chats:
             quiet = self.known.get(chat)
@@ -89,6 +101,11 @@ class QuietChats:
             if quiet.private_rate is not None and quiet.spy_rate is not None:
                 state.shows.private_rates[chat] = quiet.private_rate
                 state.shows.spy_rates[chat] = quiet.spy_rate
+            if quiet.show is not None:
+                state.shows.add(_copy_show(quiet.show))
+            for hold in quiet.holds:
+                if hold.id not in state.holds.holds:
+                    state.holds.add(copy.copy(hold))
         return left
 
     def learn(self, state: LedgerState, locked: dict[str, int],
@@ -99,16 +116,18 @@ class QuietChats:
         for stream in {cmd.stream_of(c) for c in commands}:
             before = self.known.pop(stream, None)
             if stream in loaded:
-                if state.shows.current_show(stream) is None \
-                        and not state.holds.open_of_chat(stream):
-                    read = now if before is None else before.read_at  # read, or remembered
-                    self._keep(stream, Quiet(state.versions.get(stream, 0),
-                                             state.shows.private_rates.get(stream),
-                                             state.shows.spy_rates.get(stream), read))
+                show = state.shows.current_show(stream)
+                read = now if before is None else before.read_at  # read, or remembered
+                self._keep(stream, Quiet(
+                    state.versions.get(stream, 0), state.shows.private_rates.get(stream),
+                    state.shows.spy_rates.get(stream), read,
+                    None if show is None else _copy_show(show),
+                    tuple(copy.copy(hold) for hold in state.holds.open_of_chat(stream))))
             elif before is not None and before.version == locked.get(stream):
-                # Nothing of this stream's batch touches shows (not SHOW_AWARE): still quiet.
+                # Nothing of this stream's batch touches shows (not SHOW_AWARE): as it was.
                 self._keep(stream, Quiet(state.versions.get(stream, 0), before.private_rate,
-                                         before.spy_rate, before.read_at))
+                                         before.spy_rate, before.read_at, before.show,
+                                         before.holds))
 
     def _keep(self, chat: str, quiet: Quiet) -> None:
         self.known[chat] = quiet

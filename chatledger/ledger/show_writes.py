@@ -20,6 +20,14 @@ _SPY_EVENTS = frozenset({ev.SPY_STARTED, ev.SPY_ENDED, ev.SHOW_ENDED, ev.HOLD_PL
                          ev.HOLD_CAPTURED})
 
 
+def _moves_spies(event: Event) -> bool:
+    """Whether the chat's spyings' rows change: a show's own minutes (a hold placed or captured
+    for no spy) change none of them, and are most of a show's events."""
+    if event.type in (ev.HOLD_PLACED, ev.HOLD_CAPTURED):
+        return event.payload.get("spy") is not None
+    return event.type in _SPY_EVENTS
+
+
 def _updates(columns: str) -> str:
     return ", ".join(f"{c} = VALUES({c})" for c in columns.split(", "))
 
@@ -43,7 +51,7 @@ async def write_shows(upsert: Upsert, cur: Any, state: LedgerState, events: list
     await upsert("show_rates (model_uuid, private_rate, spy_rate)",
                  [(model, *rates[model]) for model in changed],
                  "private_rate = VALUES(private_rate), spy_rate = VALUES(spy_rate)")
-    await _spies(cur, state, sorted({e.stream for e in mine if e.type in _SPY_EVENTS}))
+    await _spies(cur, state, sorted({e.stream for e in mine if _moves_spies(e)}))
 
 
 async def _spies(cur: Any, state: LedgerState, chats: list[str]) -> None:

@@ -7,11 +7,12 @@ inside the transaction, in order, is `batch.py` (locks, decisions, appends); wha
 """
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from databases import Database
 
 from chatledger.domain.commands import Command
+from chatledger.domain.state import LedgerState
 from chatledger.ledger.batch import Batch, BatchResult
 from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.show_loader import QuietChats
@@ -19,6 +20,9 @@ from chatledger.platform import stages
 from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
 
 __all__ = ["BatchResult", "LedgerStore"]
+# Told after each commit: the state the batch's decisions left, the commands it decided, and
+# the whole batch (the ledger's clock learns what falls due from it: clock_book.py).
+Committed = Callable[[LedgerState, Sequence[Command], Sequence[Command]], None]
 
 _BEGIN = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; BEGIN"
 
@@ -28,6 +32,7 @@ class LedgerStore:
         self.database = database
         self.quiet = QuietChats()  # learnt from this process's committed batches alone
         self.known = KnownPeople()  # rows that never change, read by any batch
+        self.committed: list[Committed] = []
 
     async def apply_batch(self, commands: Sequence[Command]) -> BatchResult:
         return await on_conflict(
@@ -57,6 +62,8 @@ class LedgerStore:
                     await batch.writes.execute("COMMIT")
                     await batch.writes.flush()
                 self.quiet.learn(batch.state, batch.locked, batch.fresh)
+                for listener in self.committed:
+                    listener(batch.state, batch.fresh, commands)
                 return result
             except BaseException:
                 with contextlib.suppress(Exception):  # a dead connection: the pool drops it

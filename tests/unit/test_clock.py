@@ -1,7 +1,7 @@
 """The clock's pass without MySQL or Redis: what it sends, bounded presence reads, ownership."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,9 +34,13 @@ class Rows(Clock):
         super().__init__(Settings(), None, None, present,  # type: ignore[arg-type]
                          owned or clock_module.every_chat)
         self.state = state
+        self.reads: list[list[str]] = []  # the chats whose rows each load read
 
-    async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
-        return self.state, sorted(chat for chat in self.state.shows.current if mine(chat))
+    async def load(self, mine: Callable[[str], bool], skip: Collection[str] = ()
+                   ) -> tuple[LedgerState, list[str], set[str]]:
+        self.reads.append(sorted(set(self.state.shows.current).difference(skip)))
+        owned = {chat for chat in self.state.shows.current if mine(chat)}
+        return self.state, sorted(owned.difference(skip)), owned
 
 
 def test_presence_is_asked_for_every_running_show_at_once_once_a_second() -> None:
@@ -110,7 +114,8 @@ def test_a_tick_is_sent_again_only_once_resend_s_passed() -> None:
 
 def test_a_failing_pass_backs_off_instead_of_spinning() -> None:
     class Broken(Rows):
-        async def load(self, mine: Callable[[str], bool]) -> tuple[LedgerState, list[str]]:
+        async def load(self, mine: Callable[[str], bool], skip: Collection[str] = ()
+                       ) -> tuple[LedgerState, list[str], set[str]]:
             raise pymysql.err.ProgrammingError(1146, "Table 'shows' doesn't exist")
 
     assert asyncio.run(Broken(running(["chat0"]), None).one_pass()) is False
@@ -118,3 +123,78 @@ def test_a_failing_pass_backs_off_instead_of_spinning() -> None:
     pauses = [clock_module.failed_pause(n) for n in range(1, 12)]
     assert pauses == sorted(pauses) and pauses[0] > clock_module.MIN_PAUSE_S
     assert pauses[-1] == clock_module.FAILED_PAUSE_MAX_S
+
+
+def taught(chats: list[str], owned: Any = None) -> Rows:
+    """A clock the ledger's batches teach (`listen`), its monotonic time set by hand."""
+    clock = Rows(running(chats, NOW - timedelta(seconds=1)), None, owned)
+    clock.full_read_s = clock_module.FULL_READ_S
+    clock.moment = 0.0  # type: ignore[attr-defined]
+    clock.monotonic = lambda: clock.moment  # type: ignore[attr-defined]
+    return clock
+
+
+def decided(chat: str, minute: int) -> tuple[LedgerState, list[Any]]:
+    """What a batch that decided `chat`'s boundary leaves: its show at `minute`."""
+    state = running([chat], NOW - timedelta(seconds=1))  # minute 1 ended at NOW
+    show = state.shows.current_show(chat)
+    assert show is not None
+    show.minutes = minute
+    tick = tick_of(chat, f"show:s0:minute:{minute - 1}", NOW)
+    return state, [tick]
+
+
+def test_a_boundary_decided_is_followed_by_the_next_without_a_read() -> None:
+    clock = taught(["chat0"])
+    assert [t.what for t in asyncio.run(clock.due(NOW))] == ["show:s0:minute:1"]
+    clock.book.learn(*decided("chat0", 2), [])  # the batch decided minute 1
+    clock.moment = 0.3  # type: ignore[attr-defined]  # before the next read
+    assert asyncio.run(clock.due(NOW)) == []  # minute 1 is not sent again
+    assert [t.what for t in asyncio.run(clock.due(NOW + timedelta(seconds=1)))] \
+        == ["show:s0:minute:2"]
+    assert clock.reads == [["chat0"]]
+
+
+def test_between_full_reads_only_the_chats_not_known_are_read() -> None:
+    clock = taught(["chat0"])
+    asyncio.run(clock.due(NOW))
+    clock.state.shows.add(Show("s9", "chat9", "c9", "Ann", Decimal(1), 1.0, NOW, RUNNING,
+                               NOW - timedelta(seconds=1), 1))  # a show another ledger began
+    clock.moment = clock.reload_s  # type: ignore[attr-defined]
+    assert sorted(t.chat for t in asyncio.run(clock.due(NOW))) == ["chat0", "chat9"]
+    clock.moment = clock_module.FULL_READ_S  # type: ignore[attr-defined]
+    asyncio.run(clock.due(NOW))
+    assert clock.reads == [["chat0"], ["chat9"], ["chat0", "chat9"]]
+
+
+def test_what_a_batch_taught_during_a_read_is_not_undone_by_that_read() -> None:
+    class Slow(Rows):
+        async def load(self, mine: Callable[[str], bool], skip: Collection[str] = ()
+                       ) -> tuple[LedgerState, list[str], set[str]]:
+            read = await super().load(mine, skip)  # rows read before the batch committed
+            self.book.learn(*decided("chat0", 2), [])
+            return read
+
+    clock = Slow(running(["chat0"], NOW - timedelta(seconds=1)), None)
+    clock.monotonic = lambda: 0.0
+    assert asyncio.run(clock.due(NOW)) == []  # minute 1 was decided: not sent
+    assert [t.what for t in asyncio.run(clock.due(NOW + timedelta(seconds=1)))] \
+        == ["show:s0:minute:2"]
+
+
+def test_a_command_found_applied_already_has_its_chat_read_again() -> None:
+    clock = taught(["chat0", "chat1"])
+    asyncio.run(clock.due(NOW))
+    state, ticks = decided("chat0", 2)
+    clock.book.learn(state, [], ticks)  # decided elsewhere: nothing learnt, chat0 marked
+    clock.moment = clock.reload_s  # type: ignore[attr-defined]
+    asyncio.run(clock.due(NOW))
+    assert clock.reads == [["chat0", "chat1"], ["chat0"]]
+
+
+def test_a_chat_with_nothing_due_in_its_rows_is_forgotten() -> None:
+    clock = taught(["chat0", "chat1"])
+    asyncio.run(clock.due(NOW - timedelta(seconds=0.5)))
+    del clock.state.shows.current["chat1"]  # its show ended (decided by another ledger)
+    clock.moment = clock.reload_s  # type: ignore[attr-defined]
+    assert [t.chat for t in asyncio.run(clock.due(NOW))] == ["chat0"]

@@ -1,4 +1,4 @@
-"""The ledger skips the show reads of a chat only at the stream version it saw it quiet at."""
+"""The ledger skips the show reads of a chat only at the stream version it learnt it at."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -6,7 +6,7 @@ from decimal import Decimal
 from chatledger.domain import commands as cmd
 from chatledger.domain.commands import Actor
 from chatledger.domain.hold_book import Hold
-from chatledger.domain.show_book import Show
+from chatledger.domain.show_book import RUNNING, Show
 from chatledger.domain.state import LedgerState
 from chatledger.ledger.show_loader import QuietChats, spends
 
@@ -40,16 +40,48 @@ def test_a_chat_seen_quiet_is_not_read_again_at_the_same_version_only() -> None:
     assert quiet.unknown(after({CHAT: 6}), [CHAT]) == [CHAT]
 
 
-def test_a_chat_with_a_show_or_an_open_hold_is_never_remembered() -> None:
-    quiet = QuietChats()
-    state = after({CHAT: 3}, ("2", "1"))
+def busy(version: int) -> LedgerState:
+    """A chat with a running show and its minute's open hold, at `version`."""
+    state = after({CHAT: version}, ("2", "1"))
     state.holds.add(Hold("h1", CHAT, CLIENT, "Bob", Decimal(2), NOW, "show"))
-    quiet.learn(state, {CHAT: 2}, [message()])
-    assert quiet.unknown(after({CHAT: 3}), [CHAT]) == [CHAT]
-    state = after({CHAT: 3}, ("2", "1"))
-    state.shows.add(Show("s1", CHAT, CLIENT, "Bob", Decimal(2), 60.0, NOW))
-    quiet.learn(state, {CHAT: 2}, [message()])
-    assert quiet.unknown(after({CHAT: 3}), [CHAT]) == [CHAT]
+    state.shows.add(Show("s1", CHAT, CLIENT, "Bob", Decimal(2), 60.0, NOW, RUNNING, NOW, 1,
+                         hold_id="h1"))
+    return state
+
+
+def test_a_chat_with_a_show_is_remembered_and_each_batch_decides_on_copies() -> None:
+    quiet = QuietChats()
+    quiet.learn(busy(3), {CHAT: 2}, [message()])
+    first = after({CHAT: 3})
+    assert quiet.unknown(first, [CHAT]) == []
+    show, hold = first.shows.current_show(CHAT), first.holds.holds["h1"]
+    assert show is not None and show.minutes == 1 and hold.is_open
+    assert first.holds.held_by(CLIENT) == 2 and first.shows.private_rates[CHAT] == 2
+    # That batch's decisions change its state, then it rolls back: nothing remembered moved.
+    show.minutes = 2
+    first.holds.resolve("h1", "captured", "e1", Decimal(2))
+    again = after({CHAT: 3})
+    assert quiet.unknown(again, [CHAT]) == []
+    show = again.shows.current_show(CHAT)
+    assert show is not None and show.minutes == 1 and again.holds.holds["h1"].is_open
+    # Another process moved the stream on: read again.
+    assert quiet.unknown(after({CHAT: 4}), [CHAT]) == [CHAT]
+
+
+def test_what_a_batch_decided_is_remembered_as_its_decisions_left_it() -> None:
+    quiet = QuietChats()
+    state = busy(5)
+    state.holds.resolve("h1", "captured", "e1", Decimal(2))  # the minute's boundary
+    show = state.shows.current_show(CHAT)
+    assert show is not None
+    show.minutes, show.hold_id = 2, "h2"
+    state.holds.add(Hold("h2", CHAT, CLIENT, "Bob", Decimal(2), NOW, "show"))
+    quiet.learn(state, {CHAT: 4}, [message()])
+    later = after({CHAT: 5})
+    assert quiet.unknown(later, [CHAT]) == []
+    assert [hold.id for hold in later.holds.open_of_chat(CHAT)] == ["h2"]
+    show = later.shows.current_show(CHAT)
+    assert show is not None and (show.minutes, show.hold_id) == (2, "h2")
 
 
 def test_a_batch_that_does_not_read_shows_keeps_a_quiet_chat_quiet_if_it_was_current() -> None:
