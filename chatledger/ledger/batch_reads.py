@@ -6,10 +6,11 @@ The trips, in order:
    (their donors' accounts are locked too) and the show state of chats not known quiet;
 2. the accounts FOR UPDATE, then in the same trip everything that depends only on the commands:
    the chats' goals, sponsors and rules, the deleted messages named, the donor totals (the
-   sponsors' through a join on `current_sponsors`, read by the same trip) and the people not
-   known yet;
-3. the clients' open holds (their kinds come from trip 2) and the chats' extras
-   (`show_loader.py`, `extras_store.py`), the menus when a command reads one;
+   sponsors' through a join on `current_sponsors`, read by the same trip), the open holds of
+   the client accounts among those locked (`show_loader.py`), the chats' pin tiers, toy levels
+   and pins (`extras_store.py`) and the people not known yet;
+3. only when a command needs them: the toy turns (of chats with toy levels, known from trip 2)
+   and the menus;
 4. only for a ranked refund: the totals that could take the sponsor's place, then only if some
    are new: their people.
 """
@@ -50,12 +51,12 @@ class BatchLoader(StateLoader):
         refunded = self._refunded(chat_commands)
         if chat_commands:
             self._plan_chat_state(trip, chat_commands, refunded)
+        if show_loader.spends(commands):
+            show_loader.plan_open_holds(trip, state, owners)
+        extras_store.plan_for_batch(trip, state, commands)
         asked = self._plan_people(trip, set(owners) | targets)
         await trip.send(self.cur)
-        if show_loader.spends(commands):
-            clients = [owner for owner in owners if state.kinds.get(owner) == "client"]
-            await show_loader.open_holds_of(self.cur, state, clients)
-        await extras_store.load_for_batch(self.cur, state, commands)
+        await extras_store.load_turns_for_batch(self.cur, state, commands)
         await load_menus(self.cur, state, menu_chats(chat_commands))
         floors = _challenger_floors(state, refunded)
         if floors:

@@ -101,8 +101,8 @@ async def test_people_read_once_are_not_read_again(people: People, store: Ledger
 
 
 MESSAGES = 6
-TIPS = 5
-MIXED = 8  # a message's show reads and a tip's extras read
+TIPS = 3
+MIXED = 6  # a message's show reads and a tip's extras read
 
 
 async def test_queued_writes_split_where_one_round_trip_would_be_too_long(
