@@ -6,7 +6,8 @@ EXCLUSIVELY from the first statement (an insert that updates a duplicate takes a
 where `INSERT IGNORE` took a shared one that two batches could both hold and then both try to
 upgrade: a deadlock). Unique keys on `applied_commands`, `chat_events.event_id` and
 `(stream, seq)` make a duplicate application impossible even if they did not. What is read, and
-why it is current, is `state_loader.py`'s; the projection rows' SQL is `projection_writes.py`'s.
+why it is current, is `state_loader.py`'s (in which round trips: `batch_reads.py`); the
+projection rows' SQL is `projection_writes.py`'s.
 The batch's writes are queued (`write_trips.py`): the store sends them with its COMMIT.
 """
 
@@ -20,11 +21,11 @@ from typing import Any
 from chatledger.domain.commands import Command, stream_of
 from chatledger.domain.decider import CommandRefused, apply
 from chatledger.domain.events import Event
+from chatledger.ledger.batch_reads import BatchLoader
 from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
 from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.projection_writes import ProjectionWriter
 from chatledger.ledger.show_loader import QuietChats
-from chatledger.ledger.state_loader import StateLoader
 from chatledger.ledger.write_trips import QueuedWrites
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,12 @@ class BatchResult:
 
 class Batch:
     def __init__(self, cur: Any, commands: Sequence[Command],
-                 quiet: QuietChats | None = None, known: KnownPeople | None = None) -> None:
+                 quiet: QuietChats | None = None, known: KnownPeople | None = None,
+                 begin: str = "") -> None:
         self.cur = cur
+        self.begin = begin  # statements that open the transaction, sent with the first trip
         self.commands = commands
-        self.loader = StateLoader(cur, quiet=quiet, known=known)
+        self.loader = BatchLoader(cur, quiet=quiet, known=known)
         self.state = self.loader.state
         self.locked: dict[str, int] = {}  # the streams' versions once locked
         self.fresh: list[Command] = []  # the commands decided (not applied before)
@@ -77,14 +80,16 @@ class Batch:
     async def _lock_streams(self, streams: list[str], ids: list[str]) -> set[str]:
         """Lock the streams, read their versions, then which of `ids` were applied already.
 
-        One round trip (aiomysql enables multi-statements): the server runs the three in this
-        order, so the streams are locked before anything is read. `version = version` changes
-        nothing, but the duplicate's row is locked exclusively (and a new row is the inserter's
-        alone): see the module's docstring.
+        One round trip (aiomysql enables multi-statements), opening the transaction (`begin`):
+        the server runs the statements in this order, so the streams are locked before anything
+        is read. `version = version` changes nothing, but the duplicate's row is locked
+        exclusively (and a new row is the inserter's alone): see the module's docstring.
         """
         cur = self.cur
+        opening = self.begin.count(";") + 1 if self.begin else 0
         await cur.execute(
-            f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
+            (f"{self.begin}; " if self.begin else "")
+            + f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
             " ON DUPLICATE KEY UPDATE version = version;"
             f" SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
             " ORDER BY stream FOR UPDATE;"
@@ -92,7 +97,8 @@ class Batch:
             f" WHERE command_id IN ({placeholders(len(ids))})",
             [value for stream in streams for value in (stream, 0)] + streams + ids,
         )
-        await cur.nextset()
+        for _ in range(opening + 1):
+            await cur.nextset()
         self.state.versions = {stream: int(version) for stream, version in await cur.fetchall()}
         self.locked = dict(self.state.versions)
         await cur.nextset()

@@ -32,6 +32,7 @@ from chatledger.ledger.extras_rows import (
     turn_of_row,
     typed,
 )
+from chatledger.ledger.read_trips import Fold, ReadTrip
 
 # The commands whose decision reads a chat's pins or toy: a pin, a tip (its toy turn), the
 # settings (tiers, levels), a ban (the buyer's pins), a deletion (of a pin), a refund (a turn
@@ -43,16 +44,30 @@ TOY_COLUMNS: Final = ", ".join(f.name for f in fields(ToyRow))
 Upsert = Callable[[str, list[tuple[Any, ...]], str], Awaitable[None]]
 
 
-async def load_for_batch(cur: Any, state: LedgerState, commands: Iterable[cmd.Command]) -> None:
+def plan_for_batch(trip: ReadTrip, state: LedgerState, commands: Iterable[cmd.Command]) -> None:
+    """The reads that depend on the commands alone: the chats' tiers and levels, and the pins of
+    the chats whose pins a command other than a tip reads. The toy turns: `load_turns_for_batch`,
+    once the levels are known."""
+    chats, busy = _aware_chats(commands)
+    if chats:
+        trip.add(*_settings_read(state, chats))
+    if busy:
+        trip.add(*_pins_read(state, busy))
+
+
+async def load_turns_for_batch(cur: Any, state: LedgerState,
+                               commands: Iterable[cmd.Command]) -> None:
+    """The toy turns of the chats a command other than a tip reads, and of those with toy
+    levels (read by `plan_for_batch`'s trip)."""
+    chats, busy = _aware_chats(commands)
+    await load_turns(cur, state, sorted(set(busy) | {
+        chat for chat in chats if state.extras.toy_levels.get(chat)}))
+
+
+def _aware_chats(commands: Iterable[cmd.Command]) -> tuple[list[str], list[str]]:
     aware = [c for c in commands if isinstance(c, EXTRAS_AWARE)]
-    chats = sorted({c.chat for c in aware})
-    if not chats:
-        return
-    await load_settings(cur, state, chats)
-    busy = sorted({c.chat for c in aware if not isinstance(c, cmd.Donate)})
-    toy_chats = sorted(set(busy) | {chat for chat in chats if state.extras.toy_levels.get(chat)})
-    await load_pins(cur, state, busy)
-    await load_turns(cur, state, toy_chats)
+    return (sorted({c.chat for c in aware}),
+            sorted({c.chat for c in aware if not isinstance(c, cmd.Donate)}))
 
 
 async def load_chat(cur: Any, state: LedgerState, chats: Sequence[str]) -> None:
@@ -62,41 +77,58 @@ async def load_chat(cur: Any, state: LedgerState, chats: Sequence[str]) -> None:
     await load_turns(cur, state, chats)
 
 
+Read = tuple[str, list[Any], Fold]
+
+
 async def load_settings(cur: Any, state: LedgerState, chats: Sequence[str]) -> None:
-    if not chats:
-        return
-    await cur.execute(
-        "SELECT model_uuid, pin_tiers, toy_levels FROM chat_extras"
-        f" WHERE model_uuid IN ({placeholders(len(chats))})", list(chats))
-    for model, tiers, levels in await cur.fetchall():
-        fold_extras_row(state, model, ExtrasRow(tiers, levels))
+    await _load(cur, _settings_read(state, chats) if chats else None)
 
 
 async def load_pins(cur: Any, state: LedgerState, chats: Sequence[str]) -> None:
-    await _load_lineup(cur, chats, "pins", "pin_id", PIN_COLUMNS, state.extras.pin_lineup,
-                       lambda key, rest: pin_of_row(key, typed(PinRow, rest)))
+    await _load(cur, _pins_read(state, chats) if chats else None)
 
 
 async def load_turns(cur: Any, state: LedgerState, chats: Sequence[str]) -> None:
-    await _load_lineup(cur, chats, "toy_turns", "donation_id", TOY_COLUMNS,
-                       state.extras.toy_lineup,
-                       lambda key, rest: turn_of_row(key, typed(ToyRow, rest)))
+    await _load(cur, _lineup_read(chats, "toy_turns", "donation_id", TOY_COLUMNS,
+                                  state.extras.toy_lineup,
+                                  lambda key, rest: turn_of_row(key, typed(ToyRow, rest)))
+                if chats else None)
 
 
-async def _load_lineup(
-    cur: Any, chats: Sequence[str], table: str, key: str, columns: str, lineup: Lineup[Item],
+async def _load(cur: Any, read: Read | None) -> None:
+    if read is not None:
+        trip = ReadTrip()
+        trip.add(*read)
+        await trip.send(cur)
+
+
+def _settings_read(state: LedgerState, chats: Sequence[str]) -> Read:
+    def fold(rows: Iterable[Sequence[Any]]) -> None:
+        for model, tiers, levels in rows:
+            fold_extras_row(state, model, ExtrasRow(tiers, levels))
+
+    return ("SELECT model_uuid, pin_tiers, toy_levels FROM chat_extras"
+            f" WHERE model_uuid IN ({placeholders(len(chats))})", list(chats), fold)
+
+
+def _pins_read(state: LedgerState, chats: Sequence[str]) -> Read:
+    return _lineup_read(chats, "pins", "pin_id", PIN_COLUMNS, state.extras.pin_lineup,
+                        lambda key, rest: pin_of_row(key, typed(PinRow, rest)))
+
+
+def _lineup_read(
+    chats: Sequence[str], table: str, key: str, columns: str, lineup: Lineup[Item],
     of_row: Callable[[str, list[Any]], Item],
-) -> None:
+) -> Read:
     """The chats' items queued or on, in their chat's order; one already in the state stays."""
-    if not chats:
-        return
-    await cur.execute(
-        f"SELECT {key}, {columns} FROM {table} WHERE model_uuid IN"
-        f" ({placeholders(len(chats))}) AND status IN (%s, %s) ORDER BY seq",
-        [*chats, QUEUED, lineup.on_status])
-    for found, *rest in await cur.fetchall():
-        if found not in lineup.all:
-            lineup.add(of_row(found, rest))
+    def fold(rows: Iterable[Sequence[Any]]) -> None:
+        for found, *rest in rows:
+            if found not in lineup.all:
+                lineup.add(of_row(found, rest))
+
+    return (f"SELECT {key}, {columns} FROM {table} WHERE model_uuid IN"
+            f" ({placeholders(len(chats))}) AND status IN (%s, %s) ORDER BY seq",
+            [*chats, QUEUED, lineup.on_status], fold)
 
 
 async def due_chats(cur: Any) -> list[str]:

@@ -37,6 +37,7 @@ from chatledger.domain.hold_book import Hold
 from chatledger.domain.show_book import ENDED, Show, Spy
 from chatledger.domain.state import LedgerState
 from chatledger.ledger.event_rows import placeholders
+from chatledger.ledger.read_trips import ReadTrip
 
 # The commands whose decision reads a chat's show: a message (private during a show), settings
 # (the rates), and the show's own commands.
@@ -185,9 +186,17 @@ async def _spies(cur: Any, shows: list[Show]) -> None:
                                          hold)
 
 
-async def open_holds_of(cur: Any, state: LedgerState, clients: Sequence[str]) -> None:
-    """Every open hold of these clients (their accounts locked), in any chat."""
-    await _holds(cur, state, "client_uuid", clients)
+def plan_open_holds(trip: ReadTrip, state: LedgerState, owners: Sequence[str]) -> None:
+    """Every open hold, in any chat, of those of these owners whose account is a client's: read
+    in the trip that locks their accounts, after them (`batch_reads.py`)."""
+    if not owners:
+        return
+    trip.add(
+        f"SELECT {_HOLD_COLUMNS} FROM holds WHERE client_uuid IN (SELECT owner_uuid FROM"
+        f" accounts WHERE kind = 'client' AND owner_uuid IN ({placeholders(len(owners))}))"
+        " AND status = 'open'",
+        list(owners), lambda rows: _fold_holds(state, rows),
+    )
 
 
 async def _holds(cur: Any, state: LedgerState, column: str, owners: Sequence[str]) -> None:
@@ -198,8 +207,11 @@ async def _holds(cur: Any, state: LedgerState, column: str, owners: Sequence[str
         " AND status = 'open'",
         list(owners),
     )
-    for hold_id, model, client, name, amount, expires, purpose, status, captured, by in \
-            await cur.fetchall():
+    _fold_holds(state, await cur.fetchall())
+
+
+def _fold_holds(state: LedgerState, rows: Iterable[Sequence[Any]]) -> None:
+    for hold_id, model, client, name, amount, expires, purpose, status, captured, by in rows:
         if hold_id not in state.holds.holds:
             state.holds.add(Hold(hold_id, model, client, name, Decimal(amount),
                                  utc(expires) or expires, purpose, status, captured, by))

@@ -48,12 +48,8 @@ class LedgerStore:
             raw = connection.raw_connection
             try:
                 async with raw.cursor() as cur:
-                    # One round trip (aiomysql enables multi-statements); the BEGIN's own result
-                    # is read here, so an error in it is raised before the batch starts.
-                    await cur.execute(_BEGIN)
-                    while await cur.nextset():
-                        pass
-                    batch = Batch(cur, commands, self.quiet, self.known)
+                    # The BEGIN goes with the batch's first statements, in one round trip.
+                    batch = Batch(cur, commands, self.quiet, self.known, begin=_BEGIN)
                     result = await batch.run()
                     if stages.ON:
                         stages.mark("ledger_decided")
