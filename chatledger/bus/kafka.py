@@ -6,7 +6,6 @@ spread differently from then on.
 """
 
 import asyncio
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -18,10 +17,9 @@ from aiokafka import (
     ConsumerRebalanceListener,
 )
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import murmur2
 from aiokafka.protocol.metadata import MetadataRequest
 
-from chatledger.bus.partitioner import MAX_KEYS, CachedPartitioner
+from chatledger.bus.partitioner import CachedPartitioner, partition_of
 from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.platform.config import Settings
 from chatledger.platform.retrying import until_available
@@ -135,18 +133,6 @@ class TopicCheckedProducer(AIOKafkaProducer):  # type: ignore[misc]
 
 def _closed_while_sending() -> TopicsNotConfirmed:
     return TopicsNotConfirmed("a connection closed while sending: the ack proves nothing")
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition the producer's default partitioner gives a record keyed by `key`."""
-    return _hash(key) % partitions
-
-
-@functools.lru_cache(maxsize=MAX_KEYS)
-def _hash(key: str) -> int:
-    """murmur2 is pure Python (tens of µs): the ledger's clock asks for each chat it ticks on
-    every pass, its relay and publisher for each event."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF)
 
 
 async def send_keyed(

@@ -37,7 +37,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from databases import Database
 
-from chatledger.bus.kafka import BusUnavailable, partition_of, started_client
+from chatledger.bus.kafka import BusUnavailable, started_client
+from chatledger.bus.partitioner import partition_of
 from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.domain.events import Event
 from chatledger.ledger.event_rows import EVENT_COLUMNS, row_to_event

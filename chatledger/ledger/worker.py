@@ -21,7 +21,8 @@ from aiokafka.errors import IllegalStateError
 from chatledger.bus.command_codec import UndecodableCommand, decode_command
 from chatledger.bus.consume import Batch, Finish, Handover, consume, nothing_left
 from chatledger.bus.healing import assigned_highwater
-from chatledger.bus.kafka import partition_of, send_keyed
+from chatledger.bus.kafka import send_keyed
+from chatledger.bus.partitioner import partition_of
 from chatledger.bus.stage_stamps import Stamps, command_stamps, stamped
 from chatledger.domain.commands import Command
 from chatledger.domain.events import Event

@@ -9,7 +9,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from chatledger.bus.batched_send import BatchedSender
-from chatledger.bus.kafka import BusUnavailable, TopicCheckedProducer, partition_of
+from chatledger.bus.kafka import BusUnavailable, TopicCheckedProducer
+from chatledger.bus.partitioner import partition_of
 from chatledger.bus.topics import ensure_topics
 from chatledger.platform import stages
 from chatledger.platform.config import Settings

@@ -7,7 +7,8 @@ from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from chatledger.bus.kafka import TopicCheckedProducer, partition_of, send_keyed
+from chatledger.bus.kafka import TopicCheckedProducer, send_keyed
+from chatledger.bus.partitioner import partition_of
 from chatledger.bus.topics import ensure_topics
 from chatledger.platform.config import Settings
 

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from databases import Database
 
-from chatledger.bus.kafka import partition_of
+from chatledger.bus.partitioner import partition_of
 from chatledger.bus.topics import ensure_topics
 from chatledger.domain import events as ev
 from chatledger.domain.events import Event
