@@ -140,7 +140,7 @@ async def test_a_killed_master_degrades_history_and_presence_and_nothing_500s(
             return int(await cluster.zcount(key, 1, "+inf"))
 
         await eventually(refilled, until=lambda n: n >= 1,
-                         timeout=30, what="the mirror refilled on the node that came back")
+                         what="the mirror refilled on the node that came back")
 
 
 async def _post(http: aiohttp.ClientSession, who: Someone, text: str, expect: int = 0) -> int:
