@@ -19,9 +19,22 @@ from typing import Any
 
 from aiomysql.cursors import RE_INSERT_VALUES
 from pymysql.constants import SERVER_STATUS
-from pymysql.converters import escape_string
 
-_escape_string: Callable[[str], str] = escape_string  # typed: pymysql's is not
+# pymysql's `escape_string` table: a backslash before each of these (NUL and ^Z spelt 0 and Z).
+_ESCAPES = (("\\", "\\\\"), ("\0", "\\0"), ("\n", "\\n"), ("\r", "\\r"), ("\x1a", "\\Z"),
+            ('"', '\\"'), ("'", "\\'"))
+
+
+def quoted(text: str) -> str:
+    """`"'" + pymysql.converters.escape_string(text) + "'"`, the same characters: its
+    `str.translate` through a table of two-character strings looks every character up one by
+    one (~5x slower on an event's JSON payload); most strings (uuids) need no escape at all,
+    which `in` finds at C speed. The backslash goes first, so no escape is escaped again."""
+    if ('"' in text or "'" in text or "\\" in text or "\n" in text or "\r" in text
+            or "\0" in text or "\x1a" in text):
+        for char, escaped in _ESCAPES:
+            text = text.replace(char, escaped)
+    return "'" + text + "'"
 
 
 def literal_of(connection: Any) -> Callable[[Any], str]:
@@ -35,7 +48,7 @@ def literal_of(connection: Any) -> Callable[[Any], str]:
     def literal(value: Any) -> str:
         kind = type(value)
         if kind is str:
-            return "'" + _escape_string(value) + "'"
+            return quoted(value)
         if kind is int:
             return str(value)
         if value is None:
