@@ -26,7 +26,7 @@ from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholde
 from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.projection_writes import ProjectionWriter
 from chatledger.ledger.show_loader import QuietChats
-from chatledger.ledger.write_trips import QueuedWrites
+from chatledger.ledger.write_trips import QueuedWrites, mogrified
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ class Batch:
         """
         cur = self.cur
         opening = self.begin.count(";") + 1 if self.begin else 0
-        await cur.execute(
+        await cur.execute(mogrified(
+            cur,
             (f"{self.begin}; " if self.begin else "")
             + f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
             " ON DUPLICATE KEY UPDATE version = version;"
@@ -96,7 +97,7 @@ class Batch:
             " SELECT command_id FROM applied_commands"
             f" WHERE command_id IN ({placeholders(len(ids))})",
             [value for stream in streams for value in (stream, 0)] + streams + ids,
-        )
+        ))
         for _ in range(opening + 1):
             await cur.nextset()
         self.state.versions = {stream: int(version) for stream, version in await cur.fetchall()}

@@ -11,6 +11,8 @@ the whole trip is back.
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from chatledger.ledger.write_trips import mogrified
+
 Fold = Callable[[Sequence[Sequence[Any]]], None]
 
 
@@ -31,7 +33,7 @@ class ReadTrip:
             return
         statements, values, folds = self.statements, self.values, self.folds
         self.statements, self.values, self.folds = [], [], []
-        await cur.execute("; ".join(statements), values)
+        await cur.execute(mogrified(cur, "; ".join(statements), values))
         results = [await cur.fetchall()]
         for _ in folds[1:]:
             await cur.nextset()

@@ -68,6 +68,12 @@ def literal_of(connection: Any) -> Callable[[Any], str]:
     return literal
 
 
+def mogrified(cur: Any, sql: str, values: Sequence[Any]) -> str:
+    """`sql` with `values` in it, as `cur.execute(sql, values)` would send it (a list of values),
+    at `literal_of`'s cost: for the batch's reads, which name hundreds of uuids."""
+    return sql % tuple(map(literal_of(cur.connection), values))
+
+
 class QueuedWrites:
     """Takes a cursor's `execute` and `executemany` (for statements without results)."""
 
