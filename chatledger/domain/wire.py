@@ -37,6 +37,21 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+_last_spelt: tuple[datetime, str] | None = None
+
+
+def _created_at(moment: datetime) -> str:
+    """`iso(moment)`, remembered for the last moment: a ledger batch's events share one `now`
+    (the very object: an equal moment in another zone would be spelt otherwise)."""
+    global _last_spelt
+    last = _last_spelt
+    if last is not None and last[0] is moment:
+        return last[1]
+    spelt = iso(moment)
+    _last_spelt = (moment, spelt)
+    return spelt
+
+
 def event_to_wire(event: Event) -> dict[str, Any]:
     """The same shape on the websocket and in history."""
     wire: dict[str, Any] = {
@@ -46,7 +61,7 @@ def event_to_wire(event: Event) -> dict[str, Any]:
         "chat": event.stream,
         "is_public": event.is_public,
         "from": _actor(event.actor) if event.actor else None,
-        "created_at": iso(event.created_at),
+        "created_at": _created_at(event.created_at),
     }
     if event.amount is not None:
         wire["sum"] = money(event.amount)

@@ -1,7 +1,8 @@
 """The wire form (DESIGN §5) from events that hold facts, and the row codec that stores them."""
 
 import uuid
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import orjson
@@ -13,7 +14,7 @@ from chatledger.domain.commands import Actor, AddGoal, Donate
 from chatledger.domain.decider import apply
 from chatledger.domain.events import Event, event_id_for
 from chatledger.domain.state import ZERO, LedgerState
-from chatledger.domain.wire import event_to_wire, money
+from chatledger.domain.wire import event_to_wire, iso, money
 from chatledger.ledger.event_rows import event_to_row, row_to_event
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
@@ -91,3 +92,34 @@ def test_event_ids_are_exactly_the_rfc_4122_uuid5(command_id: str, index: int) -
     namespace = uuid.UUID("6f1c2d4e-9a57-4b8e-8f0a-2c3e5d7b9a11")  # as first shipped
     expected = uuid.uuid5(namespace, f"{command_id}/{index}")
     assert event_id_for(command_id, index) == str(expected)
+
+
+def test_equal_moments_in_other_zones_are_spelt_as_their_own() -> None:
+    """The wire remembers the last `created_at` it spelt: by identity, never by equality."""
+    event = a_goal_then_a_tip()[0]
+    there = NOW.astimezone(timezone(timedelta(hours=2)))
+    assert there == NOW
+    spelt = [event_to_wire(replace(event, created_at=moment))["created_at"]
+             for moment in (NOW, there, NOW)]
+    assert spelt == [iso(NOW), iso(there), iso(NOW)]
+    assert spelt[0] != spelt[1]
+
+
+@given(st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5),
+              st.decimals(allow_nan=False, allow_infinity=False, places=2)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["sum", "amount", "name", "goals", "x"]), inner,
+                        max_size=4)),
+    max_leaves=12))
+def test_map_money_converts_every_money_field_at_any_depth(payload: object) -> None:
+    def naive(value: object) -> object:  # the rule, spelt as plainly as it reads
+        if isinstance(value, dict):
+            return {key: f"<{item}>" if key in ev.MONEY_FIELDS and item is not None
+                    else naive(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [naive(item) for item in value]
+        return value
+
+    assert ev.map_money(payload, lambda item: f"<{item}>") == naive(payload)
