@@ -12,6 +12,7 @@ the topic in seq order), and commit their offsets in order, each only after its 
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -154,8 +155,9 @@ def _observe(commands: list[Command], result: BatchResult, started: float) -> No
     LEDGER_BATCH_SIZE.observe(len(commands))
     LEDGER_BATCH_DURATION.observe(elapsed)
     LEDGER_COMMANDS.inc(len(commands))
-    for event in events:
-        EVENTS_PUBLISHED.labels(event.type).inc()
+    # Counted by type first: a metric's `labels()` costs more than the counting (~1.6 µs each).
+    for type_, published in Counter(event.type for event in events).items():
+        EVENTS_PUBLISHED.labels(type_).inc(published)
     # One line per batch with every id in it: the way to follow a command from its POST (the
     # access log's command_id) to the events it produced.
     log.info(
