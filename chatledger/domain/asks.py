@@ -36,13 +36,19 @@ BANNED = "banned"
 MAX_MUTE_SECONDS = 86_400
 MONEY_SETTINGS = ("min_donation", "private_rate", "spy_rate")
 SETTINGS_FIELDS = (*MONEY_SETTINGS, "pin_tiers", "toy_levels")  # what POST /chat/settings sets
+# The kinds of command the rules below tell apart, as tuples made once: `A | B` in a call builds
+# a new union each time (the ledger asks these of every command it decides).
+_MONEY_MOVES = (Deposit, Payout)
+_UNACTED = (Refund, Tick)  # no actor: a refund is the operator's, a tick the clock's
+_MODEL_ONLY = (ChangeSettings, MuteViewer, BanViewer, UnbanViewer)
+_SPOKEN = (PostMessage, PinMessage)
 
 
 def refusal(command: Command) -> Refusal | None:
     """The rules that need no state: who may do what, and sums above zero."""
-    if isinstance(command, Deposit | Payout):
+    if isinstance(command, _MONEY_MOVES):
         return None if command.amount > ZERO else Refusal("the amount must be positive")
-    if isinstance(command, Refund | Tick):
+    if isinstance(command, _UNACTED):
         return None
     actor = command.actor
     if actor.role == "model" and actor.uuid != command.chat:
@@ -61,7 +67,7 @@ def refusal(command: Command) -> Refusal | None:
             return Refusal("only the model sets goals", forbidden=True)
         if command.require_sum <= ZERO:
             return Refusal("require_sum: a goal needs a positive sum")
-    if isinstance(command, ChangeSettings | MuteViewer | BanViewer | UnbanViewer):
+    if isinstance(command, _MODEL_ONLY):
         return _model_only_refusal(command)
     if isinstance(command, SetMenu):
         return menu_refusal(command)
@@ -104,7 +110,7 @@ def recipient_refusal(command: PostMessage, recipient_kind: str | None) -> Refus
 
 def speaks(command: Command) -> bool:
     """What a mute silences: a message, or a donation's text (a plain tip still passes)."""
-    return isinstance(command, PostMessage | PinMessage) or (
+    return isinstance(command, _SPOKEN) or (
         isinstance(command, Donate) and command.text is not None
     )
 

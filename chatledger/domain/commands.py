@@ -217,10 +217,11 @@ ChatCommand = (
     | PinMessage
 )
 Command = ChatCommand | Refund | Deposit | Payout | Tick
+_ACCOUNT_COMMANDS = (Deposit, Payout)  # made once: `A | B` in a call builds a union each time
 
 
 def stream_of(command: Command) -> str:
     """The stream a command's events append to: the chat, or the account for money in/out."""
-    if isinstance(command, Deposit | Payout):
+    if isinstance(command, _ACCOUNT_COMMANDS):
         return command.account
     return command.chat

@@ -19,7 +19,8 @@ ANONYMOUS_ACTOR: dict[str, Any] = {"uuid": None, "name": "anonymous", "role": "c
 
 def money(amount: Decimal | str) -> str:
     """A sum on the wire: always two decimals ("15.50"), never a float."""
-    return f"{Decimal(amount):.2f}"
+    # A Decimal as it is (the copy `Decimal()` makes has the same digits and exponent).
+    return format(amount if type(amount) is Decimal else Decimal(amount), ".2f")
 
 
 def _default(value: object) -> object:
