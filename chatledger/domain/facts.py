@@ -47,20 +47,10 @@ class Facts:
         **payload: Any,
     ) -> None:
         index = len(self.events)
-        self.events.append(
-            Event(
-                event_id=event_id_for(self.command_id, index),
-                command_id=self.command_id,
-                stream=self.stream,
-                seq=self.version + index + 1,
-                type=type_,
-                actor=actor,
-                is_public=is_public,
-                amount=amount,
-                created_at=self.now,
-                payload=payload,
-            )
-        )
+        self.events.append(Event(  # positional (Event's field order): keywords cost ~15% more
+            event_id_for(self.command_id, index), self.command_id, self.stream,
+            self.version + index + 1, type_, actor, is_public, amount, self.now, payload,
+        ))
 
     def next_id(self) -> str:
         """The id the next event added gets (a pin's id is its message_pinned's)."""

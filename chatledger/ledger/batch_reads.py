@@ -31,6 +31,9 @@ from chatledger.ledger.state_loader import MODERATION, SPEECH, StateLoader, rule
 
 ChatScoped = ChatCommand | Refund | cmd.Tick
 _TOTALS = "SELECT model_uuid, client_uuid, total FROM donor_totals"
+# Made once, not per command (`A | B` in a call builds a union each time).
+_ACCOUNT_COMMANDS = (cmd.Deposit, cmd.Payout)
+_MOVES_TOTALS = (cmd.Donate, Refund)  # what moves a donor total, or compares one with a sponsor's
 
 
 class BatchLoader(StateLoader):
@@ -43,7 +46,7 @@ class BatchLoader(StateLoader):
         await show_loader.chat_shows(self.cur, state, unknown)  # before the locks too
         owners = sorted(_owners(commands, state.donations) | show_loader.owners(state, shows))
         chat_commands: list[ChatScoped] = [
-            c for c in commands if not isinstance(c, cmd.Deposit | cmd.Payout)
+            c for c in commands if not isinstance(c, _ACCOUNT_COMMANDS)
         ]
         targets = {c.client for c in chat_commands if isinstance(c, MODERATION)}
         trip = ReadTrip()
@@ -104,7 +107,7 @@ class BatchLoader(StateLoader):
         """
         pairs = {(c.chat, c.actor.uuid) for c in commands if isinstance(c, cmd.Donate)}
         pairs |= {(d.model, d.donor.uuid) for d in refunded}
-        money = sorted({c.chat for c in commands if isinstance(c, cmd.Donate | Refund)})
+        money = sorted({c.chat for c in commands if isinstance(c, _MOVES_TOTALS)})
         parts: list[str] = []
         values: list[Any] = []
         if pairs:
@@ -180,7 +183,7 @@ def _owners(commands: Iterable[Command], donations: dict[str, Donation]) -> set[
     """The accounts a batch locks: every one whose money it may move (or that must exist)."""
     owners: set[str] = set()
     for command in commands:
-        if isinstance(command, cmd.Deposit | cmd.Payout):
+        if isinstance(command, _ACCOUNT_COMMANDS):
             owners.add(command.account)
         elif isinstance(command, cmd.Tick):  # a tick's clients: show_loader.owners
             owners.add(command.chat)
