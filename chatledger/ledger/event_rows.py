@@ -4,7 +4,7 @@ Used by the ledger's store (writes), and by history, rebuild and audit (reads).
 """
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -85,5 +85,20 @@ def event_to_row(event: Event) -> tuple[Any, ...]:
         event.is_public,
         event.amount,
         dumps(event.payload).decode(),
-        event.created_at.replace(tzinfo=None),
+        _naive(event.created_at),
     )
+
+
+_last_naive: tuple[datetime, datetime] | None = None
+
+
+def _naive(moment: datetime) -> datetime:
+    """`moment.replace(tzinfo=None)`, remembered for the last moment: a batch's events share one
+    `now` (the very object; an equal moment in another zone has other fields)."""
+    global _last_naive
+    last = _last_naive
+    if last is not None and last[0] is moment:
+        return last[1]
+    naive = moment.replace(tzinfo=None)
+    _last_naive = (moment, naive)
+    return naive

@@ -44,11 +44,17 @@ def literal_of(connection: Any) -> Callable[[Any], str]:
     if connection.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
         return escape  # quotes doubled, not backslashed: left to the driver
     moments: dict[datetime, str] = {}  # a batch's events share their created_at
+    # A batch's rows repeat most of their strings (each event's chat, type and author; each
+    # command id in its events and in applied_commands): each is spelt once per batch.
+    strings: dict[str, str] = {}
 
     def literal(value: Any) -> str:
         kind = type(value)
         if kind is str:
-            return quoted(value)
+            spelt = strings.get(value)
+            if spelt is None:
+                spelt = strings[value] = quoted(value)
+            return spelt
         if kind is int:
             return str(value)
         if value is None:

@@ -123,3 +123,11 @@ def test_map_money_converts_every_money_field_at_any_depth(payload: object) -> N
         return value
 
     assert ev.map_money(payload, lambda item: f"<{item}>") == naive(payload)
+
+
+def test_a_rows_created_at_is_its_own_moment_made_naive() -> None:
+    """The row codec remembers the last moment it made naive: by identity, never by equality."""
+    event = a_goal_then_a_tip()[0]
+    there = NOW.astimezone(timezone(timedelta(hours=2)))
+    naive = [event_to_row(replace(event, created_at=moment))[-1] for moment in (NOW, there, NOW)]
+    assert naive == [NOW.replace(tzinfo=None), there.replace(tzinfo=None), NOW.replace(tzinfo=None)]

@@ -1,10 +1,12 @@
-"""The ledger's queued writes spell a string as the driver would (`write_trips.quoted`)."""
+"""The ledger's queued writes spell values as the driver would (`write_trips.literal_of`)."""
+
+from datetime import datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
-from pymysql.converters import escape_string
+from pymysql.converters import escape_item, escape_string
 
-from chatledger.ledger.write_trips import quoted
+from chatledger.ledger.write_trips import QueuedWrites, quoted
 
 # Every character the driver escapes, among plain and non-ASCII ones.
 _TRICKY = st.text(st.sampled_from("\\\0\n\r\x1a\"'ab-{}:é😀 "), max_size=40)
@@ -17,3 +19,34 @@ def test_a_string_is_quoted_exactly_as_the_driver_escapes_it(text: str) -> None:
 
 def test_an_escape_is_not_escaped_again() -> None:
     assert quoted("a\\'b\n\"\0\x1a") == "'a\\\\\\'b\\n\\\"\\0\\Z'"
+
+
+class _Connection:
+    """What `literal_of` asks of aiomysql's connection: backslash escapes, and its `escape`."""
+
+    server_status = 0
+
+    @staticmethod
+    def escape(value: object) -> str:
+        return str(escape_item(value, "utf8mb4"))
+
+
+class _Cursor:
+    connection = _Connection()
+    max_stmt_length = 1024 * 1024
+
+
+_VALUES = st.one_of(
+    st.sampled_from(["chat-1", "it's", "a\\b", "message"]),  # repeated across rows
+    st.text(max_size=12), st.none(), st.booleans(), st.integers(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2),
+    st.sampled_from([datetime(2026, 12, 6, 16, 0, 0, 123456), datetime(2026, 12, 6)]),
+)
+
+
+@given(st.lists(st.tuples(_VALUES, _VALUES, _VALUES), min_size=1, max_size=20))
+async def test_queued_rows_are_spelt_as_the_driver_would(rows: list[tuple[object, ...]]) -> None:
+    writes = QueuedWrites(_Cursor())
+    await writes.executemany("INSERT INTO t (a, b, c) VALUES (%s, %s, %s)", rows)
+    driver = ",".join("({}, {}, {})".format(*(_Connection.escape(v) for v in row)) for row in rows)
+    assert writes.queued == ["INSERT INTO t (a, b, c) VALUES " + driver]
