@@ -13,7 +13,7 @@ What keeps this equal to sending each statement alone:
 """
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,7 +43,7 @@ def literal_of(connection: Any) -> Callable[[Any], str]:
     escape: Callable[[Any], str] = connection.escape
     if connection.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
         return escape  # quotes doubled, not backslashed: left to the driver
-    moments: dict[datetime, str] = {}  # a batch's events share their created_at
+    moments: dict[date, str] = {}  # a batch's events share their created_at, its tips their day
     # A batch's rows repeat most of their strings (each event's chat, type and author; each
     # command id in its events and in applied_commands): each is spelt once per batch.
     strings: dict[str, str] = {}
@@ -64,7 +64,8 @@ def literal_of(connection: Any) -> Callable[[Any], str]:
             return format(value, "f") if "E" in text else text
         if kind is bool:
             return "1" if value else "0"
-        if kind is datetime and value.tzinfo is None:  # equal naive moments: same fields
+        # Equal naive moments, equal days: the same fields (a date never equals a datetime).
+        if (kind is datetime and value.tzinfo is None) or kind is date:
             spelt = moments.get(value)
             if spelt is None:
                 spelt = moments[value] = escape(value)

@@ -1,6 +1,6 @@
 """The ledger's queued writes spell values as the driver would (`write_trips.literal_of`)."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -40,7 +40,8 @@ _VALUES = st.one_of(
     st.sampled_from(["chat-1", "it's", "a\\b", "message"]),  # repeated across rows
     st.text(max_size=12), st.none(), st.booleans(), st.integers(),
     st.decimals(allow_nan=False, allow_infinity=False, places=2),
-    st.sampled_from([datetime(2026, 12, 6, 16, 0, 0, 123456), datetime(2026, 12, 6)]),
+    st.sampled_from([datetime(2026, 12, 6, 16, 0, 0, 123456), datetime(2026, 12, 6),
+                     date(2026, 12, 6), date(2026, 12, 5)]),
 )
 
 
