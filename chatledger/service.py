@@ -34,6 +34,7 @@ from chatledger.platform.heap import freeze_startup_heap
 from chatledger.platform.listen import Listeners, announce, bind, withdraw
 from chatledger.platform.redis_client import cluster_problem, redis_client
 from chatledger.platform.replica import lag_tolerant, replica_problem
+from chatledger.platform.roles import ALL_ROLES
 from chatledger.platform.tasks import running
 from chatledger.readmodels.chat_rules import ChatRules
 from chatledger.readmodels.presence_board import PresenceBoard
@@ -54,7 +55,6 @@ from chatledger.web.probes import LEDGER_LAG, ROLE_LOOPS, add_ops
 
 log = logging.getLogger(__name__)
 
-ALL_ROLES = ("api", "gateway", "ledger", "history")
 LISTENERS = web.AppKey("listeners", Listeners)
 
 

@@ -18,7 +18,6 @@ from pymysql import Warning as MySQLWarning
 from chatledger.api.schemas import parse_money
 from chatledger.bus.kafka import BusUnavailable
 from chatledger.cli import refund as refunding
-from chatledger.cli import serve as serving
 from chatledger.domain.commands import Command, Deposit, Payout
 from chatledger.domain.ids import parse_uuid
 from chatledger.domain.wire import dumps, money
@@ -31,10 +30,10 @@ from chatledger.platform.db import database, migrate, redact
 from chatledger.platform.logs import configure_logging
 from chatledger.platform.progress import progress_for
 from chatledger.platform.replica import lag_tolerant
+from chatledger.platform.roles import ALL_ROLES
 from chatledger.readmodels import audit, rebuild
 from chatledger.readmodels import snapshot as source
 from chatledger.readmodels.shadow_tables import SQL_PROJECTIONS
-from chatledger.service import ALL_ROLES
 from chatledger.web.auth import issue_token
 
 Handler = Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]
@@ -261,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"chatledger: bad configuration: {describe_errors(exc)}\n")
         return 2
     if args.command == "serve":
+        # Only `serve` needs the whole service: the other commands start faster without it.
+        from chatledger.cli import serve as serving
+
         return serving.serve(args.roles, args.workers, settings)
     name = f"{args.command} {args.action}" if args.command == "accounts" else args.command
     return uvloop.run(COMMANDS[name](args, settings))

@@ -25,8 +25,9 @@ from chatledger.ledger.batch_reads import BatchLoader
 from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
 from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.projection_writes import ProjectionWriter
+from chatledger.ledger.read_trips import ReadTrip
 from chatledger.ledger.show_loader import QuietChats
-from chatledger.ledger.write_trips import QueuedWrites, mogrified
+from chatledger.ledger.write_trips import QueuedWrites
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +40,54 @@ class BatchResult:
     outcomes: dict[str, str] = field(default_factory=dict)
 
 
+class PresumedWrong(Exception):
+    """A batch's first trip presumed what it could not know before its locks (`BatchLoader
+    .presume`), and the locks said otherwise: the transaction is rolled back and the batch
+    run again, reading first (`Batch(presume=False)`)."""
+
+
+def _no_rows(rows: Sequence[Sequence[Any]]) -> None:
+    """A statement of a trip whose result is not read (it opens the transaction, or writes)."""
+
+
 class Batch:
     def __init__(self, cur: Any, commands: Sequence[Command],
                  quiet: QuietChats | None = None, known: KnownPeople | None = None,
-                 begin: str = "") -> None:
+                 begin: str = "", presume: bool = True) -> None:
         self.cur = cur
+        # Whether the first trip may carry the reads after the locks (`BatchLoader.presume`):
+        # one round trip fewer for a batch of messages and tips in chats already seen.
+        self.presume = presume
         self.begin = begin  # statements that open the transaction, sent with the first trip
         self.commands = commands
         self.loader = BatchLoader(cur, quiet=quiet, known=known)
         self.state = self.loader.state
         self.locked: dict[str, int] = {}  # the streams' versions once locked
         self.fresh: list[Command] = []  # the commands decided (not applied before)
+        self.already: set[str] = set()  # the batch's command ids applied before it
         self.writes = QueuedWrites(cur)  # sent by the caller, with its COMMIT
 
     async def run(self) -> BatchResult:
-        ids = list(dict.fromkeys(command.command_id for command in self.commands))
-        already = await self._lock_streams(
-            sorted({stream_of(command) for command in self.commands}), ids
-        )
-        fresh = self.fresh = _unique_fresh(self.commands, already)
+        commands = self.commands
+        ids = list(dict.fromkeys(command.command_id for command in commands))
+        trip = ReadTrip()
+        self._plan_locks(trip, sorted({stream_of(command) for command in commands}), ids)
+        fresh = _unique_fresh(commands, set())
+        asked = self.loader.presume(trip, fresh) if self.presume else None
+        await trip.send(self.cur)
+        self.locked = dict(self.state.versions)
+        already = self.already
+        if asked is not None:
+            if already or not self.loader.confirmed(fresh):
+                raise PresumedWrong
+            await self.loader.after_locked(fresh, asked)
+        else:
+            fresh = _unique_fresh(commands, already)
+            if fresh:
+                await self.loader.for_batch(fresh)
+        self.fresh = fresh
         result = BatchResult(outcomes=dict.fromkeys(already, "duplicate"))
         if fresh:
-            await self.loader.for_batch(fresh)
             balances_before = dict(self.state.balances)
             now = datetime.now(UTC)
             for command in fresh:
@@ -77,33 +104,35 @@ class Batch:
             result.events[:0] = await self._events_of(sorted(already))
         return result
 
-    async def _lock_streams(self, streams: list[str], ids: list[str]) -> set[str]:
+    def _plan_locks(self, trip: ReadTrip, streams: list[str], ids: list[str]) -> None:
         """Lock the streams, read their versions, then which of `ids` were applied already.
 
-        One round trip (aiomysql enables multi-statements), opening the transaction (`begin`):
-        the server runs the statements in this order, so the streams are locked before anything
-        is read. `version = version` changes nothing, but the duplicate's row is locked
-        exclusively (and a new row is the inserter's alone): see the module's docstring.
+        The first statements of the batch's first trip, opening the transaction (`begin`): the
+        server runs a trip's statements in order, so the streams are locked before anything
+        after them is read. `version = version` changes nothing, but the duplicate's row is
+        locked exclusively (and a new row is the inserter's alone): see the module's docstring.
         """
-        cur = self.cur
-        opening = self.begin.count(";") + 1 if self.begin else 0
-        await cur.execute(mogrified(
-            cur,
-            (f"{self.begin}; " if self.begin else "")
-            + f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
-            " ON DUPLICATE KEY UPDATE version = version;"
-            f" SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
-            " ORDER BY stream FOR UPDATE;"
-            " SELECT command_id FROM applied_commands"
-            f" WHERE command_id IN ({placeholders(len(ids))})",
-            [value for stream in streams for value in (stream, 0)] + streams + ids,
-        ))
-        for _ in range(opening + 1):
-            await cur.nextset()
-        self.state.versions = {stream: int(version) for stream, version in await cur.fetchall()}
-        self.locked = dict(self.state.versions)
-        await cur.nextset()
-        return {row[0] for row in await cur.fetchall()}
+        for statement in self.begin.split(";") if self.begin else ():
+            trip.add(statement.strip(), (), _no_rows)
+        trip.add(
+            f"INSERT INTO streams (stream, version) VALUES {placeholders(len(streams), 2)}"
+            " ON DUPLICATE KEY UPDATE version = version",
+            [value for stream in streams for value in (stream, 0)], _no_rows,
+        )
+        trip.add(
+            f"SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
+            " ORDER BY stream FOR UPDATE", streams, self._fold_versions,
+        )
+        trip.add(
+            f"SELECT command_id FROM applied_commands WHERE command_id IN"
+            f" ({placeholders(len(ids))})", ids, self._fold_applied,
+        )
+
+    def _fold_versions(self, rows: Sequence[Sequence[Any]]) -> None:
+        self.state.versions = {stream: int(version) for stream, version in rows}
+
+    def _fold_applied(self, rows: Sequence[Sequence[Any]]) -> None:
+        self.already = {row[0] for row in rows}
 
     async def _events_of(self, command_ids: list[str]) -> list[Event]:
         await self.cur.execute(

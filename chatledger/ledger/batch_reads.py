@@ -44,30 +44,60 @@ class BatchLoader(StateLoader):
         shows = show_loader.show_chats(commands)
         unknown = shows if self.quiet is None else self.quiet.unknown(state, shows)
         await show_loader.chat_shows(self.cur, state, unknown)  # before the locks too
-        owners = sorted(_owners(commands, state.donations) | show_loader.owners(state, shows))
-        chat_commands: list[ChatScoped] = [
-            c for c in commands if not isinstance(c, _ACCOUNT_COMMANDS)
-        ]
-        targets = {c.client for c in chat_commands if isinstance(c, MODERATION)}
         trip = ReadTrip()
+        asked = self._plan_locked(trip, commands)
+        await trip.send(self.cur)
+        await self.after_locked(commands, asked)
+
+    def presume(self, trip: ReadTrip, commands: list[Command]) -> set[str] | None:
+        """Plan into `trip`, after the lock of the streams in it, the reads `for_batch` sends
+        once they are locked, when nothing needs reading before: no refund in the batch, and the
+        show state of each of its show-aware chats remembered (`QuietChats`), presumed current
+        until `confirmed` says so. None: not possible, `for_batch` it is. Else the people
+        asked, for `after_locked`."""
+        quiet = self.quiet
+        if quiet is None or any(isinstance(c, Refund) for c in commands):
+            return None
+        shows = show_loader.show_chats(commands)
+        if not quiet.remembers(shows):
+            return None
+        quiet.recall(self.state, shows)
+        return self._plan_locked(trip, commands)
+
+    def confirmed(self, commands: list[Command]) -> bool:
+        """After a `presume`d trip: whether what it presumed is what the locked streams say."""
+        assert self.quiet is not None
+        return self.quiet.confirm(self.state, show_loader.show_chats(commands))
+
+    def _plan_locked(self, trip: ReadTrip, commands: list[Command]) -> set[str]:
+        """The accounts FOR UPDATE, then the reads that depend only on the commands."""
+        state = self.state
+        shows = show_loader.show_chats(commands)
+        owners = sorted(_owners(commands, state.donations) | show_loader.owners(state, shows))
+        chat_commands = _chat_scoped(commands)
+        targets = {c.client for c in chat_commands if isinstance(c, MODERATION)}
         self.plan_accounts(trip, owners, lock=True)  # first: the reads after it run locked
-        refunded = self._refunded(chat_commands)
         if chat_commands:
-            self._plan_chat_state(trip, chat_commands, refunded)
+            self._plan_chat_state(trip, chat_commands, self._refunded(chat_commands))
         if show_loader.spends(commands):
             show_loader.plan_open_holds(trip, state, owners)
         extras_store.plan_for_batch(trip, state, commands)
-        asked = self._plan_people(trip, set(owners) | targets)
-        await trip.send(self.cur)
+        return self._plan_people(trip, set(owners) | targets)
+
+    async def after_locked(self, commands: list[Command], asked: set[str]) -> None:
+        """The reads that depend on what the locked trip read."""
+        state = self.state
+        chat_commands = _chat_scoped(commands)
         await extras_store.load_turns_for_batch(self.cur, state, commands)
         await load_menus(self.cur, state, menu_chats(chat_commands))
-        floors = _challenger_floors(state, refunded)
+        floors = _challenger_floors(state, self._refunded(chat_commands))
         if floors:
             await self._read_totals(
                 " OR ".join(["(model_uuid = %s AND total > %s)"] * len(floors)),
                 [value for item in sorted(floors.items()) for value in item],
             )
         candidates = {client for _, client in state.donor_totals}
+        trip = ReadTrip()
         self._plan_people(trip, candidates - asked)
         await trip.send(self.cur)
 
@@ -177,6 +207,10 @@ class BatchLoader(StateLoader):
     def _fold_totals(self, rows: Iterable[Sequence[Any]]) -> None:
         for model, client, total in rows:
             self.state.donor_totals[(model, client)] = total
+
+
+def _chat_scoped(commands: Iterable[Command]) -> list[ChatScoped]:
+    return [c for c in commands if not isinstance(c, _ACCOUNT_COMMANDS)]
 
 
 def _owners(commands: Iterable[Command], donations: dict[str, Donation]) -> set[str]:

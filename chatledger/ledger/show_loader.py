@@ -91,14 +91,32 @@ class QuietChats:
     def unknown(self, state: LedgerState, chats: Sequence[str]) -> list[str]:
         """The chats whose show state must be read; the others' is put in `state` (its
         versions: the streams as locked)."""
-        left, now = [], self.monotonic()
+        now = self.monotonic()
+        left = [chat for chat in chats if not self._usable(chat, now, state.versions)]
+        for chat in left:
+            self.known.pop(chat, None)  # read now: `learn` dates it from this read
+        self.recall(state, [chat for chat in chats if chat in self.known])
+        return left
+
+    def remembers(self, chats: Sequence[str]) -> bool:
+        """Whether the show state of every one of the chats is remembered and recent enough to
+        use, at some version of its stream (`confirm` says whether it is the locked one)."""
+        now = self.monotonic()
+        return all(self._usable(chat, now) for chat in chats)
+
+    def confirm(self, state: LedgerState, chats: Sequence[str]) -> bool:
+        """Once the streams are locked: whether what is remembered of these chats is at their
+        versions as locked. A chat's that is not is forgotten: the next batch reads it."""
+        stale = [chat for chat in chats if (quiet := self.known.get(chat)) is None
+                 or quiet.version != state.versions.get(chat)]
+        for chat in stale:
+            self.known.pop(chat, None)
+        return not stale
+
+    def recall(self, state: LedgerState, chats: Sequence[str]) -> None:
+        """Put what is remembered of these chats' shows in `state`."""
         for chat in chats:
-            quiet = self.known.get(chat)
-            if quiet is None or quiet.version != state.versions.get(chat) \
-                    or now - quiet.read_at >= self.max_age_s:
-                self.known.pop(chat, None)  # read now: `learn` dates it from this read
-                left.append(chat)
-                continue
+            quiet = self.known[chat]
             if quiet.private_rate is not None and quiet.spy_rate is not None:
                 state.shows.private_rates[chat] = quiet.private_rate
                 state.shows.spy_rates[chat] = quiet.spy_rate
@@ -107,7 +125,12 @@ class QuietChats:
             for hold in quiet.holds:
                 if hold.id not in state.holds.holds:
                     state.holds.add(copy.copy(hold))
-        return left
+
+    def _usable(self, chat: str, now: float, versions: dict[str, int] | None = None) -> bool:
+        """Remembered, young enough, and (given the streams' versions) at its stream's."""
+        quiet = self.known.get(chat)
+        return quiet is not None and now - quiet.read_at < self.max_age_s \
+            and (versions is None or quiet.version == versions.get(chat))
 
     def learn(self, state: LedgerState, locked: dict[str, int],
               commands: Sequence[cmd.Command]) -> None:

@@ -13,10 +13,11 @@ from databases import Database
 
 from chatledger.domain.commands import Command
 from chatledger.domain.state import LedgerState
-from chatledger.ledger.batch import Batch, BatchResult
+from chatledger.ledger.batch import Batch, BatchResult, PresumedWrong
 from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.show_loader import QuietChats
 from chatledger.platform import stages
+from chatledger.platform.metrics import LEDGER_PRESUMED_WRONG
 from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
 
 __all__ = ["BatchResult", "LedgerStore"]
@@ -36,11 +37,18 @@ class LedgerStore:
 
     async def apply_batch(self, commands: Sequence[Command]) -> BatchResult:
         return await on_conflict(
-            lambda: self._apply_once(commands), what="ledger batch",
+            lambda: self._apply(commands), what="ledger batch",
             codes=LOCK_CONFLICTS | {DUPLICATE_KEY},
         )
 
-    async def _apply_once(self, commands: Sequence[Command]) -> BatchResult:
+    async def _apply(self, commands: Sequence[Command]) -> BatchResult:
+        try:
+            return await self._apply_once(commands, presume=True)
+        except PresumedWrong:  # rolled back: now read before deciding what to read
+            LEDGER_PRESUMED_WRONG.inc()
+            return await self._apply_once(commands, presume=False)
+
+    async def _apply_once(self, commands: Sequence[Command], presume: bool) -> BatchResult:
         # The transaction is driven on the raw connection: `databases`' Transaction skips its
         # release when the ROLLBACK itself fails (MySQL died mid-batch), and the worker's task
         # would then keep that dead connection for ever ("Not connected" on every retry).
@@ -49,7 +57,8 @@ class LedgerStore:
             try:
                 async with raw.cursor() as cur:
                     # The BEGIN goes with the batch's first statements, in one round trip.
-                    batch = Batch(cur, commands, self.quiet, self.known, begin=_BEGIN)
+                    batch = Batch(cur, commands, self.quiet, self.known, begin=_BEGIN,
+                                  presume=presume)
                     result = await batch.run()
                     if stages.ON:
                         stages.mark("ledger_decided")

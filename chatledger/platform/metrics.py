@@ -52,6 +52,11 @@ LEDGER_BATCH_DURATION = Histogram(
 LEDGER_COMMANDS = Counter(
     "chatledger_ledger_commands", "Commands the ledger has applied (including refused ones)."
 )
+LEDGER_PRESUMED_WRONG = Counter(
+    "chatledger_ledger_presumed_wrong",
+    "Batches run again because their first trip presumed a chat's show state another process"
+    " had changed (ledger/batch.py).",
+)
 LEDGER_CONSUMER_LAG = Gauge(
     "chatledger_ledger_consumer_lag",
     "Commands waiting on the commands topic: highwater minus position over assigned partitions.",

@@ -14,12 +14,13 @@ import pymysql
 import pytest
 
 from chatledger.bus.topics import ensure_topics
-from chatledger.domain.commands import Command, Donate, PostMessage
+from chatledger.domain.commands import ChangeSettings, Command, Donate, PostMessage, RequestShow
 from chatledger.ledger.read_trips import ReadTrip
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.write_trips import QueuedWrites
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database
+from chatledger.platform.metrics import LEDGER_PRESUMED_WRONG
 from tests.helpers.people import People, Someone
 from tests.helpers.roundtrips import counted, shape
 
@@ -100,8 +101,50 @@ async def test_people_read_once_are_not_read_again(people: People, store: Ledger
         >= {viewer.person.name, newcomer.person.name}
 
 
+async def test_a_steady_batch_is_two_round_trips_its_reads_sent_with_its_locks(
+    people: People, store: LedgerStore
+) -> None:
+    """Messages and tips in a chat whose show state the store remembers: one trip opens the
+    transaction, locks the streams, then the accounts, and reads; one writes and commits."""
+    model, viewer = await _cast(people, store)
+    await _round_trips(store, [_message(model, viewer)])  # the store learns the chat's shows
+    sent = await _round_trips(store, [_message(model, viewer), _tip(model, viewer),
+                                      _message(model, viewer)])
+    assert len(sent) == 2, "\n".join(sent)
+    first = " ".join(sent[0].split())
+    assert first.startswith("SET SESSION TRANSACTION") or "BEGIN" in first, first
+    with counted() as trips:
+        await store.apply_batch([_tip(model, viewer)])
+    locks = trips[0].split(";")
+    streams = next(n for n, sql in enumerate(locks) if "FROM streams" in sql)
+    accounts = next(n for n, sql in enumerate(locks) if "FROM accounts" in sql)
+    assert "FOR UPDATE" in locks[streams] and "FOR UPDATE" in locks[accounts]
+    assert streams < accounts, "streams are locked before accounts, as every batch does"
+
+
+async def test_a_chat_changed_by_another_process_is_read_again_not_presumed(
+    people: People, store: LedgerStore
+) -> None:
+    """The store remembers a chat without shows; another ledger (a rebalance) then sets its
+    show rates. A show requested next must see those rates: the batch that presumed the
+    remembered state is rolled back and run again, reading it."""
+    model, viewer = await _cast(people, store)
+    await _round_trips(store, [_message(model, viewer)])  # remembered: no rates, no show
+    other = LedgerStore(store.database)
+    rates = ChangeSettings(str(uuid.uuid4()), model.uuid, model.person.as_actor(), None,
+                           private_rate=Decimal("2.00"), spy_rate=Decimal("1.00"))
+    assert (await other.apply_batch([rates])).outcomes == {rates.command_id: "applied"}
+    before = LEDGER_PRESUMED_WRONG._value.get()
+    request = RequestShow(str(uuid.uuid4()), model.uuid, viewer.person.as_actor(), 60.0)
+    result = await store.apply_batch([request, _message(model, viewer)])
+    assert result.outcomes[request.command_id] == "applied", result.outcomes
+    assert LEDGER_PRESUMED_WRONG._value.get() == before + 1
+    again = await _round_trips(store, [_message(model, viewer)])  # remembered anew
+    assert len(again) == 2, "\n".join(again)
+
+
 MESSAGES = 6
-TIPS = 3
+TIPS = 2
 MIXED = 6  # a message's show reads and a tip's extras read
 
 
