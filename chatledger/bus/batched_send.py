@@ -6,8 +6,9 @@ request around it (measured on this machine: 38 against 27 µs per acknowledged 
 senders). Here the records handed in during one event-loop iteration go out together, as
 `kafka.send_keyed` does for the ledger: one batch per partition (`send_batch`), one
 acknowledgement per batch, one timer per round bounding how long its callers wait. Nothing waits
-for company: a round leaves in the loop iteration after its first record arrived, and while one
-round is being handed to the producer, the records that arrive meanwhile go in the next.
+for company: a round leaves in the loop iteration after its first record arrived (its batches
+closed, so the producer does not hold them for `linger_ms` either), and while one round is being
+handed to the producer, the records that arrive meanwhile go in the next.
 
 Guarantees, the same as `send_bounded` per record:
 - `send` returns once the broker acknowledged the record (the producer's acks), or raises
@@ -96,16 +97,23 @@ class BatchedSender:
             round_.release()
 
     def _batches(self, held: list[Pending]) -> list[tuple[Any, list[Pending]]]:
-        """`held` in record batches of the producer's size (one unless they are big)."""
+        """`held` in record batches of the producer's size (one unless they are big), closed.
+
+        Closed because they are complete: the producer holds an open batch for `linger_ms` in
+        case its `send` adds records to it, so an open one waited ~1 ms more and woke the
+        producer's sender once more per round (measured with 64 senders: 11-12 against 7-11 µs
+        of CPU per record; a lone record 2.2 against 0.9 ms to its acknowledgement)."""
         batches: list[tuple[Any, list[Pending]]] = []
         batch, members = self.producer.create_batch(), list[Pending]()
         for record in held:
             key, value, headers, _ = record
             if batch.append(timestamp=None, key=key, value=value, headers=headers or []) is None:
+                batch.close()
                 batches.append((batch, members))
                 batch, members = self.producer.create_batch(), []  # takes its first whatever
                 batch.append(timestamp=None, key=key, value=value, headers=headers or [])
             members.append(record)
+        batch.close()
         batches.append((batch, members))
         return batches
 

@@ -82,6 +82,26 @@ async def test_a_record_not_acknowledged_in_time_is_refused_not_waited_for(
     await asyncio.wait_for(sender.send(b"k", b"later"), 10)
 
 
+async def test_a_round_is_not_held_for_the_producers_linger() -> None:
+    """The producer holds an open batch for `linger_ms` in case `send` adds to it; a round's
+    batches are complete, so they leave at once (measured: a lone POST's produce 2.2 -> 0.9 ms
+    at linger_ms=1)."""
+    settings = Settings(prefix=f"{Settings().prefix}linger{uuid.uuid4().hex[:6]}.")
+    await ensure_topics(settings)
+    kafka = TopicCheckedProducer(topics=(settings.commands_topic,),
+                                 bootstrap_servers=settings.kafka_bootstrap, acks="all",
+                                 enable_idempotence=False, linger_ms=2000)
+    await kafka.start()
+    try:
+        sender = BatchedSender(kafka, settings.commands_topic, timeout_s=10)
+        await sender.send(b"k", b"warm")  # metadata and connection, whatever they take
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(sender.send(b"k", b"lone"), 10)
+        assert asyncio.get_running_loop().time() - started < 1.0
+    finally:
+        await kafka.stop()
+
+
 class StallingProducer(TopicCheckedProducer):
     """A real producer whose metadata lookups can be held (a broker that does not answer)."""
 
