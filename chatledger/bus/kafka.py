@@ -157,14 +157,19 @@ async def send_keyed(
             place = places[key] = partition_of(key, count)
         by_partition.setdefault(place, []).append((key.encode(), value))
     acks = []
+
+    async def send(batch: Any, partition: int) -> None:
+        batch.close()  # complete: an open one would be held for `linger_ms` (batched_send.py)
+        acks.append(await producer.send_batch(batch, topic, partition=partition))
+
     for partition, items in by_partition.items():
         batch = producer.create_batch()
         for key_bytes, value in items:
             if batch.append(timestamp=None, key=key_bytes, value=value) is None:  # full
-                acks.append(await producer.send_batch(batch, topic, partition=partition))
+                await send(batch, partition)
                 batch = producer.create_batch()  # takes its first record whatever its size
                 batch.append(timestamp=None, key=key_bytes, value=value)
-        acks.append(await producer.send_batch(batch, topic, partition=partition))
+        await send(batch, partition)
     await asyncio.gather(*acks)
 
 

@@ -16,6 +16,24 @@ KEYS = 6
 PER_KEY = 40
 
 
+async def test_a_publish_is_not_held_for_the_producers_linger() -> None:
+    """The producer holds an open batch for `linger_ms` in case `send` adds to it; the ledger's
+    batches are complete when handed over, so they leave at once."""
+    settings = Settings(prefix=f"{Settings().prefix}keyedlinger{uuid.uuid4().hex[:6]}.")
+    topic = settings.events_topic
+    await ensure_topics(settings)
+    producer = TopicCheckedProducer(topics=(topic,), bootstrap_servers=settings.kafka_bootstrap,
+                                    acks="all", enable_idempotence=False, linger_ms=2000)
+    await producer.start()
+    try:
+        await send_keyed(producer, topic, [("k", b"warm")])  # metadata, connection
+        started = time.monotonic()
+        await send_keyed(producer, topic, [("k", b"one"), ("other", b"two")])
+        assert time.monotonic() - started < 1.0
+    finally:
+        await producer.stop()
+
+
 async def test_records_keep_their_key_s_partition_and_order_across_batches() -> None:
     settings = Settings(prefix=f"{Settings().prefix}keyed{uuid.uuid4().hex[:6]}.",
                         kafka_partitions=3)
