@@ -116,7 +116,7 @@ class BarePeer:
         with (bench.log_dir / "bare-pipeline.log").open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tools.bench.bare_pipeline", str(self.port), str(tokens)],
-                cwd=ROOT, env=bench.env, stdout=out,
+                cwd=ROOT, env=bench.traced, stdout=out,
                 stderr=subprocess.STDOUT)
         self.log = bench.log_dir / "bare-pipeline.log"
 

@@ -159,8 +159,10 @@ class Bench:
         for setting in args.set:  # e.g. KAFKA_FETCH_MAX_WAIT_MS=5 for every process of the run
             name, _, value = setting.partition("=")
             self.env[f"CHATLEDGER_{name.upper()}"] = value
-        if args.stages:  # the waterfall's stamps (chatledger/platform/stages.py)
-            self.env["CHATLEDGER_TRACE_STAGES"] = "1"
+        # The waterfall's stamps (chatledger/platform/stages.py) only where a waterfall is drawn
+        # (the pipeline and the comparison with the bare peer, which stamps the same stages):
+        # elsewhere the service runs as deployed, so its CPU is its own, not its tracing's.
+        self.traced = {**self.env, "CHATLEDGER_TRACE_STAGES": "1"} if args.stages else self.env
         self.settings = Settings(mysql_dsn=DSN, prefix=self.prefix,
                                  jwt_secret=self.env["CHATLEDGER_JWT_SECRET"])
         self.log_dir = Path(tempfile.mkdtemp(prefix="chatledger-bench-"))
@@ -580,7 +582,7 @@ class Bench:
         shared = self.settings
         self.settings = Settings(mysql_dsn=shared.mysql_dsn, prefix=prefix,
                                  jwt_secret=shared.jwt_secret)
-        stack = Stack(layout, {**self.env, **settings, "CHATLEDGER_PREFIX": prefix},
+        stack = Stack(layout, {**self.traced, **settings, "CHATLEDGER_PREFIX": prefix},
                       self.log_dir)
         self.stack, self.service_pids = stack, stack.pids_by_roles
         try:
