@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chatledger.domain.visibility import privy, visible_to
+from chatledger.gateway.cork import Cork
 
 # Nobody's uuid: if an outsider may see an event, every member of the room may.
 _STRANGER = ""
@@ -83,6 +84,9 @@ class Rooms:
 
     def __init__(self) -> None:
         self._rooms: dict[str, Room] = {}
+        # Held by the feed while it dispatches a batch: each member's frames of the batch leave
+        # as one write (cork.py).
+        self.cork = Cork()
 
     def join(self, chat: str, member: Member) -> Room:
         room = self._rooms.get(chat)
