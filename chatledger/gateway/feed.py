@@ -63,12 +63,11 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
     if TRACE:  # the fan-out below writes to every socket in this same step (corked or not)
         value = stages.splice(value, {"gateway_written": stages.now()})
     frame = text_frame(value)
-    offered = 0
-    for member in list(room.recipients(event)):
+    recipients = room.recipients(event)
+    for member in recipients:
         member.offer(seq, frame)
-        offered += 1
-    WS_DELIVERIES.inc(offered)
-    return offered
+    WS_DELIVERIES.inc(len(recipients))
+    return len(recipients)
 
 
 async def start_feed(settings: Settings) -> AIOKafkaConsumer:

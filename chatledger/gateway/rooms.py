@@ -7,7 +7,7 @@ only against the few people who could see it (sender, model, `to`), so a room of
 one visibility decision per event, not one per socket.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,21 +55,22 @@ class Room:
         self.last_seq = seq
         return True
 
-    def recipients(self, event: Mapping[str, Any]) -> Iterator[Member]:
+    def recipients(self, event: Mapping[str, Any]) -> list[Member]:
+        """A new list (the caller may change the room while it goes through it)."""
         if visible_to(event, _STRANGER, self.chat):
-            yield from self.every_member()
-            return
-        for person in privy(event, self.chat):
-            if (
-                isinstance(person, str)
-                and person in self.members
-                and visible_to(event, person, self.chat)
-            ):
-                yield from self.members[person]
+            return self.every_member()
+        return [
+            member
+            for person in privy(event, self.chat)
+            if isinstance(person, str)
+            and person in self.members
+            and visible_to(event, person, self.chat)
+            for member in self.members[person]
+        ]
 
-    def every_member(self) -> Iterator[Member]:
-        for sockets in self.members.values():
-            yield from sockets
+    def every_member(self) -> list[Member]:
+        # One comprehension, not nested generators: this runs per event over the whole room.
+        return [member for sockets in self.members.values() for member in sockets]
 
     def viewers(self) -> set[str]:
         """The distinct people watching, the model (whose uuid is the chat's) not counted."""
