@@ -2,9 +2,11 @@
 heartbeat keeps alive, and how it starts (register, announce, replay, go live) and leaves.
 
 The room's fan-out writes each event's prepared frame straight to the socket's transport (see
-`outbox.py`): no task per socket wakes up for an event. A socket gets a flusher task only while
-flow control holds its frames back, and a socket whose outbox overflows is closed (1008) instead
-of slowing its room. The route that upgrades a request and reads the socket is `socket.py`.
+`outbox.py`): no task per socket wakes up for an event. While the feed dispatches a batch, the
+socket is corked (`cork.py`): its frames of the batch leave as one write when the batch is done.
+A socket gets a flusher task only while flow control holds its frames back, and a socket whose
+outbox overflows is closed (1008) instead of slowing its room. The route that upgrades a request
+and reads the socket is `socket.py`.
 
 Thousands of sockets sit idle at once, so what each keeps matters (docs/performance.md): after the
 upgrade a socket holds its Connection, aiohttp's request and response objects, and the few
@@ -46,7 +48,7 @@ class Connection:
 
     # Thousands live at once: no per-instance __dict__.
     __slots__ = (
-        "_closing", "_flusher", "frames", "gateway", "heard", "id", "max_frames_per_s",
+        "_closing", "_corked", "_flusher", "frames", "gateway", "heard", "id", "max_frames_per_s",
         "outbox", "pinged", "principal", "protocol", "transport", "ws",
     )
 
@@ -71,6 +73,8 @@ class Connection:
         self.max_frames_per_s = max_frames_per_s
         self._flusher: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        # Only while the rooms' cork is held and this socket got frames: they leave as one write.
+        self._corked: list[bytes] | None = None
         # The heartbeat's (heartbeat.Beating). Never quiet until the socket is read (`start`
         # returned): until then nothing reads what the peer sends, its pongs included.
         self.heard = math.inf
@@ -86,6 +90,21 @@ class Connection:
         return self.protocol.writing_paused
 
     def write(self, data: bytes) -> None:
+        corked = self._corked
+        if corked is not None:
+            corked.append(data)
+        elif self.gateway.rooms.cork.take(self):
+            self._corked = [data]
+        else:
+            self._send(data)
+
+    # -- the cork's Corked --------------------------------------------------------------------
+    def uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        if corked:
+            self._send(corked[0] if len(corked) == 1 else b"".join(corked))
+
+    def _send(self, data: bytes) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.write(data)

@@ -16,6 +16,7 @@ contiguous seqs and a ban the bus lost still closes sockets and refuses `/ws`.
 """
 
 import asyncio
+import contextlib
 import logging
 from typing import Any, NamedTuple
 
@@ -59,15 +60,14 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
         return 0
     if not room.accept(seq):
         return 0
-    if TRACE:  # the fan-out below writes to every socket in this same step
+    if TRACE:  # the fan-out below writes to every socket in this same step (corked or not)
         value = stages.splice(value, {"gateway_written": stages.now()})
     frame = text_frame(value)
-    offered = 0
-    for member in list(room.recipients(event)):
+    recipients = room.recipients(event)
+    for member in recipients:
         member.offer(seq, frame)
-        offered += 1
-    WS_DELIVERIES.inc(offered)
-    return offered
+    WS_DELIVERIES.inc(len(recipients))
+    return len(recipients)
 
 
 async def start_feed(settings: Settings) -> AIOKafkaConsumer:
@@ -171,9 +171,12 @@ async def follow(
             batch = await consumer.getmany(timeout_ms=200)
             if TRACE and rooms is not None:  # the stamp is for viewers: the rules ignore it
                 batch = stamped(batch, "gateway_fetched")
-            for records in batch.values():
-                for record in records:
-                    offer(sequencer, record.key, record.value)
+            # One write per socket for the whole batch, at its end (cork.py): nothing below
+            # awaits.
+            with rooms.cork.held() if rooms is not None else contextlib.nullcontext():
+                for records in batch.values():
+                    for record in records:
+                        offer(sequencer, record.key, record.value)
     finally:
         healing.cancel()
         await sequencer.close()

@@ -48,7 +48,7 @@ def announce(rooms: Rooms, counts: Mapping[str, int], changed: Mapping[str, int]
         room = rooms.get(chat)
         if room is None:
             continue
-        to = list(room.every_member()) if chat in changed else list(room.unannounced)
+        to = room.every_member() if chat in changed else list(room.unannounced)
         room.unannounced.clear()
         if to:
             frame = presence_frame(chat, viewers)

@@ -7,11 +7,12 @@ only against the few people who could see it (sender, model, `to`), so a room of
 one visibility decision per event, not one per socket.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chatledger.domain.visibility import privy, visible_to
+from chatledger.gateway.cork import Cork
 
 # Nobody's uuid: if an outsider may see an event, every member of the room may.
 _STRANGER = ""
@@ -54,21 +55,22 @@ class Room:
         self.last_seq = seq
         return True
 
-    def recipients(self, event: Mapping[str, Any]) -> Iterator[Member]:
+    def recipients(self, event: Mapping[str, Any]) -> list[Member]:
+        """A new list (the caller may change the room while it goes through it)."""
         if visible_to(event, _STRANGER, self.chat):
-            yield from self.every_member()
-            return
-        for person in privy(event, self.chat):
-            if (
-                isinstance(person, str)
-                and person in self.members
-                and visible_to(event, person, self.chat)
-            ):
-                yield from self.members[person]
+            return self.every_member()
+        return [
+            member
+            for person in privy(event, self.chat)
+            if isinstance(person, str)
+            and person in self.members
+            and visible_to(event, person, self.chat)
+            for member in self.members[person]
+        ]
 
-    def every_member(self) -> Iterator[Member]:
-        for sockets in self.members.values():
-            yield from sockets
+    def every_member(self) -> list[Member]:
+        # One comprehension, not nested generators: this runs per event over the whole room.
+        return [member for sockets in self.members.values() for member in sockets]
 
     def viewers(self) -> set[str]:
         """The distinct people watching, the model (whose uuid is the chat's) not counted."""
@@ -83,6 +85,9 @@ class Rooms:
 
     def __init__(self) -> None:
         self._rooms: dict[str, Room] = {}
+        # Held by the feed while it dispatches a batch: each member's frames of the batch leave
+        # as one write (cork.py).
+        self.cork = Cork()
 
     def join(self, chat: str, member: Member) -> Room:
         room = self._rooms.get(chat)
