@@ -5,13 +5,15 @@ it is checked like the websocket's `since`: a non-negative integer, else 400 wit
 """
 
 from collections.abc import Sequence
+from typing import get_args
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from chatledger.api.command_routes import Rejected, principal_of
 from chatledger.history.picking import page_body
-from chatledger.history.reader import MAX_LIMIT
+from chatledger.history.reader import MAX_LIMIT, Source
 from chatledger.web import responses
 from chatledger.web.keys import HISTORY
 
@@ -47,21 +49,31 @@ def parse_limit(text: str | None) -> int:
     return limit
 
 
+# A page's headers, made once per source (Response copies them): the order is the one
+# aiohttp gave `headers={SOURCE_HEADER: ...}, content_type=...`, so the bytes are the same.
+PAGE_HEADERS = {
+    source: CIMultiDict({SOURCE_HEADER: source, "Content-Type": "application/json"})
+    for source in get_args(Source)
+}
+
+
 async def get_history(request: web.Request) -> web.Response:
     try:
         principal = await principal_of(request)
     except Rejected as rejection:
         return rejection.response
-    try:
-        limit = parse_limit(request.query.get("limit"))
-        since = parse_since(request.query.get("since"))
-    except BadLimit as exc:
-        return responses.bad_params([str(exc)])
-    page = await request.app[HISTORY].history(principal.chat, principal.uuid, limit)
+    limit, since = MAX_LIMIT, None
+    if request.query_string:  # most pages ask for neither: no query to parse
+        try:
+            limit = parse_limit(request.query.get("limit"))
+            since = parse_since(request.query.get("since"))
+        except BadLimit as exc:
+            return responses.bad_params([str(exc)])
+    reader = request.app[HISTORY]
+    # A busy chat's page is ready from a shared read already done: no await for it.
+    page = reader.ready(principal.chat, principal.uuid, limit)
+    if page is None:
+        page = await reader.history(principal.chat, principal.uuid, limit)
     # Without `since`, the body made once with the page (shared while its read is: recent.py).
     body = page.picked.body if since is None else page_body(after(page.events, since))
-    return web.Response(
-        body=body,
-        content_type="application/json",
-        headers={SOURCE_HEADER: page.source},
-    )
+    return web.Response(body=body, headers=PAGE_HEADERS[page.source])

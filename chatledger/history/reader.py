@@ -118,28 +118,46 @@ class HistoryReader:
             return mysql_page(window, viewer, chat, start, limit)
         picked = read.page(viewer, limit)
         if picked.settled or not read.truncated:
-            return await self._page_or_mysql(read.marker, picked, chat, viewer, read.start, limit)
+            page = self._mirror_page(read.marker, picked, read.start, limit)
+            if page is not None:
+                return page
+            return await self._from_mysql(chat, viewer, limit)
         start = self._window_start()
         snapshot = await self._snapshot(chat)
         if snapshot is not None and snapshot.marker is not None:
             events = pick_visible([raw for _, raw in snapshot.events], viewer, chat, start, limit)
             picked = Picked.of(events, True)
-            return await self._page_or_mysql(snapshot.marker, picked, chat, viewer, start, limit)
+            page = self._mirror_page(snapshot.marker, picked, start, limit)
+            return page if page is not None else await self._from_mysql(chat, viewer, limit)
         window = await self._refill(chat, start, may_write=snapshot is not None)
         return mysql_page(window, viewer, chat, start, limit)
 
     def _window_start(self) -> str:
         return window_start(datetime.now(UTC), self.settings.history_window_s)
 
-    async def _page_or_mysql(
-        self, marker: Marker, picked: Picked, chat: str, viewer: str, start: str, limit: int
-    ) -> Page:
-        # A marker that does not cover the window (size-trimmed in a busy chat) still serves
-        # a full page: whatever it lacks is older than the page.
+    def ready(self, chat: str, viewer: str, limit: int = MAX_LIMIT) -> Page | None:
+        """`history`'s page when a shared read already done gives it from the mirror, without
+        an await (the common case of a busy chat); None: ask `history`, which does the rest."""
+        read = self.recent.ready(chat, page_read_size(limit))
+        if read is None or read.marker is None:
+            return None
+        picked = read.page(viewer, limit)
+        if picked.settled or not read.truncated:
+            return self._mirror_page(read.marker, picked, read.start, limit)
+        return None
+
+    @staticmethod
+    def _mirror_page(marker: Marker, picked: Picked, start: str, limit: int) -> Page | None:
+        """The page from the mirror, or None when the mirror cannot vouch for it (read MySQL).
+        A marker that does not cover the window (size-trimmed in a busy chat) still serves a
+        full page: whatever it lacks is older than the page."""
         if marker.covers_window(start) or len(picked.events) == limit:
             HISTORY_MIRROR_HITS.inc()
             return Page(picked, "mirror")
-        start = self._window_start()  # read now: `start` may be a shared read's
+        return None
+
+    async def _from_mysql(self, chat: str, viewer: str, limit: int) -> Page:
+        start = self._window_start()  # read now: a shared read's start may be older
         window = await self._window_from_mysql(chat, start)
         return mysql_page(window, viewer, chat, start, limit)
 

@@ -124,6 +124,17 @@ class RecentReads:
         self.max_chats = max_chats
         self._reads: dict[tuple[str, int], tuple[float, Task]] = {}
 
+    def ready(self, chat: str, count: int) -> Read | None:
+        """What `newest` would return now without waiting, if that is a read already done (the
+        common case of a busy chat): None when `newest` would have to send or join one."""
+        kept = self._reads.get((chat, count))
+        if kept is None or self.clock() - kept[0] >= self.ttl_s:
+            return None
+        task = kept[1]
+        if task.done() and not task.cancelled() and task.exception() is None:
+            return task.result()
+        return None
+
     async def newest(self, chat: str, count: int) -> Read:
         """A read of the chat's marker and newest `count` events sent at most `ttl_s` ago
         (marker None: a cold chat); raises what Redis raised."""

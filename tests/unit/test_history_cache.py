@@ -14,6 +14,7 @@ from chatledger.history.picking import ParsedEvents, page_body, pick_newest
 from chatledger.history.reader import HistoryReader
 from chatledger.history.recent import Read, RecentReads
 from chatledger.platform.config import Settings
+from chatledger.platform.metrics import HISTORY_MIRROR_HITS
 
 CHAT = "00000000-0000-0000-0000-00000000000a"
 PEOPLE = [f"00000000-0000-0000-0000-0000000000{n:02x}" for n in range(1, 7)]
@@ -186,3 +187,51 @@ def test_a_kept_page_goes_only_to_the_viewer_it_was_picked_for() -> None:
             page = read.page(viewer, 20)
             assert [orjson.loads(raw)["seq"] for raw in page.events] == seen[viewer], viewer
             assert page.body == page_body(page.events)
+
+
+async def test_ready_is_the_read_newest_would_give_without_waiting_else_none() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock)
+    assert reads.ready(CHAT, 40) is None  # none sent yet
+    mirror.release.clear()
+    in_flight = asyncio.ensure_future(reads.newest(CHAT, 40))
+    await asyncio.sleep(0)
+    assert reads.ready(CHAT, 40) is None  # sent, not done: `newest` would wait for it
+    mirror.release.set()
+    first = await in_flight
+    assert reads.ready(CHAT, 40) is first and reads.ready(CHAT, 10) is None
+    clock.now += 0.1
+    assert reads.ready(CHAT, 40) is None  # ttl old: `newest` would send a new one
+    assert mirror.reads == 1
+
+
+async def test_a_ready_page_is_the_page_history_gives_and_counts_as_a_mirror_hit() -> None:
+    """Every viewer, warm and covering or not, settled or not: `ready` gives `history`'s page
+    or None (then `history` reads on, from the mirror or MySQL)."""
+    chooser = random.Random(11)
+    seen = {True: 0, False: 0}  # None, a page: both, many times
+    for _ in range(200):
+        count = chooser.randrange(1, 41)  # few events: pages the read cannot settle
+        newest_first = [random_event(chooser, seq) for seq in range(count, 0, -1)]
+        marker = Marker(0, chooser.choice(["", at(59)]))  # covers the window, or not
+        newest = Newest(marker, newest_first, chooser.random() < 0.5)
+        start = at(chooser.randrange(0, 30))
+        reader = HistoryReader(Settings(history_cache_ms=100), None, None)  # type: ignore[arg-type]
+        clock = reader.recent.clock = Clock()
+        for limit in (1, 5, 20):  # a read done and kept, as `newest` leaves it
+            done: asyncio.Future[Read] = asyncio.get_running_loop().create_future()
+            done.set_result(Read(CHAT, newest, start, ParsedEvents()))
+            reader.recent._reads[(CHAT, 2 * limit)] = (clock(), done)
+        for viewer, limit in itertools.product([CHAT, *PEOPLE], (1, 5, 20)):
+            hits = HISTORY_MIRROR_HITS._value.get()
+            ready = reader.ready(CHAT, viewer, limit)
+            seen[ready is None] += 1
+            if ready is None:
+                assert HISTORY_MIRROR_HITS._value.get() == hits
+                continue
+            assert HISTORY_MIRROR_HITS._value.get() == hits + 1
+            assert marker.covers_window(start) or len(ready.events) == limit
+            page = await reader.history(CHAT, viewer, limit)
+            assert (ready.picked, ready.source) == (page.picked, page.source)
+            assert page.source == "mirror"
+    assert min(seen.values()) > 500, seen
