@@ -43,6 +43,13 @@ CLOSE_TIMEOUT_S = 2.0  # the close handshake; a peer that does not answer is cut
 _CONTROL = frozenset({WSMsgType.PING, WSMsgType.PONG})  # not counted against the frame budget
 
 
+# At most this many frames of a socket wait for the end of a batch (`cork.py`): a batch can hold
+# a thousand events of one chat, and gathered whole they would reach a socket that stopped
+# reading in one write, past flow control, copied per socket. Sent every CORK_FRAMES instead, a
+# paused socket's outbox takes the rest, within its bound, as without a cork.
+CORK_FRAMES = 64
+
+
 class Connection:
     """One open socket: the sink of its outbox, its flusher when backlogged, and how it leaves."""
 
@@ -93,6 +100,9 @@ class Connection:
         corked = self._corked
         if corked is not None:
             corked.append(data)
+            if len(corked) >= CORK_FRAMES:  # leave now: flow control sees this socket mid-batch
+                self._corked = []
+                self._send(b"".join(corked))
         elif self.gateway.rooms.cork.take(self):
             self._corked = [data]
         else:

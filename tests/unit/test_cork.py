@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from chatledger.gateway.connection import Connection
+from chatledger.gateway.connection import CORK_FRAMES, Connection
 from chatledger.gateway.cork import Cork
 from chatledger.gateway.feed import dispatch
 from chatledger.gateway.frames import text_frame
@@ -126,3 +126,30 @@ def test_a_socket_closing_before_the_batch_ends_gets_nothing_written() -> None:
         dispatch(gateway.rooms, MODEL.encode(), orjson.dumps(event(1)))
         transport.closing = True
     assert transport.writes == []
+
+
+async def test_a_socket_that_stops_taking_frames_mid_batch_holds_at_most_a_cork_s_worth() -> None:
+    """A batch can hold a thousand events of one chat. Gathered whole, a socket whose kernel
+    buffer is full would get all of them in one write, past flow control (and a copy of them
+    per socket). The cork sends a socket's frames every CORK_FRAMES, so flow control sees the
+    socket pause mid-batch and its outbox takes the rest, within its bound, as without a cork."""
+    gateway = Gateway()
+    socket, transport = connection(gateway, ALICE)
+    socket.enter()
+    protocol = socket.protocol
+
+    def write_fills_the_buffer(data: bytes) -> None:
+        transport.writes.append(data)
+        protocol.writing_paused = True  # the kernel took no more: flow control pauses
+
+    transport.write = write_fills_the_buffer  # type: ignore[method-assign]
+    raws = [orjson.dumps(event(seq)) for seq in range(1, CORK_FRAMES + 21)]
+    try:
+        with gateway.rooms.cork.held():
+            for raw in raws:
+                dispatch(gateway.rooms, MODEL.encode(), raw)
+        assert transport.writes == [b"".join(text_frame(raw) for raw in raws[:CORK_FRAMES])]
+        assert socket.outbox.flush() is False  # the other 20 wait in the outbox, bounded
+    finally:
+        if socket._flusher is not None:
+            socket._flusher.cancel()
