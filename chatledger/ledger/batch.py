@@ -78,7 +78,7 @@ class Batch:
         self.locked = dict(self.state.versions)
         already = self.already
         if asked is not None:
-            if already or not self.loader.confirmed(fresh):
+            if already or not self.loader.confirmed():
                 raise PresumedWrong
             await self.loader.after_locked(fresh, asked)
         else:

@@ -37,6 +37,8 @@ _MOVES_TOTALS = (cmd.Donate, Refund)  # what moves a donor total, or compares on
 
 
 class BatchLoader(StateLoader):
+    presumed: Sequence[str] = ()  # the chats whose show state `presume` took from memory
+
     async def for_batch(self, commands: list[Command]) -> None:
         """Exactly what the decider reads for these commands, accounts locked."""
         state = self.state
@@ -45,7 +47,7 @@ class BatchLoader(StateLoader):
         unknown = shows if self.quiet is None else self.quiet.unknown(state, shows)
         await show_loader.chat_shows(self.cur, state, unknown)  # before the locks too
         trip = ReadTrip()
-        asked = self._plan_locked(trip, commands)
+        asked = self._plan_locked(trip, commands, shows)
         await trip.send(self.cur)
         await self.after_locked(commands, asked)
 
@@ -62,17 +64,18 @@ class BatchLoader(StateLoader):
         if not quiet.remembers(shows):
             return None
         quiet.recall(self.state, shows)
-        return self._plan_locked(trip, commands)
+        self.presumed = shows
+        return self._plan_locked(trip, commands, shows)
 
-    def confirmed(self, commands: list[Command]) -> bool:
+    def confirmed(self) -> bool:
         """After a `presume`d trip: whether what it presumed is what the locked streams say."""
         assert self.quiet is not None
-        return self.quiet.confirm(self.state, show_loader.show_chats(commands))
+        return self.quiet.confirm(self.state, self.presumed)
 
-    def _plan_locked(self, trip: ReadTrip, commands: list[Command]) -> set[str]:
-        """The accounts FOR UPDATE, then the reads that depend only on the commands."""
+    def _plan_locked(self, trip: ReadTrip, commands: list[Command], shows: list[str]) -> set[str]:
+        """The accounts FOR UPDATE, then the reads that depend only on the commands (`shows`:
+        their show-aware chats)."""
         state = self.state
-        shows = show_loader.show_chats(commands)
         owners = sorted(_owners(commands, state.donations) | show_loader.owners(state, shows))
         chat_commands = _chat_scoped(commands)
         targets = {c.client for c in chat_commands if isinstance(c, MODERATION)}
