@@ -5,10 +5,12 @@ wait (docs/performance.md). A batch's count depends on what its commands can nee
 many there are, so these bounds hold for 1 and for 10 commands alike.
 """
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pymysql
 import pytest
@@ -32,6 +34,15 @@ async def store(migrated: Settings) -> AsyncIterator[LedgerStore]:
     await ledger.database.connect()
     yield ledger
     await ledger.database.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def _scratch(store: LedgerStore, columns: str) -> AsyncIterator[Any]:
+    """A raw cursor of the store's pool, with a temporary table `scratch (columns)`."""
+    async with store.database.connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        await cur.execute(f"CREATE TEMPORARY TABLE scratch ({columns})")
+        yield cur
 
 
 async def _cast(people: People, store: LedgerStore) -> tuple[Someone, Someone]:
@@ -151,9 +162,7 @@ MIXED = 6  # a message's show reads and a tip's extras read
 async def test_queued_writes_split_where_one_round_trip_would_be_too_long(
     store: LedgerStore,
 ) -> None:
-    async with store.database.connection() as connection, \
-            connection.raw_connection.cursor() as cur:
-        await cur.execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY, note TEXT)")
+    async with _scratch(store, "id INT PRIMARY KEY, note TEXT") as cur:
         writes = QueuedWrites(cur)
         writes.limit = 300  # a few rows of 60 characters per statement and per round trip
         await writes.executemany("INSERT INTO scratch (id, note) VALUES (%s, %s)",
@@ -168,9 +177,7 @@ async def test_queued_writes_split_where_one_round_trip_would_be_too_long(
 
 
 async def test_queued_writes_raise_the_error_of_a_later_statement(store: LedgerStore) -> None:
-    async with store.database.connection() as connection, \
-            connection.raw_connection.cursor() as cur:
-        await cur.execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY)")
+    async with _scratch(store, "id INT PRIMARY KEY") as cur:
         writes = QueuedWrites(cur)
         await writes.execute("INSERT INTO scratch (id) VALUES (%s)", [1])
         await writes.execute("INSERT INTO scratch (id) VALUES (%s)", [1])
@@ -184,9 +191,7 @@ async def test_queued_writes_raise_the_error_of_a_later_statement(store: LedgerS
 async def test_reads_of_one_trip_are_folded_in_order_and_raise_a_later_error(
     store: LedgerStore,
 ) -> None:
-    async with store.database.connection() as connection, \
-            connection.raw_connection.cursor() as cur:
-        await cur.execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY, note TEXT)")
+    async with _scratch(store, "id INT PRIMARY KEY, note TEXT") as cur:
         await cur.execute("INSERT INTO scratch VALUES (1, 'a'), (2, 'b'), (3, 'c')")
         folded: list[tuple[str, list[tuple[object, ...]]]] = []
         trip = ReadTrip()
@@ -224,9 +229,7 @@ OTHERS = [0, -7, 2**62, True, False, None, Decimal("0.10"), Decimal("-1234567890
 async def test_queued_writes_spell_values_as_the_driver_does(store: LedgerStore) -> None:
     """Every value spelt exactly as the driver's own `mogrify` spells it; texts read back as
     they were written."""
-    async with store.database.connection() as connection, \
-            connection.raw_connection.cursor() as cur:
-        await cur.execute("CREATE TEMPORARY TABLE scratch (id INT PRIMARY KEY, v BLOB)")
+    async with _scratch(store, "id INT PRIMARY KEY, v BLOB") as cur:
         writes = QueuedWrites(cur)
         rows = list(enumerate(TEXTS + OTHERS))
         await writes.executemany("INSERT INTO scratch (id, v) VALUES (%s, %s)", rows)
