@@ -210,11 +210,11 @@ class Clock:
         for chat in [chat for chat in book.chats if chat not in keep]:
             book.drop(chat)
         for chat in chats:
-            extras = extra_part(state, chat, tick_of)
+            extras = extra_part(state, chat)
             if chat in learnt:
                 book.know_extras(chat, extras)
             else:
-                book.know(chat, *show_part(state, chat, tick_of), extras)
+                book.know(chat, *show_part(state, chat), extras)
 
     def pause(self, now: datetime) -> float:
         """Until the next due time known, or the next read of the rows, whichever is first."""

@@ -33,7 +33,10 @@ from chatledger.ledger.extras_store import EXTRAS_AWARE
 from chatledger.ledger.show_loader import SHOW_AWARE, show_chats
 
 log = logging.getLogger(__name__)
-Items = list[tuple[datetime, Tick]]
+# (due, what): what falls due, and when. Its `Tick` (an id hashed from the chat, what and due)
+# is made only once it is due (`DueBook.due`): a batch teaches the clock a thousand chats' next
+# boundaries, and most are replaced by the next batch's before they are sent.
+Items = list[tuple[datetime, str]]
 TickOf = Callable[[str, str, datetime], Tick]  # the clock's `tick_of`
 # The commands whose chat is read again when the batch did not decide them (applied before).
 _CHAT_AWARE: Final = SHOW_AWARE + EXTRAS_AWARE
@@ -55,19 +58,20 @@ class ChatDue:
     shows: Items  # its show, spies and holds (`due_ticks`)
     extras: Items  # its pins and toy turn (`extra_due_ticks`)
     running: Running | None
+    made: dict[tuple[datetime, str], Tick] | None = None  # its items' ticks made so far
 
 
-def show_part(state: LedgerState, chat: str, tick_of: TickOf) -> tuple[Items, Running | None]:
+def show_part(state: LedgerState, chat: str) -> tuple[Items, Running | None]:
     show = state.shows.current_show(chat)
     running = None
     if show is not None and show.status == RUNNING:
         running = Running(chat, show.id, show.client,
                           tuple((spy.id, spy.uuid) for spy in show.spies.values()))
-    return [(at, tick_of(chat, what, at)) for what, at in due_ticks(state, chat)], running
+    return [(at, what) for what, at in due_ticks(state, chat)], running
 
 
-def extra_part(state: LedgerState, chat: str, tick_of: TickOf) -> Items:
-    return [(at, tick_of(chat, what, at)) for what, at in extra_due_ticks(state, chat)]
+def extra_part(state: LedgerState, chat: str) -> Items:
+    return [(at, what) for what, at in extra_due_ticks(state, chat)]
 
 
 def _moves_extras(command: cmd.Command) -> bool:
@@ -129,11 +133,22 @@ class DueBook:
         for chat in sorted(self.waiting):
             known = chats.get(chat)
             mine = [] if known is None else \
-                [tick for at, tick in (*known.shows, *known.extras) if at <= now]
+                [self._tick(known, chat, at, what)
+                 for at, what in (*known.shows, *known.extras) if at <= now]
             if not mine:
                 self.waiting.discard(chat)  # decided since (replaced by what follows)
             ticks += mine
         return ticks
+
+    def _tick(self, known: ChatDue, chat: str, at: datetime, what: str) -> Tick:
+        """The item's tick, made once (it is sent again, unchanged, while it waits)."""
+        made = known.made
+        if made is None:
+            made = known.made = {}
+        tick = made.get((at, what))
+        if tick is None:
+            tick = made[at, what] = self.tick_of(chat, what, at)
+        return tick
 
     def next_due(self) -> datetime | None:
         queue, chats = self.queue, self.chats
@@ -157,7 +172,7 @@ class DueBook:
             for chat in show_chats(fresh):
                 if chat not in self.chats:
                     self.dirty.add(chat)  # its pins and toy are not known yet
-                self.know(chat, *show_part(state, chat, self.tick_of))
+                self.know(chat, *show_part(state, chat))
                 if self.learning is not None:
                     self.learning.add(chat)
             decided = {command.command_id for command in fresh}
