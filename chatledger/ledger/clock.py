@@ -178,7 +178,7 @@ class Clock:
         elif started - self.loaded_at >= self.reload_s:
             await self.refresh(mine, full=False)
             self.loaded_at = started
-        ticks = [tick for tick in self.book.due(now) if mine(tick.chat)]
+        ticks = [tick for tick in self.book.due(now, started, RESEND_S) if mine(tick.chat)]
         self.next_due = self.book.next_due()
         if self.present is not None and self.monotonic() - self.looked_at >= PRESENCE_EVERY_S:
             self.looked_at = self.monotonic()
@@ -264,8 +264,10 @@ class Clock:
         one per tick: a thousand shows' boundaries fall in the same second)."""
         now = self.monotonic()
         self.sent = {key: at for key, at in self.sent.items() if now - at < RESEND_S}
+        ticks = list(ticks)
         fresh = [tick for tick in ticks if tick.command_id not in self.sent]
         if not fresh:
+            self._tell_book(ticks)
             return
         topic = self.settings.commands_topic
         try:
@@ -276,3 +278,9 @@ class Clock:
         except (KafkaError, TimeoutError) as exc:
             raise BusUnavailable(repr(exc)) from exc
         self.sent.update((tick.command_id, now) for tick in fresh)
+        self._tell_book(ticks)
+
+    def _tell_book(self, ticks: list[Tick]) -> None:
+        """When each tick's chat was last sent: the book lists it again only RESEND_S later."""
+        sent = self.sent
+        self.book.sent((tick.chat, sent[tick.command_id]) for tick in ticks)

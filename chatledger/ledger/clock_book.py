@@ -18,7 +18,7 @@ every chat is read again in full at least every `full_read_s` (`clock.py`).
 
 import heapq
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -85,13 +85,15 @@ class DueBook:
         self.tick_of = tick_of
         self.chats: dict[str, ChatDue] = {}
         self.queue: list[tuple[datetime, int, str]] = []  # (due, gen, chat): a heap
-        self.waiting: set[str] = set()  # chats with an item due (sent, not yet decided)
+        # Chats with an item due (not yet decided): when their items were last handed out
+        # (`due`'s monotonic `at_s`; -inf: not yet).
+        self.waiting: dict[str, float] = {}
         self.gen = 0
         self.dirty: set[str] = set()  # chats whose rows must be read again
         self.learning: set[str] | None = None  # chats learnt while a read is under way
 
     def clear(self) -> None:
-        self.chats, self.queue, self.waiting = {}, [], set()
+        self.chats, self.queue, self.waiting = {}, [], {}
         self.dirty = set()
 
     def know(self, chat: str, shows: Items, running: Running | None,
@@ -105,6 +107,8 @@ class DueBook:
             return
         self.gen += 1
         self.chats[chat] = ChatDue(self.gen, shows, extras, running)
+        # Decided (or read) anew: waiting again only once an item of these falls due.
+        self.waiting.pop(chat, None)
         for at, _ in (*shows, *extras):
             heapq.heappush(self.queue, (at, self.gen, chat))
         if len(self.queue) > 8 * len(self.chats) + 1024:  # mostly entries replaced since
@@ -119,26 +123,39 @@ class DueBook:
 
     def drop(self, chat: str) -> None:
         self.chats.pop(chat, None)
-        self.waiting.discard(chat)
+        self.waiting.pop(chat, None)
 
-    def due(self, now: datetime) -> list[Tick]:
-        """Every item due by `now` of the chats known."""
-        queue, chats = self.queue, self.chats
+    def due(self, now: datetime, at_s: float = 0.0, again_s: float = 0.0) -> list[Tick]:
+        """Every item due by `now` of the chats known, but those of chats `sent` less than
+        `again_s` before `at_s` (monotonic): while a ledger is behind on its ticks (a backlog, a
+        loaded machine), the clock does not go through its thousand waiting chats on every
+        pass, only once they may need sending again (`Clock.send`'s RESEND_S rule, which this
+        only spares the work of)."""
+        queue, chats, waiting = self.queue, self.chats, self.waiting
         while queue and queue[0][0] <= now:
             _, gen, chat = heapq.heappop(queue)
             known = chats.get(chat)
             if known is not None and known.gen == gen:
-                self.waiting.add(chat)
+                waiting.setdefault(chat, float("-inf"))
         ticks = []
-        for chat in sorted(self.waiting):
+        for chat in sorted(chat for chat, handed in waiting.items() if at_s - handed >= again_s):
             known = chats.get(chat)
             mine = [] if known is None else \
                 [self._tick(known, chat, at, what)
                  for at, what in (*known.shows, *known.extras) if at <= now]
             if not mine:
-                self.waiting.discard(chat)  # decided since (replaced by what follows)
+                del waiting[chat]  # decided since (replaced by what follows)
             ticks += mine
         return ticks
+
+    def sent(self, sends: Iterable[tuple[str, float]]) -> None:
+        """(chat, at_s): a due item of the chat was sent (acknowledged by the broker) at `at_s`
+        (monotonic); a chat counts from the earliest of its items' sends."""
+        waiting, seen = self.waiting, set()
+        for chat, at_s in sends:
+            if chat in waiting and (chat not in seen or at_s < waiting[chat]):
+                waiting[chat] = at_s
+                seen.add(chat)
 
     def _tick(self, known: ChatDue, chat: str, at: datetime, what: str) -> Tick:
         """The item's tick, made once (it is sent again, unchanged, while it waits)."""

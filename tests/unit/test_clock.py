@@ -1,6 +1,7 @@
 """The clock's pass without MySQL or Redis: what it sends, bounded presence reads, ownership."""
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import Any
 import pymysql
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from chatledger.bus.kafka import BusUnavailable
 from chatledger.domain.show_book import RUNNING, Show
 from chatledger.domain.state import LedgerState
 from chatledger.ledger import clock as clock_module
@@ -110,6 +112,51 @@ def test_a_tick_is_sent_again_only_once_resend_s_passed() -> None:
 
     asyncio.run(three_passes())
     assert sent == ["chat0", "chat0"]
+
+
+class Acks:
+    """A producer whose sends are acknowledged, or all fail (`down`)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.down = False
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> "asyncio.Future[None]":
+        if self.down:
+            raise clock_module.KafkaError("broker away")
+        self.sent.append(key.decode())
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def test_chats_waiting_on_a_lagging_ledger_are_gone_through_again_only_to_resend() -> None:
+    """Sent and not yet decided: the next passes leave the chat out (a thousand waiting chats
+    were gone through every 50 ms while the ledger worked through a backlog), until RESEND_S
+    has passed; a send that failed leaves it in, for the next pass to send."""
+    clock = taught(["chat0", "chat1"])
+    clock.full_read_s = 100.0  # its rows (still at minute 1) are not read again meanwhile
+    clock.producer = producer = Acks()
+
+    async def passes(*moments: float) -> list[list[str]]:
+        listed = []
+        for clock.moment in moments:  # type: ignore[attr-defined]
+            ticks = await clock.due(NOW)
+            listed.append(sorted(t.chat for t in ticks))
+            with contextlib.suppress(BusUnavailable):
+                await clock.send(ticks)
+        return listed
+
+    producer.down = True
+    assert asyncio.run(passes(0.0, 0.05)) == [["chat0", "chat1"], ["chat0", "chat1"]]
+    producer.down = False
+    assert asyncio.run(passes(0.1, 0.15, 2.0)) == [["chat0", "chat1"], [], []]
+    assert producer.sent == ["chat0", "chat1"]
+    later = clock_module.RESEND_S + 0.1
+    assert asyncio.run(passes(later)) == [["chat0", "chat1"]]
+    assert producer.sent == ["chat0", "chat1"] * 2
+    clock.book.learn(*decided("chat0", 2), [])  # chat0's minute 1 decided
+    assert asyncio.run(passes(later + 0.05, 2 * later)) == [[], ["chat1"]]
 
 
 def test_a_failing_pass_backs_off_instead_of_spinning() -> None:
