@@ -57,6 +57,7 @@ and decided the same.
 """
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
@@ -70,6 +71,7 @@ from databases import Database
 from chatledger.bus.command_codec import encode_command
 from chatledger.bus.kafka import BusUnavailable
 from chatledger.domain.commands import Tick
+from chatledger.domain.events import uuid5_text
 from chatledger.domain.shows import DISCONNECT_S
 from chatledger.domain.state import LedgerState
 from chatledger.ledger.clock_book import DueBook, extra_part, show_part
@@ -82,6 +84,7 @@ from chatledger.platform.redis_client import REDIS_ERRORS
 log = logging.getLogger(__name__)
 
 _NAMESPACE = uuid.UUID("3d1f6c1e-6a0b-4c55-9a57-2b8f0f7e11c4")
+_NAMESPACED = hashlib.sha1(_NAMESPACE.bytes)  # `uuid5_text`'s: copied, then fed the name
 # chats -> the people with a socket in each (one round trip for them all)
 Present = Callable[[list[str]], Awaitable[dict[str, set[str]]]]
 # The chats this process's consumer owns now: a test of a chat, or None while it owns nothing.
@@ -107,9 +110,11 @@ def failed_pause(failures: int) -> float:
 
 
 def tick_of(chat: str, what: str, due: datetime) -> Tick:
-    """The one command for this item: its id is the same from any clock, at any time."""
+    """The one command for this item: its id is the same from any clock, at any time
+    (`uuid.uuid5(_NAMESPACE, ...)`, spelt by `uuid5_text` at a sixth of its cost: one per
+    boundary)."""
     due = due.astimezone(UTC)
-    return Tick(str(uuid.uuid5(_NAMESPACE, f"{chat}/{what}/{due.isoformat()}")), chat, what, due)
+    return Tick(uuid5_text(_NAMESPACED, f"{chat}/{what}/{due.isoformat()}"), chat, what, due)
 
 
 def every_chat() -> Callable[[str], bool]:

@@ -2,12 +2,15 @@
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pymysql
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chatledger.bus.kafka import BusUnavailable
@@ -245,3 +248,13 @@ def test_a_chat_with_nothing_due_in_its_rows_is_forgotten() -> None:
     del clock.state.shows.current["chat1"]  # its show ended (decided by another ledger)
     clock.moment = clock.reload_s  # type: ignore[attr-defined]
     assert [t.chat for t in asyncio.run(clock.due(NOW))] == ["chat0"]
+
+
+@given(st.text(), st.text(), st.datetimes(timezones=st.just(UTC)))
+def test_tick_ids_are_exactly_the_rfc_4122_uuid5_as_first_shipped(
+        chat: str, what: str, due: datetime) -> None:
+    """Every clock, old or new, must give an item the same id, or a boundary could apply
+    twice across a deploy."""
+    namespace = uuid.UUID("3d1f6c1e-6a0b-4c55-9a57-2b8f0f7e11c4")
+    expected = uuid.uuid5(namespace, f"{chat}/{what}/{due.isoformat()}")
+    assert tick_of(chat, what, due).command_id == str(expected)
