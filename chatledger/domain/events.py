@@ -104,12 +104,18 @@ _VARIANT: Final = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abc
 def event_id_for(command_id: str, index: int) -> str:
     """Deterministic: replaying a command yields the very same event ids.
 
-    Exactly `str(uuid.uuid5(_EVENT_NAMESPACE, f"{command_id}/{index}"))` (RFC 4122 §4.3), built
-    without the UUID object, which was half the cost of deciding a donation in the ledger: the
-    hex digest's 13th digit becomes the version (5), its 17th carries the variant.
+    Exactly `str(uuid.uuid5(_EVENT_NAMESPACE, f"{command_id}/{index}"))` (`uuid5_text`).
     """
-    digest = _NAMESPACED.copy()
-    digest.update(f"{command_id}/{index}".encode())
+    return uuid5_text(_NAMESPACED, f"{command_id}/{index}")
+
+
+def uuid5_text(namespaced: "hashlib._Hash", name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))` (RFC 4122 §4.3), `namespaced` being
+    `hashlib.sha1(namespace.bytes)`, built without the UUID object, which was half the cost of
+    deciding a donation in the ledger: the hex digest's 13th digit becomes the version (5), its
+    17th carries the variant."""
+    digest = namespaced.copy()
+    digest.update(name.encode())
     h = digest.hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 

@@ -29,6 +29,10 @@ class Spy:
     charged: Decimal = ZERO
     hold_id: str | None = None
 
+    def copied(self) -> "Spy":
+        return Spy(self.id, self.show, self.uuid, self.name, self.rate, self.started_at,
+                   self.minutes, self.charged, self.hold_id)
+
 
 @dataclass(slots=True)
 class Show:
@@ -45,6 +49,12 @@ class Show:
     charged: Decimal = ZERO
     hold_id: str | None = None
     spies: dict[str, Spy] = field(default_factory=dict)  # spy uuid -> its spying
+
+    def copied(self) -> "Show":
+        """A copy sharing its spies' dict (`copy.copy`'s, positionally: several times faster)."""
+        return Show(self.id, self.model, self.client, self.client_name, self.rate,
+                    self.minute_s, self.requested_at, self.status, self.started_at, self.minutes,
+                    self.charged, self.hold_id, self.spies)
 
     def audience(self) -> list[str]:
         """Who sees the show's private messages besides the model."""

@@ -33,6 +33,9 @@ ChatScoped = ChatCommand | Refund | cmd.Tick
 _TOTALS = "SELECT model_uuid, client_uuid, total FROM donor_totals"
 # Made once, not per command (`A | B` in a call builds a union each time).
 _ACCOUNT_COMMANDS = (cmd.Deposit, cmd.Payout)
+# What reads no chat state (goals, sponsors, rules, totals, menus): an account's command, and a
+# tick (a show's, a pin's, the toy's: its state is the show loader's and the extras').
+_NO_CHAT_STATE = (*_ACCOUNT_COMMANDS, cmd.Tick)
 _MOVES_TOTALS = (cmd.Donate, Refund)  # what moves a donor total, or compares one with a sponsor's
 
 
@@ -213,7 +216,8 @@ class BatchLoader(StateLoader):
 
 
 def _chat_scoped(commands: Iterable[Command]) -> list[ChatScoped]:
-    return [c for c in commands if not isinstance(c, _ACCOUNT_COMMANDS)]
+    """The commands whose chats' state (goals, sponsors, rules, totals, menus) is read."""
+    return [c for c in commands if not isinstance(c, _NO_CHAT_STATE)]
 
 
 def _owners(commands: Iterable[Command], donations: dict[str, Donation]) -> set[str]:

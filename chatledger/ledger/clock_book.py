@@ -18,7 +18,7 @@ every chat is read again in full at least every `full_read_s` (`clock.py`).
 
 import heapq
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -33,7 +33,10 @@ from chatledger.ledger.extras_store import EXTRAS_AWARE
 from chatledger.ledger.show_loader import SHOW_AWARE, show_chats
 
 log = logging.getLogger(__name__)
-Items = list[tuple[datetime, Tick]]
+# (due, what): what falls due, and when. Its `Tick` (an id hashed from the chat, what and due)
+# is made only once it is due (`DueBook.due`): a batch teaches the clock a thousand chats' next
+# boundaries, and most are replaced by the next batch's before they are sent.
+Items = list[tuple[datetime, str]]
 TickOf = Callable[[str, str, datetime], Tick]  # the clock's `tick_of`
 # The commands whose chat is read again when the batch did not decide them (applied before).
 _CHAT_AWARE: Final = SHOW_AWARE + EXTRAS_AWARE
@@ -55,19 +58,20 @@ class ChatDue:
     shows: Items  # its show, spies and holds (`due_ticks`)
     extras: Items  # its pins and toy turn (`extra_due_ticks`)
     running: Running | None
+    made: dict[tuple[datetime, str], Tick] | None = None  # its items' ticks made so far
 
 
-def show_part(state: LedgerState, chat: str, tick_of: TickOf) -> tuple[Items, Running | None]:
+def show_part(state: LedgerState, chat: str) -> tuple[Items, Running | None]:
     show = state.shows.current_show(chat)
     running = None
     if show is not None and show.status == RUNNING:
         running = Running(chat, show.id, show.client,
                           tuple((spy.id, spy.uuid) for spy in show.spies.values()))
-    return [(at, tick_of(chat, what, at)) for what, at in due_ticks(state, chat)], running
+    return [(at, what) for what, at in due_ticks(state, chat)], running
 
 
-def extra_part(state: LedgerState, chat: str, tick_of: TickOf) -> Items:
-    return [(at, tick_of(chat, what, at)) for what, at in extra_due_ticks(state, chat)]
+def extra_part(state: LedgerState, chat: str) -> Items:
+    return [(at, what) for what, at in extra_due_ticks(state, chat)]
 
 
 def _moves_extras(command: cmd.Command) -> bool:
@@ -81,13 +85,15 @@ class DueBook:
         self.tick_of = tick_of
         self.chats: dict[str, ChatDue] = {}
         self.queue: list[tuple[datetime, int, str]] = []  # (due, gen, chat): a heap
-        self.waiting: set[str] = set()  # chats with an item due (sent, not yet decided)
+        # Chats with an item due (not yet decided): when their items were last handed out
+        # (`due`'s monotonic `at_s`; -inf: not yet).
+        self.waiting: dict[str, float] = {}
         self.gen = 0
         self.dirty: set[str] = set()  # chats whose rows must be read again
         self.learning: set[str] | None = None  # chats learnt while a read is under way
 
     def clear(self) -> None:
-        self.chats, self.queue, self.waiting = {}, [], set()
+        self.chats, self.queue, self.waiting = {}, [], {}
         self.dirty = set()
 
     def know(self, chat: str, shows: Items, running: Running | None,
@@ -101,6 +107,8 @@ class DueBook:
             return
         self.gen += 1
         self.chats[chat] = ChatDue(self.gen, shows, extras, running)
+        # Decided (or read) anew: waiting again only once an item of these falls due.
+        self.waiting.pop(chat, None)
         for at, _ in (*shows, *extras):
             heapq.heappush(self.queue, (at, self.gen, chat))
         if len(self.queue) > 8 * len(self.chats) + 1024:  # mostly entries replaced since
@@ -115,25 +123,49 @@ class DueBook:
 
     def drop(self, chat: str) -> None:
         self.chats.pop(chat, None)
-        self.waiting.discard(chat)
+        self.waiting.pop(chat, None)
 
-    def due(self, now: datetime) -> list[Tick]:
-        """Every item due by `now` of the chats known."""
-        queue, chats = self.queue, self.chats
+    def due(self, now: datetime, at_s: float = 0.0, again_s: float = 0.0) -> list[Tick]:
+        """Every item due by `now` of the chats known, but those of chats `sent` less than
+        `again_s` before `at_s` (monotonic): while a ledger is behind on its ticks (a backlog, a
+        loaded machine), the clock does not go through its thousand waiting chats on every
+        pass, only once they may need sending again (`Clock.send`'s RESEND_S rule, which this
+        only spares the work of)."""
+        queue, chats, waiting = self.queue, self.chats, self.waiting
         while queue and queue[0][0] <= now:
             _, gen, chat = heapq.heappop(queue)
             known = chats.get(chat)
             if known is not None and known.gen == gen:
-                self.waiting.add(chat)
+                waiting.setdefault(chat, float("-inf"))
         ticks = []
-        for chat in sorted(self.waiting):
+        for chat in sorted(chat for chat, handed in waiting.items() if at_s - handed >= again_s):
             known = chats.get(chat)
             mine = [] if known is None else \
-                [tick for at, tick in (*known.shows, *known.extras) if at <= now]
+                [self._tick(known, chat, at, what)
+                 for at, what in (*known.shows, *known.extras) if at <= now]
             if not mine:
-                self.waiting.discard(chat)  # decided since (replaced by what follows)
+                del waiting[chat]  # decided since (replaced by what follows)
             ticks += mine
         return ticks
+
+    def sent(self, sends: Iterable[tuple[str, float]]) -> None:
+        """(chat, at_s): a due item of the chat was sent (acknowledged by the broker) at `at_s`
+        (monotonic); a chat counts from the earliest of its items' sends."""
+        waiting, seen = self.waiting, set()
+        for chat, at_s in sends:
+            if chat in waiting and (chat not in seen or at_s < waiting[chat]):
+                waiting[chat] = at_s
+                seen.add(chat)
+
+    def _tick(self, known: ChatDue, chat: str, at: datetime, what: str) -> Tick:
+        """The item's tick, made once (it is sent again, unchanged, while it waits)."""
+        made = known.made
+        if made is None:
+            made = known.made = {}
+        tick = made.get((at, what))
+        if tick is None:
+            tick = made[at, what] = self.tick_of(chat, what, at)
+        return tick
 
     def next_due(self) -> datetime | None:
         queue, chats = self.queue, self.chats
@@ -157,7 +189,7 @@ class DueBook:
             for chat in show_chats(fresh):
                 if chat not in self.chats:
                     self.dirty.add(chat)  # its pins and toy are not known yet
-                self.know(chat, *show_part(state, chat, self.tick_of))
+                self.know(chat, *show_part(state, chat))
                 if self.learning is not None:
                     self.learning.add(chat)
             decided = {command.command_id for command in fresh}

@@ -17,6 +17,7 @@ from typing import Any, Final
 from chatledger.domain import commands as cmd
 from chatledger.domain import events as ev
 from chatledger.domain.events import Event
+from chatledger.domain.extra_ticks import is_extra_tick
 from chatledger.domain.extras_book import PLAYING, QUEUED, SHOWING, Item, Lineup
 from chatledger.domain.state import LedgerState
 from chatledger.ledger.event_rows import placeholders
@@ -65,7 +66,9 @@ async def load_turns_for_batch(cur: Any, state: LedgerState,
 
 
 def _aware_chats(commands: Iterable[cmd.Command]) -> tuple[list[str], list[str]]:
-    aware = [c for c in commands if isinstance(c, EXTRAS_AWARE)]
+    # A show's tick is no pin's or toy's: a thousand shows' boundaries read no extras.
+    aware = [c for c in commands if isinstance(c, EXTRAS_AWARE)
+             and (not isinstance(c, cmd.Tick) or is_extra_tick(c))]
     return (sorted({c.chat for c in aware}),
             sorted({c.chat for c in aware if not isinstance(c, cmd.Donate)}))
 

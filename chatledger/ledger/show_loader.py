@@ -17,14 +17,13 @@ rule: the chat's stream is locked first, then the accounts).
   chat's show, spies, holds or rates is made by a command of the chat's stream, whose events
   move the stream's version, whichever process applies it; a version equal to the one
   remembered means none happened since. What is remembered is learnt only from batches that
-  committed (`learn`, after the commit), from the state their decisions left, and copied, so
-  a batch that rolls back changes nothing of it. `rebuild`, the one writer of these rows
-  without events, writes what the events already say, so it changes them only where they were
-  wrong: a chat is read again at least every `QUIET_MAX_AGE_S`, so such a repair is seen
-  within that time.
+  committed (`learn`, after the commit), from the state their decisions left, and copied into
+  each batch that recalls it, so a batch that rolls back changes nothing of it. `rebuild`, the
+  one writer of these rows without events, writes what the events already say, so it changes
+  them only where they were wrong: a chat is read again at least every `QUIET_MAX_AGE_S`, so
+  such a repair is seen within that time.
 """
 
-import copy
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -70,13 +69,16 @@ class Quiet:
     private_rate: Decimal | None
     spy_rate: Decimal | None
     read_at: float  # monotonic: when its rows were last read
-    show: Show | None = None  # its show not ended, with its spies (a copy)
-    holds: tuple[Hold, ...] = ()  # its open holds (copies)
+    # Its show not ended, with its spies, and its open holds: the committed batch's own objects
+    # (nothing touches a batch's state after its commit), copied into each batch that recalls
+    # them (`recall`), so no decision changes what is remembered.
+    show: Show | None = None
+    holds: tuple[Hold, ...] = ()
 
 
 def _copy_show(show: Show) -> Show:
-    copied = copy.copy(show)
-    copied.spies = {uuid: copy.copy(spy) for uuid, spy in show.spies.items()}
+    copied = show.copied()
+    copied.spies = {uuid: spy.copied() for uuid, spy in show.spies.items()}
     return copied
 
 
@@ -124,7 +126,7 @@ class QuietChats:
                 state.shows.add(_copy_show(quiet.show))
             for hold in quiet.holds:
                 if hold.id not in state.holds.holds:
-                    state.holds.add(copy.copy(hold))
+                    state.holds.add(hold.copied())
 
     def _usable(self, chat: str, now: float, versions: dict[str, int] | None = None) -> bool:
         """Remembered, young enough, and (given the streams' versions) at its stream's."""
@@ -145,8 +147,7 @@ class QuietChats:
                 self._keep(stream, Quiet(
                     state.versions.get(stream, 0), state.shows.private_rates.get(stream),
                     state.shows.spy_rates.get(stream), read,
-                    None if show is None else _copy_show(show),
-                    tuple(copy.copy(hold) for hold in state.holds.open_of_chat(stream))))
+                    show, tuple(state.holds.open_of_chat(stream))))
             elif before is not None and before.version == locked.get(stream):
                 # Nothing of this stream's batch touches shows (not SHOW_AWARE): as it was.
                 self._keep(stream, Quiet(state.versions.get(stream, 0), before.private_rate,

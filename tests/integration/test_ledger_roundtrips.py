@@ -8,7 +8,7 @@ many there are, so these bounds hold for 1 and for 10 commands alike.
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,16 @@ import pymysql
 import pytest
 
 from chatledger.bus.topics import ensure_topics
-from chatledger.domain.commands import ChangeSettings, Command, Donate, PostMessage, RequestShow
+from chatledger.domain.commands import (
+    ChangeSettings,
+    Command,
+    Donate,
+    PostMessage,
+    RequestShow,
+    ShowAction,
+)
+from chatledger.domain.events import event_id_for
+from chatledger.ledger.clock import tick_of
 from chatledger.ledger.read_trips import ReadTrip
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.write_trips import QueuedWrites
@@ -152,6 +161,31 @@ async def test_a_chat_changed_by_another_process_is_read_again_not_presumed(
     assert LEDGER_PRESUMED_WRONG._value.get() == before + 1
     again = await _round_trips(store, [_message(model, viewer)])  # remembered anew
     assert len(again) == 2, "\n".join(again)
+
+
+async def test_a_show_boundary_reads_no_goals_sponsors_rules_or_extras(
+    people: People, store: LedgerStore
+) -> None:
+    """A minute's boundary moves a hold's money and places the next: it reads the show, the
+    holds and the accounts, and none of the chat state a tip or a message needs (a thousand
+    shows' boundaries a second read it all for nothing)."""
+    model, viewer = await _cast(people, store)
+    host = model.person.as_actor()
+    rates = ChangeSettings(str(uuid.uuid4()), model.uuid, host, None,
+                           private_rate=Decimal("2.00"), spy_rate=Decimal("1.00"))
+    request = RequestShow(str(uuid.uuid4()), model.uuid, viewer.person.as_actor(), 60.0)
+    await store.apply_batch([rates, request])
+    show = event_id_for(request.command_id, 0)  # its show_requested names it
+    started = (await store.apply_batch([ShowAction(str(uuid.uuid4()), model.uuid, host,
+                                                   "accept", show)])).events[0].created_at
+    boundary = tick_of(model.uuid, f"show:{show}:minute:1", started + timedelta(seconds=60))
+    with counted() as sent:
+        result = await store.apply_batch([boundary])
+    assert [event.type for event in result.events] == ["hold_captured", "hold_placed"]
+    read = " ".join(sent)
+    for table in ("goals", "current_sponsors", "chat_settings", "chat_extras", "pins",
+                  "toy_turns", "chat_menus", "donor_totals"):
+        assert f"FROM {table} " not in read, table
 
 
 MESSAGES = 6

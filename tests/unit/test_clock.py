@@ -1,14 +1,19 @@
 """The clock's pass without MySQL or Redis: what it sends, bounded presence reads, ownership."""
 
 import asyncio
+import contextlib
+import uuid
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pymysql
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from chatledger.bus.kafka import BusUnavailable
 from chatledger.domain.show_book import RUNNING, Show
 from chatledger.domain.state import LedgerState
 from chatledger.ledger import clock as clock_module
@@ -112,6 +117,51 @@ def test_a_tick_is_sent_again_only_once_resend_s_passed() -> None:
     assert sent == ["chat0", "chat0"]
 
 
+class Acks:
+    """A producer whose sends are acknowledged, or all fail (`down`)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.down = False
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> "asyncio.Future[None]":
+        if self.down:
+            raise clock_module.KafkaError("broker away")
+        self.sent.append(key.decode())
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+def test_chats_waiting_on_a_lagging_ledger_are_gone_through_again_only_to_resend() -> None:
+    """Sent and not yet decided: the next passes leave the chat out (a thousand waiting chats
+    were gone through every 50 ms while the ledger worked through a backlog), until RESEND_S
+    has passed; a send that failed leaves it in, for the next pass to send."""
+    clock = taught(["chat0", "chat1"])
+    clock.full_read_s = 100.0  # its rows (still at minute 1) are not read again meanwhile
+    clock.producer = producer = Acks()
+
+    async def passes(*moments: float) -> list[list[str]]:
+        listed = []
+        for clock.moment in moments:  # type: ignore[attr-defined]
+            ticks = await clock.due(NOW)
+            listed.append(sorted(t.chat for t in ticks))
+            with contextlib.suppress(BusUnavailable):
+                await clock.send(ticks)
+        return listed
+
+    producer.down = True
+    assert asyncio.run(passes(0.0, 0.05)) == [["chat0", "chat1"], ["chat0", "chat1"]]
+    producer.down = False
+    assert asyncio.run(passes(0.1, 0.15, 2.0)) == [["chat0", "chat1"], [], []]
+    assert producer.sent == ["chat0", "chat1"]
+    later = clock_module.RESEND_S + 0.1
+    assert asyncio.run(passes(later)) == [["chat0", "chat1"]]
+    assert producer.sent == ["chat0", "chat1"] * 2
+    clock.book.learn(*decided("chat0", 2), [])  # chat0's minute 1 decided
+    assert asyncio.run(passes(later + 0.05, 2 * later)) == [[], ["chat1"]]
+
+
 def test_a_failing_pass_backs_off_instead_of_spinning() -> None:
     class Broken(Rows):
         async def load(self, mine: Callable[[str], bool], skip: Collection[str] = ()
@@ -198,3 +248,13 @@ def test_a_chat_with_nothing_due_in_its_rows_is_forgotten() -> None:
     del clock.state.shows.current["chat1"]  # its show ended (decided by another ledger)
     clock.moment = clock.reload_s  # type: ignore[attr-defined]
     assert [t.chat for t in asyncio.run(clock.due(NOW))] == ["chat0"]
+
+
+@given(st.text(), st.text(), st.datetimes(timezones=st.just(UTC)))
+def test_tick_ids_are_exactly_the_rfc_4122_uuid5_as_first_shipped(
+        chat: str, what: str, due: datetime) -> None:
+    """Every clock, old or new, must give an item the same id, or a boundary could apply
+    twice across a deploy."""
+    namespace = uuid.UUID("3d1f6c1e-6a0b-4c55-9a57-2b8f0f7e11c4")
+    expected = uuid.uuid5(namespace, f"{chat}/{what}/{due.isoformat()}")
+    assert tick_of(chat, what, due).command_id == str(expected)

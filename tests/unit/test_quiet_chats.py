@@ -114,3 +114,22 @@ def test_a_quiet_chat_is_read_again_once_a_minute_whatever_its_version() -> None
     assert quiet.unknown(after({CHAT: 7}), [CHAT]) == [CHAT]
     quiet.learn(after({CHAT: 8}), {CHAT: 7}, [message()])
     assert quiet.unknown(after({CHAT: 8}), [CHAT]) == []  # read at 61: fresh again
+
+
+def test_the_copies_a_batch_recalls_are_whole_and_its_own() -> None:
+    """`Hold.copied`, `Show.copied` and `Spy.copied` copy every field (a field added to one of
+    them and left out of its copy would fail here), into new objects."""
+    import dataclasses
+
+    from chatledger.domain.show_book import Spy
+
+    def filled(kind: type, **given: object) -> object:
+        values = {f.name: given.get(f.name, f"{f.name}-x") for f in dataclasses.fields(kind)}
+        return kind(**values)
+
+    spy = filled(Spy)
+    hold = filled(Hold)
+    show = filled(Show, spies={"spy": spy})
+    for original in (hold, spy, show):
+        copy = original.copied()  # type: ignore[attr-defined]
+        assert copy == original and copy is not original
