@@ -43,6 +43,10 @@ MONEY_SCHEMA = {
 }
 UUID_SCHEMA = {"type": "string", "format": "uuid"}
 MONEY_CEILING = Decimal(10) ** 18  # DECIMAL(20, 2) holds 18 integer digits
+CENT = Decimal("0.01")
+# A sum as clients mostly send it ("15.50"): finite, at most 2 places, below the ceiling by its
+# form alone, so parse_amount's checks (~1.7 µs, most of it `as_tuple`) cannot refuse it.
+PLAIN_SUM = re.compile("[0-9]{1,18}(?:\\.[0-9]{1,2})?")
 
 
 def parse_bool(value: object) -> bool:
@@ -55,6 +59,8 @@ def parse_bool(value: object) -> bool:
 
 def parse_amount(value: object) -> Decimal:
     """A sum of money of any sign (the rule on its sign lives with whoever reads it)."""
+    if type(value) is str and PLAIN_SUM.fullmatch(value):
+        return Decimal(value).quantize(CENT)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("must be a number or a numeric string")
     try:
@@ -67,7 +73,7 @@ def parse_amount(value: object) -> Decimal:
         raise ValueError("has more than 2 decimal places")
     if abs(amount) >= MONEY_CEILING:
         raise ValueError(f"must be below {MONEY_CEILING:,}")
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(CENT)
 
 
 def parse_money(value: object) -> Decimal:

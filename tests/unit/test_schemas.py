@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from chatledger.api.schemas import (
+    PLAIN_SUM,
     ClientBody,
     DeletionBody,
     DonationBody,
@@ -15,6 +16,7 @@ from chatledger.api.schemas import (
     MessageBody,
     MuteBody,
     SettingsBody,
+    parse_amount,
 )
 
 CONTEXT = {"max_text_length": 20, "max_donation": Decimal("1000")}
@@ -110,3 +112,22 @@ def test_every_control_character_but_newline_return_and_tab_is_refused() -> None
                 MessageBody.model_validate({"message": text}, context=CONTEXT)
         elif code not in range(0xD800, 0xE000):
             assert MessageBody.model_validate({"message": text}, context=CONTEXT).message == text
+
+
+
+def _read(text: str) -> object:
+    try:
+        amount = parse_amount(text)
+    except ValueError as exc:
+        return str(exc)
+    return str(amount), amount
+
+
+@pytest.mark.parametrize("text", ["0", "0.00", "7", "15.5", "15.50", "000000000000000001.1",
+                                  "999999999999999999.99", "0.01", "1000000000000000000",
+                                  "1.001", "1.000", "1e2", "1.", ".5", "١٢"])
+def test_a_plain_sum_reads_as_the_full_checks_read_it(text: str) -> None:
+    """Plain digits take a shortcut (schemas.PLAIN_SUM); padded, the same text takes the full
+    checks: the two agree to the last digit of the Decimal, and on every refusal."""
+    assert _read(text) == _read(f" {text} ")
+    assert PLAIN_SUM.fullmatch(f" {text} ") is None
