@@ -57,6 +57,11 @@ LEDGER_PRESUMED_WRONG = Counter(
     "Batches run again because their first trip presumed a chat's show state another process"
     " had changed (ledger/batch.py).",
 )
+LEDGER_DEDUP_READ = Counter(
+    "chatledger_ledger_dedup_read",
+    "Batches run again, reading which of their commands were applied before, after their first"
+    " attempt hit a duplicate key (ledger/batch.py).",
+)
 LEDGER_CONSUMER_LAG = Gauge(
     "chatledger_ledger_consumer_lag",
     "Commands waiting on the commands topic: highwater minus position over assigned partitions.",

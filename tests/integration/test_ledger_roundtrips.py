@@ -22,7 +22,7 @@ from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.write_trips import QueuedWrites
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database
-from chatledger.platform.metrics import LEDGER_PRESUMED_WRONG
+from chatledger.platform.metrics import LEDGER_DEDUP_READ, LEDGER_PRESUMED_WRONG
 from tests.helpers.people import People, Someone
 from tests.helpers.roundtrips import counted, shape
 
@@ -152,6 +152,32 @@ async def test_a_chat_changed_by_another_process_is_read_again_not_presumed(
     assert LEDGER_PRESUMED_WRONG._value.get() == before + 1
     again = await _round_trips(store, [_message(model, viewer)])  # remembered anew
     assert len(again) == 2, "\n".join(again)
+
+
+async def test_a_batch_reads_no_applied_commands_until_one_of_them_was_applied(
+    people: People, store: LedgerStore
+) -> None:
+    """The first attempt counts on applied_commands' primary key, not on reading it: a command
+    applied before fails that attempt (nothing of it committed) and the batch is run again,
+    reading, so the command is a duplicate with its first events and the rest are applied."""
+    model, viewer = await _cast(people, store)
+    first = _tip(model, viewer)
+    with counted() as sent:
+        applied = await store.apply_batch([first])
+    assert not [trip for trip in sent if "FROM applied_commands" in trip], "\n".join(sent)
+    before = LEDGER_DEDUP_READ._value.get()
+    fresh = _message(model, viewer)
+    again = await store.apply_batch([fresh, first])
+    assert again.outcomes == {fresh.command_id: "applied", first.command_id: "duplicate"}
+    assert LEDGER_DEDUP_READ._value.get() == before + 1
+    assert [e.event_id for e in again.events if e.command_id == first.command_id] \
+        == [e.event_id for e in applied.events]
+    assert await people.balance(viewer.uuid) == Decimal("98.00")  # two tips, not three
+    async with store.database.connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        await cur.execute("SELECT COUNT(*) FROM chat_events WHERE command_id = %s",
+                          [fresh.command_id])
+        assert await cur.fetchall() == ((1,),)
 
 
 MESSAGES = 6
