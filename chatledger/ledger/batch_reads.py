@@ -76,14 +76,19 @@ class BatchLoader(StateLoader):
         """The accounts FOR UPDATE, then the reads that depend only on the commands (`shows`:
         their show-aware chats)."""
         state = self.state
-        owners = sorted(_owners(commands, state.donations) | show_loader.owners(state, shows))
+        in_shows = show_loader.owners(state, shows)
+        owners = sorted(_owners(commands, state.donations) | in_shows)
         chat_commands = _chat_scoped(commands)
         targets = {c.client for c in chat_commands if isinstance(c, MODERATION)}
         self.plan_accounts(trip, owners, lock=True)  # first: the reads after it run locked
         if chat_commands:
             self._plan_chat_state(trip, chat_commands, self._refunded(chat_commands))
-        if show_loader.spends(commands):
-            show_loader.plan_open_holds(trip, state, owners)
+        spending = [c for c in commands if not isinstance(c, show_loader.SPENDS_NOTHING)]
+        if spending:
+            # The holds of those whose available balance the batch may read (show_loader
+            # .spends): a message's author's are no concern of it, and most authors write.
+            spenders = _owners(spending, state.donations) | in_shows
+            show_loader.plan_open_holds(trip, state, sorted(spenders))
         extras_store.plan_for_batch(trip, state, commands)
         return self._plan_people(trip, set(owners) | targets)
 

@@ -112,6 +112,20 @@ async def test_people_read_once_are_not_read_again(people: People, store: Ledger
         >= {viewer.person.name, newcomer.person.name}
 
 
+async def test_only_the_holds_of_those_who_may_spend_are_read(
+    people: People, store: LedgerStore
+) -> None:
+    """A tip reads its donor's open holds (held money is not spendable); a message's author
+    spends nothing, so the batch does not read theirs."""
+    model, viewer = await _cast(people, store)
+    author = await people.client(model, "Ann")
+    with counted() as sent:
+        await store.apply_batch([_tip(model, viewer), _message(model, author)])
+    reads = [statement for trip in sent for statement in trip.split(";")
+             if "FROM holds WHERE client_uuid" in statement]
+    assert len(reads) == 1 and viewer.uuid in reads[0] and author.uuid not in reads[0], reads
+
+
 async def test_a_steady_batch_is_two_round_trips_its_reads_sent_with_its_locks(
     people: People, store: LedgerStore
 ) -> None:
