@@ -30,6 +30,7 @@ from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholde
 from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.projection_writes import ProjectionWriter
 from chatledger.ledger.read_trips import ReadTrip
+from chatledger.ledger.rules_memory import RulesMemory
 from chatledger.ledger.show_loader import QuietChats
 from chatledger.ledger.write_trips import QueuedWrites
 
@@ -57,7 +58,8 @@ def _no_rows(rows: Sequence[Sequence[Any]]) -> None:
 class Batch:
     def __init__(self, cur: Any, commands: Sequence[Command],
                  quiet: QuietChats | None = None, known: KnownPeople | None = None,
-                 begin: str = "", presume: bool = True, dedup: bool = True) -> None:
+                 begin: str = "", presume: bool = True, dedup: bool = True,
+                 rules: RulesMemory | None = None) -> None:
         self.cur = cur
         # Whether the first trip may carry the reads after the locks (`BatchLoader.presume`):
         # one round trip fewer for a batch of messages and tips in chats already seen.
@@ -67,7 +69,7 @@ class Batch:
         self.dedup = dedup
         self.begin = begin  # statements that open the transaction, sent with the first trip
         self.commands = commands
-        self.loader = BatchLoader(cur, quiet=quiet, known=known)
+        self.loader = BatchLoader(cur, quiet=quiet, known=known, rules=rules)
         self.state = self.loader.state
         self.locked: dict[str, int] = {}  # the streams' versions once locked
         self.fresh: list[Command] = []  # the commands decided (not applied before)

@@ -16,6 +16,7 @@ from chatledger.domain.commands import Command
 from chatledger.domain.state import LedgerState
 from chatledger.ledger.batch import Batch, BatchResult, PresumedWrong
 from chatledger.ledger.known_people import KnownPeople
+from chatledger.ledger.rules_memory import RulesMemory
 from chatledger.ledger.show_loader import QuietChats
 from chatledger.platform import stages
 from chatledger.platform.metrics import LEDGER_DEDUP_READ, LEDGER_PRESUMED_WRONG
@@ -34,6 +35,7 @@ class LedgerStore:
         self.database = database
         self.quiet = QuietChats()  # learnt from this process's committed batches alone
         self.known = KnownPeople()  # rows that never change, read by any batch
+        self.rules = RulesMemory()  # learnt from this process's committed batches alone
         self.committed: list[Committed] = []
 
     async def apply_batch(self, commands: Sequence[Command]) -> BatchResult:
@@ -69,7 +71,7 @@ class LedgerStore:
                 async with raw.cursor() as cur:
                     # The BEGIN goes with the batch's first statements, in one round trip.
                     batch = Batch(cur, commands, self.quiet, self.known, begin=_BEGIN,
-                                  presume=presume, dedup=dedup)
+                                  presume=presume, dedup=dedup, rules=self.rules)
                     result = await batch.run()
                     if stages.ON:
                         stages.mark("ledger_decided")
@@ -78,6 +80,7 @@ class LedgerStore:
                     await batch.writes.execute("COMMIT")
                     await batch.writes.flush()
                 self.quiet.learn(batch.state, batch.locked, batch.fresh)
+                self.rules.learn(batch.state, batch.locked, batch.loader.rules_whole)
                 for listener in self.committed:
                     listener(batch.state, batch.fresh, commands)
                 return result

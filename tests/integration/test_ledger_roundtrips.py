@@ -16,7 +16,14 @@ import pymysql
 import pytest
 
 from chatledger.bus.topics import ensure_topics
-from chatledger.domain.commands import ChangeSettings, Command, Donate, PostMessage, RequestShow
+from chatledger.domain.commands import (
+    BanViewer,
+    ChangeSettings,
+    Command,
+    Donate,
+    PostMessage,
+    RequestShow,
+)
 from chatledger.ledger.read_trips import ReadTrip
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.write_trips import QueuedWrites
@@ -192,6 +199,28 @@ async def test_a_batch_reads_no_applied_commands_until_one_of_them_was_applied(
         await cur.execute("SELECT COUNT(*) FROM chat_events WHERE command_id = %s",
                           [fresh.command_id])
         assert await cur.fetchall() == ((1,),)
+
+
+async def test_a_chats_rules_are_read_whole_once_then_recalled_unless_moved_elsewhere(
+    people: People, store: LedgerStore
+) -> None:
+    """The store reads a chat's rules whole once, then recalls them at the version it left the
+    stream at. Another ledger (a rebalance) then bans the viewer: the store's next batch, which
+    presumed the remembered rules, is run again reading them, and the viewer's tip refused."""
+    model, viewer = await _cast(people, store)
+    await _round_trips(store, [_message(model, viewer)])  # its shows and rules remembered
+    with counted() as sent:
+        await store.apply_batch([_message(model, viewer), _tip(model, viewer)])
+    assert not [trip for trip in sent if "FROM chat_bans" in trip], "\n".join(sent)
+    other = LedgerStore(store.database)
+    ban = BanViewer(str(uuid.uuid4()), model.uuid, model.person.as_actor(), viewer.uuid)
+    assert (await other.apply_batch([ban])).outcomes == {ban.command_id: "applied"}
+    before = LEDGER_PRESUMED_WRONG._value.get()
+    tip = _tip(model, viewer)  # a tip alone: no show state presumed, only the rules
+    result = await store.apply_batch([tip])
+    assert [(e.type, e.payload.get("reason")) for e in result.events] \
+        == [("donate_rejected", "banned")]
+    assert LEDGER_PRESUMED_WRONG._value.get() == before + 1
 
 
 MESSAGES = 6
