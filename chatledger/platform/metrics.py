@@ -54,8 +54,8 @@ LEDGER_COMMANDS = Counter(
 )
 LEDGER_PRESUMED_WRONG = Counter(
     "chatledger_ledger_presumed_wrong",
-    "Batches run again because their first trip presumed a chat's show state another process"
-    " had changed (ledger/batch.py).",
+    "Batches run again because their first trip presumed a chat's show state or rules another"
+    " process had changed (ledger/batch.py).",
 )
 LEDGER_DEDUP_READ = Counter(
     "chatledger_ledger_dedup_read",
