@@ -5,7 +5,11 @@ the same chat during a rebalance serialise instead of deadlocking. The streams' 
 EXCLUSIVELY from the first statement (an insert that updates a duplicate takes an X lock on it,
 where `INSERT IGNORE` took a shared one that two batches could both hold and then both try to
 upgrade: a deadlock). Unique keys on `applied_commands`, `chat_events.event_id` and
-`(stream, seq)` make a duplicate application impossible even if they did not. What is read, and
+`(stream, seq)` make a duplicate application impossible even if they did not: the store's
+first attempt at a batch does not read `applied_commands` at all (`dedup=False`), it counts on
+that key. Every command it decides gets its row there, written before the COMMIT in the same
+trip, so a command applied before fails the batch with a duplicate key, nothing of it committed,
+and the store runs it again reading first (`dedup=True`). What is read, and
 why it is current, is `state_loader.py`'s (in which round trips: `batch_reads.py`); the
 projection rows' SQL is `projection_writes.py`'s.
 The batch's writes are queued (`write_trips.py`): the store sends them with its COMMIT.
@@ -26,6 +30,7 @@ from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholde
 from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.projection_writes import ProjectionWriter
 from chatledger.ledger.read_trips import ReadTrip
+from chatledger.ledger.rules_memory import RulesMemory
 from chatledger.ledger.show_loader import QuietChats
 from chatledger.ledger.write_trips import QueuedWrites
 
@@ -53,14 +58,18 @@ def _no_rows(rows: Sequence[Sequence[Any]]) -> None:
 class Batch:
     def __init__(self, cur: Any, commands: Sequence[Command],
                  quiet: QuietChats | None = None, known: KnownPeople | None = None,
-                 begin: str = "", presume: bool = True) -> None:
+                 begin: str = "", presume: bool = True, dedup: bool = True,
+                 rules: RulesMemory | None = None) -> None:
         self.cur = cur
         # Whether the first trip may carry the reads after the locks (`BatchLoader.presume`):
         # one round trip fewer for a batch of messages and tips in chats already seen.
         self.presume = presume
+        # Whether to read which commands were applied before (see the module's docstring):
+        # ~500 primary-key lookups per full batch that nearly always find nothing.
+        self.dedup = dedup
         self.begin = begin  # statements that open the transaction, sent with the first trip
         self.commands = commands
-        self.loader = BatchLoader(cur, quiet=quiet, known=known)
+        self.loader = BatchLoader(cur, quiet=quiet, known=known, rules=rules)
         self.state = self.loader.state
         self.locked: dict[str, int] = {}  # the streams' versions once locked
         self.fresh: list[Command] = []  # the commands decided (not applied before)
@@ -105,7 +114,8 @@ class Batch:
         return result
 
     def _plan_locks(self, trip: ReadTrip, streams: list[str], ids: list[str]) -> None:
-        """Lock the streams, read their versions, then which of `ids` were applied already.
+        """Lock the streams, read their versions, then (`dedup`) which of `ids` were applied
+        already.
 
         The first statements of the batch's first trip, opening the transaction (`begin`): the
         server runs a trip's statements in order, so the streams are locked before anything
@@ -123,10 +133,11 @@ class Batch:
             f"SELECT stream, version FROM streams WHERE stream IN ({placeholders(len(streams))})"
             " ORDER BY stream FOR UPDATE", streams, self._fold_versions,
         )
-        trip.add(
-            f"SELECT command_id FROM applied_commands WHERE command_id IN"
-            f" ({placeholders(len(ids))})", ids, self._fold_applied,
-        )
+        if self.dedup:
+            trip.add(
+                f"SELECT command_id FROM applied_commands WHERE command_id IN"
+                f" ({placeholders(len(ids))})", ids, self._fold_applied,
+            )
 
     def _fold_versions(self, rows: Sequence[Sequence[Any]]) -> None:
         self.state.versions = {stream: int(version) for stream, version in rows}

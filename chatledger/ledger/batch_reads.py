@@ -21,12 +21,13 @@ from typing import Any
 
 from chatledger.domain import commands as cmd
 from chatledger.domain.commands import ChatCommand, Command, Refund
-from chatledger.domain.state import ZERO, Donation, Goal, LedgerState, Sponsor
+from chatledger.domain.state import ZERO, Donation, Goal, LedgerState, Pair, Sponsor
 from chatledger.ledger import extras_store, show_loader
 from chatledger.ledger.event_rows import pairs_in, placeholders
-from chatledger.ledger.known_people import Known
+from chatledger.ledger.known_people import Known, KnownPeople
 from chatledger.ledger.menu_rows import load_menus, menu_chats
 from chatledger.ledger.read_trips import ReadTrip
+from chatledger.ledger.rules_memory import RulesMemory, whole_query
 from chatledger.ledger.state_loader import MODERATION, SPEECH, StateLoader, rules_query
 
 ChatScoped = ChatCommand | Refund | cmd.Tick
@@ -41,6 +42,16 @@ _MOVES_TOTALS = (cmd.Donate, Refund)  # what moves a donor total, or compares on
 
 class BatchLoader(StateLoader):
     presumed: Sequence[str] = ()  # the chats whose show state `presume` took from memory
+    rules_presumed: Sequence[str] = ()  # the chats whose rules `presume` took from memory
+    _presuming = False
+
+    def __init__(self, cur: Any, quiet: show_loader.QuietChats | None = None,
+                 known: KnownPeople | None = None, rules: RulesMemory | None = None) -> None:
+        super().__init__(cur, quiet=quiet, known=known)
+        self.rules = rules  # the ledger's (rules_memory.py)
+        # The chats whose rules are complete in the state (recalled or read whole), and when
+        # their rows were read: what `RulesMemory.learn` may keep once the batch committed.
+        self.rules_whole: dict[str, float] = {}
 
     async def for_batch(self, commands: list[Command]) -> None:
         """Exactly what the decider reads for these commands, accounts locked."""
@@ -68,25 +79,36 @@ class BatchLoader(StateLoader):
             return None
         quiet.recall(self.state, shows)
         self.presumed = shows
-        return self._plan_locked(trip, commands, shows)
+        self._presuming = True
+        try:
+            return self._plan_locked(trip, commands, shows)
+        finally:
+            self._presuming = False
 
     def confirmed(self) -> bool:
         """After a `presume`d trip: whether what it presumed is what the locked streams say."""
         assert self.quiet is not None
-        return self.quiet.confirm(self.state, self.presumed)
+        shows = self.quiet.confirm(self.state, self.presumed)
+        rules = self.rules is None or self.rules.confirm(self.state, self.rules_presumed)
+        return shows and rules
 
     def _plan_locked(self, trip: ReadTrip, commands: list[Command], shows: list[str]) -> set[str]:
         """The accounts FOR UPDATE, then the reads that depend only on the commands (`shows`:
         their show-aware chats)."""
         state = self.state
-        owners = sorted(_owners(commands, state.donations) | show_loader.owners(state, shows))
+        in_shows = show_loader.owners(state, shows)
+        owners = sorted(_owners(commands, state.donations) | in_shows)
         chat_commands = _chat_scoped(commands)
         targets = {c.client for c in chat_commands if isinstance(c, MODERATION)}
         self.plan_accounts(trip, owners, lock=True)  # first: the reads after it run locked
         if chat_commands:
             self._plan_chat_state(trip, chat_commands, self._refunded(chat_commands))
-        if show_loader.spends(commands):
-            show_loader.plan_open_holds(trip, state, owners)
+        spending = [c for c in commands if not isinstance(c, show_loader.SPENDS_NOTHING)]
+        if spending:
+            # The holds of those whose available balance the batch may read (show_loader
+            # .spends): a message's author's are no concern of it, and most authors write.
+            spenders = _owners(spending, state.donations) | in_shows
+            show_loader.plan_open_holds(trip, state, sorted(spenders))
         extras_store.plan_for_batch(trip, state, commands)
         return self._plan_people(trip, set(owners) | targets)
 
@@ -131,9 +153,27 @@ class BatchLoader(StateLoader):
             "SELECT model_uuid, client_uuid, client_name FROM current_sponsors"
             f" WHERE model_uuid IN ({marks})", models, self._fold_sponsors,
         )
-        trip.add(*rules_query(models, pairs), self.fold_rules)
+        self._plan_rules(trip, models, pairs)
         self._plan_totals(trip, commands, refunded)
         self.plan_messages(trip, [c for c in commands if isinstance(c, cmd.DeleteMessage)])
+
+    def _plan_rules(self, trip: ReadTrip, models: list[str], pairs: list[Pair]) -> None:
+        """The chats' rules: those the ledger remembers at their versions recalled (at the
+        version they will be locked at, when `presume`d: `confirmed` says), the others read
+        whole; without a memory, those of the batch's pairs only."""
+        memory = self.rules
+        if memory is None:
+            trip.add(*rules_query(models, pairs), self.fold_rules)
+            return
+        recalled = memory.usable(models, None if self._presuming else self.state.versions)
+        memory.recall(self.state, recalled)
+        if self._presuming:
+            self.rules_presumed = recalled
+        self.rules_whole = memory.read_at(recalled)
+        unread = [model for model in models if model not in self.rules_whole]
+        if unread:
+            trip.add(*whole_query(unread), self.fold_rules)
+            self.rules_whole.update(dict.fromkeys(unread, memory.monotonic()))
 
     def _plan_totals(self, trip: ReadTrip, commands: Sequence[ChatScoped],
                      refunded: list[Donation]) -> None:

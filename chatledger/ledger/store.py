@@ -9,15 +9,17 @@ inside the transaction, in order, is `batch.py` (locks, decisions, appends); wha
 import contextlib
 from collections.abc import Callable, Sequence
 
+import pymysql
 from databases import Database
 
 from chatledger.domain.commands import Command
 from chatledger.domain.state import LedgerState
 from chatledger.ledger.batch import Batch, BatchResult, PresumedWrong
 from chatledger.ledger.known_people import KnownPeople
+from chatledger.ledger.rules_memory import RulesMemory
 from chatledger.ledger.show_loader import QuietChats
 from chatledger.platform import stages
-from chatledger.platform.metrics import LEDGER_PRESUMED_WRONG
+from chatledger.platform.metrics import LEDGER_DEDUP_READ, LEDGER_PRESUMED_WRONG
 from chatledger.platform.retrying import DUPLICATE_KEY, LOCK_CONFLICTS, on_conflict
 
 __all__ = ["BatchResult", "LedgerStore"]
@@ -33,6 +35,7 @@ class LedgerStore:
         self.database = database
         self.quiet = QuietChats()  # learnt from this process's committed batches alone
         self.known = KnownPeople()  # rows that never change, read by any batch
+        self.rules = RulesMemory()  # learnt from this process's committed batches alone
         self.committed: list[Committed] = []
 
     async def apply_batch(self, commands: Sequence[Command]) -> BatchResult:
@@ -43,12 +46,22 @@ class LedgerStore:
 
     async def _apply(self, commands: Sequence[Command]) -> BatchResult:
         try:
-            return await self._apply_once(commands, presume=True)
-        except PresumedWrong:  # rolled back: now read before deciding what to read
-            LEDGER_PRESUMED_WRONG.inc()
-            return await self._apply_once(commands, presume=False)
+            try:
+                return await self._apply_once(commands, presume=True, dedup=False)
+            except PresumedWrong:  # rolled back: now read before deciding what to read
+                LEDGER_PRESUMED_WRONG.inc()
+                return await self._apply_once(commands, presume=False, dedup=False)
+        except pymysql.err.IntegrityError as error:
+            if error.args[0] != DUPLICATE_KEY:
+                raise
+            # Rolled back: a command of the batch was applied before (a redelivery), or another
+            # unique key refused a write. Run it again reading which were (batch.py's docstring);
+            # a duplicate key then is the other kind, retried by `on_conflict` as it always was.
+            LEDGER_DEDUP_READ.inc()
+            return await self._apply_once(commands, presume=False, dedup=True)
 
-    async def _apply_once(self, commands: Sequence[Command], presume: bool) -> BatchResult:
+    async def _apply_once(self, commands: Sequence[Command], presume: bool,
+                          dedup: bool) -> BatchResult:
         # The transaction is driven on the raw connection: `databases`' Transaction skips its
         # release when the ROLLBACK itself fails (MySQL died mid-batch), and the worker's task
         # would then keep that dead connection for ever ("Not connected" on every retry).
@@ -58,7 +71,7 @@ class LedgerStore:
                 async with raw.cursor() as cur:
                     # The BEGIN goes with the batch's first statements, in one round trip.
                     batch = Batch(cur, commands, self.quiet, self.known, begin=_BEGIN,
-                                  presume=presume)
+                                  presume=presume, dedup=dedup, rules=self.rules)
                     result = await batch.run()
                     if stages.ON:
                         stages.mark("ledger_decided")
@@ -67,6 +80,7 @@ class LedgerStore:
                     await batch.writes.execute("COMMIT")
                     await batch.writes.flush()
                 self.quiet.learn(batch.state, batch.locked, batch.fresh)
+                self.rules.learn(batch.state, batch.locked, batch.loader.rules_whole)
                 for listener in self.committed:
                     listener(batch.state, batch.fresh, commands)
                 return result

@@ -54,8 +54,13 @@ LEDGER_COMMANDS = Counter(
 )
 LEDGER_PRESUMED_WRONG = Counter(
     "chatledger_ledger_presumed_wrong",
-    "Batches run again because their first trip presumed a chat's show state another process"
-    " had changed (ledger/batch.py).",
+    "Batches run again because their first trip presumed a chat's show state or rules another"
+    " process had changed (ledger/batch.py).",
+)
+LEDGER_DEDUP_READ = Counter(
+    "chatledger_ledger_dedup_read",
+    "Batches run again, reading which of their commands were applied before, after their first"
+    " attempt hit a duplicate key (ledger/batch.py).",
 )
 LEDGER_CONSUMER_LAG = Gauge(
     "chatledger_ledger_consumer_lag",

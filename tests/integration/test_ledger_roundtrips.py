@@ -17,6 +17,7 @@ import pytest
 
 from chatledger.bus.topics import ensure_topics
 from chatledger.domain.commands import (
+    BanViewer,
     ChangeSettings,
     Command,
     Donate,
@@ -31,7 +32,7 @@ from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.write_trips import QueuedWrites
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database
-from chatledger.platform.metrics import LEDGER_PRESUMED_WRONG
+from chatledger.platform.metrics import LEDGER_DEDUP_READ, LEDGER_PRESUMED_WRONG
 from tests.helpers.people import People, Someone
 from tests.helpers.roundtrips import counted, shape
 
@@ -121,6 +122,20 @@ async def test_people_read_once_are_not_read_again(people: People, store: Ledger
         >= {viewer.person.name, newcomer.person.name}
 
 
+async def test_only_the_holds_of_those_who_may_spend_are_read(
+    people: People, store: LedgerStore
+) -> None:
+    """A tip reads its donor's open holds (held money is not spendable); a message's author
+    spends nothing, so the batch does not read theirs."""
+    model, viewer = await _cast(people, store)
+    author = await people.client(model, "Ann")
+    with counted() as sent:
+        await store.apply_batch([_tip(model, viewer), _message(model, author)])
+    reads = [statement for trip in sent for statement in trip.split(";")
+             if "FROM holds WHERE client_uuid" in statement]
+    assert len(reads) == 1 and viewer.uuid in reads[0] and author.uuid not in reads[0], reads
+
+
 async def test_a_steady_batch_is_two_round_trips_its_reads_sent_with_its_locks(
     people: People, store: LedgerStore
 ) -> None:
@@ -186,6 +201,54 @@ async def test_a_show_boundary_reads_no_goals_sponsors_rules_or_extras(
     for table in ("goals", "current_sponsors", "chat_settings", "chat_extras", "pins",
                   "toy_turns", "chat_menus", "donor_totals"):
         assert f"FROM {table} " not in read, table
+
+
+async def test_a_batch_reads_no_applied_commands_until_one_of_them_was_applied(
+    people: People, store: LedgerStore
+) -> None:
+    """The first attempt counts on applied_commands' primary key, not on reading it: a command
+    applied before fails that attempt (nothing of it committed) and the batch is run again,
+    reading, so the command is a duplicate with its first events and the rest are applied."""
+    model, viewer = await _cast(people, store)
+    first = _tip(model, viewer)
+    with counted() as sent:
+        applied = await store.apply_batch([first])
+    assert not [trip for trip in sent if "FROM applied_commands" in trip], "\n".join(sent)
+    before = LEDGER_DEDUP_READ._value.get()
+    fresh = _message(model, viewer)
+    again = await store.apply_batch([fresh, first])
+    assert again.outcomes == {fresh.command_id: "applied", first.command_id: "duplicate"}
+    assert LEDGER_DEDUP_READ._value.get() == before + 1
+    assert [e.event_id for e in again.events if e.command_id == first.command_id] \
+        == [e.event_id for e in applied.events]
+    assert await people.balance(viewer.uuid) == Decimal("98.00")  # two tips, not three
+    async with store.database.connection() as connection, \
+            connection.raw_connection.cursor() as cur:
+        await cur.execute("SELECT COUNT(*) FROM chat_events WHERE command_id = %s",
+                          [fresh.command_id])
+        assert await cur.fetchall() == ((1,),)
+
+
+async def test_a_chats_rules_are_read_whole_once_then_recalled_unless_moved_elsewhere(
+    people: People, store: LedgerStore
+) -> None:
+    """The store reads a chat's rules whole once, then recalls them at the version it left the
+    stream at. Another ledger (a rebalance) then bans the viewer: the store's next batch, which
+    presumed the remembered rules, is run again reading them, and the viewer's tip refused."""
+    model, viewer = await _cast(people, store)
+    await _round_trips(store, [_message(model, viewer)])  # its shows and rules remembered
+    with counted() as sent:
+        await store.apply_batch([_message(model, viewer), _tip(model, viewer)])
+    assert not [trip for trip in sent if "FROM chat_bans" in trip], "\n".join(sent)
+    other = LedgerStore(store.database)
+    ban = BanViewer(str(uuid.uuid4()), model.uuid, model.person.as_actor(), viewer.uuid)
+    assert (await other.apply_batch([ban])).outcomes == {ban.command_id: "applied"}
+    before = LEDGER_PRESUMED_WRONG._value.get()
+    tip = _tip(model, viewer)  # a tip alone: no show state presumed, only the rules
+    result = await store.apply_batch([tip])
+    assert [(e.type, e.payload.get("reason")) for e in result.events] \
+        == [("donate_rejected", "banned")]
+    assert LEDGER_PRESUMED_WRONG._value.get() == before + 1
 
 
 MESSAGES = 6
