@@ -14,6 +14,7 @@ from chatledger.web.auth import (
     VerifiedTokens,
     authenticate,
     issue_token,
+    known_principal,
     known_principals,
     read_claims,
     verified_tokens,
@@ -205,3 +206,18 @@ async def test_nothing_is_kept_without_a_subject_cache_nor_past_the_tokens_exp(
     clock.pass_(60)  # exp <= now: expired, remembered people or not
     assert known.get(token, directory) is None
     assert verified_tokens(SECRET_A, settings.jwt_algorithms).get(token, clock.time()) is None
+
+
+async def test_a_known_tokens_header_gives_its_principal_without_an_await(
+    people: People, clock: Clock
+) -> None:
+    settings = settings_with(SECRET_A)
+    viewer, model = viewer_and_chat(people)
+    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=3600)
+    directory = Directory(None, ttl_s=30)  # type: ignore[arg-type]
+    assert known_principal(f"Bearer {token}", settings, directory) is None  # not yet known
+    principal = await authenticate(token, settings, directory)
+    assert known_principal(f"Bearer {token} ", settings, directory) is principal
+    for header in (None, "", token, f"Basic {token}"):
+        assert known_principal(header, settings, directory) is None
+    assert known_principal(f"Bearer {token}", settings_with(SECRET_B), directory) is None
