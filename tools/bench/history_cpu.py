@@ -5,9 +5,11 @@ recreated; CHATLEDGER_PREFIX: Redis keys and topics of its own): one api process
 (this one when none is named, e.g. an unpacked `git archive` of the commit before a change), all
 on the same database and mirror, and the hello-world server. Each round loads each of them in
 turn with wrk (`-c 64`, the bench's request mix: 2,000 lines over 1,000 viewers in 10 chats, all
-public), the order rotated per round, and reports the server's CPU µs per answered request and
-its ratio to hello-world's in that round: on a 2-core machine shared with others requests/s moves
-with the load, CPU per request much less, and a CPU-bound server's requests/s is ~1 / that.
+public), the order rotated per round, and reports the server's CPU µs per answered request (and
+the kernel's share of it, `sys_us_per_ok`: mostly the sockets' work, which grows with the page's
+size) and its ratio to hello-world's in that round: on a 2-core machine shared with others
+requests/s moves with the load, CPU per request much less, and a CPU-bound server's requests/s
+is ~1 / that.
 """
 
 import argparse
