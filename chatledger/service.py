@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from databases import Database
 
-from chatledger.api.app import add_api_routes, add_demo_routes, error_bodies
+from chatledger.api.app import add_api_routes, add_demo_routes
 from chatledger.bus.batched_send import BatchedSender
 from chatledger.bus.consume import Handover
 from chatledger.bus.healing import watch_positions
@@ -236,9 +236,7 @@ def create_app(
 ) -> web.Application:
     """The app of one process. With `listeners` (from `prepare`) it announces where it listens."""
     roles = check_roles(settings, roles)
-    app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[observe, error_bodies]
-    )
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[observe])
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(producer_ctx)

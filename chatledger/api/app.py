@@ -1,7 +1,6 @@
-"""The HTTP API: routes in one visible table, and the middleware that shapes errors."""
+"""The HTTP API: routes in one visible table (web/observe.py shapes the errors aiohttp raises)."""
 
 import logging
-from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -19,8 +18,6 @@ from chatledger.api import (
     shows,
 )
 from chatledger.api.ratelimit import rate_limiter_ctx
-from chatledger.web import responses
-from chatledger.web.observe import passes_through
 from chatledger.web.responses import Handler
 
 log = logging.getLogger(__name__)
@@ -48,24 +45,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/openapi.json", openapi.serve_document),
     ("GET", "/docs", openapi.serve_docs),
 ]
-
-
-@web.middleware
-def error_bodies(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
-    if passes_through(request):  # `/ws`: raises none of these, and lives long (observe.py)
-        return handler(request)
-    return _error_bodies(request, handler)
-
-
-async def _error_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        return responses.failure(413, "payload too large")
-    except web.HTTPMethodNotAllowed:
-        return responses.failure(405, "method not allowed")
-    except web.HTTPNotFound:
-        return responses.failure(404, "not found")
 
 
 def add_api_routes(app: web.Application) -> None:

@@ -14,6 +14,10 @@ cache adds at most `cache_ms` to it, alike for a new event, a deleted message (t
 removes it from the mirror; a read older than that still holds it) and an event leaving the
 window (a read's window starts when the read was sent).
 
+A page served from a read past REFRESH_AT of its `cache_ms` sends the read that succeeds it without
+waiting for it: in a chat asked for steadily no page waits for a read, and the bound holds (a
+read serves only pages asked within `cache_ms` of its sending).
+
 Only a warm read (the mirror's completeness marker present) is shared: a cold chat or a Redis
 error is each request's own, so the MySQL fallback and the refill run exactly as without it.
 0 shares nothing: every page is one read of its own (what the tests run with, like the subject
@@ -37,6 +41,8 @@ STRANGER = ""  # nobody's uuid: what a stranger sees, every viewer of the chat s
 # Pages kept per read for viewers who may see one of its private events (the model, the senders
 # of private events): a page body each, so few; past them a page is picked per request.
 MAX_OWN_PAGES = 16
+# How old (a share of `ttl_s`) a read is when a page served from it sends its successor.
+REFRESH_AT = 0.75
 
 
 class Shared:
@@ -123,16 +129,21 @@ class RecentReads:
         self.clock = clock
         self.max_chats = max_chats
         self._reads: dict[tuple[str, int], tuple[float, Task]] = {}
+        self._ahead: dict[tuple[str, int], tuple[float, Task]] = {}  # successors in flight
 
     def ready(self, chat: str, count: int) -> Read | None:
         """What `newest` would return now without waiting, if that is a read already done (the
         common case of a busy chat): None when `newest` would have to send or join one."""
-        kept = self._reads.get((chat, count))
-        if kept is None or self.clock() - kept[0] >= self.ttl_s:
+        key = (chat, count)
+        kept = self._reads.get(key)
+        if kept is None:
+            return None
+        now = self.clock()
+        if now - kept[0] >= self.ttl_s:
             return None
         task = kept[1]
         if task.done() and not task.cancelled() and task.exception() is None:
-            return task.result()
+            return self._served(key, kept[0], task, now)
         return None
 
     async def newest(self, chat: str, count: int) -> Read:
@@ -146,10 +157,14 @@ class RecentReads:
         if kept is not None and now - kept[0] < self.ttl_s:
             task = kept[1]
             if task.done() and not task.cancelled() and task.exception() is None:
-                return task.result()  # the common case: no await, no scheduling
+                return self._served(key, kept[0], task, now)  # no await, no scheduling
             return await asyncio.shield(task)  # one request cancelled cancels not the others
-        task = asyncio.ensure_future(self._read(chat, count))
-        task.add_done_callback(lambda done: self._settle(key, done))
+        ahead = self._ahead.get(key)
+        if ahead is not None and now - ahead[0] < self.ttl_s:  # the successor, in flight
+            self._reads.pop(key, None)
+            self._reads[key] = ahead
+            return await asyncio.shield(ahead[1])
+        task = self._send(key, now, ahead=False)
         self._reads.pop(key, None)  # re-inserted last: the dict is in order of reads
         for oldest, (sent, _) in list(itertools.islice(self._reads.items(), 2)):
             if now - sent >= self.ttl_s or len(self._reads) >= self.max_chats:
@@ -157,13 +172,31 @@ class RecentReads:
         self._reads[key] = (now, task)
         return await asyncio.shield(task)
 
-    def _settle(self, key: tuple[str, int], task: Task) -> None:
-        """Keep only a warm read: a cold chat or an error is each later request's own."""
-        failed = task.cancelled() or task.exception() is not None
-        if failed or task.result().marker is None:
-            kept = self._reads.get(key)
+    def _served(self, key: tuple[str, int], sent: float, task: Task, now: float) -> Read:
+        """A kept read's result. Past REFRESH_AT of its life its successor is sent, and takes
+        its place once done: a chat asked for steadily has its pages ready, none waits for a
+        read (each page is still from a read sent at most `ttl_s` before it was asked)."""
+        if now - sent >= self.ttl_s * REFRESH_AT and key not in self._ahead:
+            self._ahead[key] = (now, self._send(key, now, ahead=True))
+        return task.result()
+
+    def _send(self, key: tuple[str, int], now: float, *, ahead: bool) -> Task:
+        task = asyncio.ensure_future(self._read(*key))
+        task.add_done_callback(lambda done: self._settle(key, now, done, ahead))
+        return task
+
+    def _settle(self, key: tuple[str, int], sent: float, task: Task, ahead: bool) -> None:
+        """Keep only a warm read: a cold chat or an error is each later request's own (a
+        successor's failure leaves its predecessor serving until its `ttl_s`)."""
+        if ahead and self._ahead.get(key, (0.0, None))[1] is task:
+            del self._ahead[key]
+        kept = self._reads.get(key)
+        if task.cancelled() or task.exception() is not None or task.result().marker is None:
             if kept is not None and kept[1] is task:
                 del self._reads[key]
+        elif ahead and kept is not None and kept[0] < sent:  # not read out meanwhile
+            del self._reads[key]
+            self._reads[key] = (sent, task)
 
     async def _read(self, chat: str, count: int) -> Read:
         start = window_start(datetime.now(UTC), self.window_s)

@@ -172,6 +172,17 @@ class Directory:
             self._remember(person, now)
         return person
 
+    def remembered(self, person_uuid: str) -> float:
+        """Until when (time.monotonic()) `find` answers for `person_uuid` from memory; a caller
+        keeping what `find` gave keeps it no longer (0.0: not remembered)."""
+        cached = self._known.get(person_uuid)
+        return cached[1] if cached is not None else 0.0
+
+    def in_use(self, *person_uuids: str) -> None:
+        """What `find` notes of a person found in memory, for a caller that kept what it gave:
+        in use, so `refresh` reads them again before their memory lapses."""
+        self._used.update(person_uuids)
+
     def _remember(self, person: Person, now: float) -> None:
         if self.ttl_s > 0:
             if len(self._known) >= MAX_REMEMBERED:

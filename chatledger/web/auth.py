@@ -2,8 +2,11 @@
 
 A token's signature is verified once while it is valid: the claims of a verified token are kept
 in a bounded cache (see `VerifiedTokens`) until its `exp`, scoped by the secret and algorithms
-that verified it. The person it names is looked up on every request through the Directory, so a
-deleted person is refused within the Directory's `subject_cache_ttl_s`, cached token or not.
+that verified it. The people it names are looked up through the Directory, and the principal
+made of them is kept with the token until the first of its `exp` and the Directory's memory of
+either person lapsing (`KnownPrincipals`): so a deleted person is still refused within the
+Directory's `subject_cache_ttl_s`, cached token or not, and a request of a known token makes no
+look-up at all (only marks its people in use, so the Directory keeps reading them again).
 """
 
 import sys
@@ -64,13 +67,17 @@ class VerifiedTokens:
         self._entries: dict[str, tuple[Claims, int]] = {}
 
     def get(self, token: str, now: float) -> Claims | None:
+        found = self.get_with_exp(token, now)
+        return found[0] if found is not None else None
+
+    def get_with_exp(self, token: str, now: float) -> tuple[Claims, int] | None:
         found = self._entries.get(token)
         if found is None:
             return None
         if found[1] <= now:  # PyJWT's rule: expired once exp <= now
             del self._entries[token]
             return None
-        return found[0]
+        return found
 
     def put(self, token: str, claims: Claims, exp: int) -> None:
         if len(self._entries) >= self.max_entries:
@@ -81,9 +88,39 @@ class VerifiedTokens:
         return len(self._entries)
 
 
+class KnownPrincipals:
+    """The principal of each token authenticated lately, with the Directory that found its
+    people, until the first of the token's `exp` (wall clock, PyJWT's rule) and `until`
+    (monotonic: when that Directory's memory of either person lapses). Bounded, FIFO."""
+
+    def __init__(self, max_entries: int = MAX_VERIFIED_TOKENS) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[Principal, Directory, float, int]] = {}
+
+    def get(self, token: str, directory: Directory) -> Principal | None:
+        found = self._entries.get(token)
+        if found is None:
+            return None
+        principal, known_by, until, exp = found
+        if known_by is not directory or until <= time.monotonic() or exp <= time.time():
+            del self._entries[token]
+            return None
+        directory.in_use(principal.uuid, principal.chat)
+        return principal
+
+    def put(self, token: str, principal: Principal, directory: Directory, exp: int) -> None:
+        until = min(directory.remembered(principal.uuid), directory.remembered(principal.chat))
+        if until <= time.monotonic():
+            return  # the Directory remembers nothing (subject_cache_ttl_s = 0): neither do we
+        if len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = (principal, directory, until, exp)
+
+
 # One cache per (secret, algorithms): a token verified under an old secret is never trusted
 # under a new one (a process normally has exactly one).
 _keyrings: dict[tuple[str, tuple[str, ...]], VerifiedTokens] = {}
+_principals: dict[tuple[str, tuple[str, ...]], KnownPrincipals] = {}
 
 
 def verified_tokens(secret: str, algorithms: tuple[str, ...]) -> VerifiedTokens:
@@ -95,18 +132,31 @@ def verified_tokens(secret: str, algorithms: tuple[str, ...]) -> VerifiedTokens:
     return ring
 
 
+def known_principals(secret: str, algorithms: tuple[str, ...]) -> KnownPrincipals:
+    known = _principals.get((secret, algorithms))
+    if known is None:
+        if len(_principals) >= _MAX_KEYRINGS:
+            _principals.clear()
+        known = _principals[(secret, algorithms)] = KnownPrincipals()
+    return known
+
+
 def read_claims(token: str, settings: Settings, *, remember: bool = True) -> Claims:
     """(subject, role, chat) of a valid token; verified once, then cached until its `exp`
     (unless `remember` is False: a websocket presents its token once per connection)."""
+    return _claims(token, settings, remember)[0]
+
+
+def _claims(token: str, settings: Settings, remember: bool) -> tuple[Claims, int]:
     secret = settings.require_jwt_secret()
     cache = verified_tokens(secret, settings.jwt_algorithms)
-    now = time.time()
-    claims = cache.get(token, now)
-    if claims is None:
-        claims, exp = verify(token, secret, settings.jwt_algorithms)
-        if remember:
-            cache.put(token, claims, exp)
-    return claims
+    found = cache.get_with_exp(token, time.time())
+    if found is not None:
+        return found
+    claims, exp = verify(token, secret, settings.jwt_algorithms)
+    if remember:
+        cache.put(token, claims, exp)
+    return claims, exp
 
 
 def verify(token: str, secret: str, algorithms: tuple[str, ...]) -> tuple[Claims, int]:
@@ -134,7 +184,11 @@ def verify(token: str, secret: str, algorithms: tuple[str, ...]) -> tuple[Claims
 async def authenticate(
     token: str, settings: Settings, directory: Directory, *, remember: bool = True
 ) -> Principal:
-    subject, role, chat = read_claims(token, settings, remember=remember)
+    known = known_principals(settings.require_jwt_secret(), settings.jwt_algorithms)
+    principal = known.get(token, directory)
+    if principal is not None:
+        return principal
+    (subject, role, chat), exp = _claims(token, settings, remember)
     person = await directory.find(subject)
     if person is None or person.role != role:
         raise Unauthorized("unknown subject")
@@ -143,7 +197,21 @@ async def authenticate(
         raise Unauthorized("unknown chat")
     # Interned: every socket of a chat keeps its principal for hours, and thousands of them
     # would each keep their own copy of the same uuid.
-    return Principal(person, sys.intern(chat))
+    principal = Principal(person, sys.intern(chat))
+    if remember:
+        known.put(token, principal, directory, exp)
+    return principal
+
+
+def known_principal(
+    header: str | None, settings: Settings, directory: Directory
+) -> Principal | None:
+    """`authenticate`'s answer for the `Authorization` header of a token it knows already, made
+    without an await (a busy reader's common case); None: ask `authenticate`."""
+    if not header or not header.startswith("Bearer "):
+        return None
+    known = known_principals(settings.require_jwt_secret(), settings.jwt_algorithms)
+    return known.get(header[len("Bearer ") :].strip(), directory)
 
 
 def bearer_token(header: str | None) -> str:

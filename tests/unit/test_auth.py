@@ -1,4 +1,5 @@
-"""Token verification is cached while a token is valid, never beyond its exp or its secret."""
+"""Token verification is cached while a token is valid, never beyond its exp or its secret; the
+principal made of it, never beyond what the Directory remembers of its people."""
 
 import time
 import uuid
@@ -6,11 +7,15 @@ import uuid
 import jwt
 import pytest
 
+from chatledger.ledger.accounts import Directory, Person
 from chatledger.platform.config import Settings
 from chatledger.web.auth import (
     Unauthorized,
     VerifiedTokens,
+    authenticate,
     issue_token,
+    known_principal,
+    known_principals,
     read_claims,
     verified_tokens,
 )
@@ -96,3 +101,123 @@ def test_a_websockets_token_is_verified_without_being_remembered() -> None:
     token = issue_token(settings, person, "model")
     assert read_claims(token, settings, remember=False) == (person, "model", person)
     assert verified_tokens(SECRET_A, settings.jwt_algorithms).get(token, time.time()) is None
+
+
+class People:
+    """MySQL's people, as `find_person` reads them (each read counted)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Person] = {}
+        self.reads = 0
+
+    async def find(self, database: object, person_uuid: str) -> Person | None:
+        self.reads += 1
+        return self.rows.get(person_uuid)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.wall, self.mono = time.time(), time.monotonic()
+
+    def time(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def pass_(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+@pytest.fixture
+def people(monkeypatch: pytest.MonkeyPatch) -> People:
+    found = People()
+    monkeypatch.setattr("chatledger.ledger.accounts.find_person", found.find)
+    return found
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr("chatledger.web.auth.time", fake)
+    monkeypatch.setattr("chatledger.ledger.accounts.time", fake)
+    return fake
+
+
+def viewer_and_chat(people: People) -> tuple[Person, Person]:
+    viewer = Person(str(uuid.uuid4()), "Viewer", "client")
+    model = Person(str(uuid.uuid4()), "Model", "model")
+    people.rows.update({viewer.uuid: viewer, model.uuid: model})
+    return viewer, model
+
+
+async def test_a_known_tokens_principal_is_kept_while_the_directory_remembers_its_people(
+    people: People, clock: Clock
+) -> None:
+    settings = settings_with(SECRET_A)
+    viewer, model = viewer_and_chat(people)
+    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=3600)
+    directory = Directory(None, ttl_s=30)  # type: ignore[arg-type]
+    first = await authenticate(token, settings, directory)
+    assert (first.person, first.chat, people.reads) == (viewer, model.uuid, 2)
+    directory._used.clear()
+    assert await authenticate(token, settings, directory) is first
+    assert people.reads == 2  # no look-up: the principal is known
+    assert directory._used == {viewer.uuid, model.uuid}  # in use: refresh reads them again
+    # Another Directory (another app) finds its people itself.
+    assert (await authenticate(token, settings, Directory(None, ttl_s=30))).person == viewer  # type: ignore[arg-type]
+    assert people.reads == 4
+
+
+async def test_a_deleted_person_is_refused_once_the_directory_forgets_them_token_known_or_not(
+    people: People, clock: Clock
+) -> None:
+    settings = settings_with(SECRET_A)
+    viewer, model = viewer_and_chat(people)
+    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=3600)
+    directory = Directory(None, ttl_s=30)  # type: ignore[arg-type]
+    read_at = clock.mono
+    await authenticate(token, settings, directory)
+    lapses = min(directory.remembered(viewer.uuid), directory.remembered(model.uuid))
+    del people.rows[viewer.uuid]
+    clock.pass_(lapses - clock.mono - 0.001)
+    assert (await authenticate(token, settings, directory)).person == viewer  # remembered
+    assert people.reads == 2
+    clock.pass_(read_at + 30 - clock.mono)  # subject_cache_ttl_s after the read that saw them
+    with pytest.raises(Unauthorized):
+        await authenticate(token, settings, directory)
+
+
+async def test_nothing_is_kept_without_a_subject_cache_nor_past_the_tokens_exp(
+    people: People, clock: Clock
+) -> None:
+    settings = settings_with(SECRET_A)
+    viewer, model = viewer_and_chat(people)
+    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=60)
+    uncached = Directory(None, ttl_s=0)  # type: ignore[arg-type]
+    for reads in (2, 4):
+        await authenticate(token, settings, uncached)
+        assert people.reads == reads  # every request asks MySQL, as before
+    directory = Directory(None, ttl_s=3600)  # type: ignore[arg-type]
+    principal = await authenticate(token, settings, directory)
+    known = known_principals(SECRET_A, settings.jwt_algorithms)
+    assert known.get(token, directory) is principal
+    clock.pass_(60)  # exp <= now: expired, remembered people or not
+    assert known.get(token, directory) is None
+    assert verified_tokens(SECRET_A, settings.jwt_algorithms).get(token, clock.time()) is None
+
+
+async def test_a_known_tokens_header_gives_its_principal_without_an_await(
+    people: People, clock: Clock
+) -> None:
+    settings = settings_with(SECRET_A)
+    viewer, model = viewer_and_chat(people)
+    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=3600)
+    directory = Directory(None, ttl_s=30)  # type: ignore[arg-type]
+    assert known_principal(f"Bearer {token}", settings, directory) is None  # not yet known
+    principal = await authenticate(token, settings, directory)
+    assert known_principal(f"Bearer {token} ", settings, directory) is principal
+    for header in (None, "", token, f"Basic {token}"):
+        assert known_principal(header, settings, directory) is None
+    assert known_principal(f"Bearer {token}", settings_with(SECRET_B), directory) is None

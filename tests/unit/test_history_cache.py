@@ -12,7 +12,7 @@ import pytest
 from chatledger.history.mirror import Marker, Newest
 from chatledger.history.picking import ParsedEvents, page_body, pick_newest
 from chatledger.history.reader import HistoryReader
-from chatledger.history.recent import Read, RecentReads
+from chatledger.history.recent import REFRESH_AT, Read, RecentReads
 from chatledger.platform.config import Settings
 from chatledger.platform.metrics import HISTORY_MIRROR_HITS
 
@@ -235,3 +235,56 @@ async def test_a_ready_page_is_the_page_history_gives_and_counts_as_a_mirror_hit
             assert (ready.picked, ready.source) == (page.picked, page.source)
             assert page.source == "mirror"
     assert min(seen.values()) > 500, seen
+
+
+async def test_a_read_past_refresh_at_sends_its_successor_so_no_page_waits() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock)
+    first = await reads.newest(CHAT, 40)
+    clock.now = 1000.0 + 0.1 * REFRESH_AT - 0.001
+    assert reads.ready(CHAT, 40) is first and mirror.reads == 1  # young: served alone
+    clock.now = 1000.0 + 0.1 * REFRESH_AT + 1e-9
+    mirror.release.clear()
+    assert reads.ready(CHAT, 40) is first  # served at once, and its successor sent
+    assert await reads.newest(CHAT, 40) is first
+    await asyncio.sleep(0)
+    assert mirror.reads == 2  # one successor, however many pages asked meanwhile
+    mirror.release.set()
+    for _ in range(3):  # the successor lands and takes the first's place
+        await asyncio.sleep(0)
+    second = reads.ready(CHAT, 40)
+    assert second is not None and second is not first
+    clock.now = 1000.1 + 0.01  # past the first's ttl: the second serves, ready
+    assert reads.ready(CHAT, 40) is second and mirror.reads == 2
+
+
+async def test_past_its_ttl_a_read_gives_way_to_its_successor_in_flight_never_a_third() -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock)
+    first = await reads.newest(CHAT, 40)
+    clock.now = 1000.0 + 0.1 * REFRESH_AT + 1e-9
+    mirror.release.clear()
+    assert reads.ready(CHAT, 40) is first
+    clock.now = 1000.1 + 1e-9  # the first is ttl old; its successor still in flight
+    assert reads.ready(CHAT, 40) is None
+    joining = asyncio.ensure_future(reads.newest(CHAT, 40))
+    await asyncio.sleep(0)
+    mirror.release.set()
+    assert (await joining) is not first and mirror.reads == 2
+
+
+@pytest.mark.parametrize("answer", [Newest(None, [], False), ConnectionError("redis down")])
+async def test_a_successor_cold_or_failed_leaves_its_predecessor_until_its_ttl(
+    answer: Newest | Exception,
+) -> None:
+    mirror, clock = FakeMirror(), Clock()
+    reads = recent(mirror, clock)
+    first = await reads.newest(CHAT, 40)
+    mirror.answer = answer
+    clock.now = 1000.0 + 0.1 * REFRESH_AT + 1e-9
+    assert reads.ready(CHAT, 40) is first
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert reads.ready(CHAT, 40) is first and mirror.reads == 2
+    clock.now = 1000.1 + 1e-9
+    assert reads.ready(CHAT, 40) is None  # ttl old: `newest` reads as without the cache

@@ -2,14 +2,13 @@
 strictly against the model of its status."""
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from pydantic import BaseModel, ValidationError
 
-from chatledger.api.app import error_bodies
 from chatledger.api.ratelimit import too_many
 from chatledger.api.response_models import (
     FAILURES,
@@ -29,6 +28,7 @@ from chatledger.api.response_models import (
     Unavailable,
 )
 from chatledger.web import responses
+from chatledger.web.observe import error_response
 from chatledger.web.probes import healthz, lag_verdict, run_check
 
 
@@ -68,13 +68,6 @@ def test_each_failure_helper_answers_its_model(
     assert ("Retry-After" in response.headers) is model.retry_after
 
 
-def raising(exc: Exception) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        raise exc
-
-    return handler
-
-
 @pytest.mark.parametrize(
     ("exc", "model"),
     [
@@ -83,11 +76,13 @@ def raising(exc: Exception) -> Callable[[web.Request], Awaitable[web.StreamRespo
         (web.HTTPNotFound(), NotFound),
     ],
 )
-async def test_the_error_middleware_answers_the_models(
-    exc: Exception, model: type[Failure]
+def test_the_errors_aiohttp_raises_are_answered_as_the_models(
+    exc: web.HTTPException, model: type[Failure]
 ) -> None:
-    response = await error_bodies(make_mocked_request("GET", "/x"), raising(exc))
+    response = error_response(exc)
+    assert response is not None
     conforms(response, model, model.status)
+    assert error_response(web.HTTPBadRequest()) is None  # any other is aiohttp's own
 
 
 def test_every_failure_model_has_its_own_status() -> None:

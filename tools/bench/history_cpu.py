@@ -5,9 +5,11 @@ recreated; CHATLEDGER_PREFIX: Redis keys and topics of its own): one api process
 (this one when none is named, e.g. an unpacked `git archive` of the commit before a change), all
 on the same database and mirror, and the hello-world server. Each round loads each of them in
 turn with wrk (`-c 64`, the bench's request mix: 2,000 lines over 1,000 viewers in 10 chats, all
-public), the order rotated per round, and reports the server's CPU µs per answered request and
-its ratio to hello-world's in that round: on a 2-core machine shared with others requests/s moves
-with the load, CPU per request much less, and a CPU-bound server's requests/s is ~1 / that.
+public), the order rotated per round, and reports the server's CPU µs per answered request (and
+the kernel's share of it, `sys_us_per_ok`: mostly the sockets' work, which grows with the page's
+size) and its ratio to hello-world's in that round: on a 2-core machine shared with others
+requests/s moves with the load, CPU per request much less, and a CPU-bound server's requests/s
+is ~1 / that.
 """
 
 import argparse
@@ -37,13 +39,14 @@ DSN = os.environ.get("BENCH_MYSQL_DSN", "mysql://root@127.0.0.1:3306/chatledger_
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of `pids`: the kernel's share is mostly the sockets' work."""
+    user = system = 0
     for pid in pids:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+    return user / TICKS, system / TICKS
 
 
 def spawn(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -70,12 +73,15 @@ async def prepare(settings: Settings, events: int) -> list[HttpRequest]:
 
 def window(base: str, requests: list[HttpRequest], pid: int, seconds: float) -> dict[str, Any]:
     pids = descendants(pid)
-    before = cpu_seconds(pids)
+    user, system = cpu_seconds(pids)
     outcome = run_wrk(base, requests, duration_s=seconds, connections=64)
-    used = cpu_seconds(pids) - before
+    after = cpu_seconds(pids)
+    user, system = after[0] - user, after[1] - system
+    answered = max(outcome["ok"], 1)
     return {"ok_per_s": outcome["ok_per_s"], "bad": outcome["bad_status"],
-            "us_per_ok": round(1e6 * used / max(outcome["ok"], 1), 1),
-            "cpu_pct": round(100 * used / seconds, 1)}
+            "us_per_ok": round(1e6 * (user + system) / answered, 1),
+            "sys_us_per_ok": round(1e6 * system / answered, 1),
+            "cpu_pct": round(100 * (user + system) / seconds, 1)}
 
 
 def main() -> None:
@@ -122,7 +128,9 @@ def main() -> None:
         summary: dict[str, Any] = {}
         for name in names:
             cost = [row["us_per_ok"] for row in rows[name]]
-            summary[name] = {"us_per_ok_median": statistics.median(cost), "us_per_ok": cost}
+            summary[name] = {"us_per_ok_median": statistics.median(cost), "us_per_ok": cost,
+                             "sys_us_per_ok_median": statistics.median(
+                                 row["sys_us_per_ok"] for row in rows[name])}
             if name != "hello":
                 summary[name]["hello_cpu_ratio_median"] = round(statistics.median(
                     h["us_per_ok"] / row["us_per_ok"]
