@@ -151,14 +151,14 @@ class RecentReads:
         (marker None: a cold chat); raises what Redis raised."""
         if self.ttl_s <= 0:
             return await self._read(chat, count)
+        done = self.ready(chat, count)
+        if done is not None:
+            return done  # the common case: no await, no scheduling
         key = (chat, count)
         now = self.clock()
         kept = self._reads.get(key)
         if kept is not None and now - kept[0] < self.ttl_s:
-            task = kept[1]
-            if task.done() and not task.cancelled() and task.exception() is None:
-                return self._served(key, kept[0], task, now)  # no await, no scheduling
-            return await asyncio.shield(task)  # one request cancelled cancels not the others
+            return await asyncio.shield(kept[1])  # one request cancelled cancels not the others
         ahead = self._ahead.get(key)
         if ahead is not None and now - ahead[0] < self.ttl_s:  # the successor, in flight
             self._reads.pop(key, None)

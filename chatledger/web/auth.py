@@ -11,8 +11,9 @@ look-up at all (only marks its people in use, so the Directory keeps reading the
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 
@@ -117,28 +118,31 @@ class KnownPrincipals:
         self._entries[token] = (principal, directory, until, exp)
 
 
+T = TypeVar("T")
+
 # One cache per (secret, algorithms): a token verified under an old secret is never trusted
 # under a new one (a process normally has exactly one).
 _keyrings: dict[tuple[str, tuple[str, ...]], VerifiedTokens] = {}
 _principals: dict[tuple[str, tuple[str, ...]], KnownPrincipals] = {}
 
 
+def _scoped(registry: dict[tuple[str, tuple[str, ...]], T], secret: str,
+              algorithms: tuple[str, ...], make: Callable[[], T]) -> T:
+    """The registry's one cache for (secret, algorithms), made on first use."""
+    found = registry.get((secret, algorithms))
+    if found is None:
+        if len(registry) >= _MAX_KEYRINGS:
+            registry.clear()
+        found = registry[(secret, algorithms)] = make()
+    return found
+
+
 def verified_tokens(secret: str, algorithms: tuple[str, ...]) -> VerifiedTokens:
-    ring = _keyrings.get((secret, algorithms))
-    if ring is None:
-        if len(_keyrings) >= _MAX_KEYRINGS:
-            _keyrings.clear()
-        ring = _keyrings[(secret, algorithms)] = VerifiedTokens()
-    return ring
+    return _scoped(_keyrings, secret, algorithms, VerifiedTokens)
 
 
 def known_principals(secret: str, algorithms: tuple[str, ...]) -> KnownPrincipals:
-    known = _principals.get((secret, algorithms))
-    if known is None:
-        if len(_principals) >= _MAX_KEYRINGS:
-            _principals.clear()
-        known = _principals[(secret, algorithms)] = KnownPrincipals()
-    return known
+    return _scoped(_principals, secret, algorithms, KnownPrincipals)
 
 
 def read_claims(token: str, settings: Settings, *, remember: bool = True) -> Claims:
