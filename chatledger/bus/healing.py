@@ -7,15 +7,22 @@ the end of the recreated partition would wait there until the partition grows pa
 skipping everything in between. `watch_positions` notices and restarts such a partition at its
 beginning: everything on a reborn partition is new, and each consumer already copes with seeing
 a record twice (the ledger by command id, the history mirror and the gateway by (chat, seq)).
+
+A group consumer that refreshed its metadata after the rebirth but before the topics were
+recreated (`bus/topics.keep_topics`) drops the topic's partitions, and aiokafka asks again only
+after `metadata_max_age_ms` (5 minutes): `TopicWatch` asks every REASK_S while a subscribed topic
+is unknown, and rejoins once it is back.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import IllegalStateError, KafkaError
 
 from chatledger.platform.tasks import running
@@ -25,6 +32,7 @@ POSITION_TIMEOUT_S = 1.0
 
 
 CHECK_EVERY_S = 0.1  # local state only (no request): cheap, and the race below stays short
+REASK_S = 1.0  # a metadata request per second per consumer, only while its topic is unknown
 
 # How many times each consumer's partitions were restarted because the broker lost them. A batch
 # fetched before a rebirth must not commit its offsets afterwards: they count records of the lost
@@ -55,6 +63,49 @@ def past_the_end(position: int | None, highwater: int | None) -> bool:
     So one observation is enough; no healthy partition ever shows it.
     """
     return position is not None and highwater is not None and position > highwater
+
+
+class TopicWatch:
+    """A subscribed topic the consumer's metadata lost: ask again until it is back, then rejoin
+    the group as a new member.
+
+    While the topic is unknown the group gives this consumer none of its partitions. Once it is
+    back aiokafka rejoins with the same member id, and Tansu answers that with the assignment it
+    gave that member before (its generation stays 0): the empty one. A new member id makes the
+    group change and the assignment new (the old member leaves by session timeout). `seen`
+    hears every metadata answer as the group does, before the group rejoins, so the rejoin
+    already uses the new id. On Kafka this costs one rebalance more, after a lost topic.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+        self.asked = 0.0
+        self.missed = False
+
+    def seen(self, cluster: ClusterMetadata) -> None:
+        if any(not cluster.partitions_for_topic(topic) for topic in self.consumer.subscription()):
+            self.missed = True
+        elif self.missed:
+            self.missed = False
+            log.warning("subscribed topics are back: rejoining the group as a new member")
+            self.consumer._coordinator.reset_generation()
+
+    def ask(self) -> None:
+        """While a topic is unknown, its metadata again every REASK_S (not awaited: a broker
+        that is away must not hold up the position check)."""
+        now = time.monotonic()
+        if self.missed and now - self.asked >= REASK_S:
+            self.asked = now
+            self.consumer._client.force_metadata_update()
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[None]:
+        cluster = self.consumer._client.cluster
+        cluster.add_listener(self.seen)
+        try:
+            yield
+        finally:
+            cluster.remove_listener(self.seen)
 
 
 def to_restart(
@@ -102,28 +153,35 @@ async def heal_positions(consumer: AIOKafkaConsumer, name: str) -> None:
     filled that fast would be skipped up to the old position. Real Kafka has the same window
     (its OffsetOutOfRange comes only from a fetch past the end).
     """
-    while True:
-        await asyncio.sleep(CHECK_EVERY_S)
-        try:
-            lost = await partitions_past_the_end(consumer)
-            if not lost:
-                continue
-            restart = to_restart(consumer.assignment(), lost)
-            log.warning(
-                "partitions reborn empty (the broker lost them): restarting at the beginning",
-                extra={
-                    "consumer": name,
-                    "past_the_end": [f"{p.topic}[{p.partition}]" for p in lost],
-                    "restarted": [f"{p.topic}[{p.partition}]" for p in restart],
-                },
-            )
-            _rebirths[consumer] = rebirths(consumer) + 1
-            for partition in restart:
-                # A reborn partition starts at 0; on Kafka a lower position out of range is
-                # reset to the log start by auto_offset_reset=earliest.
-                consumer.seek(partition, 0)
-        except Exception:  # a rebalance in the middle: never let the watch die silently
-            log.warning("position watch of %s: check failed, retrying", name, exc_info=True)
+    topics = TopicWatch(consumer)
+    with topics.listening():
+        while True:
+            await asyncio.sleep(CHECK_EVERY_S)
+            topics.ask()
+            await _heal_once(consumer, name)
+
+
+async def _heal_once(consumer: AIOKafkaConsumer, name: str) -> None:
+    try:
+        lost = await partitions_past_the_end(consumer)
+        if not lost:
+            return
+        restart = to_restart(consumer.assignment(), lost)
+        log.warning(
+            "partitions reborn empty (the broker lost them): restarting at the beginning",
+            extra={
+                "consumer": name,
+                "past_the_end": [f"{p.topic}[{p.partition}]" for p in lost],
+                "restarted": [f"{p.topic}[{p.partition}]" for p in restart],
+            },
+        )
+        _rebirths[consumer] = rebirths(consumer) + 1
+        for partition in restart:
+            # A reborn partition starts at 0; on Kafka a lower position out of range is
+            # reset to the log start by auto_offset_reset=earliest.
+            consumer.seek(partition, 0)
+    except Exception:  # a rebalance in the middle: never let the watch die silently
+        log.warning("position watch of %s: check failed, retrying", name, exc_info=True)
 
 
 @contextlib.asynccontextmanager

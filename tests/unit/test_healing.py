@@ -1,10 +1,11 @@
 """Self-healing: when a consumer is past the end, which topics are missing, and the watch's stop."""
 
 import asyncio
+from types import SimpleNamespace
 
 from aiokafka import TopicPartition
 
-from chatledger.bus.healing import heal_positions, past_the_end, to_restart
+from chatledger.bus.healing import TopicWatch, heal_positions, past_the_end, to_restart
 from chatledger.bus.topics import missing_topics
 from chatledger.platform.config import Settings
 
@@ -52,10 +53,44 @@ def test_a_refused_topic_creation_is_named_and_already_exists_is_fine() -> None:
     assert creation_errors([("a", 0)]) == {}
 
 
-class AnsweringConsumer:
+class Cluster:
+    def __init__(self, topics: dict[str, set[int]]) -> None:
+        self.topics = topics
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return self.topics.get(topic)
+
+    def add_listener(self, listener: object) -> None:
+        pass
+
+    def remove_listener(self, listener: object) -> None:
+        pass
+
+
+class Coordinator:
+    def __init__(self) -> None:
+        self.new_members = 0
+
+    def reset_generation(self) -> None:
+        self.new_members += 1
+
+
+class Subscribed:
+    """What `TopicWatch` reads of a consumer: its topics, metadata and group coordinator."""
+
+    def __init__(self) -> None:
+        self._coordinator = Coordinator()
+        self._client = SimpleNamespace(cluster=Cluster({"t": {0}}))
+
+    def subscription(self) -> frozenset[str]:
+        return frozenset({"t"})
+
+
+class AnsweringConsumer(Subscribed):
     """A consumer whose positions are known at once (what `heal_positions` asks every 0.1 s)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.partitions = [TopicPartition("t", 0)]
         self.answered = 0
 
@@ -83,3 +118,17 @@ async def test_the_position_watch_stops_when_cancelled_just_as_a_position_is_ans
     watch.cancel()
     await asyncio.wait([watch], timeout=2.0)
     assert watch.cancelled()
+
+
+def test_a_topic_back_after_it_was_unknown_makes_one_new_member() -> None:
+    consumer = Subscribed()
+    watch = TopicWatch(consumer)  # type: ignore[arg-type]
+    present, gone = Cluster({"t": {0, 1}}), Cluster({})
+    watch.seen(present)  # type: ignore[arg-type]
+    assert consumer._coordinator.new_members == 0  # never lost: no rebalance more
+    watch.seen(gone)  # type: ignore[arg-type]
+    watch.seen(Cluster({"t": set()}))  # type: ignore[arg-type]
+    assert watch.missed and consumer._coordinator.new_members == 0
+    watch.seen(present)  # type: ignore[arg-type]
+    watch.seen(present)  # type: ignore[arg-type]
+    assert not watch.missed and consumer._coordinator.new_members == 1
