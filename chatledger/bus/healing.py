@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.cluster import ClusterMetadata
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.errors import IllegalStateError, KafkaError
 
 from chatledger.platform.tasks import running
@@ -153,11 +154,14 @@ async def heal_positions(consumer: AIOKafkaConsumer, name: str) -> None:
     filled that fast would be skipped up to the old position. Real Kafka has the same window
     (its OffsetOutOfRange comes only from a fetch past the end).
     """
-    topics = TopicWatch(consumer)
-    with topics.listening():
+    # Only a group consumer loses partitions with a topic: one that assigned itself its
+    # partitions (the gateway's feed) keeps them, and its fetch errors ask for metadata.
+    topics = TopicWatch(consumer) if isinstance(consumer._coordinator, GroupCoordinator) else None
+    with topics.listening() if topics is not None else contextlib.nullcontext():
         while True:
             await asyncio.sleep(CHECK_EVERY_S)
-            topics.ask()
+            if topics is not None:
+                topics.ask()
             await _heal_once(consumer, name)
 
 

@@ -1,6 +1,7 @@
 """Self-healing: when a consumer is past the end, which topics are missing, and the watch's stop."""
 
 import asyncio
+from collections.abc import Callable
 from types import SimpleNamespace
 
 from aiokafka import TopicPartition
@@ -56,15 +57,22 @@ def test_a_refused_topic_creation_is_named_and_already_exists_is_fine() -> None:
 class Cluster:
     def __init__(self, topics: dict[str, set[int]]) -> None:
         self.topics = topics
+        self.listeners: set[Callable[[Cluster], None]] = set()
 
     def partitions_for_topic(self, topic: str) -> set[int] | None:
         return self.topics.get(topic)
 
-    def add_listener(self, listener: object) -> None:
-        pass
+    def add_listener(self, listener: Callable[["Cluster"], None]) -> None:
+        self.listeners.add(listener)
 
-    def remove_listener(self, listener: object) -> None:
-        pass
+    def remove_listener(self, listener: Callable[["Cluster"], None]) -> None:
+        self.listeners.remove(listener)
+
+    def answer(self, topics: dict[str, set[int]]) -> None:
+        """A metadata answer, heard by the listeners as aiokafka's cluster calls them."""
+        self.topics = topics
+        for listener in list(self.listeners):
+            listener(self)
 
 
 class Coordinator:
@@ -132,3 +140,22 @@ def test_a_topic_back_after_it_was_unknown_makes_one_new_member() -> None:
     watch.seen(present)  # type: ignore[arg-type]
     watch.seen(present)  # type: ignore[arg-type]
     assert not watch.missed and consumer._coordinator.new_members == 1
+
+
+async def test_a_consumer_without_a_group_is_not_made_to_rejoin_one() -> None:
+    """The gateway's feed assigns itself its partitions: a topic lost and back must not reach
+    for a group's member id (its coordinator has none), from inside aiokafka's metadata update."""
+    consumer = AnsweringConsumer()
+    consumer._coordinator = object()  # type: ignore[assignment]  # aiokafka's NoGroupCoordinator
+    cluster = consumer._client.cluster
+    watch = asyncio.create_task(heal_positions(consumer, "feed"))  # type: ignore[arg-type]
+    try:
+        deadline = asyncio.get_running_loop().time() + 5.0
+        while not consumer.answered:
+            assert asyncio.get_running_loop().time() < deadline, "the watch never started"
+            await asyncio.sleep(0)
+        cluster.answer({})
+        cluster.answer({"t": {0}})  # raised AttributeError into aiokafka before
+    finally:
+        watch.cancel()
+        await asyncio.wait([watch], timeout=2.0)
