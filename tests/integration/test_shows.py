@@ -146,9 +146,10 @@ async def test_a_ledger_killed_mid_show_charges_every_minute_once(
         stop(stack.ledger.process, signal.SIGKILL)
         stack.ledger = stack.start_ledger()
         before = (await show_row(db, show, lambda row: True, "the show"))[1]
-        await show_row(db, show, lambda row: row[1] >= before + 2 or row[0] == "ended",
-                       "two more minutes")
-        await post(stack.api, client, "/chat/show/end", {"show": show})
+        row = await show_row(db, show, lambda row: row[1] >= before + 2 or row[0] == "ended",
+                             "two more minutes")
+        if row[0] != "ended":  # a slow restart may have let the money run out first
+            await post(stack.api, client, "/chat/show/end", {"show": show})
         bill = await charged(db, show)
     assert bill["charged"] == bill["minutes"] * Decimal("2") == bill["captured"]
     assert await people.balance(client.uuid) == Decimal("40") - bill["charged"]
