@@ -120,9 +120,9 @@ class Batch:
                     queued = await self._append(fresh, result, queued, at)
                     await self.writes.overlap()
             await self._append(fresh, result, queued, len(fresh))
-            await self.writes.drain()  # the connection is the batch's own again
-            await self._write(fresh, result, balances_before)
+            await self._write(fresh, result, balances_before)  # queued while the last part goes
         if already:
+            await self.writes.drain()  # the connection is the batch's own again
             result.events[:0] = await self._events_of(sorted(already))
         return result
 
