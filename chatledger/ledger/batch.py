@@ -39,7 +39,7 @@ from chatledger.ledger.write_trips import QueuedWrites
 
 log = logging.getLogger(__name__)
 # A full batch's rows leave in parts of this many commands, each while the next part is decided
-# (`Batch._overlap`); a batch of at most this many sends them all with its COMMIT, as before.
+# (`QueuedWrites.overlap`); a batch of at most this many sends them all with its COMMIT, as before.
 OVERLAP_EVERY = 100
 
 
