@@ -8,11 +8,14 @@ upgrade: a deadlock). Unique keys on `applied_commands`, `chat_events.event_id` 
 `(stream, seq)` make a duplicate application impossible even if they did not: the store's
 first attempt at a batch does not read `applied_commands` at all (`dedup=False`), it counts on
 that key. Every command it decides gets its row there, written before the COMMIT in the same
-trip, so a command applied before fails the batch with a duplicate key, nothing of it committed,
-and the store runs it again reading first (`dedup=True`). What is read, and
-why it is current, is `state_loader.py`'s (in which round trips: `batch_reads.py`); the
-projection rows' SQL is `projection_writes.py`'s.
-The batch's writes are queued (`write_trips.py`): the store sends them with its COMMIT.
+transaction, so a command applied before fails the batch with a duplicate key, nothing of it
+committed, and the store runs it again reading first (`dedup=True`). What is read, and why it
+is current, is `state_loader.py`'s (in which round trips: `batch_reads.py`); the projection
+rows' SQL is `projection_writes.py`'s.
+The batch's writes are queued (`write_trips.py`): the store sends them with its COMMIT, but for
+a long batch's event and applied_commands rows, which leave OVERLAP_EVERY commands at a time
+while the next are decided (the server writes while the ledger decides; a batch never reads
+back what it writes, and the rows still reach the server in order, before the COMMIT).
 """
 
 import logging
@@ -35,6 +38,9 @@ from chatledger.ledger.show_loader import QuietChats
 from chatledger.ledger.write_trips import QueuedWrites
 
 log = logging.getLogger(__name__)
+# A full batch's rows leave in parts of this many commands, each while the next part is decided
+# (`QueuedWrites.overlap`); a batch of at most this many sends them all with its COMMIT, as before.
+OVERLAP_EVERY = 100
 
 
 @dataclass
@@ -99,7 +105,8 @@ class Batch:
         if fresh:
             balances_before = dict(self.state.balances)
             now = datetime.now(UTC)
-            for command in fresh:
+            queued = (0, 0)  # the commands, and the events, whose rows are queued or sent
+            for at, command in enumerate(fresh, 1):
                 try:
                     new_events = apply(command, self.state, now)
                     result.outcomes[command.command_id] = "applied"
@@ -108,8 +115,14 @@ class Batch:
                     result.outcomes[command.command_id] = f"refused: {refusal}"[:255]
                     log.warning("command %s refused: %s", command.command_id, refusal)
                 result.events.extend(new_events)
-            await self._write(fresh, result, balances_before)
+                if at % OVERLAP_EVERY == 0 and at < len(fresh):
+                    # These rows go to the server while it decides the next commands.
+                    queued = await self._append(fresh, result, queued, at)
+                    await self.writes.overlap()
+            await self._append(fresh, result, queued, len(fresh))
+            await self._write(fresh, result, balances_before)  # queued while the last part goes
         if already:
+            await self.writes.drain()  # the connection is the batch's own again
             result.events[:0] = await self._events_of(sorted(already))
         return result
 
@@ -153,21 +166,31 @@ class Batch:
         )
         return [row_to_event(row) for row in await self.cur.fetchall()]
 
-    async def _write(
-        self, commands: list[Command], result: BatchResult, balances_before: dict[str, Decimal]
-    ) -> None:
-        cur, state = self.writes, self.state
-        if result.events:
+    async def _append(self, fresh: list[Command], result: BatchResult,
+                      queued: tuple[int, int], decided: int) -> tuple[int, int]:
+        """Queue the rows of the commands decided since `queued` (commands, events) and of
+        their events: chat_events, then applied_commands. Returns the new `queued`."""
+        cur, events = self.writes, result.events[queued[1]:]
+        if events:
             await cur.executemany(
                 "INSERT INTO chat_events (event_id, command_id, stream, seq, type, actor_uuid,"
                 " actor_role, actor_name, is_public, amount, payload, created_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [event_to_row(event) for event in result.events],
+                [event_to_row(event) for event in events],
             )
-        await cur.executemany(
-            "INSERT INTO applied_commands (command_id, outcome) VALUES (%s, %s)",
-            [(command.command_id, result.outcomes[command.command_id]) for command in commands],
-        )
+        if decided > queued[0]:
+            await cur.executemany(
+                "INSERT INTO applied_commands (command_id, outcome) VALUES (%s, %s)",
+                [(c.command_id, result.outcomes[c.command_id])
+                 for c in fresh[queued[0]:decided]],
+            )
+        return decided, len(result.events)
+
+    async def _write(
+        self, commands: list[Command], result: BatchResult, balances_before: dict[str, Decimal]
+    ) -> None:
+        """What follows the event and applied_commands rows: versions, balances, projections."""
+        cur, state = self.writes, self.state
         versions = state.versions
         await cur.execute(
             f"INSERT INTO streams (stream, version) VALUES {placeholders(len(versions), 2)}"

@@ -67,6 +67,7 @@ class LedgerStore:
         # would then keep that dead connection for ever ("Not connected" on every retry).
         async with self.database.connection() as connection:
             raw = connection.raw_connection
+            batch: Batch | None = None
             try:
                 async with raw.cursor() as cur:
                     # The BEGIN goes with the batch's first statements, in one round trip.
@@ -85,6 +86,8 @@ class LedgerStore:
                     listener(batch.state, batch.fresh, commands)
                 return result
             except BaseException:
+                if batch is not None:  # a send of its rows still under way ends first
+                    await batch.writes.settle()
                 with contextlib.suppress(Exception):  # a dead connection: the pool drops it
                     await raw.rollback()
                 raise

@@ -6,12 +6,17 @@ What keeps this equal to sending each statement alone:
   before its COMMIT (`flush`); the server runs them in that order and stops at the first error,
   which `flush` raises as that statement alone would have (a duplicate key still rolls the batch
   back and has it decided again);
-- a batch never reads back what it writes, so sending its writes later changes no decision;
+- a batch never reads back what it writes, so sending its writes later changes no decision,
+  nor sending some of them earlier, while it decides the rest (`overlap`): one send at a time,
+  in queue order, each waited for before the next (and before `flush`), so the connection is
+  never used by two at once;
 - each round trip stays under aiomysql's own bound for one statement (`max_stmt_length`, far
   below the server's max_allowed_packet); a multi-row INSERT longer than that is split in rows,
   as aiomysql's `executemany` splits it.
 """
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -89,6 +94,7 @@ class QueuedWrites:
         self.limit: int = cur.max_stmt_length
         self.queued: list[str] = []
         self.literal = literal_of(cur.connection)
+        self.sending: asyncio.Task[None] | None = None  # `overlap`'s send, until waited for
 
     def mogrify(self, sql: str, values: Sequence[Any]) -> str:
         """`cur.mogrify(sql, values)`, for a sequence of values."""
@@ -116,10 +122,39 @@ class QueuedWrites:
         if values:
             self.queued.append(head + ",".join(values) + tail)
 
+    async def overlap(self) -> None:
+        """Start sending what is queued (once the previous such send is done) and return at
+        once: the server writes it while the caller decides what comes next. Its error is
+        raised by the next `overlap`, `drain` or `flush`."""
+        await self.drain()
+        queued, self.queued = self.queued, []
+        if queued:
+            self.sending = asyncio.ensure_future(self._send_all(queued))
+            # One turn of the loop: the send's first step writes the statements to the socket
+            # (aiomysql writes before its first await), so the server starts on them now.
+            await asyncio.sleep(0)
+
+    async def drain(self) -> None:
+        """Wait for `overlap`'s send, raising its error (the connection is free after it)."""
+        sending, self.sending = self.sending, None
+        if sending is not None:
+            await sending
+
+    async def settle(self) -> None:
+        """After a failure, before the ROLLBACK: wait for `overlap`'s send to end, its error
+        dropped (the batch is rolled back whatever it was)."""
+        with contextlib.suppress(Exception):
+            await self.drain()
+
     async def flush(self) -> None:
+        await self.drain()
+        await self._send_all(self.queued)
+        self.queued = []
+
+    async def _send_all(self, queued: list[str]) -> None:
         trip: list[str] = []
         size = 0
-        for statement in self.queued:
+        for statement in queued:
             if trip and size + len(statement) + 1 > self.limit:
                 await self._send(trip)
                 trip, size = [], 0
@@ -127,7 +162,6 @@ class QueuedWrites:
             size += len(statement) + 1
         if trip:
             await self._send(trip)
-        self.queued = []
 
     async def _send(self, statements: list[str]) -> None:
         await self.cur.execute(";".join(statements))  # no values: nothing is formatted again

@@ -1,15 +1,31 @@
-"""A ledger process of a test's own, on topics of its own: to pause, kill and restart it."""
+"""A ledger process of a test's own, on topics of its own: to pause, kill and restart it; and
+`store`, an in-process LedgerStore on one connection of the test's database."""
 
 import contextlib
 import os
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import pytest
+
+from chatledger.bus.topics import ensure_topics
+from chatledger.ledger.store import LedgerStore
 from chatledger.platform.config import Settings
+from chatledger.platform.db import database
 from tests.helpers.kafka import records_in
 from tests.helpers.service import ROOT, spawn, stop
+
+
+@pytest.fixture
+async def store(migrated: Settings) -> AsyncIterator[LedgerStore]:
+    """A LedgerStore on one connection (its round trips are the batch's alone)."""
+    await ensure_topics(migrated)  # the deposits publish their events
+    ledger = LedgerStore(database(migrated.mysql_dsn, 1))
+    await ledger.database.connect()
+    yield ledger
+    await ledger.database.disconnect()
 
 
 class PrivateLedger:

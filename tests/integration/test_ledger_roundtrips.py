@@ -15,7 +15,6 @@ from typing import Any
 import pymysql
 import pytest
 
-from chatledger.bus.topics import ensure_topics
 from chatledger.domain.commands import (
     BanViewer,
     ChangeSettings,
@@ -30,20 +29,9 @@ from chatledger.ledger.clock import tick_of
 from chatledger.ledger.read_trips import ReadTrip
 from chatledger.ledger.store import LedgerStore
 from chatledger.ledger.write_trips import QueuedWrites
-from chatledger.platform.config import Settings
-from chatledger.platform.db import database
 from chatledger.platform.metrics import LEDGER_DEDUP_READ, LEDGER_PRESUMED_WRONG
 from tests.helpers.people import People, Someone
 from tests.helpers.roundtrips import counted, shape
-
-
-@pytest.fixture
-async def store(migrated: Settings) -> AsyncIterator[LedgerStore]:
-    await ensure_topics(migrated)  # the deposits publish their events
-    ledger = LedgerStore(database(migrated.mysql_dsn, 1))
-    await ledger.database.connect()
-    yield ledger
-    await ledger.database.disconnect()
 
 
 @contextlib.asynccontextmanager

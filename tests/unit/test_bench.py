@@ -19,7 +19,7 @@ from tools.bench.bare_pipeline import command_value, event_value, utc_now_text
 from tools.bench.compare import low_population
 from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
 from tools.bench.fanout import text_frame
-from tools.bench.ledger import plan_batches
+from tools.bench.ledger import last_of_each_chat, plan_batches
 from tools.bench.peers import viewers_saturated
 from tools.bench.population import Population, Viewer
 from tools.bench.profile import frame_name, top_frames
@@ -264,6 +264,15 @@ def test_the_ledger_peer_plans_the_same_writes_per_batch() -> None:
     assert len(first.sponsors) == 1
     assert second.events == [] and second.applied == [(refused.command_id, "applied")]
     assert second.versions == {chat: 0} and not second.balances
+
+
+def test_the_ledger_is_timed_until_the_last_command_of_each_chat() -> None:
+    chats = [str(uuid.uuid4()) for _ in range(3)]
+    commands = [PostMessage(str(uuid.uuid4()), chats[n % 2], _actor(), "hi", True)
+                for n in range(5)]
+    commands.append(Donate(str(uuid.uuid4()), chats[2], _actor(), Decimal("1.00")))
+    assert sorted(last_of_each_chat(commands)) == sorted(
+        [commands[3].command_id, commands[4].command_id, commands[5].command_id])
 
 
 def test_viewers_near_a_core_each_are_flagged() -> None:
