@@ -40,6 +40,7 @@ from chatledger.platform.redis_client import redis_client
 from chatledger.readmodels.presence_board import PresenceBoard
 from tests.helpers.commands import produce
 from tests.helpers.service import free_port, spawn, stop
+from tools.bench.ledger import last_of_each_chat
 from tools.bench.population import Population, ledger_commands
 from tools.bench.stats import percentile
 
@@ -74,13 +75,6 @@ async def all_applied(db: Database, ids: Sequence[str], process: Any,
             return now
         await asyncio.sleep(POLL_S)
     raise TimeoutError(f"{len(ids)} commands not all decided in {timeout_s}s")
-
-
-def last_of_each_chat(commands: Sequence[Command]) -> list[str]:
-    last: dict[str, str] = {}
-    for command in commands:
-        last[command.chat] = command.command_id  # type: ignore[union-attr]
-    return list(last.values())
 
 
 class ShowsBench:
