@@ -20,12 +20,13 @@ class Tally:
     def add(self) -> None:
         if not self._pending:
             try:
-                asyncio.get_running_loop().call_soon(self._flush)
+                asyncio.get_running_loop().call_soon(self.flush)
             except RuntimeError:  # no loop in this thread
                 self.counter.inc()
                 return
         self._pending += 1
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Add what is pending now (the callback does; a reader of the counter may too)."""
         pending, self._pending = self._pending, 0
         self.counter.inc(pending)

@@ -78,8 +78,8 @@ class Series:
 
 series = Series()
 
-# (request, status, seconds, command id, time.time()) of one request
-Noted = tuple[web.Request, int, float, str | None, float]
+# (request, status, seconds, command id, time.time(), route label or None: route_of's)
+Noted = tuple[web.Request, int, float, str | None, float, str | None]
 
 
 class Observations:
@@ -105,8 +105,8 @@ class Observations:
         lines: list[tuple[float, dict[str, Any]]] = []
         logging_on = log.isEnabledFor(logging.INFO)
         counts: dict[Counter, int] = {}  # a series' requests of this iteration, added at once
-        for request, status, elapsed, command_id, when in noted:
-            route = route_of(request)
+        for request, status, elapsed, command_id, when, label in noted:
+            route = label or route_of(request)
             requests, latency = series(request.method, route, status)
             counts[requests] = counts.get(requests, 0) + 1
             latency.observe(elapsed)
@@ -131,10 +131,15 @@ observations = Observations()
 
 
 def record(
-    request: web.Request, status: int, elapsed: float, command_id: str | None = None
+    request: web.Request,
+    status: int,
+    elapsed: float,
+    command_id: str | None = None,
+    route: str | None = None,
 ) -> None:
-    """One request's sample and access-log line (made at the end of this loop iteration)."""
-    observations.note((request, status, elapsed, command_id, time.time()))
+    """One request's sample and access-log line (made at the end of this loop iteration);
+    `route`: its label when the caller knows it (else `route_of` finds it)."""
+    observations.note((request, status, elapsed, command_id, time.time(), route))
 
 
 # Handlers that record their own request with `record` (`/ws`, whose handler lives as long as
@@ -151,11 +156,13 @@ def observes_itself(handler: Handler) -> Handler:
     return handler
 
 
-def observed(handler: Handler) -> Handler:
+def observed(handler: Handler, label: list[str | None] | None = None) -> Handler:
     """`handler`, its every request recorded (status, time, command id), the 404/405/413 it
-    raises answered in the wire format (what it answers otherwise, it answers unchanged)."""
+    raises answered in the wire format (what it answers otherwise, it answers unchanged).
+    `label`: where the route's label will be, once known (`add_observed_route`)."""
     if handler in _SELF_OBSERVED or handler in _OBSERVED:
         return handler
+    known = label if label is not None else [None]
 
     async def observing(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -164,15 +171,15 @@ def observed(handler: Handler) -> Handler:
         except web.HTTPException as exc:
             shaped = error_response(exc)
             if shaped is None:
-                record(request, exc.status, time.perf_counter() - started)
+                record(request, exc.status, time.perf_counter() - started, None, known[0])
                 raise
             response = shaped
         except BaseException:  # what the client gets if the handler raises something unexpected
-            record(request, 500, time.perf_counter() - started)
+            record(request, 500, time.perf_counter() - started, None, known[0])
             raise
         status = response.status
         command_id = command_id_of(response) if status == 201 else None
-        record(request, status, time.perf_counter() - started, command_id)
+        record(request, status, time.perf_counter() - started, command_id, known[0])
         return response
 
     _OBSERVED.add(observing)
@@ -180,7 +187,11 @@ def observed(handler: Handler) -> Handler:
 
 
 def add_observed_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
-    app.router.add_route(method, path, observed(handler))
+    """`handler` routed observed, its label (the canonical path) known once, not per request."""
+    label: list[str | None] = [None]
+    route = app.router.add_route(method, path, observed(handler, label))
+    if route.resource is not None:
+        label[0] = route.resource.canonical
 
 
 @observes_itself
