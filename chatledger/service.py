@@ -50,7 +50,7 @@ from chatledger.web.keys import (
     RULES,
     SETTINGS,
 )
-from chatledger.web.observe import observe
+from chatledger.web.observe import seal
 from chatledger.web.probes import LEDGER_LAG, ROLE_LOOPS, add_ops
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def create_app(
 ) -> web.Application:
     """The app of one process. With `listeners` (from `prepare`) it announces where it listens."""
     roles = check_roles(settings, roles)
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[observe])
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(producer_ctx)
@@ -259,5 +259,6 @@ def create_app(
     if "gateway" in roles:
         add_gateway(app)
         app.cleanup_ctx.append(gateway_ctx)
+    seal(app)  # after the last route: every route observed, the unrouted answered
     app.on_startup.append(freeze_startup_heap)  # last: after every role has started
     return app

@@ -1,4 +1,4 @@
-"""The HTTP API: routes in one visible table (web/observe.py shapes the errors aiohttp raises)."""
+"""The HTTP API: routes in one visible table, each observed (web/observe.py)."""
 
 import logging
 
@@ -18,6 +18,7 @@ from chatledger.api import (
     shows,
 )
 from chatledger.api.ratelimit import rate_limiter_ctx
+from chatledger.web.observe import add_observed_route, observed
 from chatledger.web.responses import Handler
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,12 @@ def add_api_routes(app: web.Application) -> None:
     app.cleanup_ctx.append(rate_limiter_ctx)
     app.cleanup_ctx.append(leaderboard.leaderboards_ctx)
     for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+        add_observed_route(app, method, path, handler)
 
 
 def add_demo_routes(app: web.Application, *, dev: bool) -> None:
     """The demo page is plain static files; the token endpoint is not routed at all unless dev."""
-    app.router.add_get("/", demo_page.index)
-    app.router.add_get("/static/{filename}", demo_page.asset)
+    app.router.add_get("/", observed(demo_page.index))  # add_get: HEAD too
+    app.router.add_get("/static/{filename}", observed(demo_page.asset))
     if dev:
-        app.router.add_get("/dev/tokens", demo_page.dev_tokens)
+        app.router.add_get("/dev/tokens", observed(demo_page.dev_tokens))

@@ -73,11 +73,11 @@ async def get_history(request: web.Request) -> web.Response:
             since = parse_since(request.query.get("since"))
         except BadLimit as exc:
             return responses.bad_params([str(exc)])
-    reader = app[HISTORY]
+    reader, chat, viewer = app[HISTORY], principal.chat, principal.person.uuid
     # A busy chat's page is ready from a shared read already done: no await for it.
-    page = reader.ready(principal.chat, principal.uuid, limit)
+    page = reader.ready(chat, viewer, limit)
     if page is None:
-        page = await reader.history(principal.chat, principal.uuid, limit)
+        page = await reader.history(chat, viewer, limit)
     # Without `since`, the body made once with the page (shared while its read is: recent.py).
     body = page.picked.body if since is None else page_body(after(page.events, since))
     return web.Response(body=body, headers=PAGE_HEADERS[page.source])

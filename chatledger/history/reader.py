@@ -10,9 +10,8 @@ the mirror is refilled; see history_mirror.py for why a refill can never leave a
 import logging
 import uuid
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from databases import Database
@@ -25,6 +24,7 @@ from chatledger.platform.config import Settings
 from chatledger.platform.metrics import HISTORY_FALLBACKS, HISTORY_MIRROR_HITS, HISTORY_REFILLS
 from chatledger.platform.redis_client import REDIS_ERRORS
 from chatledger.platform.replica import ReplicaReads
+from chatledger.platform.tally import Tally
 from chatledger.readmodels import event_log
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,10 @@ MAX_LIMIT = 20  # DESIGN §4: at most 20 events
 MYSQL_WINDOW_LIMIT = 10_000
 
 Source = Literal["mirror", "mysql"]
+MIRROR_HITS = Tally(HISTORY_MIRROR_HITS)  # one per page: counted at the loop iteration's end
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
+class Page(NamedTuple):  # a tuple: made per request, ~4x cheaper than a frozen dataclass
     picked: Picked  # the events (wire JSON, oldest first) and the response body
     source: Source
 
@@ -152,7 +152,7 @@ class HistoryReader:
         A marker that does not cover the window (size-trimmed in a busy chat) still serves a
         full page: whatever it lacks is older than the page."""
         if marker.covers_window(start) or len(picked.events) == limit:
-            HISTORY_MIRROR_HITS.inc()
+            MIRROR_HITS.add()
             return Page(picked, "mirror")
         return None
 

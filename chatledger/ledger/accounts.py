@@ -151,6 +151,7 @@ class Directory:
         self.ttl_s = ttl_s
         self._known: dict[str, tuple[Person, float]] = {}
         self._used: set[str] = set()  # found in memory since the last refresh
+        self.refreshes = 0  # refreshes begun: `in_use` marks once per refresh suffice
         self.balances = Balances(min(ttl_s, BALANCE_TTL_MAX_S))
 
     async def affords(self, owner: str, amount: Decimal) -> bool:
@@ -180,7 +181,8 @@ class Directory:
 
     def in_use(self, *person_uuids: str) -> None:
         """What `find` notes of a person found in memory, for a caller that kept what it gave:
-        in use, so `refresh` reads them again before their memory lapses."""
+        in use, so `refresh` reads them again before their memory lapses. Once between two
+        refreshes is enough (`refreshes` counts them)."""
         self._used.update(person_uuids)
 
     def _remember(self, person: Person, now: float) -> None:
@@ -199,6 +201,7 @@ class Directory:
         forgotten (its next request asks MySQL, and is refused). Returns how many were read."""
         now = time.monotonic()
         used, self._used = self._used, set()
+        self.refreshes += 1
         due = [who for who in used
                if (cached := self._known.get(who)) is not None and cached[1] <= now + horizon_s]
         for start in range(0, len(due), REFRESH_BATCH):

@@ -33,6 +33,7 @@ _STANDARD = frozenset(
 
 
 _second: tuple[int, str] = (-1, "")
+_MILLIS = tuple(f".{ms:03d}+00:00" for ms in range(1000))  # a timestamp's end, by millisecond
 
 
 def timestamp(created: float) -> str:
@@ -44,7 +45,7 @@ def timestamp(created: float) -> str:
         whole, micros = whole + 1, micros - 1_000_000
     if whole != _second[0]:
         _second = (whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
-    return f"{_second[1]}.{micros // 1000:03d}+00:00"
+    return _second[1] + _MILLIS[micros // 1000]
 
 
 class JsonFormatter(logging.Formatter):
@@ -203,10 +204,21 @@ def info_lines(
             logger.info(message, extra=fields)
         return
     head = {"ts": "", "level": "info", "logger": logger.name, "msg": message, "pid": os.getpid()}
+    # What follows the time in every line, dumped once: a line is its time and its fields' own
+    # JSON spliced around it, the bytes dumping head.update(fields) gives (a field named like a
+    # head key would replace it in place: such a line is made that way).
+    after_ts = orjson.dumps(head)[len(b'{"ts":"') : -1] + b","
     made = []
     for when, fields in lines:
+        if fields and _HEAD_KEYS.isdisjoint(fields):
+            made.append(b'{"ts":"' + timestamp(when).encode() + after_ts
+                        + orjson.dumps(fields, default=str)[1:])
+            continue
         line = head.copy()
         line["ts"] = timestamp(when)
         line.update(fields)
         made.append(orjson.dumps(line, default=str))
     handler.write_lines(made)
+
+
+_HEAD_KEYS = frozenset(("ts", "level", "logger", "msg", "pid"))

@@ -89,24 +89,46 @@ class VerifiedTokens:
         return len(self._entries)
 
 
+class Known:
+    """A known token's principal, the Directory that found its people, until when (`until`:
+    monotonic, `exp`: wall clock), and the Directory's refresh that last saw it in use."""
+
+    __slots__ = ("directory", "exp", "principal", "seen_by_refresh", "until")
+
+    def __init__(self, principal: Principal, directory: Directory, until: float, exp: int) -> None:
+        self.principal = principal
+        self.directory = directory
+        self.until = until
+        self.exp = exp
+        self.seen_by_refresh = -1
+
+
 class KnownPrincipals:
     """The principal of each token authenticated lately, with the Directory that found its
     people, until the first of the token's `exp` (wall clock, PyJWT's rule) and `until`
-    (monotonic: when that Directory's memory of either person lapses). Bounded, FIFO."""
+    (monotonic: when that Directory's memory of either person lapses). Bounded, FIFO.
+
+    A hit marks its people in use once per Directory refresh (`Directory.refreshes`), not once
+    per request: `refresh` reads again the people marked since the one before, and one mark
+    between two refreshes says as much as a thousand."""
 
     def __init__(self, max_entries: int = MAX_VERIFIED_TOKENS) -> None:
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[Principal, Directory, float, int]] = {}
+        self._entries: dict[str, Known] = {}
 
     def get(self, token: str, directory: Directory) -> Principal | None:
-        found = self._entries.get(token)
-        if found is None:
+        known = self._entries.get(token)
+        if known is None:
             return None
-        principal, known_by, until, exp = found
-        if known_by is not directory or until <= time.monotonic() or exp <= time.time():
+        if known.directory is not directory or known.until <= time.monotonic() or (
+            known.exp <= time.time()
+        ):
             del self._entries[token]
             return None
-        directory.in_use(principal.uuid, principal.chat)
+        principal = known.principal
+        if known.seen_by_refresh != directory.refreshes:
+            known.seen_by_refresh = directory.refreshes
+            directory.in_use(principal.person.uuid, principal.chat)
         return principal
 
     def put(self, token: str, principal: Principal, directory: Directory, exp: int) -> None:
@@ -115,7 +137,7 @@ class KnownPrincipals:
             return  # the Directory remembers nothing (subject_cache_ttl_s = 0): neither do we
         if len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]
-        self._entries[token] = (principal, directory, until, exp)
+        self._entries[token] = Known(principal, directory, until, exp)
 
 
 T = TypeVar("T")
@@ -207,15 +229,25 @@ async def authenticate(
     return principal
 
 
+# The last Settings asked for and its KnownPrincipals (Settings are frozen: the same object has
+# the same secret): a request's look-up skips reading the secret and the registry.
+_last: tuple[Settings, KnownPrincipals] | None = None
+
+
 def known_principal(
     header: str | None, settings: Settings, directory: Directory
 ) -> Principal | None:
     """`authenticate`'s answer for the `Authorization` header of a token it knows already, made
     without an await (a busy reader's common case); None: ask `authenticate`."""
+    global _last
     if not header or not header.startswith("Bearer "):
         return None
-    known = known_principals(settings.require_jwt_secret(), settings.jwt_algorithms)
-    return known.get(header[len("Bearer ") :].strip(), directory)
+    last = _last
+    if last is None or last[0] is not settings:
+        last = _last = (
+            settings, known_principals(settings.require_jwt_secret(), settings.jwt_algorithms)
+        )
+    return last[1].get(header[len("Bearer ") :].strip(), directory)
 
 
 def bearer_token(header: str | None) -> str:

@@ -23,6 +23,7 @@ from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.platform.metrics import exposition
 from chatledger.platform.redis_client import AnyRedis, redis_client
 from chatledger.web.keys import DATABASE, PRODUCER, READS, SETTINGS
+from chatledger.web.observe import add_observed_route
 from chatledger.web.responses import json_response
 
 CHECK_TIMEOUT_S = 1.0
@@ -183,5 +184,5 @@ def add_ops(app: web.Application, roles: Iterable[str] = ()) -> None:
     """Every role serves these, so a ledger-only process can be probed and scraped too."""
     app[ROLE_LOOPS] = RoleLoops(frozenset(roles))
     for method, path, handler in OPS_ROUTES:
-        app.router.add_route(method, path, handler)
+        add_observed_route(app, method, path, handler)
     app.cleanup_ctx.append(readiness_ctx)

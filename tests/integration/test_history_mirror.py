@@ -20,7 +20,7 @@ from chatledger.domain.wire import iso
 from chatledger.history.mirror import HistoryMirror, Marker, Snapshot
 from chatledger.history.picking import window_start
 from chatledger.history.projector import HistoryProjector
-from chatledger.history.reader import HistoryReader
+from chatledger.history.reader import MIRROR_HITS, HistoryReader
 from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.redis_client import redis_client
@@ -225,6 +225,8 @@ class Reads:
     def now() -> "Reads":
         def value(name: str) -> float:
             return REGISTRY.get_sample_value(f"chatledger_history_{name}_total") or 0.0
+
+        MIRROR_HITS.flush()  # hits are added at the loop iteration's end: add them now
 
         return Reads(value("mirror_hits"), value("fallbacks"), value("refills"))
 

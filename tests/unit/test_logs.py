@@ -91,3 +91,36 @@ def test_timestamps_match_isoformat_to_the_millisecond() -> None:
     for moment in (0.0, 1_700_000_000.0, 1_700_000_000.9999, 1_700_000_001.5, 1_764_000_000.123):
         expected = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
         assert logs.timestamp(moment) == expected, moment
+
+
+def test_a_fast_line_is_byte_for_byte_the_dumped_head_updated_with_its_fields(
+    stream: Writes,
+) -> None:
+    import decimal
+    import uuid
+
+    import orjson
+
+    logger = logging.getLogger("chatledger.test_splice")
+    when = 1_764_000_000.1234
+    cases: list[dict[str, object]] = [
+        {},
+        {"method": "GET", "path": "/chat/event/history", "status": 200, "duration_ms": 0.12},
+        {"path": "/caf\u00e9/\"quoted\"\n", "command_id": str(uuid.uuid4())},
+        {"sum": decimal.Decimal("1.50"), "who": uuid.uuid4(), "nested": {"a": [1, 2.5, None]}},
+        {"msg": "replaced in place", "extra": 1},  # named like head keys: made the dict way
+        {"pid": 7, "ts": "not a time"},
+    ]
+    during_tests = logging.root.handlers[:]  # pytest's own: the fast path needs ours alone
+    logging.root.handlers[:] = [logs._handler]  # type: ignore[list-item]
+    try:
+        logs.info_lines(logger, "request", [(when, fields) for fields in cases])
+    finally:
+        logging.root.handlers[:] = during_tests
+    expected = []
+    for fields in cases:
+        line: dict[str, object] = {"ts": logs.timestamp(when), "level": "info",
+                                   "logger": logger.name, "msg": "request", "pid": os.getpid()}
+        line.update(fields)
+        expected.append(orjson.dumps(line, default=str))
+    assert stream.getvalue() == b"".join(line + b"\n" for line in expected)

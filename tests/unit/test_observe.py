@@ -1,6 +1,6 @@
-"""The one middleware: every request observed (its sample and line made at the end of the loop
-iteration), aiohttp's errors in the wire format, and a self-observed route (`/ws`) let through
-without a coroutine of the middleware parked for its whole life."""
+"""Every route observed (its sample and line made at the end of the loop iteration), aiohttp's
+errors in the wire format, a self-observed route (`/ws`) routed without a wrapper's coroutine
+parked for its whole life, and no route left unobserved."""
 
 import asyncio
 import json
@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from chatledger.platform.metrics import HTTP_REQUESTS
-from chatledger.web.observe import observe, observes_itself, record
+from chatledger.web.observe import add_observed_route, observes_itself, record, seal
 
 Seen = list[str]
 
@@ -66,11 +66,12 @@ async def lasting(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def client(aiohttp_client: object) -> TestClient:  # type: ignore[type-arg]
-    app = web.Application(middlewares=[observe], client_max_size=10)
-    app.router.add_get("/plain", plain)
+    app = web.Application(client_max_size=10)
+    add_observed_route(app, "GET", "/plain", plain)
     app.router.add_get("/lasting", lasting)
-    app.router.add_post("/reading", reading)
-    app.router.add_get("/deferring", deferring)
+    add_observed_route(app, "POST", "/reading", reading)
+    add_observed_route(app, "GET", "/deferring", deferring)
+    seal(app)
     return await aiohttp_client(app)  # type: ignore[operator, no-any-return]
 
 
@@ -82,8 +83,8 @@ async def test_a_self_observed_route_parks_no_middleware_coroutine_and_is_logged
         assert (await client.get("/plain")).status == 204
         assert (await client.get("/lasting")).status == 202
         assert (await client.get("/nowhere")).status == 404
-    assert "_observed" in SEEN["plain"]
-    assert "_observed" not in SEEN["lasting"]
+    assert "observing" in SEEN["plain"]
+    assert "observing" not in SEEN["lasting"]
     lines = [(line.route, line.status) for line in caplog.records]  # type: ignore[attr-defined]
     assert lines == [("/plain", 204), ("/lasting", 202), ("<unmatched>", 404)]
 
@@ -117,3 +118,46 @@ async def test_a_sample_and_a_line_are_made_when_the_loop_iteration_ends(
     assert SEEN["deferring"] == ["0.0", "1.0", "2.0"]
     lines = [(line.route, line.status) for line in caplog.records]  # type: ignore[attr-defined]
     assert lines == [("/deferring", 299), ("/deferring", 299), ("/deferring", 204)]
+
+
+async def test_a_route_is_awaited_by_aiohttp_through_its_observer_alone(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """No aiohttp middleware: it would wrap every request in a coroutine of its own."""
+    assert (await client.get("/plain")).status == 204
+    assert SEEN["plain"][:2] == ["observing", "_handle"]
+
+
+async def test_what_no_route_answers_is_a_404_or_a_405_by_the_path_and_observed(
+    aiohttp_client: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = web.Application()
+    add_observed_route(app, "GET", "/items/{item}", plain)
+    add_observed_route(app, "POST", "/", plain)
+    seal(app)
+    http: TestClient = await aiohttp_client(app)  # type: ignore[operator, type-arg]
+    with caplog.at_level(logging.INFO, logger="chatledger.access"):
+        answers = [
+            await http.get("/items/3"),
+            await http.post("/items/3"),
+            await http.head("/items/3"),
+            await http.get("/items/3/more"),
+            await http.get("/"),
+            await http.get("/nowhere"),
+        ]
+    assert [answer.status for answer in answers] == [204, 405, 405, 404, 405, 404]
+    for answer in answers[1:]:
+        assert answer.content_type == "application/json"
+    lines = [(line.route, line.status) for line in caplog.records]  # type: ignore[attr-defined]
+    assert lines == [("/items/{item}", 204)] + [
+        ("<unmatched>", answer.status) for answer in answers[1:]
+    ]
+
+
+def test_an_app_with_a_route_left_unobserved_is_refused() -> None:
+    app = web.Application()
+    add_observed_route(app, "GET", "/plain", plain)
+    app.router.add_get("/lasting", lasting)  # observes itself
+    app.router.add_get("/forgotten", plain)
+    with pytest.raises(RuntimeError, match="/forgotten"):
+        seal(app)
