@@ -67,7 +67,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     The socket's whole life is parked in this one coroutine (with aiohttp's few above it):
     with thousands of idle sockets, every coroutine frame parked per socket counts, so the
     upgrade and the start are coroutines that finish, the read loop is here, and so is the
-    request's access-log line and sample (the middlewares let this route through)."""
+    request's access-log line and sample (the route is `observes_itself`: no wrapper)."""
     started = time.perf_counter()
     status = 500  # what the client gets if something unexpected is raised
     try:
