@@ -84,6 +84,40 @@ def window(base: str, requests: list[HttpRequest], pid: int, seconds: float) -> 
             "cpu_pct": round(100 * (user + system) / seconds, 1)}
 
 
+Servers = dict[str, tuple[str, subprocess.Popen[bytes], list[HttpRequest]]]
+
+
+def start(servers: Servers, hello: list[HttpRequest], checkouts: list[Path],
+          requests: list[HttpRequest], env: dict[str, str], logs: Path) -> None:
+    """Into `servers` as each starts: the hello-world server, then one api per checkout; then
+    each warmed (caches, connections) with an unmeasured wrk window."""
+    port = free_port()
+    process = spawn(["-m", "tools.bench.hello", str(port)], ROOT, env, Path(f"{logs}-hello.log"))
+    servers["hello"] = (f"http://127.0.0.1:{port}", process, hello)
+    for n, checkout in enumerate(checkouts):
+        port = free_port()
+        process = spawn(["-m", "chatledger", "serve", "--roles", "api"], checkout,
+                        {**env, "CHATLEDGER_HTTP_PORT": str(port)}, Path(f"{logs}-api{n}.log"))
+        servers[f"api{n}"] = (f"http://127.0.0.1:{port}", process, requests)
+    for name, (base, process, lines) in servers.items():
+        wait_listening(base + ("/hello" if name == "hello" else "/chat/event/history"), process)
+        run_wrk(base, lines, duration_s=2, connections=64)
+
+
+def alternate(servers: Servers, rounds: int, seconds: float) -> dict[str, list[dict[str, Any]]]:
+    """`rounds` windows per server, one server after another, the order rotated per round."""
+    names = list(servers)
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for turn in range(rounds):
+        for name in names[turn % len(names):] + names[:turn % len(names)]:
+            base, process, lines = servers[name]
+            row = window(base, lines, process.pid, seconds)
+            row["load"] = round(os.getloadavg()[0], 2)
+            rows[name].append(row)
+            print(json.dumps({"round": turn, "server": name, **row}), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("checkouts", nargs="*", type=Path, default=[ROOT])
@@ -102,29 +136,12 @@ def main() -> None:
     settings = Settings(mysql_dsn=DSN, prefix=prefix, jwt_secret=env["CHATLEDGER_JWT_SECRET"])
     requests = asyncio.run(prepare(settings, args.events))
     logs = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))
-    servers: dict[str, tuple[str, subprocess.Popen[bytes], list[HttpRequest]]] = {}
+    servers: Servers = {}
     try:
-        port = free_port()
-        hello = spawn(["-m", "tools.bench.hello", str(port)], ROOT, env, logs / "hcpu-hello.log")
-        servers["hello"] = (f"http://127.0.0.1:{port}", hello, [HttpRequest("GET", "/hello")])
-        for n, checkout in enumerate(args.checkouts):
-            port = free_port()
-            process = spawn(["-m", "chatledger", "serve", "--roles", "api"], checkout,
-                            {**env, "CHATLEDGER_HTTP_PORT": str(port)}, logs / f"hcpu-api{n}.log")
-            servers[f"api{n}"] = (f"http://127.0.0.1:{port}", process, requests)
-        for name, (base, process, lines) in servers.items():
-            wait_listening(base + ("/hello" if name == "hello" else "/chat/event/history"),
-                           process)
-            run_wrk(base, lines, duration_s=2, connections=64)  # unmeasured: caches warm
+        start(servers, [HttpRequest("GET", "/hello")], args.checkouts, requests, env,
+              logs / "hcpu")
         names = list(servers)
-        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-        for turn in range(args.rounds):
-            for name in names[turn % len(names):] + names[:turn % len(names)]:
-                base, process, lines = servers[name]
-                row = window(base, lines, process.pid, args.seconds)
-                row["load"] = round(os.getloadavg()[0], 2)
-                rows[name].append(row)
-                print(json.dumps({"round": turn, "server": name, **row}), flush=True)
+        rows = alternate(servers, args.rounds, args.seconds)
         summary: dict[str, Any] = {}
         for name in names:
             cost = [row["us_per_ok"] for row in rows[name]]
