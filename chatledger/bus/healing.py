@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.errors import IllegalStateError, KafkaError
+from aiokafka.protocol.group import JoinGroupRequest
 
 from chatledger.platform.tasks import running
 
@@ -34,6 +35,7 @@ POSITION_TIMEOUT_S = 1.0
 
 CHECK_EVERY_S = 0.1  # local state only (no request): cheap, and the race below stays short
 REASK_S = 1.0  # a metadata request per second per consumer, only while its topic is unknown
+RECHECK_S = 5.0  # a join in flight has had its answer by then (rebalances here take ~1 s)
 
 # How many times each consumer's partitions were restarted because the broker lost them. A batch
 # fetched before a rebirth must not commit its offsets afterwards: they count records of the lost
@@ -75,13 +77,16 @@ class TopicWatch:
     gave that member before (its generation stays 0): the empty one. A new member id makes the
     group change and the assignment new (the old member leaves by session timeout). `seen`
     hears every metadata answer as the group does, before the group rejoins, so the rejoin
-    already uses the new id. On Kafka this costs one rebalance more, after a lost topic.
+    already uses the new id; a join already in flight then may answer with the old id again,
+    so `ask` resets once more if the old id is still there RECHECK_S later. On Kafka this
+    costs one rebalance more, after a lost topic.
     """
 
     def __init__(self, consumer: AIOKafkaConsumer) -> None:
         self.consumer = consumer
         self.asked = 0.0
         self.missed = False
+        self.leaving: tuple[str, float] | None = None  # the member id given up, and when
 
     def seen(self, cluster: ClusterMetadata) -> None:
         if any(not cluster.partitions_for_topic(topic) for topic in self.consumer.subscription()):
@@ -89,15 +94,27 @@ class TopicWatch:
         elif self.missed:
             self.missed = False
             log.warning("subscribed topics are back: rejoining the group as a new member")
-            self.consumer._coordinator.reset_generation()
+            self._new_member()
 
     def ask(self) -> None:
         """While a topic is unknown, its metadata again every REASK_S (not awaited: a broker
-        that is away must not hold up the position check)."""
+        that is away must not hold up the position check); a new member id not taken, again."""
         now = time.monotonic()
         if self.missed and now - self.asked >= REASK_S:
             self.asked = now
             self.consumer._client.force_metadata_update()
+        if self.leaving is not None and now - self.leaving[1] >= RECHECK_S:
+            member = self.consumer._coordinator.member_id
+            if member == self.leaving[0]:
+                log.warning("the group kept this consumer's old member id: resetting it again")
+                self._new_member()
+            elif member != JoinGroupRequest.UNKNOWN_MEMBER_ID:  # a new one: done
+                self.leaving = None
+
+    def _new_member(self) -> None:
+        coordinator = self.consumer._coordinator
+        self.leaving = (coordinator.member_id, time.monotonic())
+        coordinator.reset_generation()
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[None]:

@@ -4,8 +4,10 @@ import asyncio
 from collections.abc import Callable
 from types import SimpleNamespace
 
+import pytest
 from aiokafka import TopicPartition
 
+from chatledger.bus import healing
 from chatledger.bus.healing import TopicWatch, heal_positions, past_the_end, to_restart
 from chatledger.bus.topics import missing_topics
 from chatledger.platform.config import Settings
@@ -78,9 +80,11 @@ class Cluster:
 class Coordinator:
     def __init__(self) -> None:
         self.new_members = 0
+        self.member_id = "m0"
 
     def reset_generation(self) -> None:
         self.new_members += 1
+        self.member_id = ""  # aiokafka's UNKNOWN_MEMBER_ID: the next join asks for a new one
 
 
 class Subscribed:
@@ -159,3 +163,29 @@ async def test_a_consumer_without_a_group_is_not_made_to_rejoin_one() -> None:
     finally:
         watch.cancel()
         await asyncio.wait([watch], timeout=2.0)
+
+
+def test_an_old_member_id_a_join_in_flight_gave_back_is_reset_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr(healing, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    consumer = Subscribed()
+    coordinator = consumer._coordinator
+    watch = TopicWatch(consumer)  # type: ignore[arg-type]
+    watch.seen(Cluster({}))  # type: ignore[arg-type]
+    watch.seen(Cluster({"t": {0}}))  # type: ignore[arg-type]
+    assert coordinator.new_members == 1
+    coordinator.member_id = "m0"  # the join that was in flight answered with the old id
+    now[0] += healing.RECHECK_S - 0.1
+    watch.ask()
+    assert coordinator.new_members == 1  # not yet: a join may still be answering
+    now[0] += 0.1
+    watch.ask()
+    assert coordinator.new_members == 2 and coordinator.member_id == ""
+    now[0] += healing.RECHECK_S
+    watch.ask()  # still joining: nothing to judge yet
+    assert coordinator.new_members == 2 and watch.leaving is not None
+    coordinator.member_id = "m1"
+    watch.ask()
+    assert coordinator.new_members == 2 and watch.leaving is None  # a new id: done
