@@ -25,3 +25,8 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {result!r}")
         await asyncio.sleep(interval)
+
+
+async def at_once(value: T) -> T:
+    """`value` as an awaitable: a probe of `eventually` for state read without I/O."""
+    return value

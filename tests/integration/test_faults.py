@@ -27,7 +27,7 @@ from tests.helpers.broker import private_broker, start_tansu
 from tests.helpers.mariadb import private_mariadb
 from tests.helpers.people import People, Someone
 from tests.helpers.service import ROOT, Service, start_service
-from tests.helpers.wait import eventually
+from tests.helpers.wait import at_once, eventually
 
 
 @dataclass
@@ -74,12 +74,8 @@ class Load:
 
     async def grows(self, by: int, timeout: float = 30) -> None:
         start = len(self.accepted)
-        await eventually(lambda: _value(len(self.accepted)), until=lambda n: n >= start + by,
+        await eventually(lambda: at_once(len(self.accepted)), until=lambda n: n >= start + by,
                          timeout=timeout, what=f"{by} more 201s; answers so far {self.answers}")
-
-
-async def _value(value: int) -> int:
-    return value
 
 
 async def missing_from_ledger(db: Database, ids: list[str]) -> list[str]:
@@ -135,11 +131,11 @@ async def test_mysql_killed_under_load_loses_no_acknowledged_command(
                 load.senders.append(stranger)
                 # the one request in flight at the kill may already be past authentication
                 in_flight = sum(load.answers.values())
-                await eventually(lambda: _value(sum(load.answers.values())),
+                await eventually(lambda: at_once(sum(load.answers.values())),
                                  until=lambda n, seen=in_flight: n > seen,
                                  what="the request in flight at the kill to finish")
                 during = Counter(load.answers)
-                await eventually(lambda: _value(sum(load.answers.values())),
+                await eventually(lambda: at_once(sum(load.answers.values())),
                                  until=lambda n: n >= sum(during.values()) + 30,
                                  what="answers while MySQL is down")
                 outage = load.answers - during

@@ -145,19 +145,20 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def viewer_and_chat(people: People) -> tuple[Person, Person]:
+def signed_in(people: People, ttl_s: int = 3600) -> tuple[Settings, Person, Person, str]:
+    """A viewer and the chat's model, both in `people`, and the viewer's token for the chat."""
+    settings = settings_with(SECRET_A)
     viewer = Person(str(uuid.uuid4()), "Viewer", "client")
     model = Person(str(uuid.uuid4()), "Model", "model")
     people.rows.update({viewer.uuid: viewer, model.uuid: model})
-    return viewer, model
+    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=ttl_s)
+    return settings, viewer, model, token
 
 
 async def test_a_known_tokens_principal_is_kept_while_the_directory_remembers_its_people(
     people: People, clock: Clock
 ) -> None:
-    settings = settings_with(SECRET_A)
-    viewer, model = viewer_and_chat(people)
-    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=3600)
+    settings, viewer, model, token = signed_in(people)
     directory = Directory(None, ttl_s=30)  # type: ignore[arg-type]
     first = await authenticate(token, settings, directory)
     assert (first.person, first.chat, people.reads) == (viewer, model.uuid, 2)
@@ -175,9 +176,7 @@ async def test_a_known_tokens_principal_is_kept_while_the_directory_remembers_it
 async def test_a_deleted_person_is_refused_once_the_directory_forgets_them_token_known_or_not(
     people: People, clock: Clock
 ) -> None:
-    settings = settings_with(SECRET_A)
-    viewer, model = viewer_and_chat(people)
-    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=3600)
+    settings, viewer, model, token = signed_in(people)
     directory = Directory(None, ttl_s=30)  # type: ignore[arg-type]
     read_at = clock.mono
     await authenticate(token, settings, directory)
@@ -194,9 +193,7 @@ async def test_a_deleted_person_is_refused_once_the_directory_forgets_them_token
 async def test_nothing_is_kept_without_a_subject_cache_nor_past_the_tokens_exp(
     people: People, clock: Clock
 ) -> None:
-    settings = settings_with(SECRET_A)
-    viewer, model = viewer_and_chat(people)
-    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=60)
+    settings, _, _, token = signed_in(people, ttl_s=60)
     uncached = Directory(None, ttl_s=0)  # type: ignore[arg-type]
     for reads in (2, 4):
         await authenticate(token, settings, uncached)
@@ -213,9 +210,7 @@ async def test_nothing_is_kept_without_a_subject_cache_nor_past_the_tokens_exp(
 async def test_a_known_tokens_header_gives_its_principal_without_an_await(
     people: People, clock: Clock
 ) -> None:
-    settings = settings_with(SECRET_A)
-    viewer, model = viewer_and_chat(people)
-    token = issue_token(settings, viewer.uuid, "client", model.uuid, ttl_s=3600)
+    settings, _, _, token = signed_in(people)
     directory = Directory(None, ttl_s=30)  # type: ignore[arg-type]
     assert known_principal(f"Bearer {token}", settings, directory) is None  # not yet known
     principal = await authenticate(token, settings, directory)

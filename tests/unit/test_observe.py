@@ -75,6 +75,11 @@ async def client(aiohttp_client: object) -> TestClient:  # type: ignore[type-arg
     return await aiohttp_client(app)  # type: ignore[operator, no-any-return]
 
 
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, int]]:
+    """(route, status) of each access-log line captured."""
+    return [(line.route, line.status) for line in caplog.records]  # type: ignore[attr-defined]
+
 async def test_a_self_observed_route_parks_no_middleware_coroutine_and_is_logged_once(
     client: TestClient,  # type: ignore[type-arg]
     caplog: pytest.LogCaptureFixture,
@@ -85,8 +90,7 @@ async def test_a_self_observed_route_parks_no_middleware_coroutine_and_is_logged
         assert (await client.get("/nowhere")).status == 404
     assert "observing" in SEEN["plain"]
     assert "observing" not in SEEN["lasting"]
-    lines = [(line.route, line.status) for line in caplog.records]  # type: ignore[attr-defined]
-    assert lines == [("/plain", 204), ("/lasting", 202), ("<unmatched>", 404)]
+    assert access_lines(caplog) == [("/plain", 204), ("/lasting", 202), ("<unmatched>", 404)]
 
 
 async def test_the_errors_aiohttp_raises_are_answered_in_the_wire_format_and_observed(
@@ -105,8 +109,7 @@ async def test_the_errors_aiohttp_raises_are_answered_in_the_wire_format_and_obs
         (405, {"success": "false", "message": "method not allowed"}),
         (413, {"success": "false", "message": "payload too large"}),
     ]
-    lines = [(line.route, line.status) for line in caplog.records]  # type: ignore[attr-defined]
-    assert lines == [("<unmatched>", 404), ("<unmatched>", 405), ("/reading", 413)]
+    assert access_lines(caplog) == [("<unmatched>", 404), ("<unmatched>", 405), ("/reading", 413)]
 
 
 async def test_a_sample_and_a_line_are_made_when_the_loop_iteration_ends(
@@ -116,8 +119,7 @@ async def test_a_sample_and_a_line_are_made_when_the_loop_iteration_ends(
     with caplog.at_level(logging.INFO, logger="chatledger.access"):
         assert (await client.get("/deferring")).status == 204
     assert SEEN["deferring"] == ["0.0", "1.0", "2.0"]
-    lines = [(line.route, line.status) for line in caplog.records]  # type: ignore[attr-defined]
-    assert lines == [("/deferring", 299), ("/deferring", 299), ("/deferring", 204)]
+    assert access_lines(caplog) == [("/deferring", 299), ("/deferring", 299), ("/deferring", 204)]
 
 
 async def test_a_route_is_awaited_by_aiohttp_through_its_observer_alone(
@@ -148,8 +150,7 @@ async def test_what_no_route_answers_is_a_404_or_a_405_by_the_path_and_observed(
     assert [answer.status for answer in answers] == [204, 405, 405, 404, 405, 404]
     for answer in answers[1:]:
         assert answer.content_type == "application/json"
-    lines = [(line.route, line.status) for line in caplog.records]  # type: ignore[attr-defined]
-    assert lines == [("/items/{item}", 204)] + [
+    assert access_lines(caplog) == [("/items/{item}", 204)] + [
         ("<unmatched>", answer.status) for answer in answers[1:]
     ]
 
