@@ -8,7 +8,9 @@ one process), and the consumer's CPU while idle for 5 s (its polling cost: a Tan
 waits the full `fetch_max_wait_ms`, so an idle consumer sends ~1000 / wait fetches per second per
 broker). `--private` runs it against a freshly started Tansu of its own, whose CPU during the
 idle window is then the broker's side of that polling; `--others N` adds N more consumers of the
-topic polling beside the timed one. The topic is deleted afterwards.
+topic polling beside the timed one. `--preload N` first fills the topic with N records (Tansu's
+memory storage gets slower to fetch from as a topic grows, and its fetchers then hold up the
+produce acknowledgements: what a long bench section lives with). The topic is deleted afterwards.
 """
 
 import argparse
@@ -33,7 +35,7 @@ def _summary(values: list[float]) -> str:
 
 
 async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float, linger_ms: int = 1,
-              broker_pid: int | None = None, others: int = 0) -> dict[str, str]:
+              broker_pid: int | None = None, others: int = 0, preload: int = 0) -> dict[str, str]:
     """`others`: more consumers of the topic polling beside the timed one (as the history
     projector and the gateway feed poll beside the ledger in one service)."""
     topic = f"hop-probe-{uuid.uuid4().hex[:8]}"
@@ -44,6 +46,7 @@ async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float, linger_
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=wait_ms)
     await producer.start()
+    await _preload(producer, topic, preload)
     await consumer.start()
     extra = [AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                               auto_offset_reset="earliest", fetch_max_wait_ms=wait_ms)
@@ -61,7 +64,7 @@ async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float, linger_
                 batch = await consumer.getmany(timeout_ms=200)
                 now = time.time()
                 fetched.extend(1000 * (now - float(r.value)) for rs in batch.values()
-                               for r in rs)
+                               for r in rs if r.value != PRELOAD_VALUE)
 
         reader = asyncio.create_task(read())
         start = time.time()
@@ -82,9 +85,22 @@ async def hop(bootstrap: str, wait_ms: int, rate: float, seconds: float, linger_
         await admin.delete_topics([topic])
         await admin.close()
     return {"fetch_max_wait_ms": str(wait_ms), "linger_ms": str(linger_ms),
-            "other consumers": str(others),
+            "other consumers": str(others), "preloaded records": str(preload),
             "produce ack": _summary(acks), "produce -> fetched": _summary(fetched),
             "idle consumer CPU %": idle_cpu, "broker CPU % meanwhile": broker_cpu}
+
+
+PRELOAD_VALUE = b"0" * 300  # about a command's size
+PRELOAD_CHUNK = 5000  # sends in flight at once while filling
+
+
+async def _preload(producer: AIOKafkaProducer, topic: str, count: int) -> None:
+    """`count` records before the timed part; their value parses as a time long past, so the
+    reader's produce -> fetched values stay those of the timed records only."""
+    for start in range(0, count, PRELOAD_CHUNK):
+        sent = [await producer.send(topic, PRELOAD_VALUE, key=str(index).encode())
+                for index in range(start, min(count, start + PRELOAD_CHUNK))]
+        await asyncio.gather(*sent)
 
 
 async def _drain(consumer: AIOKafkaConsumer) -> None:
@@ -110,15 +126,16 @@ async def _idle_cpu(consumer: AIOKafkaConsumer, seconds: float,
 
 async def main(args: argparse.Namespace, broker_pid: int | None = None) -> None:
     print(f"broker {args.bootstrap}, {args.rate}/s for {args.seconds} s, load {os.getloadavg()}")
-    print("| fetch_max_wait_ms | linger_ms | other consumers | produce ack p50 / p99 / max ms"
-          " | produce -> fetched p50 / p99 / max ms | idle consumer CPU % | broker CPU %"
-          " meanwhile |\n|---|---|---|---|---|---|---|")
-    for others in args.others:
-        for wait_ms in args.wait_ms:
-            for linger_ms in args.linger_ms:
-                row = await hop(args.bootstrap, wait_ms, args.rate, args.seconds, linger_ms,
-                                broker_pid, others)
-                print("| " + " | ".join(row.values()) + " |", flush=True)
+    print("| fetch_max_wait_ms | linger_ms | other consumers | preloaded records"
+          " | produce ack p50 / p99 / max ms | produce -> fetched p50 / p99 / max ms"
+          " | idle consumer CPU % | broker CPU % meanwhile |\n|---|---|---|---|---|---|---|---|")
+    for preload in args.preload:
+        for others in args.others:
+            for wait_ms in args.wait_ms:
+                for linger_ms in args.linger_ms:
+                    row = await hop(args.bootstrap, wait_ms, args.rate, args.seconds, linger_ms,
+                                    broker_pid, others, preload)
+                    print("| " + " | ".join(row.values()) + " |", flush=True)
 
 
 def private(args: argparse.Namespace) -> None:
@@ -140,6 +157,8 @@ if __name__ == "__main__":
     parser.add_argument("--linger-ms", type=int, nargs="+", default=[1])
     parser.add_argument("--others", type=int, nargs="+", default=[0],
                         help="more consumers of the topic polling beside the timed one")
+    parser.add_argument("--preload", type=int, nargs="+", default=[0],
+                        help="records put on the topic before the timed part")
     parser.add_argument("--private", action="store_true",
                         help="start a private Tansu for the probe (its CPU is then reported)")
     arguments = parser.parse_args()
