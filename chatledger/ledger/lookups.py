@@ -1,16 +1,16 @@
 """Look-ups that arrive together, read together: one MySQL query for the misses of a moment.
 
-The Directory forgets a person `subject_cache_ttl_s` after reading them, unless its refresh read
-them again; people who come back after a pause (a crowd returning, a restarted process) are each
-looked up on their next request, and a look-up alone costs the API ~150-400 µs of CPU against a
-few µs for a row of a batch. Their requests come together (64 connections answer one loop
-iteration's worth at once), so misses are queued, and while one query is in flight the misses
-that arrive meanwhile wait for it and go together in the next (BatchedScript's way,
-platform/redis_batch.py): a lone miss is still one query of its own, with no timer and no
-added wait beyond one loop iteration.
+The Directory forgets a person `subject_cache_ttl_s` after reading them unless its refresh read
+them again, and a refresh reads again only the people found since the one before: people back
+after a pause longer than that (a crowd returning, a restarted process, a bench's idle turn) are
+each looked up on their next request, ~150-400 µs of API CPU alone against a few µs for a row of
+a batch (Directory.refresh). Their requests come together (a loop iteration answers what many
+connections sent), so misses are queued, and while one query is in flight the misses that arrive
+meanwhile wait for it and go together in the next (BatchedScript's way, platform/redis_batch.py):
+a lone miss is still one query of its own, with no timer, sent on the next loop iteration.
 
-Each caller gets its own answer (None: no such person) or the query's error, exactly as a
-look-up of its own would have given it.
+Each caller gets its own answer (None: no such person) or the query's error, as a look-up of its
+own would have given it.
 """
 
 import asyncio
