@@ -14,6 +14,7 @@ from databases import Database
 
 from chatledger.domain.commands import Actor, Role
 from chatledger.domain.decider import affordable
+from chatledger.ledger.lookups import Lookups
 from chatledger.platform.retrying import UNAVAILABLE as MYSQL_AWAY
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class Directory:
         self._used: set[str] = set()  # found in memory since the last refresh
         self.refreshes = 0  # refreshes begun: `in_use` marks once per refresh suffice
         self.balances = Balances(min(ttl_s, BALANCE_TTL_MAX_S))
+        self._misses: Lookups[Person] = Lookups(self._read, REFRESH_BATCH)
 
     async def affords(self, owner: str, amount: Decimal) -> bool:
         """Whether `owner` (an existing account) may plausibly spend `amount` now."""
@@ -168,10 +170,17 @@ class Directory:
         if cached is not None and cached[1] > now:
             self._used.add(person_uuid)
             return cached[0]
-        person = await find_person(self.database, person_uuid)
+        person = await self._misses.find(person_uuid)
         if person is not None:
             self._remember(person, now)
         return person
+
+    async def _read(self, uuids: list[str]) -> dict[str, Person]:
+        """The people of `uuids` that exist, by uuid: one alone as `find_person` reads it."""
+        if len(uuids) == 1:
+            person = await find_person(self.database, uuids[0])
+            return {uuids[0]: person} if person is not None else {}
+        return {person.uuid.lower(): person for person in await people_among(self.database, uuids)}
 
     def remembered(self, person_uuid: str) -> float:
         """Until when (time.monotonic()) `find` answers for `person_uuid` from memory; a caller

@@ -318,7 +318,9 @@ async def test_a_short_mirror_is_read_whole_in_one_go(
 
 
 def deletion(chat: str, seq: int, message: bytes) -> bytes:
-    """A `message_deleted` of `message`, as the ledger publishes it."""
+    """A `message_deleted` of `message`, as the ledger publishes it: made now, not at NOW (this
+    module's import), which a long session leaves behind the window's start, where a page's
+    scan, newest first, stops (test_history_cache saw an empty page so, under load)."""
     return orjson.dumps(
         {
             "type": "message_deleted",
@@ -327,7 +329,7 @@ def deletion(chat: str, seq: int, message: bytes) -> bytes:
             "chat": chat,
             "is_public": True,
             "from": {"uuid": chat, "name": "Mia", "role": "model"},
-            "created_at": iso(NOW),
+            "created_at": iso(datetime.now(UTC)),
             "message_id": orjson.loads(message)["id"],
         }
     )
