@@ -28,8 +28,12 @@ from chatledger.readmodels.event_log import chat_events_after, chat_events_since
 from tests.helpers import chat_events
 from tests.helpers.service import free_port
 
-NOW = datetime.now(UTC)
-CUTOFF = window_start(NOW, 600)
+
+def cutoff() -> str:
+    """The history window's start, now: every event and cutoff of these tests is made when the
+    test runs, never at this module's import, which a session longer than the window (600 s)
+    would leave behind it (pages then stop at the window's start and come back empty)."""
+    return window_start(datetime.now(UTC), 600)
 
 
 def wire(chat: str, seq: int, age_s: float = 0.0, public: bool = True) -> bytes:
@@ -41,7 +45,7 @@ def wire(chat: str, seq: int, age_s: float = 0.0, public: bool = True) -> bytes:
             "chat": chat,
             "is_public": public,
             "from": {"uuid": chat, "name": "Mia", "role": "model"},
-            "created_at": iso(NOW - timedelta(seconds=age_s)),
+            "created_at": iso(datetime.now(UTC) - timedelta(seconds=age_s)),
             "message": f"m{seq}",
             "to": None,
         }
@@ -64,9 +68,9 @@ def mirror(settings: Settings, redis: Redis) -> HistoryMirror:
 
 
 async def append(
-    mirror: HistoryMirror, chat: str, events: list[bytes], cutoff: str = CUTOFF
+    mirror: HistoryMirror, chat: str, events: list[bytes], since: str | None = None
 ) -> None:
-    await mirror.append({chat: [(orjson.loads(e)["seq"], e) for e in events]}, cutoff)
+    await mirror.append({chat: [(orjson.loads(e)["seq"], e) for e in events]}, since or cutoff())
 
 
 async def raw(mirror: HistoryMirror, chat: str) -> list[tuple[bytes, float]]:
@@ -123,7 +127,7 @@ async def test_trimming_by_time_drops_what_left_the_window(mirror: HistoryMirror
     snapshot = await mirror.snapshot(chat)
     assert snapshot.events == [(3, fresh)]
     assert snapshot.marker == Marker(2, orjson.loads(old)["created_at"])
-    assert snapshot.marker.covers_window(CUTOFF)
+    assert snapshot.marker.covers_window(cutoff())
 
 
 async def test_a_fill_overtaken_by_a_flush_does_not_mark_the_mirror_complete(
@@ -136,7 +140,7 @@ async def test_a_fill_overtaken_by_a_flush_does_not_mark_the_mirror_complete(
     await mirror.redis.delete(mirror.key(chat))
     await append(mirror, chat, [wire(chat, 9)])
     fill = [(seq, wire(chat, seq)) for seq in (6, 7)]
-    assert not await mirror.commit_fill(chat, "n1", fill, Marker(5, ""), CUTOFF)
+    assert not await mirror.commit_fill(chat, "n1", fill, Marker(5, ""), cutoff())
     snapshot = await mirror.snapshot(chat)
     assert snapshot.marker is None and [seq for seq, _ in snapshot.events] == [9]
 
@@ -146,7 +150,7 @@ async def test_a_fill_keeps_what_the_projector_wrote_meanwhile(mirror: HistoryMi
     await mirror.begin_fill(chat, "n1")
     await append(mirror, chat, [wire(chat, 8)])  # committed after the fill's MySQL read
     fill = [(seq, wire(chat, seq)) for seq in (6, 7)]
-    assert await mirror.commit_fill(chat, "n1", fill, Marker(5, "x"), CUTOFF)
+    assert await mirror.commit_fill(chat, "n1", fill, Marker(5, "x"), cutoff())
     snapshot = await mirror.snapshot(chat)
     assert snapshot.marker == Marker(5, "x")
     assert [seq for seq, _ in snapshot.events] == [6, 7, 8]
@@ -159,8 +163,8 @@ async def test_the_later_of_two_concurrent_fills_wins(mirror: HistoryMirror) -> 
     chat = new_chat()
     await mirror.begin_fill(chat, "first")
     await mirror.begin_fill(chat, "second")
-    assert not await mirror.commit_fill(chat, "first", [], Marker(3, ""), CUTOFF)
-    assert await mirror.commit_fill(chat, "second", [], Marker(3, ""), CUTOFF)
+    assert not await mirror.commit_fill(chat, "first", [], Marker(3, ""), cutoff())
+    assert await mirror.commit_fill(chat, "second", [], Marker(3, ""), cutoff())
     assert (await mirror.snapshot(chat)).marker == Marker(3, "")
 
 
@@ -318,8 +322,8 @@ async def test_a_short_mirror_is_read_whole_in_one_go(
 
 
 def deletion(chat: str, seq: int, message: bytes) -> bytes:
-    """A `message_deleted` of `message`, as the ledger publishes it: made now, not at NOW (this
-    module's import), which a long session leaves behind the window's start, where a page's
+    """A `message_deleted` of `message`, as the ledger publishes it: made now, not at this
+    module's import, which a long session leaves behind the window's start, where a page's
     scan, newest first, stops (test_history_cache saw an empty page so, under load)."""
     return orjson.dumps(
         {
@@ -375,12 +379,12 @@ async def test_a_fill_begun_before_a_deletion_cannot_bring_the_message_back(
     await projector.project([m5])  # a cold chat: no marker
     await mirror.begin_fill(chat, "stale")  # its MySQL read will still see m4 and m5
     await projector.project([deletion(chat, 6, m4), deletion(chat, 7, m5)])
-    assert not await mirror.commit_fill(chat, "stale", [(4, m4), (5, m5)], Marker(3, ""), CUTOFF)
+    assert not await mirror.commit_fill(chat, "stale", [(4, m4), (5, m5)], Marker(3, ""), cutoff())
     assert (await mirror.snapshot(chat)).marker is None
     # Even a fill that would carry the deleted message (MySQL never does) cannot put its seq
     # back: m5 was in the set when it was deleted, so its seq is tombstoned.
     await mirror.begin_fill(chat, "later")
-    assert await mirror.commit_fill(chat, "later", [(5, m5)], Marker(4, ""), CUTOFF)
+    assert await mirror.commit_fill(chat, "later", [(5, m5)], Marker(4, ""), cutoff())
     assert seqs_of(await mirror.snapshot(chat)) == [6, 7]
 
 
@@ -414,5 +418,5 @@ async def test_mysql_reads_leave_deleted_messages_out(db: Database, migrated: Se
     )
     both = [kept.event_id, deleted.event_id]
     assert [e["id"] for e in await chat_events_after(db, chat, 0)] == both
-    since = await chat_events_since_time(db, chat, NOW - timedelta(seconds=60))
+    since = await chat_events_since_time(db, chat, datetime.now(UTC) - timedelta(seconds=60))
     assert [e["id"] for e in since] == both

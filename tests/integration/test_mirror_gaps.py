@@ -8,7 +8,7 @@ import pytest
 from chatledger.history.mirror import SEQ_ONLY, HistoryMirror, Marker
 from chatledger.platform.config import Settings
 from chatledger.platform.redis_client import redis_client
-from tests.integration.test_history_mirror import CUTOFF, wire
+from tests.integration.test_history_mirror import cutoff, wire
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ async def mirror(settings: Settings) -> AsyncIterator[HistoryMirror]:
 
 
 async def append(mirror: HistoryMirror, chat: str, events: list[tuple[int, bytes]]) -> None:
-    await mirror.append({chat: events}, CUTOFF)
+    await mirror.append({chat: events}, cutoff())
 
 
 def messages(chat: str, *seqs: int) -> list[tuple[int, bytes]]:
@@ -49,7 +49,7 @@ async def test_a_jump_makes_a_fill_in_flight_give_up(mirror: HistoryMirror) -> N
     await append(mirror, chat, messages(chat, 1))
     assert await mirror.begin_fill(chat, "n1")
     await append(mirror, chat, messages(chat, 3))
-    assert not await mirror.commit_fill(chat, "n1", messages(chat, 1), Marker(0, ""), CUTOFF)
+    assert not await mirror.commit_fill(chat, "n1", messages(chat, 1), Marker(0, ""), cutoff())
     assert (await mirror.snapshot(chat)).marker is None
     await mirror.redis.delete(mirror.key(chat))
 
