@@ -29,7 +29,12 @@ from chatledger.domain.commands import Command, stream_of
 from chatledger.domain.decider import CommandRefused, apply
 from chatledger.domain.events import Event
 from chatledger.ledger.batch_reads import BatchLoader
-from chatledger.ledger.event_rows import EVENT_COLUMNS, event_to_row, placeholders, row_to_event
+from chatledger.ledger.event_rows import (
+    EVENT_COLUMNS,
+    placeholders,
+    row_to_event,
+    spelt_event_row,
+)
 from chatledger.ledger.known_people import KnownPeople
 from chatledger.ledger.projection_writes import ProjectionWriter
 from chatledger.ledger.read_trips import ReadTrip
@@ -41,6 +46,11 @@ log = logging.getLogger(__name__)
 # A full batch's rows leave in parts of this many commands, each while the next part is decided
 # (`QueuedWrites.overlap`); a batch of at most this many sends them all with its COMMIT, as before.
 OVERLAP_EVERY = 100
+# What `executemany` made of the events' INSERT with its 12 placeholders, before its rows.
+_EVENTS_INSERT = (
+    "INSERT INTO chat_events (event_id, command_id, stream, seq, type, actor_uuid, actor_role,"
+    " actor_name, is_public, amount, payload, created_at) VALUES "
+)
 
 
 @dataclass
@@ -172,12 +182,8 @@ class Batch:
         their events: chat_events, then applied_commands. Returns the new `queued`."""
         cur, events = self.writes, result.events[queued[1]:]
         if events:
-            await cur.executemany(
-                "INSERT INTO chat_events (event_id, command_id, stream, seq, type, actor_uuid,"
-                " actor_role, actor_name, is_public, amount, payload, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [event_to_row(event) for event in events],
-            )
+            literal = cur.literal
+            cur.insert(_EVENTS_INSERT, [spelt_event_row(event, literal) for event in events])
         if decided > queued[0]:
             await cur.executemany(
                 "INSERT INTO applied_commands (command_id, outcome) VALUES (%s, %s)",

@@ -32,6 +32,7 @@ from chatledger.ledger.state_loader import MODERATION, SPEECH, StateLoader, rule
 
 ChatScoped = ChatCommand | Refund | cmd.Tick
 _TOTALS = "SELECT model_uuid, client_uuid, total FROM donor_totals"
+_TOTAL_COLUMNS = ("model_uuid", "client_uuid", "total")
 # Made once, not per command (`A | B` in a call builds a union each time).
 _ACCOUNT_COMMANDS = (cmd.Deposit, cmd.Payout)
 # What reads no chat state (goals, sponsors, rules, totals, menus): an account's command, and a
@@ -199,8 +200,10 @@ class BatchLoader(StateLoader):
                 f" ({placeholders(len(money))})"
             )
             values = [*values, *money]
-        if parts:
-            trip.add(" UNION ALL ".join(parts), values, self._fold_totals)
+        if parts:  # a donor's total per tip (~100 in a batch of 500): packed
+            plain = " UNION ALL ".join(parts)
+            trip.add_packed(_TOTAL_COLUMNS, f"FROM ({plain}) t", values, self._fold_totals,
+                            plain)
 
     async def _read_totals(self, where: str, values: list[Any]) -> None:
         trip = ReadTrip()
@@ -252,7 +255,7 @@ class BatchLoader(StateLoader):
 
     def _fold_totals(self, rows: Iterable[Sequence[Any]]) -> None:
         for model, client, total in rows:
-            self.state.donor_totals[(model, client)] = total
+            self.state.donor_totals[(model, client)] = Decimal(total)  # its text, when packed
 
 
 def _chat_scoped(commands: Iterable[Command]) -> list[ChatScoped]:

@@ -3,7 +3,7 @@
 Used by the ledger's store (writes), and by history, rebuild and audit (reads).
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -87,6 +87,23 @@ def event_to_row(event: Event) -> tuple[Any, ...]:
         dumps(event.payload).decode(),
         _naive(event.created_at),
     )
+
+
+# `literal(None)` three times: what an event without an actor has in its three actor columns.
+_NO_ACTOR = "NULL, NULL, NULL"
+
+
+def spelt_event_row(event: Event, literal: Callable[[Any], str]) -> str:
+    """`"(%s, ..., %s)" % tuple(map(literal, event_to_row(event)))`, the same text, spelt at
+    once: without the row's tuple and the 12 placeholders' formatting (a third of the cost of
+    spelling a batch's events)."""
+    actor = event.actor
+    who = _NO_ACTOR if actor is None else \
+        f"{literal(actor.uuid)}, {literal(actor.role)}, {literal(actor.name)}"
+    return (f"({literal(event.event_id)}, {literal(event.command_id)}, {literal(event.stream)},"
+            f" {literal(event.seq)}, {literal(event.type)}, {who}, {literal(event.is_public)},"
+            f" {literal(event.amount)}, {literal(dumps(event.payload).decode())},"
+            f" {literal(_naive(event.created_at))})")
 
 
 _last_naive: tuple[datetime, datetime] | None = None

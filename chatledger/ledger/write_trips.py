@@ -110,10 +110,14 @@ class QueuedWrites:
                 await self.execute(sql, row)
             return
         head, template, tail = match.group(1) % (), match.group(2).rstrip(), match.group(3)
+        self.insert(head, (self.mogrify(template, row) for row in rows), tail)
+
+    def insert(self, head: str, spelt: Iterable[str], tail: str = "") -> None:
+        """`head` (`INSERT ... VALUES `) with rows already spelt (`(v1, v2, ...)`), split as
+        `executemany` splits it: what it queues for a row template and its rows."""
         values: list[str] = []
         size = len(head) + len(tail)
-        for row in rows:
-            value = self.mogrify(template, row)
+        for value in spelt:
             if values and size + len(value) + 1 > self.limit:
                 self.queued.append(head + ",".join(values) + tail)
                 values, size = [], len(head) + len(tail)
