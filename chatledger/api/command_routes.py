@@ -85,7 +85,10 @@ def _error_text(error: Any) -> str:
 
 async def parse_body(request: web.Request, schema: type[B]) -> B:
     settings = request.app[SETTINGS]
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except ConnectionResetError as exc:  # not MySQL's: MYSQL_UNAVAILABLE would name it so
+        raise Rejected(responses.client_gone()) from exc
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:

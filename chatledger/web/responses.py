@@ -61,5 +61,11 @@ def insufficient_funds() -> web.Response:
     return failure(402, "insufficient funds")
 
 
+def client_gone() -> web.Response:
+    """For the access line and the metrics only, as nginx counts it: the client closed the
+    connection before its request was read whole, so nobody receives this."""
+    return failure(499, "client closed request")
+
+
 def unavailable() -> web.Response:
     return failure(503, "unavailable", headers={"Retry-After": "1"})

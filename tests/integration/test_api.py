@@ -1,5 +1,6 @@
 """Every command endpoint and every answer DESIGN §4 names, with the exact bodies."""
 
+import asyncio
 import time
 import uuid
 from decimal import Decimal
@@ -230,3 +231,30 @@ async def test_me_is_the_caller_with_the_ledgers_balance(
     async with aiohttp.ClientSession(service.url) as http, \
             http.get("/chat/me", headers={"Authorization": "Bearer nope"}) as response:
         assert (response.status, await response.json()) == (401, UNAUTHORIZED)
+
+
+async def test_a_client_gone_before_its_body_arrived_is_not_mysql_unavailable(
+    service: Service, people: People
+) -> None:
+    """A POST whose client closes the connection before sending all of its body: nobody is left
+    to answer, and nothing failed on our side (it used to be logged as "MySQL unavailable" and
+    counted as a 503)."""
+    viewer = await people.client(await people.model())
+    host, port = service.url.removeprefix("http://").split(":")
+    before = len(service.log())
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(("POST /chat/message/add HTTP/1.1\r\n"
+                  f"Host: {host}\r\nAuthorization: {viewer.headers['Authorization']}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                  '{"message": "hel').encode())
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+    async def answered() -> str | None:
+        return next((row for row in service.log()[before:].splitlines()
+                     if '"route":"/chat/message/add"' in row), None)
+
+    line = await eventually(answered, what="the request's access line")
+    assert '"status":499' in line, line
+    assert "MySQL unavailable" not in service.log()[before:]
