@@ -106,7 +106,11 @@ async def open_with_token(
     """The other way in: paste a token from `chatledger token` into the join form."""
     page = await browser.page()
     await page.goto(service.url)
+    # The roster's buttons land above the form when /dev/tokens answers and move the summary:
+    # a click aimed before that can miss it and leave the form closed (seen once in CI).
+    await expect(page.locator("#join-hint")).not_to_have_text("Looking for the demo people…")
     await page.locator("#token-join summary").click()
+    await expect(page.locator("#token-join")).to_have_attribute("open", "")
     await page.locator("#token-input").fill(token)
     await page.locator("#token-form button").click()
     await expect(page.locator("#status")).to_have_attribute("data-state", state)
