@@ -202,8 +202,7 @@ class BatchLoader(StateLoader):
             values = [*values, *money]
         if parts:  # a donor's total per tip (~100 in a batch of 500): packed
             plain = " UNION ALL ".join(parts)
-            trip.add_packed(_TOTAL_COLUMNS, f"FROM ({plain}) t", values, self._fold_totals,
-                            plain)
+            trip.add_packed(_TOTAL_COLUMNS, f"FROM ({plain}) t", values, self._fold_totals, plain)
 
     async def _read_totals(self, where: str, values: list[Any]) -> None:
         trip = ReadTrip()

@@ -118,11 +118,17 @@ def alternate(servers: Servers, rounds: int, seconds: float) -> dict[str, list[d
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def rounds_parser(description: str | None) -> argparse.ArgumentParser:
+    """The checkouts to compare and the alternating rounds' number and length."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("checkouts", nargs="*", type=Path, default=[ROOT])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
+    return parser
+
+
+def main() -> None:
+    parser = rounds_parser(__doc__)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE for the api")
     parser.add_argument("--profile", action="store_true",

@@ -11,7 +11,6 @@ and processes it shares). No ledger runs: the commands stay on the topic, which 
 nothing more.
 """
 
-import argparse
 import asyncio
 import json
 import os
@@ -23,7 +22,7 @@ from typing import Any
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from tests.helpers.service import stop
-from tools.bench.history_cpu import Servers, alternate, start
+from tools.bench.history_cpu import Servers, alternate, rounds_parser, start
 from tools.bench.ledger import bench_env
 from tools.bench.population import populate
 from tools.bench.wrk import HttpRequest
@@ -58,11 +57,7 @@ def summarise(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("checkouts", nargs="*", type=Path, default=[ROOT])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
+    args = rounds_parser(__doc__).parse_args()
     prefix = os.environ.get("CHATLEDGER_PREFIX", f"pcpu{int(time.time())}.")
     env = bench_env(DSN, prefix)
     settings = Settings(mysql_dsn=DSN, prefix=prefix, jwt_secret=env["CHATLEDGER_JWT_SECRET"])
