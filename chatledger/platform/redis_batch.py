@@ -7,14 +7,14 @@ pipeline is in flight the calls that arrive meanwhile wait for it and go togethe
 A lone call still costs one round trip (no timer, no added latency when idle); under load one
 round trip serves many.
 
-The queueing is `platform/coalesce.py`'s. Each call still gets its own answer: the pipeline is
-not a transaction, each script runs atomically on its own, and an error answers only the call that
-caused it. On a Redis Cluster the
+Each call still gets its own answer: the pipeline is not a transaction, each script runs
+atomically on its own, and an error answers only the call that caused it. On a Redis Cluster the
 calls go through the cluster's non-transactional pipeline, which sends each call to its key's
 node (a pipeline may mix slots; only MULTI may not) and answers each in place, so a dead node
 fails only the calls whose keys it holds.
 """
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -23,26 +23,50 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
-from chatledger.platform.coalesce import Coalescing
 from chatledger.platform.redis_client import AnyRedis
 
-Call = tuple[str, Sequence[Any]]  # KEYS[1], ARGV
+Call = tuple[str, Sequence[Any], "asyncio.Future[Any]"]
 
 
-class BatchedScript(Coalescing[Call, Any]):
+class BatchedScript:
     """`timeout_s` bounds each round trip (one timer per pipeline, not per call): a call waits at
     most for the round trip in flight when it arrived and then its own, each raising
     TimeoutError past it."""
 
     def __init__(self, redis: AnyRedis, source: str, timeout_s: float | None = None) -> None:
-        super().__init__(timeout_s)
         self.redis = redis
         self.source = source
+        self.timeout_s = timeout_s
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._pending: list[Call] = []
+        self._sender: asyncio.Task[None] | None = None
 
     async def __call__(self, key: str, *args: Any) -> Any:
         """The script's reply for KEYS[1] = key, ARGV = args; raises what Redis raised."""
-        return await self.ask((key, args))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, args, future))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_all())
+        return await future
+
+    async def _send_all(self) -> None:
+        batch: list[Call] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        await self._send(batch)
+                except Exception as exc:  # a lost connection, mostly: every call gets to know
+                    _answer(batch, [exc] * len(batch))
+        finally:
+            self._sender = None
+            for *_, future in (*batch, *self._pending):  # cancelled: nobody may wait forever
+                future.cancel()
+            self._pending = []
+
+    async def _send(self, batch: list[Call]) -> None:
+        _answer(batch, await self._replies(batch))
 
     async def _replies(self, batch: list[Call]) -> list[Any]:
         replies = await self._pipeline(batch, ("EVALSHA", self.sha))
@@ -57,7 +81,7 @@ class BatchedScript(Coalescing[Call, Any]):
         return replies
 
     async def _pipeline(self, calls: Sequence[Call], how: tuple[str, str]) -> list[Any]:
-        commands = [(*how, 1, key, *args) for key, args in calls]
+        commands = [(*how, 1, key, *args) for key, args, _ in calls]
         if isinstance(self.redis, RedisCluster):
             pipe = self.redis.pipeline()
             for command in commands:
@@ -122,17 +146,17 @@ class BatchedCounter(BatchedScript):
         if isinstance(self.redis, RedisCluster):  # one key per call: its count, alone in a list
             return [r[0] if isinstance(r, list) else r for r in await super()._replies(batch)]
         hits: dict[str, list[Any]] = {}  # key -> [keep_ms, hits]
-        for key, (keep_ms, _) in batch:
+        for key, (keep_ms, _), _ in batch:
             hits.setdefault(key, [keep_ms, 0])[1] += 1
         call = (len(hits), *hits, *(value for pair in hits.values() for value in pair))
         reply = (await on_connection(self.redis, [("EVALSHA", self.sha, *call)]))[0]
-        if isinstance(reply, NoScriptError):  # see BatchedScript._replies: nothing ran
+        if isinstance(reply, NoScriptError):  # see BatchedScript._send: nothing ran
             reply = (await on_connection(self.redis, [("EVAL", self.source, *call)]))[0]
         if isinstance(reply, Exception):
             return [reply] * len(batch)
         counts = dict(zip(hits, reply, strict=True))
         answers = []
-        for key, _ in batch:
+        for key, _, _ in batch:
             count, left = counts[key], hits[key]
             if not isinstance(count, Exception):
                 answers.append(count - left[1] + 1)
@@ -141,3 +165,12 @@ class BatchedCounter(BatchedScript):
                 answers.append(count)
         return answers
 
+
+def _answer(batch: Sequence[Call], replies: Sequence[Any]) -> None:
+    for (*_, future), reply in zip(batch, replies, strict=True):
+        if future.done():  # its caller gave up (a timeout)
+            continue
+        if isinstance(reply, Exception):
+            future.set_exception(reply)
+        else:
+            future.set_result(reply)
