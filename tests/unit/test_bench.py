@@ -195,6 +195,17 @@ def test_targets_pass_miss_and_missing() -> None:
     assert slow["POST -> viewer p99 at 50% of the pipeline's max (ms)"] == "MISS"
 
 
+def test_the_http_table_shows_how_busy_each_server_was() -> None:
+    results = {"http": {"hello_post": {"ok_per_s": 20000.0, "cpu_us_per_ok": 45.0,
+                                       "cpu_pct": {"server": 98.7}},
+                        "post_message": {"ok_per_s": 1500.0, "cpu_us_per_ok": 250.0,
+                                         "cpu_pct": {"server": 43.5, "tansu": 58.0}}}}
+    header, _, hello, post = report.http_table(results)
+    assert "server busy %" in header
+    assert hello.split(" | ")[4] == "98.7"
+    assert post.split(" | ")[4] == "43.5"
+
+
 def test_reported_targets_have_no_verdict() -> None:
     results = _results()
     results["http"]["post_message_2_workers"] = {"ok_per_s": 1500.0}

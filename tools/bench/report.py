@@ -196,23 +196,24 @@ HTTP_ROWS = ("hello_post", "hello_get", "post_message", "post_donation", "post_m
 def http_table(results: dict[str, Any]) -> list[str]:
     http = results.get("http") or {}
     rows = ["| HTTP (wrk, same connections) | ok/s | p50 / p99 ms | CPU µs per ok request"
-            " (server process) | wrk CPU % |", "|---|---|---|---|---|"]
+            " (server process) | server busy % | wrk CPU % |", "|---|---|---|---|---|---|"]
     for name in HTTP_ROWS:
         data = http.get(name)
         if not data:
             continue
         rows.append(f"| {name} | {_cell(data.get('ok_per_s'))} | {_cell(data.get('p50_ms'))} /"
                     f" {_cell(data.get('p99_ms'))} | {_cell(data.get('cpu_us_per_ok'))}"
+                    f" | {_cell((data.get('cpu_pct') or {}).get('server'))}"
                     f" | {_cell(data.get('loadgen_cpu_pct'))} |")
     page = _get(results, "redis", "page")
     if page:
         rows.append(f"| raw Redis page read (redis-benchmark `{page.get('command')}`, returns"
                     f" {page.get('returned')}) | {_cell(page.get('rps'))}"
-                    f" | {_cell(page.get('p50_ms'))} / {_cell(page.get('p99_ms'))} | -"
+                    f" | {_cell(page.get('p50_ms'))} / {_cell(page.get('p99_ms'))} | - | -"
                     f" | {_cell(page.get('loadgen_cpu_pct'))} |")
     workers = _get(results, "http", "workers")
     if workers:
-        rows.append(f"| 2 api workers | {workers} | | | |")
+        rows.append(f"| 2 api workers | {workers} | | | | |")
     return rows
 
 

@@ -42,6 +42,8 @@ from tools.bench.wrk import HttpRequest, ensure_wrk, run_wrk
 
 ROOT = Path(__file__).resolve().parents[2]
 # BENCH_MYSQL_DSN: another database, so that two runs on one MariaDB do not recreate each other's.
+# Below this a server's CPU per request is not comparable with a loaded one's (per process).
+BUSY_ENOUGH_PCT = 80.0
 DSN = os.environ.get("BENCH_MYSQL_DSN", "mysql://root@127.0.0.1:3306/chatledger_bench")
 CHART = Path("bench") / "latency.png"
 WATERFALL = Path("bench") / "waterfall.png"
@@ -206,6 +208,10 @@ class Bench:
         self.keep_profile(name, spy.result())
         outcome["cpu_us_per_ok"] = (round(1e6 * meter.seconds["server"] / outcome["ok"], 1)
                                     if outcome["ok"] else None)
+        busy = outcome["cpu_pct"].get("server", 0.0)
+        if len(server) == 1 and busy < BUSY_ENOUGH_PCT:  # N workers: their parent idles
+            self.warn(f"{name}: the server was {busy:.0f}% busy, so its CPU per request carries"
+                      " idle wake-ups: more --connections would load it as hello-world is")
         self.results["http"][name] = outcome
         log(f"{name}: {outcome['ok_per_s']}/s ok, p50 {outcome['p50_ms']} ms,"
             f" p99 {outcome['p99_ms']} ms, server CPU {outcome['cpu_us_per_ok']} µs per ok,"
@@ -656,7 +662,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--refine", type=int, default=2, help="bisections after the first miss")
     p.add_argument("--shares", type=float, nargs="+", default=[0.05, 0.1, 0.25, 0.5, 0.75],
                    help="latency curve at these shares of the pipeline's max")
-    p.add_argument("--connections", type=int, default=64)
+    # Enough requests in flight to keep each HTTP server busy (Little's law): a POST waits ~20-40
+    # ms for the broker's acknowledgement, so 64 connections left the api half idle at ~1,500-
+    # 2,800 POSTs/s, its CPU per request ~1.5-2x what it is when loaded like hello-world is.
+    p.add_argument("--connections", type=int, default=256,
+                   help="wrk's connections for every HTTP window (and redis-benchmark's)")
     p.add_argument("--viewers", type=int, default=1000)
     p.add_argument("--chats", type=int, default=10)
     p.add_argument("--donors", type=int, default=200)
