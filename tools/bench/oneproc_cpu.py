@@ -79,6 +79,8 @@ def by_role(path: Path, ms_per_post: float) -> dict[str, list[float]]:
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
         frames = [frame_name(frame) for frame in stack.split(";")]
         loop = next((at for at, f in enumerate(frames) if f.startswith("run_app")), -1)
         frames = frames[loop + 1:]
