@@ -9,10 +9,16 @@ retry rules), so no module writes its own loop: each says only which policy a st
 - `until_available`: a dependency is away (MySQL, the broker, Redis). A step that must never be
   skipped (a ledger batch, a publish) waits for it, however long, backing off to 5 s; starting
   up against a broker that is still starting waits until a deadline.
+
+The first attempt runs without tenacity: building and running its machinery costs ~25 µs per
+call, on the path of every ledger batch (twice), every publish and every mirror write, where a
+first attempt nearly always succeeds. Once it fails, the policy takes over from that failure
+(replayed as its attempt 1), so the retries, their waits and their log lines are as before.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -63,6 +69,32 @@ def _log_retry(what: str) -> Callable[[tenacity.RetryCallState], None]:
     return before_sleep
 
 
+async def _first_then(
+    step: Callable[[], Awaitable[T]],
+    retried: Callable[[BaseException], bool],
+    policy: Callable[[float], tenacity.AsyncRetrying],
+) -> T:
+    """`step` once; if it fails with an error `retried` accepts, `policy(seconds the first
+    attempt took)` runs with that failure as its first attempt."""
+    started = time.monotonic()
+    try:
+        return await _awaited(step)
+    except Exception as error:
+        if not retried(error):
+            raise
+        first: Exception | None = error
+    took = time.monotonic() - started
+
+    async def replayed() -> T:
+        nonlocal first
+        if first is not None:
+            error, first = first, None
+            raise error
+        return await step()
+
+    return await policy(took)(_awaited, replayed)
+
+
 async def on_conflict(
     step: Callable[[], Awaitable[T]],
     *,
@@ -70,14 +102,19 @@ async def on_conflict(
     codes: frozenset[int] = LOCK_CONFLICTS,
     attempts: int = 8,
 ) -> T:
-    retrying = tenacity.AsyncRetrying(
-        retry=tenacity.retry_if_exception(lambda error: _mysql_code(error) in codes),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential_jitter(multiplier=0.005, max=0.5, jitter=0.01),
-        before_sleep=_log_retry(what),
-        reraise=True,
-    )
-    return await retrying(_awaited, step)
+    def retried(error: BaseException) -> bool:
+        return _mysql_code(error) in codes
+
+    def policy(_took: float) -> tenacity.AsyncRetrying:
+        return tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(retried),
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.005, max=0.5, jitter=0.01),
+            before_sleep=_log_retry(what),
+            reraise=True,
+        )
+
+    return await _first_then(step, retried, policy)
 
 
 async def until_available(
@@ -88,11 +125,19 @@ async def until_available(
     deadline_s: float | None = None,
 ) -> T:
     """Wait for the dependency for ever, or until `deadline_s` when starting up."""
-    retrying = tenacity.AsyncRetrying(
-        retry=tenacity.retry_if_exception_type(errors),
-        stop=tenacity.stop_never if deadline_s is None else tenacity.stop_after_delay(deadline_s),
-        wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
-        before_sleep=_log_retry(what),
-        reraise=True,
-    )
-    return await retrying(_awaited, step)
+    def retried(error: BaseException) -> bool:
+        return isinstance(error, errors)
+
+    def policy(took: float) -> tenacity.AsyncRetrying:
+        # The deadline counts from the first attempt, which ran before the policy's clock.
+        stop = (tenacity.stop_never if deadline_s is None
+                else tenacity.stop_after_delay(max(0.0, deadline_s - took)))
+        return tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(errors),
+            stop=stop,
+            wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
+            before_sleep=_log_retry(what),
+            reraise=True,
+        )
+
+    return await _first_then(step, retried, policy)

@@ -20,6 +20,7 @@ from tools.bench.compare import low_population
 from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
 from tools.bench.fanout import text_frame
 from tools.bench.ledger import last_of_each_chat, plan_batches
+from tools.bench.oneproc_cpu import by_role
 from tools.bench.peers import viewers_saturated
 from tools.bench.population import Population, Viewer
 from tools.bench.profile import frame_name, top_frames
@@ -321,6 +322,23 @@ def test_profile_top_frames_merge_lines_and_shorten_paths() -> None:
     assert rows[2].endswith("| `handle (chatledger/api/app.py)` 90 |")  # our frames only
     assert rows[3] == "| history | - | no permission | |"
     assert top_frames([]) == {"samples": 0, "self": [], "total": []}
+
+
+def test_one_process_samples_are_split_by_the_role_of_their_task(tmp_path: Path) -> None:
+    root = "main (/w/chatledger/cli/main.py:1);run_app (/x/site-packages/aiohttp/web.py:502)"
+    raw = tmp_path / "raw.txt"
+    raw.write_text("\n".join([
+        f"{root};follow (/w/chatledger/gateway/feed.py:9);"
+        "Connection._send (/w/chatledger/gateway/connection.py:5) 6",
+        f"{root};_Finishing._run (/w/chatledger/bus/consume.py:1);"
+        "publish (/w/chatledger/ledger/worker.py:2);"
+        "StreamWriter.write (/x/lib/python3.11/asyncio/streams.py:3) 2",
+        f"{root} 2",
+        "garbage",
+    ]))
+    # 10 samples of 2 ms per post: 200 µs each.
+    assert by_role(raw, 2.0) == {"gateway fan-out": [1200, 1200], "ledger": [400, 400],
+                                 "event loop (uvloop's C)": [400, 0]}
 
 
 def test_the_waterfall_splits_a_post_at_each_stamp_and_keeps_the_ack_beside() -> None:

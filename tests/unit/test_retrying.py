@@ -80,3 +80,27 @@ async def test_a_cancellation_a_library_turned_into_an_error_is_not_retried() ->
         assert task.cancelled()
     finally:
         task.cancel()
+
+
+async def test_a_first_failure_is_retried_and_logged_as_the_policy_always_did(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    step = Flaky(1, ConnectionRefusedError())
+    with caplog.at_level("WARNING", logger="chatledger.platform.retrying"):
+        assert await until_available(step, what="the probe") == 2
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "the probe failed (attempt 1)"]
+
+
+async def test_the_deadline_counts_the_first_attempt_too() -> None:
+    calls = 0
+
+    async def slow_then_refused() -> None:  # a dependency that takes its time to say no
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.4)
+        raise ConnectionRefusedError()
+
+    with pytest.raises(ConnectionRefusedError):
+        await until_available(slow_then_refused, what="t", deadline_s=0.3)
+    assert calls == 1
