@@ -63,6 +63,25 @@ def _log_retry(what: str) -> Callable[[tenacity.RetryCallState], None]:
     return before_sleep
 
 
+async def _retried(policy: Callable[[], tenacity.AsyncRetrying],
+                   step: Callable[[], Awaitable[T]]) -> T:
+    """The step under the policy, its first attempt run before the policy is made: tenacity's
+    machinery costs ~20 µs a call, and a ledger batch went through three (at one command a
+    batch, ~3% of its CPU). A first failure is handed to the policy as its first attempt's
+    outcome (raised again, not run again), so it decides, logs and waits as it always did."""
+    try:
+        return await _awaited(step)
+    except Exception as error:
+        failed: list[Exception] = [error]
+
+    async def again() -> T:
+        if failed:
+            raise failed.pop()
+        return await step()
+
+    return await policy()(_awaited, again)
+
+
 async def on_conflict(
     step: Callable[[], Awaitable[T]],
     *,
@@ -70,14 +89,13 @@ async def on_conflict(
     codes: frozenset[int] = LOCK_CONFLICTS,
     attempts: int = 8,
 ) -> T:
-    retrying = tenacity.AsyncRetrying(
+    return await _retried(lambda: tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception(lambda error: _mysql_code(error) in codes),
         stop=tenacity.stop_after_attempt(attempts),
         wait=tenacity.wait_exponential_jitter(multiplier=0.005, max=0.5, jitter=0.01),
         before_sleep=_log_retry(what),
         reraise=True,
-    )
-    return await retrying(_awaited, step)
+    ), step)
 
 
 async def until_available(
@@ -87,12 +105,12 @@ async def until_available(
     errors: tuple[type[BaseException], ...] = UNAVAILABLE,
     deadline_s: float | None = None,
 ) -> T:
-    """Wait for the dependency for ever, or until `deadline_s` when starting up."""
-    retrying = tenacity.AsyncRetrying(
+    """Wait for the dependency for ever, or until `deadline_s` (counted from the first
+    failure) when starting up."""
+    return await _retried(lambda: tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception_type(errors),
         stop=tenacity.stop_never if deadline_s is None else tenacity.stop_after_delay(deadline_s),
         wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
         before_sleep=_log_retry(what),
         reraise=True,
-    )
-    return await retrying(_awaited, step)
+    ), step)
