@@ -12,7 +12,6 @@ the topic in seq order), and commit their offsets in order, each only after its 
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -31,6 +30,7 @@ from chatledger.domain.wire import encode_event
 from chatledger.ledger.store import BatchResult, LedgerStore
 from chatledger.platform import stages
 from chatledger.platform.config import Settings
+from chatledger.platform.logs import info_fields
 from chatledger.platform.metrics import (
     EVENTS_PUBLISHED,
     LEDGER_BATCH_DURATION,
@@ -166,17 +166,18 @@ def _observe(commands: list[Command], result: BatchResult, started: float) -> No
     LEDGER_BATCH_DURATION.observe(elapsed)
     LEDGER_COMMANDS.inc(len(commands))
     # Counted by type first: a metric's `labels()` costs more than the counting (~1.6 µs each).
-    for type_, published in Counter(event.type for event in events).items():
+    counted: dict[str, int] = {}
+    for event in events:
+        counted[event.type] = counted.get(event.type, 0) + 1
+    for type_, published in counted.items():
         EVENTS_PUBLISHED.labels(type_).inc(published)
     # One line per batch with every id in it: the way to follow a command from its POST (the
-    # access log's command_id) to the events it produced.
-    log.info(
-        "ledger batch",
-        extra={
-            "commands": len(commands),
-            "events": len(events),
-            "duration_ms": round(elapsed * 1000, 2),
-            "command_ids": [command.command_id for command in commands],
-            "event_ids": [event.event_id for event in events],
-        },
-    )
+    # access log's command_id) to the events it produced. Without a LogRecord (`info_fields`):
+    # ~25 µs a batch less, which at one command a batch was ~2% of the ledger's CPU.
+    info_fields(log, "ledger batch", {
+        "commands": len(commands),
+        "events": len(events),
+        "duration_ms": round(elapsed * 1000, 2),
+        "command_ids": [command.command_id for command in commands],
+        "event_ids": [event.event_id for event in events],
+    })
