@@ -13,6 +13,7 @@ retry rules), so no module writes its own loop: each says only which policy a st
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -63,23 +64,26 @@ def _log_retry(what: str) -> Callable[[tenacity.RetryCallState], None]:
     return before_sleep
 
 
-async def _retried(policy: Callable[[], tenacity.AsyncRetrying],
+async def _retried(policy: Callable[[float], tenacity.AsyncRetrying],
                    step: Callable[[], Awaitable[T]]) -> T:
     """The step under the policy, its first attempt run before the policy is made: tenacity's
     machinery costs ~20 µs a call, and a ledger batch went through three (at one command a
-    batch, ~3% of its CPU). A first failure is handed to the policy as its first attempt's
-    outcome (raised again, not run again), so it decides, logs and waits as it always did."""
+    batch, ~3% of its CPU). A first failure is handed to the policy (made for the seconds that
+    attempt took) as its first attempt's outcome (raised again, not run again), so it decides,
+    logs and waits as it always did."""
+    started = time.monotonic()
     try:
         return await _awaited(step)
     except Exception as error:
         failed: list[Exception] = [error]
+        spent = time.monotonic() - started
 
     async def again() -> T:
         if failed:
             raise failed.pop()
         return await step()
 
-    return await policy()(_awaited, again)
+    return await policy(spent)(_awaited, again)
 
 
 async def on_conflict(
@@ -89,7 +93,7 @@ async def on_conflict(
     codes: frozenset[int] = LOCK_CONFLICTS,
     attempts: int = 8,
 ) -> T:
-    return await _retried(lambda: tenacity.AsyncRetrying(
+    return await _retried(lambda _: tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception(lambda error: _mysql_code(error) in codes),
         stop=tenacity.stop_after_attempt(attempts),
         wait=tenacity.wait_exponential_jitter(multiplier=0.005, max=0.5, jitter=0.01),
@@ -105,11 +109,11 @@ async def until_available(
     errors: tuple[type[BaseException], ...] = UNAVAILABLE,
     deadline_s: float | None = None,
 ) -> T:
-    """Wait for the dependency for ever, or until `deadline_s` (counted from the first
-    failure) when starting up."""
-    return await _retried(lambda: tenacity.AsyncRetrying(
+    """Wait for the dependency for ever, or until `deadline_s` when starting up."""
+    return await _retried(lambda spent: tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception_type(errors),
-        stop=tenacity.stop_never if deadline_s is None else tenacity.stop_after_delay(deadline_s),
+        stop=tenacity.stop_never if deadline_s is None
+        else tenacity.stop_after_delay(deadline_s - spent),  # counted from the first attempt
         wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
         before_sleep=_log_retry(what),
         reraise=True,

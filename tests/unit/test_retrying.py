@@ -92,3 +92,17 @@ async def test_the_first_failure_is_the_policys_first_attempt(
         assert await on_conflict(step, what="the batch") == 3
     attempts = [r.getMessage().split("(attempt ")[1].split(")")[0] for r in caplog.records]
     assert attempts == ["1", "2"]
+
+
+async def test_a_deadline_counts_from_the_first_attempt() -> None:
+    """A first attempt that fails only after the deadline is not tried again."""
+    calls = [0]
+
+    async def slow_refusal() -> None:
+        calls[0] += 1
+        await asyncio.sleep(0.3)  # a connect that takes this long to be refused
+        raise ConnectionRefusedError()
+
+    with pytest.raises(ConnectionRefusedError):
+        await until_available(slow_refusal, what="t", deadline_s=0.2)
+    assert calls[0] == 1
