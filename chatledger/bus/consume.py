@@ -179,7 +179,8 @@ class _Finishing:
 
     async def finished(self) -> None:
         """Until the rest is done; raises what the rest or an offset commit before it raised."""
-        await asyncio.wait({self.rest_done, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        if not (self.rest_done.done() or self.task.done()):  # often done: no wait's machinery
+            await asyncio.wait({self.rest_done, self.task}, return_when=asyncio.FIRST_COMPLETED)
         if self.task.done():
             self.task.result()
 

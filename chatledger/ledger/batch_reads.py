@@ -5,10 +5,11 @@ The trips, in order:
 1. before the accounts are locked, only when needed: the donations the batch's refunds name
    (their donors' accounts are locked too) and the show state of chats not known quiet;
 2. the accounts FOR UPDATE, then in the same trip everything that depends only on the commands:
-   the chats' goals, sponsors and rules, the deleted messages named, the donor totals (the
-   sponsors' through a join on `current_sponsors`, read by the same trip), the open holds of
-   the client accounts among those locked (`show_loader.py`), the chats' pin tiers, toy levels
-   and pins (`extras_store.py`) and the people not known yet;
+   the chats' rules, goals and sponsors (only of chats with a tip, a refund or a new goal:
+   nothing else decides over them), the deleted messages named, the donor totals (the sponsors'
+   through a join on `current_sponsors`, read by the same trip), the open holds of the client
+   accounts among those locked (`show_loader.py`), the chats' pin tiers, toy levels and pins
+   (`extras_store.py`) and the people not known yet;
 3. only when a command needs them: the toy turns (of chats with toy levels, known from trip 2)
    and the menus;
 4. only for a ranked refund: the totals that could take the sponsor's place, then only if some
@@ -39,6 +40,7 @@ _ACCOUNT_COMMANDS = (cmd.Deposit, cmd.Payout)
 # tick (a show's, a pin's, the toy's: its state is the show loader's and the extras').
 _NO_CHAT_STATE = (*_ACCOUNT_COMMANDS, cmd.Tick)
 _MOVES_TOTALS = (cmd.Donate, Refund)  # what moves a donor total, or compares one with a sponsor's
+_MOVES_GOALS = (cmd.Donate, Refund, cmd.AddGoal)  # all that decides over goals or a sponsor
 
 
 class BatchLoader(StateLoader):
@@ -121,10 +123,10 @@ class BatchLoader(StateLoader):
         await load_menus(self.cur, state, menu_chats(chat_commands))
         floors = _challenger_floors(state, self._refunded(chat_commands))
         if floors:
-            await self._read_totals(
-                " OR ".join(["(model_uuid = %s AND total > %s)"] * len(floors)),
-                [value for item in sorted(floors.items()) for value in item],
-            )
+            above = " OR ".join(["(model_uuid = %s AND total > %s)"] * len(floors))
+            await self.cur.execute(f"{_TOTALS} WHERE {above}", [
+                value for item in sorted(floors.items()) for value in item])
+            self._fold_totals(await self.cur.fetchall())
         candidates = {client for _, client in state.donor_totals}
         trip = ReadTrip()
         self._plan_people(trip, candidates - asked)
@@ -138,22 +140,24 @@ class BatchLoader(StateLoader):
     def _plan_chat_state(self, trip: ReadTrip, commands: Sequence[ChatScoped],
                          refunded: list[Donation]) -> None:
         models = sorted({command.chat for command in commands})
-        marks = placeholders(len(models))
         pairs = sorted(
             {(c.chat, c.actor.uuid) for c in commands if isinstance(c, SPEECH)}
             | {(c.chat, c.client) for c in commands if isinstance(c, MODERATION)}
         )
-        # Active goals, then the queue in its order (DESIGN §11).
-        trip.add(
-            "SELECT uuid, model_uuid, name, require_sum, sum, is_queued, queue_seq FROM goals"
-            f" WHERE model_uuid IN ({marks}) AND (is_active OR is_queued)"
-            " ORDER BY is_queued, queue_seq, id",
-            models, self._fold_goals,
-        )
-        trip.add(
-            "SELECT model_uuid, client_uuid, client_name FROM current_sponsors"
-            f" WHERE model_uuid IN ({marks})", models, self._fold_sponsors,
-        )
+        moving = sorted({c.chat for c in commands if isinstance(c, _MOVES_GOALS)})
+        if moving:
+            marks = placeholders(len(moving))
+            # Active goals, then the queue in its order (DESIGN §11).
+            trip.add(
+                "SELECT uuid, model_uuid, name, require_sum, sum, is_queued, queue_seq FROM"
+                f" goals WHERE model_uuid IN ({marks}) AND (is_active OR is_queued)"
+                " ORDER BY is_queued, queue_seq, id",
+                moving, self._fold_goals,
+            )
+            trip.add(
+                "SELECT model_uuid, client_uuid, client_name FROM current_sponsors"
+                f" WHERE model_uuid IN ({marks})", moving, self._fold_sponsors,
+            )
         self._plan_rules(trip, models, pairs)
         self._plan_totals(trip, commands, refunded)
         self.plan_messages(trip, [c for c in commands if isinstance(c, cmd.DeleteMessage)])
@@ -203,11 +207,6 @@ class BatchLoader(StateLoader):
         if parts:  # a donor's total per tip (~100 in a batch of 500): packed
             plain = " UNION ALL ".join(parts)
             trip.add_packed(_TOTAL_COLUMNS, f"FROM ({plain}) t", values, self._fold_totals, plain)
-
-    async def _read_totals(self, where: str, values: list[Any]) -> None:
-        trip = ReadTrip()
-        trip.add(f"{_TOTALS} WHERE {where}", values, self._fold_totals)
-        await trip.send(self.cur)
 
     def _plan_people(self, trip: ReadTrip, people: set[str]) -> set[str]:
         """Row ids, names and kinds: plain reads, of those not known already (`known`); the

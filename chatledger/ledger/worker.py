@@ -12,7 +12,6 @@ the topic in seq order), and commit their offsets in order, each only after its 
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -31,6 +30,7 @@ from chatledger.domain.wire import encode_event
 from chatledger.ledger.store import BatchResult, LedgerStore
 from chatledger.platform import stages
 from chatledger.platform.config import Settings
+from chatledger.platform.logs import info_fields
 from chatledger.platform.metrics import (
     EVENTS_PUBLISHED,
     LEDGER_BATCH_DURATION,
@@ -42,6 +42,9 @@ from chatledger.platform.retrying import until_available
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The lag is measured after a fetch at most this often: at one command a batch the loop fetches
+# hundreds of times a second, and a reading (a position per partition) was ~1% of its CPU.
+LAG_EVERY_S = 0.1
 
 
 def decode_batch(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Command]:
@@ -94,6 +97,9 @@ class LedgerWorker:
         self.producer = producer
         self.lag: int | None = None  # read by /readyz and exported as a gauge
         self.consumer: AIOKafkaConsumer | None = None
+        self.clock: Callable[[], float] = time.monotonic
+        self._lag_due = 0.0  # when the lag is measured again
+        self._events_topic = settings.events_topic  # a property: built again at each call
 
     async def run(self, consumer: AIOKafkaConsumer, handover: Handover | None = None) -> None:
         """`handover`: the listener `consumer` was subscribed with (bus/consume.py)."""
@@ -119,6 +125,10 @@ class LedgerWorker:
         return lambda chat: partition_of(chat, total) in assigned
 
     async def measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        now = self.clock()
+        if now < self._lag_due:
+            return
+        self._lag_due = now + LAG_EVERY_S
         self.lag = await consumer_lag(consumer)
         if self.lag is not None:
             LEDGER_CONSUMER_LAG.set(self.lag)
@@ -141,7 +151,7 @@ class LedgerWorker:
 
         async def publish_events() -> None:
             await until_available(
-                lambda: publish(self.producer, self.settings.events_topic, result.events, stamps),
+                lambda: publish(self.producer, self._events_topic, result.events, stamps),
                 what="publish",
             )
             _observe(commands, result, started)
@@ -156,17 +166,18 @@ def _observe(commands: list[Command], result: BatchResult, started: float) -> No
     LEDGER_BATCH_DURATION.observe(elapsed)
     LEDGER_COMMANDS.inc(len(commands))
     # Counted by type first: a metric's `labels()` costs more than the counting (~1.6 µs each).
-    for type_, published in Counter(event.type for event in events).items():
+    counted: dict[str, int] = {}
+    for event in events:
+        counted[event.type] = counted.get(event.type, 0) + 1
+    for type_, published in counted.items():
         EVENTS_PUBLISHED.labels(type_).inc(published)
     # One line per batch with every id in it: the way to follow a command from its POST (the
-    # access log's command_id) to the events it produced.
-    log.info(
-        "ledger batch",
-        extra={
-            "commands": len(commands),
-            "events": len(events),
-            "duration_ms": round(elapsed * 1000, 2),
-            "command_ids": [command.command_id for command in commands],
-            "event_ids": [event.event_id for event in events],
-        },
-    )
+    # access log's command_id) to the events it produced. Without a LogRecord (`info_fields`):
+    # ~25 µs a batch less, which at one command a batch was ~2% of the ledger's CPU.
+    info_fields(log, "ledger batch", {
+        "commands": len(commands),
+        "events": len(events),
+        "duration_ms": round(elapsed * 1000, 2),
+        "command_ids": [command.command_id for command in commands],
+        "event_ids": [event.event_id for event in events],
+    })

@@ -327,3 +327,23 @@ async def test_queued_writes_spell_values_as_the_driver_does(store: LedgerStore)
         await writes.flush()
         await cur.execute("SELECT v FROM scratch WHERE id < %s ORDER BY id", [len(TEXTS)])
         assert [row[0].decode() for row in await cur.fetchall()] == TEXTS
+
+
+async def test_messages_read_no_goals_or_sponsors(people: People, store: LedgerStore) -> None:
+    """Only a tip, a refund or a new goal decides over a chat's goals and sponsor: a batch of
+    messages (most batches at a low rate, of one command) reads neither; a tip beside them in
+    another chat reads its own chat's, and the tip still moves the goal."""
+    model, viewer = await _cast(people, store)
+    other, donor = await _cast(people, store)
+    with counted() as sent:
+        await store.apply_batch([_message(model, viewer), _message(other, donor)])
+    read = " ".join(sent)
+    for table in ("goals", "current_sponsors"):
+        assert f"FROM {table} " not in read, table
+    with counted() as sent:
+        result = await store.apply_batch([_message(model, viewer), _tip(other, donor)])
+    assert set(result.outcomes.values()) == {"applied"}, result.outcomes
+    assert [e.type for e in result.events if e.stream == other.uuid][:1] == ["donate"]
+    read = " ".join(sent)
+    assert f"WHERE model_uuid IN ('{other.uuid}') AND (is_active" in read, read
+    assert f"current_sponsors WHERE model_uuid IN ('{other.uuid}')" in read, read

@@ -10,7 +10,8 @@ from aiohttp import web
 from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 
-from chatledger.ledger.worker import consumer_lag
+from chatledger.ledger.worker import LAG_EVERY_S, LedgerWorker, consumer_lag
+from chatledger.platform.config import Settings
 from chatledger.platform.logs import JsonFormatter
 from chatledger.web.observe import command_id_of
 from chatledger.web.probes import NotReady, lag_verdict, run_check
@@ -64,6 +65,24 @@ async def test_consumer_lag_sums_fetched_partitions_and_skips_unknown_ones() -> 
     consumer = FakeConsumer({0: 10, 1: 7, 2: None, 3: 5}, {0: 4, 1: 7, 2: 0})
     assert await consumer_lag(consumer) == 6  # type: ignore[arg-type]
     assert await consumer_lag(FakeConsumer({0: None}, {0: 0})) is None  # type: ignore[arg-type]
+
+
+async def test_the_ledgers_lag_is_measured_at_most_every_lag_every_s() -> None:
+    """At one command a batch the loop fetches hundreds of times a second; the lag (for the
+    readiness probe and a gauge) is measured again only once LAG_EVERY_S has passed."""
+    worker = LedgerWorker(Settings(jwt_secret="x" * 32), None, None)  # type: ignore[arg-type]
+    now = [100.0]
+    worker.clock = lambda: now[0]
+    consumer = FakeConsumer({0: 10}, {0: 4})
+    await worker.measure_lag(consumer)  # type: ignore[arg-type]
+    assert worker.lag == 6
+    consumer._position[TopicPartition("c", 0)] = 10
+    now[0] += LAG_EVERY_S / 2
+    await worker.measure_lag(consumer)  # type: ignore[arg-type]
+    assert worker.lag == 6
+    now[0] += LAG_EVERY_S / 2
+    await worker.measure_lag(consumer)  # type: ignore[arg-type]
+    assert worker.lag == 0
 
 
 def test_a_log_record_is_one_json_line_with_its_extra_fields() -> None:

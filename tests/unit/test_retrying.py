@@ -104,3 +104,15 @@ async def test_the_deadline_counts_the_first_attempt_too() -> None:
     with pytest.raises(ConnectionRefusedError):
         await until_available(slow_then_refused, what="t", deadline_s=0.3)
     assert calls == 1
+
+
+async def test_the_first_failure_is_the_policys_first_attempt(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first attempt runs before the policy is made; its failure still counts as the
+    policy's attempt 1 (logged so, and not run a second time)."""
+    step = Flaky(2, DEADLOCK)
+    with caplog.at_level("WARNING", logger="chatledger.platform.retrying"):
+        assert await on_conflict(step, what="the batch") == 3
+    attempts = [r.getMessage().split("(attempt ")[1].split(")")[0] for r in caplog.records]
+    assert attempts == ["1", "2"]
