@@ -19,6 +19,8 @@ from chatledger.domain.commands import (
     DeleteMessage,
     Donate,
     MuteViewer,
+    PinMessage,
+    PinTier,
     PostMessage,
 )
 from chatledger.domain.events import event_id_for
@@ -104,6 +106,26 @@ async def test_a_muted_clients_text_tip_is_rejected_but_a_plain_tip_passes(
     assert await rejection(db, worded) == "muted"
     assert await rejection(db, plain) is None
     assert await people.balance(bob.uuid) == Decimal("9.00")
+    await audit_passes(db)
+
+
+async def test_a_muted_clients_raced_pin_is_rejected_as_a_fact_and_charges_nothing(
+    service: Service, settings: Settings, people: People, db: Database
+) -> None:
+    """A pin the API let through a moment before it heard of the mute: a refusal its buyer must
+    hear of, so the command is applied as a `pin_rejected` fact (reason "muted"), not refused."""
+    model = await people.model()
+    bob = await people.client(model, "Bob", money="5")
+    tiers = ChangeSettings(cid(), model.uuid, model.person.as_actor(), None,
+                           pin_tiers=(PinTier(Decimal("2"), 10),))
+    mute = MuteViewer(cid(), model.uuid, model.person.as_actor(), bob.uuid, 60)
+    assert await decided(settings, db, tiers, mute) == ["applied"] * 2
+    pin = PinMessage(cid(), model.uuid, bob.person.as_actor(), "x", Decimal("2"))
+    assert await decided(settings, db, pin) == ["applied"]
+    assert [(row[0], row[1]) for row in await db.fetch_all(
+        "SELECT type, JSON_VALUE(payload, '$.reason') FROM chat_events WHERE command_id = :c",
+        {"c": pin.command_id})] == [("pin_rejected", "muted")]
+    assert await people.balance(bob.uuid) == Decimal("5.00")
     await audit_passes(db)
 
 
