@@ -133,7 +133,7 @@ async def until_available(
         stop = (tenacity.stop_never if deadline_s is None
                 else tenacity.stop_after_delay(max(0.0, deadline_s - took)))
         return tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception_type(errors),
+            retry=tenacity.retry_if_exception(retried),
             stop=stop,
             wait=tenacity.wait_exponential_jitter(multiplier=0.1, max=5.0, jitter=0.1),
             before_sleep=_log_retry(what),

@@ -25,7 +25,7 @@ from typing import Any
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from tests.helpers.service import free_port, stop
-from tools.bench.compare import low_population, ws_urls
+from tools.bench.compare import ONE_PROCESS, low_population, ws_urls
 from tools.bench.history_cpu import cpu_seconds, rounds_parser, spawn
 from tools.bench.ledger import bench_env
 from tools.bench.loadgen import Poster
@@ -37,7 +37,6 @@ from tools.bench.viewers import ViewerPool
 
 ROOT = Path(__file__).resolve().parents[2]
 DSN = os.environ.get("BENCH_MYSQL_DSN", "mysql://root@127.0.0.1:3306/chatledger_bench_oneproc")
-ROLES = "api,history,gateway,ledger"
 
 
 async def prepare(dsn: str, settings: Settings) -> Population:
@@ -114,7 +113,7 @@ class Server:
             tokens.write_text(json.dumps({viewer.token: viewer.chat for viewer in viewers}))
             command, checkout = ["-m", "tools.bench.bare_pipeline", str(port), str(tokens)], ROOT
         else:
-            command = ["-m", "chatledger", "serve", "--roles", ROLES]
+            command = ["-m", "chatledger", "serve", "--roles", ONE_PROCESS]
         self.process = spawn(command, checkout, {**self.env, "CHATLEDGER_HTTP_PORT": str(port)},
                              logs / f"oneproc-c{n}.log")
         wait_listening(self.base + "/ws", self.process)
