@@ -420,6 +420,33 @@ def test_a_peer_that_did_not_run_is_a_miss_naming_its_error() -> None:
     assert _verdicts({})["p99 vs the bare pipeline's, at 20 posts/s"] == "n/a"
 
 
+def test_the_bare_pipelines_own_curve_is_reported_beside_the_pipelines_targets() -> None:
+    results = _low((40.0, 70.0), (35.0, 60.0))
+    results["lowload"]["bare"]["max"]["curve"] = [
+        {"share": 0.1, "rate_per_s": 40.0, "p50_ms": 20.0, "p99_ms": 40.0, "p999_ms": 45.0},
+        {"share": 0.5, "rate_per_s": 200.0, "p50_ms": 60.0, "p99_ms": 150.0, "p999_ms": 170.0}]
+    rows = {row["target"]: row for row in report.evaluate(results)}
+    ratio = rows["bare pipeline's own p99 at 50% of its max vs at 10%"]
+    ms = rows["bare pipeline's own p99 at 50% of its max (ms)"]
+    # informational: the limit's distance from "<= 2x and <= 100 ms", never a verdict
+    assert (ratio["measured"], ratio["verdict"], ratio["gap"]) == (3.75, "reported",
+                                                                   "1.88x the limit")
+    assert (ms["measured"], ms["verdict"], ms["gap"]) == (150.0, "reported", "1.50x the limit")
+    table = report.lowload_table({"lowload": {"bare": {"max": results["lowload"]["bare"]["max"]}}})
+    assert "50% (200/s) p50 / p99 / p99.9 60 / 150 / 170 ms" in "\n".join(table)
+    # the peer failed, or kept up with no rate: the rows name why, never n/a
+    failed = {row["target"]: row for row in report.evaluate(_low((40.0, 70.0), None))}
+    results["lowload"]["bare"]["max"] = {"max_per_s": None, "error": "kept up with no rate"}
+    slow = {row["target"]: row for row in report.evaluate(results)}
+    for rows in (failed, slow):
+        for name in ("bare pipeline's own p99 at 50% of its max vs at 10%",
+                     "bare pipeline's own p99 at 50% of its max (ms)"):
+            assert rows[name]["verdict"] == "did not run"
+    assert "bare pipeline exited with 1" in failed[
+        "bare pipeline's own p99 at 50% of its max (ms)"]["gap"]
+    assert "kept up with no rate" in slow["bare pipeline's own p99 at 50% of its max (ms)"]["gap"]
+
+
 def test_bare_pipeline_commands_and_events_carry_what_the_viewers_read() -> None:
     command = command_value("chat-1", b'{"message": "bench 1767225600000000000",'
                                       b' "is_public": true}')

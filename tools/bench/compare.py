@@ -4,7 +4,9 @@
    viewers, paced POSTs at 20 and 100 posts/s (`--low-rates`); then the bare pipeline, the same
    viewers, senders and rates.
 2. The bare pipeline's max posts/s with every viewer attached (1,000: the population of the
-   pipeline section), found by the same stepping as chatledger's max.
+   pipeline section), found by the same stepping as chatledger's max; then its latency at 10%
+   and 50% of that max, the shares of the pipeline's latency targets: whether the limit itself
+   meets them (`lowload.bare.max.curve`, or `lowload.bare.max.error` when no rate kept up).
 
 The peer is one process with chatledger's broker settings (the same CHATLEDGER_* environment):
 what it costs is the hops themselves, so each ratio is chatledger's logic on top of them. A peer
@@ -30,6 +32,7 @@ from tools.bench.bare_pipeline import TABLE
 from tools.bench.ledger import count, wait_count
 from tools.bench.peers import wait_listening
 from tools.bench.population import Population, Viewer
+from tools.bench.report import HIGH_SHARE, LOW_SHARE
 from tools.bench.viewers import ViewerPool
 from tools.bench.wrk import run_wrk
 
@@ -162,10 +165,21 @@ async def bare(bench: "Bench", db: Database, people: Population, viewers: list[V
         try:
             every = [viewer.token for viewer in people.mix(2000, None)]
             start = bench.results["pipeline"].get("max_per_s") or 100.0
+            per_chat = pool.connected / len(people.models)
             section: dict[str, Any] = {"viewers": pool.connected}
-            await bench.search_max(db, pool, every, pool.connected / len(people.models), start,
-                                   section, api=peer.url, table=TABLE)
+            maximum = await bench.search_max(db, pool, every, per_chat, start, section,
+                                             api=peer.url, table=TABLE)
             result["max"] = section
+            if maximum:
+                section["curve"] = await bench.curve_at(db, pool, every, per_chat, maximum,
+                                                        (LOW_SHARE, HIGH_SHARE), api=peer.url,
+                                                        table=TABLE)
+                for point in section["curve"]:
+                    point.pop("events", None)  # as at the low rates: the pipeline's are kept
+            else:
+                lowest = min(section["trials"], key=lambda trial: trial["rate"])
+                section["error"] = (f"kept up with no rate tried, down to"
+                                    f" {lowest['rate']:.0f}/s: {lowest['why']}")
         finally:
             pool.close()
         peer.alive()

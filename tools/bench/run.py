@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.request
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -410,11 +410,7 @@ class Bench:
             if not maximum:
                 self.warn("the pipeline kept up with no rate tried")
                 return
-            points = []
-            for share in self.args.shares:
-                _, point = await self.paced(db, pool, senders, maximum * share, self.seconds,
-                                            per_chat)
-                points.append({"share": share, **point})
+            points = await self.curve_at(db, pool, senders, per_chat, maximum, self.args.shares)
             section["curve"] = points
             flat, bent = curve.knee([(p["rate_per_s"], p["p99_ms"] or 0) for p in points])
             section["knee_per_s"] = flat
@@ -441,6 +437,18 @@ class Bench:
                              for t in trials]
         section["max_per_s"] = _round(maximum)
         return maximum
+
+    async def curve_at(self, db: Database, pool: ViewerPool, senders: list[str],
+                       per_chat: float, maximum: float, shares: Sequence[float],
+                       **target: str) -> list[dict[str, Any]]:
+        """The latency curve: a paced window at each share of `maximum` (`target`: paced's api
+        and table)."""
+        points = []
+        for share in shares:
+            _, point = await self.paced(db, pool, senders, maximum * share, self.seconds,
+                                        per_chat, **target)
+            points.append({"share": share, **point})
+        return points
 
     async def fixed_rates(self, db: Database, pool: ViewerPool, senders: list[str],
                           per_chat: float) -> None:

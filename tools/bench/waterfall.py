@@ -88,13 +88,20 @@ def table(results: dict[str, Any]) -> list[str]:
 
 
 def low_load_table(results: dict[str, Any]) -> list[str]:
-    """The same for the low-load runs: chatledger in one process beside the bare pipeline."""
+    """The same for the low-load runs: chatledger in one process beside the bare pipeline, then
+    the bare pipeline's own curve (1,000 viewers, shares of its max)."""
     points, heads = [], []
     for who, data in (results.get("lowload") or {}).items():
         for point in data.get("points") or []:
             if point.get("waterfall"):
                 points.append(point)
                 heads.append(f"{who} {point['rate_per_s']:.0f}/s (load {point.get('loadavg_1m')})")
+    bare = ((results.get("lowload") or {}).get("bare") or {}).get("max") or {}
+    for point in bare.get("curve") or []:
+        if point.get("waterfall"):
+            points.append(point)
+            heads.append(f"bare {point['share']:.0%} of its max, {point['rate_per_s']:.0f}/s"
+                         f" (load {point.get('loadavg_1m')})")
     return _points_table(points, heads)
 
 
