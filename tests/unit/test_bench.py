@@ -109,25 +109,35 @@ def test_judge_names_why_a_step_fell_behind() -> None:
     assert "standing" in judge(100, 400, 400, 100, 40_000, 40_000, *_window(1900, 2000)).why
 
 
-def _search(capacity: float, start: float, refine: int = 2) -> list[Trial]:
+def _search(capacity: float, start: float, refine: int = 2,
+            noisy: frozenset[int] = frozenset()) -> list[Trial]:
+    """The steps against a pipeline of `capacity`; the steps numbered in `noisy` fail anyway."""
     trials: list[Trial] = []
     while (rate := next_rate(trials, start, factor=2, refine=refine)) is not None:
-        trials.append(Trial(rate, rate <= capacity))
+        trials.append(Trial(rate, rate <= capacity and len(trials) not in noisy))
     return trials
 
 
-def test_rate_stepping_climbs_then_bisects() -> None:
+def test_rate_stepping_climbs_then_bisects_each_failure_confirmed() -> None:
     trials = _search(capacity=500, start=100)
-    assert [t.rate for t in trials] == [100, 200, 400, 800, 600, 500]
+    assert [t.rate for t in trials] == [100, 200, 400, 800, 800, 600, 600, 500]
     assert max_sustained(trials) == 500
     down = _search(capacity=30, start=100, refine=1)
-    assert [t.rate for t in down] == [100, 50, 25, 37.5]
+    assert [t.rate for t in down] == [100, 100, 50, 50, 25, 37.5, 37.5]
     assert max_sustained(down) == 25
     assert max_sustained([Trial(10, False)]) is None
 
 
+def test_one_noisy_step_does_not_set_the_max() -> None:
+    """A step that fails below the capacity (another process's burst) is tried again, and the
+    search climbs on from it: without the second try the max would have been 100."""
+    trials = _search(capacity=500, start=100, noisy=frozenset({1}))
+    assert [(t.rate, t.kept_up) for t in trials[:3]] == [(100, True), (200, False), (200, True)]
+    assert max_sustained(trials) == 500
+
+
 def test_rate_stepping_stops_after_max_trials() -> None:
-    trials = [Trial(float(i), True) for i in range(1, 13)]
+    trials = [Trial(float(i), True) for i in range(1, 17)]
     assert next_rate(trials, 1) is None
 
 

@@ -66,44 +66,61 @@ def judge(rate: float, posted: int, accepted: int, achieved_rate: float, expecte
 
 
 def next_rate(trials: Sequence[Trial], start: float, factor: float = 1.5, refine: int = 2,
-              max_trials: int = 12) -> float | None:
+              max_trials: int = 16) -> float | None:
     """The next rate to try, or None when the maximum is known well enough.
 
-    Up by `factor` while steps keep up; down by `factor` while they do not and none has yet;
-    then `refine` bisections between the highest rate that kept up and the lowest that did not.
+    A step that fails is tried again at once at the same rate, and the rate counts as too high
+    only if it fails again: on a shared machine one slow window (another process's burst) would
+    otherwise set the maximum far below what the pipeline sustains, and every later step only
+    bisects below it (the bare pipeline's max once moved 137-1,281 posts/s from run to run).
+    Then: up by `factor` while rates keep up; down by `factor` while they do not and none has
+    yet; then `refine` bisections between the highest rate that kept up and the lowest that
+    did not.
     """
     if not trials:
         return start
     if len(trials) >= max_trials:
         return None
-    good = [trial.rate for trial in trials if trial.kept_up]
-    bad = [trial.rate for trial in trials if not trial.kept_up]
+    last = trials[-1]
+    if not last.kept_up and sum(trial.rate == last.rate for trial in trials) == 1:
+        return last.rate
+    verdicts = _verdicts(trials)
+    good = [rate for rate, kept_up in verdicts.items() if kept_up]
+    bad = [rate for rate, kept_up in verdicts.items() if not kept_up]
     if not bad:
-        return trials[-1].rate * factor
+        return last.rate * factor
     if not good:
         return min(bad) / factor
     low = max(good)
     above = [rate for rate in bad if rate > low]
     if not above:
-        return low * factor  # a slower step failed by noise: keep climbing from the best
+        return low * factor  # a slower rate failed twice by noise: keep climbing from the best
     high = min(above)
-    if len(trials) - 1 - _bracketed_at(trials) >= refine:
+    if len(verdicts) - 1 - _bracketed_at(verdicts) >= refine:
         return None
     return (low + high) / 2
 
 
-def _bracketed_at(trials: Sequence[Trial]) -> int:
-    """Index of the first trial after which one rate had kept up and one had not."""
+def _verdicts(trials: Sequence[Trial]) -> dict[float, bool]:
+    """Each rate tried, in the order first tried: whether it kept up at its last step."""
+    verdicts: dict[float, bool] = {}
+    for trial in trials:
+        verdicts[trial.rate] = trial.kept_up
+    return verdicts
+
+
+def _bracketed_at(verdicts: dict[float, bool]) -> int:
+    """Index of the first rate after which one rate had kept up and one had not."""
     seen: set[bool] = set()
-    for index, trial in enumerate(trials):
-        seen.add(trial.kept_up)
+    for index, kept_up in enumerate(verdicts.values()):
+        seen.add(kept_up)
         if len(seen) == 2:
             return index
-    return len(trials)
+    return len(verdicts)
 
 
 def max_sustained(trials: Sequence[Trial]) -> float | None:
-    return max((trial.rate for trial in trials if trial.kept_up), default=None)
+    return max((rate for rate, kept_up in _verdicts(trials).items() if kept_up), default=None)
 
 
 def knee(points: Sequence[tuple[float, float]], factor: float = 2.0) -> tuple[float, float | None]:
