@@ -15,12 +15,13 @@ MISS, never n/a.
 """
 
 import asyncio
+import contextlib
 import itertools
 import json
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,7 @@ async def chatledger_low(bench: "Bench", db: Database, people: Population,
 class BarePeer:
     """The bare pipeline in its own process, ready once a POST has gone all the way round."""
 
-    def __init__(self, bench: "Bench", people: Population) -> None:
+    def __init__(self, bench: "Bench", people: Population, label: str = "") -> None:
         tokens = bench.log_dir / "bare-tokens.json"
         tokens.write_text(json.dumps({viewer.token: viewer.chat for viewer in people.viewers}))
         self.port = free_port()
@@ -119,7 +120,8 @@ class BarePeer:
         with (bench.log_dir / "bare-pipeline.log").open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tools.bench.bare_pipeline", str(self.port), str(tokens)],
-                cwd=ROOT, env=bench.traced, stdout=out,
+                cwd=ROOT, env={**bench.traced, "CHATLEDGER_PREFIX": f"{bench.prefix}{label}"},
+                stdout=out,
                 stderr=subprocess.STDOUT)
         self.log = bench.log_dir / "bare-pipeline.log"
 
@@ -127,6 +129,7 @@ class BarePeer:
         """Listening, a POST applied, then 2 s of unmeasured POSTs from everyone (as the
         service's warm-up), drained."""
         wait_listening(self.url + "/ws", self.process)
+        before = await count(db, TABLE)  # an earlier peer's rows stay (a curve's own topics)
         viewer = people.viewers[0]
         body = json.dumps({"message": "warm-up", "is_public": True}).encode()
         request = urllib.request.Request(
@@ -134,7 +137,7 @@ class BarePeer:
             headers={"Authorization": f"Bearer {viewer.token}",
                      "Content-Type": "application/json"})
         await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read())
-        await wait_count(db, TABLE, 1, 60, self.process)
+        await wait_count(db, TABLE, before + 1, 60, self.process)
         message = json.dumps({"message": "warm-up", "is_public": True})
         applied = await count(db, TABLE)
         warm = await asyncio.to_thread(
@@ -148,45 +151,62 @@ class BarePeer:
             raise RuntimeError(f"bare pipeline exited with {self.process.returncode}: {tail}")
 
 
-async def bare(bench: "Bench", db: Database, people: Population, viewers: list[Viewer],
-               senders: list[str]) -> dict[str, Any]:
-    before = await quiet_cpu(bench)
-    peer = BarePeer(bench, people)
+@contextlib.asynccontextmanager
+async def running_bare(bench: "Bench", db: Database, people: Population,
+                       label: str = "") -> AsyncIterator[BarePeer]:
+    """A bare pipeline, ready; `label`: topics of its own (`<prefix><label>bare.*`)."""
+    peer = BarePeer(bench, people, label)
     bench.service_pids = {"bare": [peer.process.pid]}
     try:
         await peer.ready(bench, db, people)
+        yield peer
+        peer.alive()
+    finally:
+        stop(peer.process)
+        bench.service_pids = {}
+
+
+@contextlib.contextmanager
+def every_viewer(bench: "Bench", peer: BarePeer, people: Population) -> Iterator[ViewerPool]:
+    pool = ViewerPool(ws_urls(peer.url, people.viewers), bench.args.viewer_processes)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+async def bare(bench: "Bench", db: Database, people: Population, viewers: list[Viewer],
+               senders: list[str]) -> dict[str, Any]:
+    """The low rates, then the max on the same peer, then the curve at shares of that max on a
+    new peer with topics of its own, as chatledger's curve is drawn (run.py, `pipeline`)."""
+    before = await quiet_cpu(bench)
+    every = [viewer.token for viewer in people.mix(2000, None)]
+    async with running_bare(bench, db, people) as peer:
         result: dict[str, Any] = await at_rates(bench, db, peer.url, viewers, senders,
                                                 bench.args.low_chats, TABLE)
         result["before_start_cpu_pct"] = before
         peer.alive()
         if not bench.args.bare_max:
             return result
-        pool = ViewerPool(ws_urls(peer.url, people.viewers), bench.args.viewer_processes)
-        try:
-            every = [viewer.token for viewer in people.mix(2000, None)]
+        with every_viewer(bench, peer, people) as pool:
             start = bench.results["pipeline"].get("max_per_s") or 100.0
-            per_chat = pool.connected / len(people.models)
             section: dict[str, Any] = {"viewers": pool.connected}
-            maximum = await bench.search_max(db, pool, every, per_chat, start, section,
-                                             api=peer.url, table=TABLE)
+            maximum = await bench.search_max(db, pool, every, pool.connected / len(people.models),
+                                             start, section, api=peer.url, table=TABLE)
             result["max"] = section
-            if maximum:
-                section["curve"] = await bench.curve_at(db, pool, every, per_chat, maximum,
-                                                        (LOW_SHARE, HIGH_SHARE), api=peer.url,
-                                                        table=TABLE)
-                for point in section["curve"]:
-                    point.pop("events", None)  # as at the low rates: the pipeline's are kept
-            else:
-                lowest = min(section["trials"], key=lambda trial: trial["rate"])
-                section["error"] = (f"kept up with no rate tried, down to"
-                                    f" {lowest['rate']:.0f}/s: {lowest['why']}")
-        finally:
-            pool.close()
-        peer.alive()
+    if not maximum:
+        lowest = min(section["trials"], key=lambda trial: trial["rate"])
+        section["error"] = (f"kept up with no rate tried, down to"
+                            f" {lowest['rate']:.0f}/s: {lowest['why']}")
         return result
-    finally:
-        stop(peer.process)
-        bench.service_pids = {}
+    async with running_bare(bench, db, people, "curve.") as fresh:
+        with every_viewer(bench, fresh, people) as pool:
+            section["curve"] = await bench.curve_at(
+                db, pool, every, pool.connected / len(people.models), maximum,
+                (LOW_SHARE, HIGH_SHARE), api=fresh.url, table=TABLE)
+    for point in section["curve"]:
+        point.pop("events", None)  # as at the low rates: the pipeline's are kept
+    return result
 
 
 async def run(bench: "Bench", db: Database, people: Population) -> None:

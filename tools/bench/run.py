@@ -391,32 +391,48 @@ class Bench:
         return trial, point
 
     async def pipeline(self, db: Database, people: Population) -> None:
+        """The max, then the curve at shares of it, each on topics of its own (`fresh_stack`):
+        Tansu 0.6 lists every record batch of a partition on each fetch that finds new data,
+        under a lock its produces wait for (docs/performance.md, "Why Tansu slows as a topic
+        grows"), so a curve drawn on the search's topics (tens of thousands of batches by then)
+        would measure that listing more than the service. The bare pipeline's is drawn the same
+        way."""
+        section = self.results["pipeline"]
+        async with self.fresh_stack(db, people, self.args.layout, "pipe"):
+            with self.viewers_on_gateway(people) as (pool, per_chat, senders):
+                if self.args.rates:
+                    await self.fixed_rates(db, pool, senders, per_chat)
+                    return
+                start = self.args.start_rate or max(20.0, 0.3 * (
+                    self.results["http"].get("post_message", {}).get("ok_per_s") or 300))
+                maximum = await self.search_max(db, pool, senders, per_chat, start, section)
+        log(f"pipeline max with viewers: {maximum or 0:.1f} posts/s")
+        if not maximum:
+            self.warn("the pipeline kept up with no rate tried")
+            return
+        async with self.fresh_stack(db, people, self.args.layout, "curve"):
+            with self.viewers_on_gateway(people) as (pool, per_chat, senders):
+                points = await self.curve_at(db, pool, senders, per_chat, maximum,
+                                             self.args.shares)
+        section["curve"] = points
+        flat, bent = curve.knee([(p["rate_per_s"], p["p99_ms"] or 0) for p in points])
+        section["knee_per_s"] = flat
+        section["knee_text"] = (
+            f"p99 within 2x of its lowest-rate value up to {flat:.0f} posts/s"
+            + (f", past it by {bent:.0f} posts/s" if bent else " (the highest rate drawn)"))
+
+    @contextlib.contextmanager
+    def viewers_on_gateway(self, people: Population
+                           ) -> Iterator[tuple[ViewerPool, float, list[str]]]:
+        """Every viewer on the stack's gateway: the pool, viewers per chat, the senders."""
         pool = ViewerPool(self.ws_urls(self.stack.urls["gateway"], people),
                           self.args.viewer_processes)
         log(f"{pool.connected} viewers on the gateway ({pool.failed} failed)"
             f" in {pool.connect_s} s")
         per_chat = pool.connected / len(people.models)
-        senders = [viewer.token for viewer in people.mix(2000, None)]
-        section = self.results["pipeline"]
-        section.update(viewers=pool.connected, viewers_per_chat=per_chat)
+        self.results["pipeline"].update(viewers=pool.connected, viewers_per_chat=per_chat)
         try:
-            if self.args.rates:
-                await self.fixed_rates(db, pool, senders, per_chat)
-                return
-            start = self.args.start_rate or max(
-                20.0, 0.3 * (self.results["http"].get("post_message", {}).get("ok_per_s") or 300))
-            maximum = await self.search_max(db, pool, senders, per_chat, start, section)
-            log(f"pipeline max with viewers: {maximum or 0:.1f} posts/s")
-            if not maximum:
-                self.warn("the pipeline kept up with no rate tried")
-                return
-            points = await self.curve_at(db, pool, senders, per_chat, maximum, self.args.shares)
-            section["curve"] = points
-            flat, bent = curve.knee([(p["rate_per_s"], p["p99_ms"] or 0) for p in points])
-            section["knee_per_s"] = flat
-            section["knee_text"] = (
-                f"p99 within 2x of its lowest-rate value up to {flat:.0f} posts/s"
-                + (f", past it by {bent:.0f} posts/s" if bent else " (the highest rate drawn)"))
+            yield pool, per_chat, [viewer.token for viewer in people.mix(2000, None)]
         finally:
             pool.close()
 
@@ -539,8 +555,7 @@ class Bench:
             if "gateway" in self.args.layout and "pipeline" not in self.args.skip:
                 # Not on the HTTP section's topics (~67,000 commands and as many events by
                 # then): the bare pipeline, whose max this one's is compared with, gets new ones.
-                async with self.fresh_stack(db, people, self.args.layout, "pipe"):
-                    await self.pipeline(db, people)
+                await self.pipeline(db, people)
             if "compare" not in self.args.skip:
                 await compare.run(self, db, people)
             if self.args.sweep_fetch_wait or self.args.sweep_linger:
