@@ -21,7 +21,7 @@ import json
 import subprocess
 import sys
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ from tools.bench.ledger import count, wait_count
 from tools.bench.peers import wait_listening
 from tools.bench.population import Population, Viewer
 from tools.bench.report import HIGH_SHARE, LOW_SHARE
-from tools.bench.viewers import ViewerPool
+from tools.bench.viewers import attached
 from tools.bench.wrk import run_wrk
 
 if TYPE_CHECKING:
@@ -58,15 +58,9 @@ def low_population(people: Population, chats: int, per_chat: int) -> list[Viewer
     return chosen
 
 
-def ws_urls(base: str, viewers: Sequence[Viewer]) -> list[str]:
-    ws = base.replace("http://", "ws://")
-    return [f"{ws}/ws?token={viewer.token}" for viewer in viewers]
-
-
 async def at_rates(bench: "Bench", db: Database, base: str, viewers: Sequence[Viewer],
                    senders: list[str], chats: int, table: str) -> dict[str, Any]:
-    pool = ViewerPool(ws_urls(base, viewers), bench.args.viewer_processes)
-    try:
+    with attached(base, viewers, bench.args.viewer_processes) as pool:
         if pool.connected < 0.99 * len(viewers):
             raise RuntimeError(f"only {pool.connected} of {len(viewers)} viewers connected")
         # Idle, viewers attached: what the consumers' polling alone costs (a Tansu fetch waits
@@ -83,8 +77,6 @@ async def at_rates(bench: "Bench", db: Database, base: str, viewers: Sequence[Vi
             points.append(point)
         return {"viewers": pool.connected, "chats": chats, "idle_cpu_pct": idle,
                 "points": points}
-    finally:
-        pool.close()
 
 
 async def quiet_cpu(bench: "Bench") -> dict[str, float]:
@@ -166,15 +158,6 @@ async def running_bare(bench: "Bench", db: Database, people: Population,
         bench.service_pids = {}
 
 
-@contextlib.contextmanager
-def every_viewer(bench: "Bench", peer: BarePeer, people: Population) -> Iterator[ViewerPool]:
-    pool = ViewerPool(ws_urls(peer.url, people.viewers), bench.args.viewer_processes)
-    try:
-        yield pool
-    finally:
-        pool.close()
-
-
 async def bare(bench: "Bench", db: Database, people: Population, viewers: list[Viewer],
                senders: list[str]) -> dict[str, Any]:
     """The low rates, then the max on the same peer, then the curve at shares of that max on a
@@ -188,7 +171,7 @@ async def bare(bench: "Bench", db: Database, people: Population, viewers: list[V
         peer.alive()
         if not bench.args.bare_max:
             return result
-        with every_viewer(bench, peer, people) as pool:
+        with attached(peer.url, people.viewers, bench.args.viewer_processes) as pool:
             start = bench.results["pipeline"].get("max_per_s") or 100.0
             section: dict[str, Any] = {"viewers": pool.connected}
             maximum = await bench.search_max(db, pool, every, pool.connected / len(people.models),
@@ -200,7 +183,7 @@ async def bare(bench: "Bench", db: Database, people: Population, viewers: list[V
                             f" {lowest['rate']:.0f}/s: {lowest['why']}")
         return result
     async with running_bare(bench, db, people, "curve.") as fresh:
-        with every_viewer(bench, fresh, people) as pool:
+        with attached(fresh.url, people.viewers, bench.args.viewer_processes) as pool:
             section["curve"] = await bench.curve_at(
                 db, pool, every, pool.connected / len(people.models), maximum,
                 (LOW_SHARE, HIGH_SHARE), api=fresh.url, table=TABLE)

@@ -25,7 +25,7 @@ from typing import Any
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from tests.helpers.service import free_port, stop
-from tools.bench.compare import ONE_PROCESS, low_population, ws_urls
+from tools.bench.compare import ONE_PROCESS, low_population
 from tools.bench.history_cpu import cpu_seconds, rounds_parser, spawn
 from tools.bench.ledger import bench_env
 from tools.bench.loadgen import Poster
@@ -33,7 +33,7 @@ from tools.bench.peers import wait_listening
 from tools.bench.population import Population, populate
 from tools.bench.profile import frame_name
 from tools.bench.stats import descendants, percentile
-from tools.bench.viewers import ViewerPool
+from tools.bench.viewers import ViewerPool, ws_urls
 
 ROOT = Path(__file__).resolve().parents[2]
 DSN = os.environ.get("BENCH_MYSQL_DSN", "mysql://root@127.0.0.1:3306/chatledger_bench_oneproc")

@@ -37,7 +37,7 @@ from tools.bench.peers import FanOutBench, record, wait_listening
 from tools.bench.population import Population, ledger_commands, open_goals, populate
 from tools.bench.profile import NoProfiler, Profiler, profiler
 from tools.bench.stats import CpuMeter, descendants, percentile, pids_of
-from tools.bench.viewers import ViewerPool, raise_fd_limit
+from tools.bench.viewers import ViewerPool, attached, raise_fd_limit
 from tools.bench.wrk import HttpRequest, ensure_wrk, run_wrk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -329,10 +329,6 @@ class Bench:
         log(f"redis page read: {row['rps']}/s p99 {row['p99_latency_ms']} ms ({returned} events)")
 
     # --- the pipeline with viewers attached ---------------------------------------------------
-    def ws_urls(self, base: str, people: Population) -> list[str]:
-        ws = base.replace("http://", "ws://")
-        return [f"{ws}/ws?token={viewer.token}" for viewer in people.viewers]
-
     async def settle(self, db: Database, pool: ViewerPool, applied: int,
                      table: str = "applied_commands") -> None:
         """Until the ledger has applied every accepted POST and the viewers receive nothing:
@@ -425,16 +421,13 @@ class Bench:
     def viewers_on_gateway(self, people: Population
                            ) -> Iterator[tuple[ViewerPool, float, list[str]]]:
         """Every viewer on the stack's gateway: the pool, viewers per chat, the senders."""
-        pool = ViewerPool(self.ws_urls(self.stack.urls["gateway"], people),
-                          self.args.viewer_processes)
-        log(f"{pool.connected} viewers on the gateway ({pool.failed} failed)"
-            f" in {pool.connect_s} s")
-        per_chat = pool.connected / len(people.models)
-        self.results["pipeline"].update(viewers=pool.connected, viewers_per_chat=per_chat)
-        try:
+        with attached(self.stack.urls["gateway"], people.viewers,
+                      self.args.viewer_processes) as pool:
+            log(f"{pool.connected} viewers on the gateway ({pool.failed} failed)"
+                f" in {pool.connect_s} s")
+            per_chat = pool.connected / len(people.models)
+            self.results["pipeline"].update(viewers=pool.connected, viewers_per_chat=per_chat)
             yield pool, per_chat, [viewer.token for viewer in people.mix(2000, None)]
-        finally:
-            pool.close()
 
     async def search_max(self, db: Database, pool: ViewerPool, senders: list[str],
                          per_chat: float, start: float, section: dict[str, Any],

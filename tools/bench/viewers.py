@@ -20,7 +20,7 @@ import multiprocessing.connection
 import os
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import uvloop
 
 from chatledger.platform.stages import parse as parse_stages
+from tools.bench import population
 
 MARKER = b"bench "
 CREATED = b'"created_at":"'
@@ -355,3 +356,20 @@ class ViewerPool:
             process.join(timeout=10)
             if process.is_alive():
                 process.kill()
+
+
+def ws_urls(base: str, viewers: Sequence[population.Viewer]) -> list[str]:
+    """Each viewer's `/ws` URL on the server at `base` (http://...), their token in it."""
+    ws = base.replace("http://", "ws://")
+    return [f"{ws}/ws?token={viewer.token}" for viewer in viewers]
+
+
+@contextlib.contextmanager
+def attached(base: str, viewers: Sequence[population.Viewer],
+             processes: int) -> Iterator[ViewerPool]:
+    """`viewers` connected to the server at `base` for the block's length."""
+    pool = ViewerPool(ws_urls(base, viewers), processes)
+    try:
+        yield pool
+    finally:
+        pool.close()
