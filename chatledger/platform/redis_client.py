@@ -43,6 +43,11 @@ def _cluster(settings: Settings, timeout_s: float) -> RedisCluster:
         socket_timeout=timeout_s,
         socket_connect_timeout=timeout_s,
         require_full_coverage=False,  # a dead master makes only its slots fail
+        # The listed nodes stay the ones asked for the topology: by default redis-py replaces
+        # them with what each refresh finds, and a refresh that found no slots (a master
+        # restarting empty while the others time out) left it nobody to ask, for good
+        # (redis/redis-py#3693; the mirror never refilled in a `make test`).
+        dynamic_startup_nodes=False,
     )
 
 
