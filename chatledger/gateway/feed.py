@@ -16,8 +16,8 @@ contiguous seqs and a ban the bus lost still closes sockets and refuses `/ws`.
 """
 
 import asyncio
-import contextlib
 import logging
+import time
 from typing import Any, NamedTuple
 
 import orjson
@@ -31,7 +31,7 @@ from chatledger.gateway.rooms import BANNED_CLOSE, Rooms
 from chatledger.gateway.sequencer import Sequencer
 from chatledger.platform import stages
 from chatledger.platform.config import Settings
-from chatledger.platform.metrics import WS_DELIVERIES
+from chatledger.platform.metrics import WS_DELIVERIES, WS_FEED_BATCH_DURATION
 from chatledger.platform.replica import ReplicaReads
 from chatledger.platform.retrying import until_available
 from chatledger.readmodels.chat_rules import ChatRules, Seed, read_seed
@@ -60,8 +60,8 @@ def dispatch(rooms: Rooms, key: bytes | None, value: bytes) -> int:
         return 0
     if not room.accept(seq):
         return 0
-    if TRACE:  # the fan-out below writes to every socket in this same step (corked or not)
-        value = stages.splice(value, {"gateway_written": stages.now()})
+    if TRACE:  # written at once, or (corked) at the end of the feed batch: see fan_out
+        value = stages.splice(value, {"gateway_dispatched": stages.now()})
     frame = text_frame(value)
     recipients = room.recipients(event)
     for member in recipients:
@@ -136,6 +136,25 @@ def offer(sequencer: Sequencer, key: bytes | None, value: bytes) -> None:
     sequencer.offer(key.decode(), seq, value)
 
 
+def fan_out(batch: dict[Any, list[Any]], sequencer: Sequencer, rooms: Rooms | None) -> None:
+    """Every record of one fetched batch into its chat's order; with rooms, each socket written
+    once, at the batch's end (cork.py), and the whole stretch timed: it bounds how long any event
+    of the batch waits between its dispatch and its sockets' write."""
+    if rooms is None or not batch:
+        _offer_all(batch, sequencer)
+        return
+    started = time.perf_counter()
+    with rooms.cork.held():  # nothing in here awaits
+        _offer_all(batch, sequencer)
+    WS_FEED_BATCH_DURATION.observe(time.perf_counter() - started)
+
+
+def _offer_all(batch: dict[Any, list[Any]], sequencer: Sequencer) -> None:
+    for records in batch.values():
+        for record in records:
+            offer(sequencer, record.key, record.value)
+
+
 async def follow(
     settings: Settings,
     rules: ChatRules,
@@ -171,12 +190,7 @@ async def follow(
             batch = await consumer.getmany(timeout_ms=200)
             if TRACE and rooms is not None:  # the stamp is for viewers: the rules ignore it
                 batch = stamped(batch, "gateway_fetched")
-            # One write per socket for the whole batch, at its end (cork.py): nothing below
-            # awaits.
-            with rooms.cork.held() if rooms is not None else contextlib.nullcontext():
-                for records in batch.values():
-                    for record in records:
-                        offer(sequencer, record.key, record.value)
+            fan_out(batch, sequencer, rooms)
     finally:
         healing.cancel()
         await sequencer.close()

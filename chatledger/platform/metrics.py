@@ -25,6 +25,8 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 # Latency buckets for a request that does one Kafka round trip (acks=all) or one MySQL read.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A feed batch's fan-out: ~1-20 ms for a few events to a thousand sockets, more when it lags.
+_FAN_OUT_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 _BATCH_SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 HTTP_REQUESTS = Counter(
@@ -77,6 +79,12 @@ WS_CONNECTIONS = Gauge(
     "chatledger_ws_connections", "Open websocket connections.", multiprocess_mode="livesum"
 )
 WS_DELIVERIES = Counter("chatledger_ws_deliveries", "Events sent over websockets.")
+WS_FEED_BATCH_DURATION = Histogram(
+    "chatledger_ws_feed_batch_duration_seconds",
+    "Time to fan one batch of the events feed out: from its first event offered to the last of"
+    " this process's sockets written (one write per socket per batch, gateway/cork.py).",
+    buckets=_FAN_OUT_BUCKETS,
+)
 WS_BACKLOGS = Counter(
     "chatledger_ws_backlogs",
     "Times flow control held a websocket's frames back (its reader is slower than its room).",

@@ -12,6 +12,7 @@ from tests.helpers.daemons import redis_server, running, tansu_broker
 from tests.helpers.people import People
 from tests.helpers.service import Service, free_port, start_service
 from tests.helpers.wait import eventually
+from tests.helpers.ws import connected
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -104,13 +105,17 @@ async def test_readyz_follows_redis_and_the_broker(migrated: Settings, tmp_path:
 async def test_metrics_and_logs_follow_a_donation(service: Service, people: People) -> None:
     model = await people.model("Metra")
     viewer = await people.client(model, "Rick", money="50.00")
-    async with aiohttp.ClientSession(service.url) as http:
+    async with aiohttp.ClientSession(service.url) as http, connected(
+        http, service.url, viewer
+    ) as watcher:
         before = await scrape(http)
         async with http.post(
             "/chat/donat/add", headers=viewer.headers, json={"sum": "5.00", "messgae": "hi"}
         ) as response:
             assert response.status == 201
             command_id = (await response.json())["id"]
+        await watcher.until(lambda events: bool(events), what="the donation on the socket")
+        fanned_out = await scrape(http)
         async with http.post("/chat/message/add", headers=viewer.headers, json={}) as response:
             assert response.status == 400
         async with http.get("/chat/event/history", headers=viewer.headers) as response:
@@ -125,6 +130,8 @@ async def test_metrics_and_logs_follow_a_donation(service: Service, people: Peop
 
         after = await eventually(lambda: scrape(http), until=donated, what="the donation published")
 
+    batches = "chatledger_ws_feed_batch_duration_seconds_count"
+    assert value(fanned_out, batches) > value(before, batches)  # the batch that delivered it
     requests = "chatledger_http_requests_total"
     assert value(after, requests, method="POST", route="/chat/donat/add", status="201") >= 1
     assert value(after, requests, method="POST", route="/chat/message/add", status="400") >= 1

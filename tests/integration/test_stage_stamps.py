@@ -15,7 +15,7 @@ from tests.helpers.service import Service, start_service
 from tests.helpers.ws import connected
 
 CHAIN = ["api_received", "ledger_fetched", "ledger_decided", "ledger_committed",
-         "ledger_published", "gateway_fetched", "gateway_written"]
+         "ledger_published", "gateway_fetched", "gateway_dispatched"]
 
 
 @pytest.fixture(scope="module")

@@ -357,13 +357,13 @@ def test_the_waterfall_splits_a_post_at_each_stamp_and_keeps_the_ack_beside() ->
     stamps = {"api_received": t + 0.001, "ledger_fetched": t + 0.011,
               "ledger_decided": t + 0.016, "ledger_committed": t + 0.017,
               "ledger_published": t + 0.0172, "gateway_fetched": t + 0.025,
-              "gateway_written": t + 0.0251}
+              "gateway_dispatched": t + 0.0251}
     rows = waterfall.legs({sent_ns: stamps}, {sent_ns: {"api_received": t + 0.001,
                                                         "api_acked": t + 0.005}}, [1.5])
     by_stage = {row["stage"]: row for row in rows}
     assert by_stage["api -> ledger fetched"]["p50_ms"] == 10.0
     assert by_stage["ledger fetched -> decided"]["p50_ms"] == 5.0
-    assert by_stage["written -> viewer read"]["p50_ms"] == 1.5
+    assert by_stage["dispatched -> viewer read"]["p50_ms"] == 1.5
     side = by_stage["api received -> produce acked"]
     assert side["side"] and side["p50_ms"] == 4.0
     chain = [row["p50_ms"] for row in rows if not row["side"]]
@@ -380,12 +380,12 @@ def test_a_viewer_keeps_a_traced_frames_stamps_once_and_times_its_socket_leg() -
 
     sent = 1_700_000_000_000_000_000
     payload = splice(f'{{"seq":1,"message":"bench {sent}"}}'.encode(),
-                     {"gateway_written": 1_700_000_000.010})
+                     {"gateway_dispatched": 1_700_000_000.010})
     frame = bytearray(text_frame(payload))
     tally = Tally()
     for _ in range(2):  # two viewers of one process read the same event
         tally.timed(frame, len(frame) - len(payload), len(frame), 1_700_000_000_012_000_000)
-    assert tally.stamps == {sent: {"gateway_written": 1_700_000_000.010}}
+    assert tally.stamps == {sent: {"gateway_dispatched": 1_700_000_000.010}}
     assert [round(ms, 3) for ms in tally.socket_ms] == [2.0, 2.0]
 
 

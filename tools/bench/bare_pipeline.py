@@ -221,7 +221,7 @@ async def feed(settings: Settings, rooms: dict[str, set[asyncio.Transport]],
                     value = record.value
                     if stages.ON:
                         value = stages.splice(value, {"gateway_fetched": fetched,
-                                                      "gateway_written": stages.now()})
+                                                      "gateway_dispatched": stages.now()})
                     frame = text_frame(value)
                     for transport in room:
                         if not transport.is_closing():

@@ -30,7 +30,7 @@ from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from chatledger.platform.redis_client import redis_client
 from tests.helpers.service import free_port, stop
-from tools.bench import chart, compare, curve, report, shows, waterfall
+from tools.bench import chart, compare, curve, fan_out, report, shows, waterfall
 from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
 from tools.bench.loadgen import Poster
 from tools.bench.peers import FanOutBench, record, wait_listening
@@ -349,12 +349,15 @@ class Bench:
         meter = self.meter(*pool.pids)
         meter.start()
         started, started_at = time.monotonic(), time.time()
+        gateway = api or self.stack.urls["gateway"]  # one process serves every role's /metrics
+        batches = await fan_out.scrape(gateway)
         pool.start_measure(None)
         posted = Poster(f"{api or self.stack.urls['api']}/chat/message/add", senders, rate,
                         seconds).result()
         await asyncio.sleep(self.args.grace)  # the last POSTs' events are still on their way
         got = pool.finish()
         cpu = meter.stop(time.monotonic() - started)
+        fan_out_ms = fan_out.summary(batches, await fan_out.scrape(gateway))
         cpu["poster"] = posted["loadgen_cpu_pct"]
         accepted = posted["accepted"]
         # The warm-up's unmarked messages reach the viewers too.
@@ -377,7 +380,8 @@ class Bench:
             "loadavg_1m": round(os.getloadavg()[0], 2),  # the machine's noise, noted
         }
         if got["stamps"]:
-            point["waterfall"] = waterfall.legs(got["stamps"], posted["acks"], got["socket_ms"])
+            point["waterfall"] = waterfall.legs(got["stamps"], posted["acks"], got["socket_ms"],
+                                                fan_out_ms)
             point["slowest"] = waterfall.slowest(got["stamps"])
             point["events"] = {str(sent): stamps for sent, stamps in got["stamps"].items()}
         log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"

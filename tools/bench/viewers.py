@@ -107,7 +107,7 @@ class Tally:
     viewer_leg_ms: array.array = field(default_factory=lambda: array.array("d"))
     # per event (once per process): POST sent -> ledger commit (ms)
     commits: dict[int, int] = field(default_factory=dict)
-    # with CHATLEDGER_TRACE_STAGES=1: per event its stage stamps, per delivery written -> read
+    # with CHATLEDGER_TRACE_STAGES=1: per event its stage stamps, per delivery dispatched -> read
     stamps: dict[int, dict[str, float]] = field(default_factory=dict)
     socket_ms: array.array = field(default_factory=lambda: array.array("d"))
 
@@ -134,9 +134,9 @@ class Tally:
         if committed is None:
             committed = self.commits[sent] = created_ns(buf, start, end) or 0
             self.stamps[sent] = parse_stages(buf, start, end)
-        written = self.stamps[sent].get("gateway_written")
-        if written is not None:
-            self.socket_ms.append(now / 1e6 - written * 1000)
+        dispatched = self.stamps[sent].get("gateway_dispatched")
+        if dispatched is not None:
+            self.socket_ms.append(now / 1e6 - dispatched * 1000)
         self.sent_ns.append(sent)
         self.total_ms.append((now - sent) / 1e6)
         if committed:

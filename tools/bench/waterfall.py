@@ -4,7 +4,13 @@ Every stamp is `time.time()` (the poster's and the viewers' `time.time_ns()`) ta
 on ONE machine: one clock, so differences between processes are meaningful (to the clock's
 resolution, well under a µs). The stamps come from CHATLEDGER_TRACE_STAGES=1
 (chatledger/platform/stages.py): per event, the viewers report the stamps its frame carried;
-per delivery, the gap between the gateway's write and that viewer's read.
+per delivery, the gap between the gateway's dispatch of the event and that viewer's read.
+
+"Dispatched" is when the gateway built the event's frame and offered it to every socket of its
+chat. The uncorked peer writes each socket right then; chatledger's gateway writes each socket
+ONCE at the end of the feed batch (chatledger/gateway/cork.py), so its `dispatched -> viewer read`
+holds the rest of the batch's fan-out too: the gateway's `chatledger_ws_feed_batch_duration_seconds`
+(`fan_out_ms`) says how much of it that was.
 
 The API's produce acknowledgement is a side branch, not a stage: the ledger may fetch the record
 before the API hears its ack, so "api received -> acked" is shown beside the chain, not in it.
@@ -24,10 +30,11 @@ CHAIN = (
     ("decided -> committed", "ledger_decided", "ledger_committed"),
     ("committed -> publish began", "ledger_committed", "ledger_published"),
     ("published -> gateway fetched", "ledger_published", "gateway_fetched"),
-    ("gateway fetched -> written", "gateway_fetched", "gateway_written"),
+    ("gateway fetched -> dispatched", "gateway_fetched", "gateway_dispatched"),
 )
-SOCKET = "written -> viewer read"
+SOCKET = "dispatched -> viewer read"
 SIDE = ("api received -> produce acked", "api_received", "api_acked")
+FAN_OUT = "gateway: a feed batch, first event dispatched -> last socket written (per batch)"
 
 
 def _ms(stamps: Mapping[str, float], start: str, end: str) -> float | None:
@@ -37,11 +44,13 @@ def _ms(stamps: Mapping[str, float], start: str, end: str) -> float | None:
 
 
 def legs(events: Mapping[int, Mapping[str, float]], acks: Mapping[int, Mapping[str, float]],
-         socket_ms: Sequence[float]) -> list[dict[str, Any]]:
-    """Rows of (stage, p50, p99, samples): one per chain link, the socket leg, the side branch.
+         socket_ms: Sequence[float],
+         fan_out_ms: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of (stage, p50, p99, samples): one per chain link, the socket leg, the side branches.
 
     `events`: marker (POST send time, ns) -> the stamps its frame carried; `acks`: marker -> the
-    API's response stamps."""
+    API's response stamps; `fan_out_ms`: the gateway's feed batches in the window (fan_out.py),
+    if it reports them."""
     rows = []
     for label, start, end in CHAIN:
         values = [v for sent, stamps in events.items()
@@ -51,6 +60,10 @@ def legs(events: Mapping[int, Mapping[str, float]], acks: Mapping[int, Mapping[s
     label, start, end = SIDE
     rows.append(_row(label, [v for stamps in acks.values()
                              if (v := _ms(stamps, start, end)) is not None], side=True))
+    if fan_out_ms:
+        rows.append({"stage": FAN_OUT, "p50_ms": fan_out_ms["p50_ms"],
+                     "p99_ms": fan_out_ms["p99_ms"], "max_ms": None,
+                     "samples": fan_out_ms["batches"], "side": True})
     return rows
 
 
@@ -63,10 +76,10 @@ def _row(label: str, values: list[float], side: bool = False) -> dict[str, Any]:
 
 
 def slowest(events: Mapping[int, Mapping[str, float]], count: int = 5) -> list[dict[str, Any]]:
-    """The `count` slowest events up to the gateway's write, each link of theirs in ms: where a
+    """The `count` slowest events up to the gateway's dispatch, each link of theirs in ms: where a
     stall sat."""
     def total(item: tuple[int, Mapping[str, float]]) -> float:
-        return item[1].get("gateway_written", 0.0) - item[0] / 1e9
+        return item[1].get("gateway_dispatched", 0.0) - item[0] / 1e9
 
     out = []
     for sent, stamps in sorted(events.items(), key=total, reverse=True)[:count]:
@@ -111,10 +124,12 @@ def _points_table(points: list[dict[str, Any]], heads: list[str]) -> list[str]:
     rows = ["Waterfall (CHATLEDGER_TRACE_STAGES=1, one clock: time.time() in every process of"
             " this machine), each stage's p50 / p99 ms:", "",
             f"| stage | {' | '.join(heads)} |", "|---|" + "---|" * len(points)]
-    for index, row in enumerate(points[0]["waterfall"]):
-        cells = " | ".join(f"{_cell(p['waterfall'][index]['p50_ms'])} /"
-                           f" {_cell(p['waterfall'][index]['p99_ms'])}" for p in points)
-        name = f"({row['stage']}, beside the chain)" if row["side"] else row["stage"]
+    stages = {row["stage"]: row["side"] for p in points for row in p["waterfall"]}
+    for stage, side in stages.items():  # a peer without a stage (the fan-out's) shows "-"
+        found = [next((r for r in p["waterfall"] if r["stage"] == stage), {}) for p in points]
+        cells = " | ".join(f"{_cell(r.get('p50_ms'))} / {_cell(r.get('p99_ms'))}"
+                           for r in found)
+        name = f"({stage}, beside the chain)" if side else stage
         rows.append(f"| {name} | {cells} |")
     rows.append("| end to end (POST sent -> viewer read) | "
                 + " | ".join(f"{_cell(p['p50_ms'])} / {_cell(p['p99_ms'])}" for p in points)
