@@ -521,7 +521,7 @@ def test_a_stack_that_fails_to_start_stops_the_processes_it_started(
 ) -> None:
     """A process that never answers (a loaded machine) must not leave the others running: they
     would load the shared machine for every later run."""
-    from tools.bench import run
+    from tools.bench import stack
 
     started: list[Any] = []
 
@@ -534,10 +534,10 @@ def test_a_stack_that_fails_to_start_stops_the_processes_it_started(
         if process.roles == "gateway":
             raise TimeoutError(f"{url} did not answer")
 
-    monkeypatch.setattr(run, "spawn", lambda roles, env, log: Process(roles))
-    monkeypatch.setattr(run, "wait_listening", not_listening)
-    monkeypatch.setattr(run, "stop", lambda process: setattr(process, "stopped", True))
+    monkeypatch.setattr(stack, "spawn", lambda roles, env, log: Process(roles))
+    monkeypatch.setattr(stack, "wait_listening", not_listening)
+    monkeypatch.setattr(stack, "stop", lambda process: setattr(process, "stopped", True))
     with pytest.raises(TimeoutError):
-        run.Stack("api;gateway;ledger", {}, tmp_path)
+        stack.Stack("api;gateway;ledger", {}, tmp_path)
     assert [(p.roles, p.stopped) for p in started] == [
         ("api", True), ("gateway", True), ("ledger", True)]

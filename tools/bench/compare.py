@@ -29,6 +29,7 @@ from databases import Database
 
 from chatledger.platform.config import Settings
 from tests.helpers.service import free_port, stop
+from tools.bench import pipeline
 from tools.bench.bare_pipeline import TABLE
 from tools.bench.ledger import count, wait_count
 from tools.bench.peers import wait_listening
@@ -71,8 +72,8 @@ async def at_rates(bench: "Bench", db: Database, base: str, viewers: Sequence[Vi
         idle = meter.stop(IDLE_S)
         points = []
         for rate in bench.args.low_rates:
-            _, point = await bench.paced(db, pool, senders, rate, bench.seconds,
-                                         pool.connected / chats, api=base, table=table)
+            _, point = await pipeline.paced(bench, db, pool, senders, rate, bench.seconds,
+                                            pool.connected / chats, api=base, table=table)
             point.pop("events", None)  # the pipeline section keeps the per-event stamps
             points.append(point)
         return {"viewers": pool.connected, "chats": chats, "idle_cpu_pct": idle,
@@ -174,8 +175,9 @@ async def bare(bench: "Bench", db: Database, people: Population, viewers: list[V
         with attached(peer.url, people.viewers, bench.args.viewer_processes) as pool:
             start = bench.results["pipeline"].get("max_per_s") or 100.0
             section: dict[str, Any] = {"viewers": pool.connected}
-            maximum = await bench.search_max(db, pool, every, pool.connected / len(people.models),
-                                             start, section, api=peer.url, table=TABLE)
+            maximum = await pipeline.search_max(
+                bench, db, pool, every, pool.connected / len(people.models), start, section,
+                api=peer.url, table=TABLE)
             result["max"] = section
     if not maximum:
         lowest = min(section["trials"], key=lambda trial: trial["rate"])
@@ -184,7 +186,7 @@ async def bare(bench: "Bench", db: Database, people: Population, viewers: list[V
         return result
     async with running_bare(bench, db, people, "curve.") as fresh:
         with attached(fresh.url, people.viewers, bench.args.viewer_processes) as pool:
-            section["curve"] = await bench.curve_at(
+            section["curve"] = await pipeline.curve_at(bench,
                 db, pool, every, pool.connected / len(people.models), maximum,
                 (LOW_SHARE, HIGH_SHARE), api=fresh.url, table=TABLE)
     for point in section["curve"]:
