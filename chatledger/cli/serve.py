@@ -2,8 +2,10 @@
 how the process stops: gracefully on SIGTERM/SIGINT, and for certain within a deadline."""
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -34,16 +36,51 @@ def serve(role_list: str, worker_count: int, settings: Settings) -> int:
     loop = uvloop.new_event_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _stop_gracefully, loop)
-    web.run_app(
+    _run(loop, app, listeners.sockets)
+    return 0
+
+
+def _run(loop: asyncio.AbstractEventLoop, app: web.Application,
+         sockets: list[socket.socket]) -> None:
+    """`web.run_app`'s loop, with one difference: a stop that comes while the app is still
+    starting (a role waiting for the broker) still cleans up what had started. run_app calls
+    `runner.setup()` outside its try, so there the MySQL pool and every other `cleanup_ctx`
+    already entered were left to the loop's async-generator shutdown, which closes them all at
+    once in no order ("generator didn't stop after athrow()" in the log, the pool never closed).
+    """
+    main = loop.create_task(_serve(app, sockets))
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    except web_runner.GracefulExit:  # _stop_gracefully, raised out of the loop by a signal
+        pass
+    finally:
+        if not main.done():
+            main.cancel()  # its finally cleans up, what had started included
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main)
+        left = asyncio.all_tasks(loop)  # what no context owned: ended before the loop is
+        for task in left:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def _serve(app: web.Application, sockets: list[socket.socket]) -> None:
+    runner = web.AppRunner(
         app,
-        sock=listeners.sockets,
-        print=None,
-        loop=loop,
         shutdown_timeout=5,
         access_log=None,  # chatledger.web.observe logs each request as one JSON line
         handle_signals=False,  # _stop_gracefully: aiohttp's own stop, with a deadline
     )
-    return 0
+    try:
+        await runner.setup()  # the app's startup: every role's cleanup_ctx entered in order
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
+        await asyncio.Future()  # serves until the stop cancels this task
+    finally:
+        await runner.cleanup()  # aiohttp closes the contexts that started, even a partial set
 
 
 # How long a graceful stop may take before the process ends anyway, logging what each task still
