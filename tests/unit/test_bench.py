@@ -14,7 +14,7 @@ import pytest
 from chatledger.domain.commands import Actor, Donate, PostMessage
 from chatledger.domain.events import Event
 from chatledger.ledger.accounts import Person
-from tools.bench import report, waterfall
+from tools.bench import report, targets, waterfall
 from tools.bench.bare_pipeline import command_value, event_value, utc_now_text
 from tools.bench.compare import low_population
 from tools.bench.curve import Trial, backlog_grows, judge, knee, max_sustained, next_rate
@@ -174,7 +174,7 @@ def _results(**overrides: float) -> dict[str, Any]:
 
 
 def _verdicts(results: dict[str, Any]) -> dict[str, str]:
-    return {row["target"]: row["verdict"] for row in report.evaluate(results)}
+    return {row["target"]: row["verdict"] for row in targets.evaluate(results)}
 
 
 def test_targets_pass_miss_and_missing() -> None:
@@ -220,7 +220,7 @@ def test_the_http_table_shows_how_busy_each_server_was() -> None:
 def test_reported_targets_have_no_verdict() -> None:
     results = _results()
     results["http"]["post_message_2_workers"] = {"ok_per_s": 1500.0}
-    rows = {row["target"]: row for row in report.evaluate(results)}
+    rows = {row["target"]: row for row in targets.evaluate(results)}
     row = rows["POST message req/s, 2 api workers vs 1"]
     assert (row["measured"], row["verdict"], row["gap"]) == (1.5, "reported", "")
 
@@ -234,7 +234,7 @@ def test_readme_block_is_replaced_in_place(tmp_path: Path) -> None:
         {"share": 0.1, "rate_per_s": 50.0, "p50_ms": 10.0, "p99_ms": 30.0, "p999_ms": 40.0,
          "ledger_leg_ms": [5.0, 9.0], "viewer_leg_ms": [4.0, 20.0], "cpu_pct": {"api": 12.5},
          "loadavg_1m": 1.5}]
-    results["targets"] = report.evaluate(results)
+    results["targets"] = targets.evaluate(results)
     report.write(results, tmp_path / "bench" / "results.json", readme, "bench/latency.png")
     text = readme.read_text()
     assert "old numbers" not in text
@@ -418,7 +418,7 @@ def test_low_load_targets_compare_with_the_bare_pipeline() -> None:
 
 
 def test_a_peer_that_did_not_run_is_a_miss_naming_its_error() -> None:
-    rows = {row["target"]: row for row in report.evaluate(_low((40.0, 70.0), None))}
+    rows = {row["target"]: row for row in targets.evaluate(_low((40.0, 70.0), None))}
     for name in ("p99 vs the bare pipeline's, at 20 posts/s",
                  "p99 vs the bare pipeline's, at 100 posts/s",
                  "pipeline max posts/s (1,000 viewers) vs the bare pipeline's"):
@@ -435,7 +435,7 @@ def test_the_bare_pipelines_own_curve_is_reported_beside_the_pipelines_targets()
     results["lowload"]["bare"]["max"]["curve"] = [
         {"share": 0.1, "rate_per_s": 40.0, "p50_ms": 20.0, "p99_ms": 40.0, "p999_ms": 45.0},
         {"share": 0.5, "rate_per_s": 200.0, "p50_ms": 60.0, "p99_ms": 150.0, "p999_ms": 170.0}]
-    rows = {row["target"]: row for row in report.evaluate(results)}
+    rows = {row["target"]: row for row in targets.evaluate(results)}
     ratio = rows["bare pipeline's own p99 at 50% of its max vs at 10%"]
     ms = rows["bare pipeline's own p99 at 50% of its max (ms)"]
     # informational: the limit's distance from "<= 2x and <= 100 ms", never a verdict
@@ -445,9 +445,9 @@ def test_the_bare_pipelines_own_curve_is_reported_beside_the_pipelines_targets()
     table = report.lowload_table({"lowload": {"bare": {"max": results["lowload"]["bare"]["max"]}}})
     assert "50% (200/s) p50 / p99 / p99.9 60 / 150 / 170 ms" in "\n".join(table)
     # the peer failed, or kept up with no rate: the rows name why, never n/a
-    failed = {row["target"]: row for row in report.evaluate(_low((40.0, 70.0), None))}
+    failed = {row["target"]: row for row in targets.evaluate(_low((40.0, 70.0), None))}
     results["lowload"]["bare"]["max"] = {"max_per_s": None, "error": "kept up with no rate"}
-    slow = {row["target"]: row for row in report.evaluate(results)}
+    slow = {row["target"]: row for row in targets.evaluate(results)}
     for rows in (failed, slow):
         for name in ("bare pipeline's own p99 at 50% of its max vs at 10%",
                      "bare pipeline's own p99 at 50% of its max (ms)"):

@@ -34,7 +34,7 @@ from tools.bench.bare_pipeline import TABLE
 from tools.bench.ledger import count, wait_count
 from tools.bench.peers import wait_listening
 from tools.bench.population import Population, Viewer
-from tools.bench.report import HIGH_SHARE, LOW_SHARE
+from tools.bench.targets import HIGH_SHARE, LOW_SHARE
 from tools.bench.viewers import attached
 from tools.bench.wrk import run_wrk
 

@@ -28,7 +28,7 @@ from chatledger.platform import redis_keys
 from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from chatledger.platform.redis_client import redis_client
-from tools.bench import chart, compare, http_section, pipeline, report, shows
+from tools.bench import chart, compare, http_section, pipeline, report, shows, targets
 from tools.bench.console import log
 from tools.bench.ledger import bench_env, count, measure_ledger, raw_same_writes, wait_count
 from tools.bench.options import parse
@@ -224,7 +224,7 @@ class Bench:
             "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
             "commit": commit,
         }
-        self.results["targets"] = report.evaluate(self.results)
+        self.results["targets"] = targets.evaluate(self.results)
         return self.results
 
     @contextlib.asynccontextmanager
