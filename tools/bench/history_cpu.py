@@ -1,15 +1,14 @@
 """CPU per GET /chat/event/history of an `--roles api` process, beside hello-world GET.
 
 `python -m tools.bench.history_cpu [CHECKOUT ...]` (BENCH_MYSQL_DSN: a database of its own,
-recreated; CHATLEDGER_PREFIX: Redis keys and topics of its own): one api process per checkout
-(this one when none is named, e.g. an unpacked `git archive` of the commit before a change), all
-on the same database and mirror, and the hello-world server. Each round loads each of them in
-turn with wrk (`-c 64`, the bench's request mix: 2,000 lines over 1,000 viewers in 10 chats, all
-public), the order rotated per round, and reports the server's CPU µs per answered request (and
-the kernel's share of it, `sys_us_per_ok`: mostly the sockets' work, which grows with the page's
-size) and its ratio to hello-world's in that round: on a 2-core machine shared with others
-requests/s moves with the load, CPU per request much less, and a CPU-bound server's requests/s
-is ~1 / that.
+recreated; CHATLEDGER_PREFIX: Redis keys and topics of its own): one api process per checkout (this
+one when none is named, e.g. an unpacked `git archive` of the commit before a change), all on the
+same database and mirror, and the hello-world server. Each round loads each of them in turn with
+wrk (`-c 256` as in `make bench`; the request mix: 2,000 lines over 1,000 viewers in 10 chats, all
+public), the order rotated per round, and reports the server's CPU µs per answered request (and the
+kernel's share of it, `sys_us_per_ok`: mostly the sockets' work, which grows with the page's size)
+and its ratio to hello-world's in that round: on a 2-core machine shared with others requests/s
+moves with the load, CPU per request much less, and a CPU-bound server's requests/s is ~1 / that.
 """
 
 import argparse
@@ -29,6 +28,7 @@ from chatledger.platform.config import Settings
 from chatledger.platform.db import database, migrate
 from tests.helpers.service import free_port, stop
 from tools.bench.ledger import bench_env
+from tools.bench.options import CONNECTIONS
 from tools.bench.peers import wait_listening
 from tools.bench.population import message_commands, populate
 from tools.bench.stats import descendants
@@ -74,7 +74,7 @@ async def prepare(settings: Settings, events: int) -> list[HttpRequest]:
 def window(base: str, requests: list[HttpRequest], pid: int, seconds: float) -> dict[str, Any]:
     pids = descendants(pid)
     user, system = cpu_seconds(pids)
-    outcome = run_wrk(base, requests, duration_s=seconds, connections=64)
+    outcome = run_wrk(base, requests, duration_s=seconds, connections=CONNECTIONS)
     after = cpu_seconds(pids)
     user, system = after[0] - user, after[1] - system
     answered = max(outcome["ok"], 1)
@@ -101,7 +101,7 @@ def start(servers: Servers, hello: list[HttpRequest], checkouts: list[Path],
         servers[f"api{n}"] = (f"http://127.0.0.1:{port}", process, requests)
     for name, (base, process, lines) in servers.items():
         wait_listening(base + ("/hello" if name == "hello" else "/chat/event/history"), process)
-        run_wrk(base, lines, duration_s=2, connections=64)
+        run_wrk(base, lines, duration_s=2, connections=CONNECTIONS)
 
 
 def alternate(servers: Servers, rounds: int, seconds: float) -> dict[str, list[dict[str, Any]]]:

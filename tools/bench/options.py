@@ -5,6 +5,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Enough requests in flight to keep each HTTP server busy (Little's law): a POST waits ~20-40 ms
+# for the broker's acknowledgement, so 64 connections left the api half idle at ~1,500-2,800
+# POSTs/s, its CPU per request ~1.5-2x what it is when loaded like hello-world is.
+CONNECTIONS = 256
 
 
 QUICK = {"seconds": 3.0, "step_seconds": 2.0, "shares": [0.1, 0.5], "refine": 1,
@@ -31,10 +35,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--refine", type=int, default=2, help="bisections after the first miss")
     p.add_argument("--shares", type=float, nargs="+", default=[0.05, 0.1, 0.25, 0.5, 0.75],
                    help="latency curve at these shares of the pipeline's max")
-    # Enough requests in flight to keep each HTTP server busy (Little's law): a POST waits ~20-40
-    # ms for the broker's acknowledgement, so 64 connections left the api half idle at ~1,500-
-    # 2,800 POSTs/s, its CPU per request ~1.5-2x what it is when loaded like hello-world is.
-    p.add_argument("--connections", type=int, default=256,
+    p.add_argument("--connections", type=int, default=CONNECTIONS,
                    help="wrk's connections for every HTTP window (and redis-benchmark's)")
     p.add_argument("--viewers", type=int, default=1000)
     p.add_argument("--chats", type=int, default=10)

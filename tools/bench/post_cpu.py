@@ -1,14 +1,14 @@
 """CPU per POST /chat/message/add of an `--roles api` process, beside hello-world POST.
 
-`python -m tools.bench.post_cpu [CHECKOUT ...]` (BENCH_MYSQL_DSN: a database of its own,
-recreated; CHATLEDGER_PREFIX: Redis keys and topics of its own): one api process per checkout
-(this one when none is named, e.g. an unpacked `git archive` of the commit before a change), all
-on the same database and topics, and the hello-world server. Each round loads each of them in
-turn with wrk (`-c 64`, the bench's request mix: 2,000 lines over 1,000 viewers in 10 chats, the
+`python -m tools.bench.post_cpu [CHECKOUT ...]` (BENCH_MYSQL_DSN: a database of its own, recreated;
+CHATLEDGER_PREFIX: Redis keys and topics of its own): one api process per checkout (this one when
+none is named, e.g. an unpacked `git archive` of the commit before a change), all on the same
+database and topics, and the hello-world server. Each round loads each of them in turn with wrk
+(`-c 256` as in `make bench`; the request mix: 2,000 lines over 1,000 viewers in 10 chats, the
 bench's message body), the order rotated per round, and reports the server's CPU µs per accepted
-request and its ratio to hello-world POST's in that round (`history_cpu`'s way, whose windows
-and processes it shares). No ledger runs: the commands stay on the topic, which costs the api
-nothing more.
+request and its ratio to hello-world POST's in that round (`history_cpu`'s way, whose windows and
+processes it shares). No ledger runs: the commands stay on the topic, which costs the api nothing
+more.
 """
 
 import asyncio
