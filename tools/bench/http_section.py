@@ -43,7 +43,7 @@ def window(bench: "Bench", name: str, base: str, requests: list[HttpRequest],
     busy = outcome["cpu_pct"].get("server", 0.0)
     if len(server) == 1 and busy < BUSY_ENOUGH_PCT:  # N workers: their parent idles
         bench.warn(f"{name}: the server was {busy:.0f}% busy, so its CPU per request carries"
-                  " idle wake-ups: more --connections would load it as hello-world is")
+                   " idle wake-ups: more --connections would load it as hello-world is")
     bench.results["http"][name] = outcome
     log(f"{name}: {outcome['ok_per_s']}/s ok, p50 {outcome['p50_ms']} ms,"
         f" p99 {outcome['p99_ms']} ms, server CPU {outcome['cpu_us_per_ok']} µs per ok,"
