@@ -186,8 +186,8 @@ async def bare(bench: "Bench", db: Database, people: Population, viewers: list[V
         return result
     async with running_bare(bench, db, people, "curve.") as fresh:
         with attached(fresh.url, people.viewers, bench.args.viewer_processes) as pool:
-            section["curve"] = await pipeline.curve_at(bench,
-                db, pool, every, pool.connected / len(people.models), maximum,
+            section["curve"] = await pipeline.curve_at(
+                bench, db, pool, every, pool.connected / len(people.models), maximum,
                 (LOW_SHARE, HIGH_SHARE), api=fresh.url, table=TABLE)
     for point in section["curve"]:
         point.pop("events", None)  # as at the low rates: the pipeline's are kept

@@ -28,7 +28,7 @@ BUSY_ENOUGH_PCT = 80.0
 
 
 def window(bench: "Bench", name: str, base: str, requests: list[HttpRequest],
-         server: list[int]) -> dict[str, Any]:
+           server: list[int]) -> dict[str, Any]:
     """wrk for one window; CPU per accepted request of the server process(es) alone."""
     meter = bench.meter(server=server)
     spy = bench.profiler(server[0], name)
@@ -63,7 +63,7 @@ async def scenarios(bench: "Bench", db: Database, people: Population, hello: str
     message = json.dumps({"message": "hello from the bench", "is_public": True})
     donation = json.dumps({"sum": "1.00", "message": {"message": "tip", "is_public": True}})
     window(bench, "hello_post", hello, [HttpRequest("POST", "/hello", None, message)],
-              [hello_pid])
+           [hello_pid])
     window(bench, "hello_get", hello, [HttpRequest("GET", "/hello")], [hello_pid])
     for name, path, hot, body, senders in (
         ("post_message", "/chat/message/add", None, message, None),
@@ -72,7 +72,7 @@ async def scenarios(bench: "Bench", db: Database, people: Population, hello: str
     ):
         applied = await count(db, "applied_commands")
         outcome = window(bench, name, api, bench.post_lines(people, path, hot, body, senders),
-                            api_pids)
+                         api_pids)
         await bench.drain(db, applied + int(outcome["ok"]), name)
     window(bench, "history", api, history_lines(people), api_pids)
 
@@ -97,8 +97,8 @@ async def two_workers(bench: "Bench", db: Database, people: Population) -> None:
         message = json.dumps({"message": "hello from the bench", "is_public": True})
         applied = await count(db, "applied_commands")
         outcome = window(bench, "post_message_2_workers", base,
-                            bench.post_lines(people, "/chat/message/add", None, message),
-                            pids)
+                         bench.post_lines(people, "/chat/message/add", None, message),
+                         pids)
         await bench.drain(db, applied + int(outcome["ok"]), "post_message_2_workers")
         window(bench, "history_2_workers", base, history_lines(people), pids)
     finally:

@@ -108,7 +108,7 @@ async def run(bench: "Bench", db: Database, people: Population) -> None:
     async with bench.fresh_stack(db, people, bench.args.layout, "curve"):
         with viewers_on_gateway(bench, people) as (pool, per_chat, senders):
             points = await curve_at(bench, db, pool, senders, per_chat, maximum,
-                                         bench.args.shares)
+                                    bench.args.shares)
     section["curve"] = points
     flat, bent = curve.knee([(p["rate_per_s"], p["p99_ms"] or 0) for p in points])
     section["knee_per_s"] = flat
@@ -139,7 +139,7 @@ async def search_max(bench: "Bench", db: Database, pool: ViewerPool, senders: li
     rate = curve.next_rate(trials, start, refine=bench.args.refine)
     while rate is not None:
         trial, _ = await paced(bench, db, pool, senders, rate, bench.args.step_seconds,
-                                    per_chat, **target)
+                               per_chat, **target)
         trials.append(trial)
         rate = curve.next_rate(trials, start, refine=bench.args.refine)
     maximum = curve.max_sustained(trials)
@@ -157,7 +157,7 @@ async def curve_at(bench: "Bench", db: Database, pool: ViewerPool, senders: list
     points = []
     for share in shares:
         _, point = await paced(bench, db, pool, senders, maximum * share, bench.seconds,
-                                    per_chat, **target)
+                               per_chat, **target)
         points.append({"share": share, **point})
     return points
 
