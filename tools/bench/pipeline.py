@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from databases import Database
 
-from tools.bench import curve, fan_out, waterfall
+from tools.bench import curve, feed_batches, waterfall
 from tools.bench.console import log
 from tools.bench.ledger import count
 from tools.bench.loadgen import Poster
@@ -44,14 +44,14 @@ async def paced(bench: "Bench", db: Database, pool: ViewerPool, senders: list[st
     meter.start()
     started, started_at = time.monotonic(), time.time()
     gateway = api or bench.stack.urls["gateway"]  # one process serves every role's /metrics
-    batches = await fan_out.scrape(gateway)
+    batches = await feed_batches.scrape(gateway)
     pool.start_measure(None)
     posted = Poster(f"{api or bench.stack.urls['api']}/chat/message/add", senders, rate,
                     seconds).result()
     await asyncio.sleep(bench.args.grace)  # the last POSTs' events are still on their way
     got = pool.finish()
     cpu = meter.stop(time.monotonic() - started)
-    fan_out_ms = fan_out.summary(batches, await fan_out.scrape(gateway))
+    feed_batch_ms = feed_batches.summary(batches, await feed_batches.scrape(gateway))
     cpu["poster"] = posted["loadgen_cpu_pct"]
     accepted = posted["accepted"]
     # The warm-up's unmarked messages reach the viewers too.
@@ -75,7 +75,7 @@ async def paced(bench: "Bench", db: Database, pool: ViewerPool, senders: list[st
     }
     if got["stamps"]:
         point["waterfall"] = waterfall.legs(got["stamps"], posted["acks"], got["socket_ms"],
-                                            fan_out_ms)
+                                            feed_batch_ms)
         point["slowest"] = waterfall.slowest(got["stamps"])
         point["events"] = {str(sent): stamps for sent, stamps in got["stamps"].items()}
     log(f"{rate:.0f} posts/s: {'kept up' if trial.kept_up else 'behind: ' + trial.why};"

@@ -10,7 +10,7 @@ per delivery, the gap between the gateway's dispatch of the event and that viewe
 chat. The uncorked peer writes each socket right then; chatledger's gateway writes each socket
 ONCE at the end of the feed batch (chatledger/gateway/cork.py), so its `dispatched -> viewer read`
 holds the rest of the batch's fan-out too: the gateway's `chatledger_ws_feed_batch_duration_seconds`
-(`fan_out_ms`) says how much of it that was.
+(`feed_batch_ms`) says how much of it that was.
 
 The API's produce acknowledgement is a side branch, not a stage: the ledger may fetch the record
 before the API hears its ack, so "api received -> acked" is shown beside the chain, not in it.
@@ -34,7 +34,7 @@ CHAIN = (
 )
 SOCKET = "dispatched -> viewer read"
 SIDE = ("api received -> produce acked", "api_received", "api_acked")
-FAN_OUT = "gateway: a feed batch, first event dispatched -> last socket written (per batch)"
+FEED_BATCH = "gateway: a feed batch, first event dispatched -> last socket written (per batch)"
 
 
 def _ms(stamps: Mapping[str, float], start: str, end: str) -> float | None:
@@ -45,12 +45,12 @@ def _ms(stamps: Mapping[str, float], start: str, end: str) -> float | None:
 
 def legs(events: Mapping[int, Mapping[str, float]], acks: Mapping[int, Mapping[str, float]],
          socket_ms: Sequence[float],
-         fan_out_ms: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+         feed_batch_ms: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Rows of (stage, p50, p99, samples): one per chain link, the socket leg, the side branches.
 
     `events`: marker (POST send time, ns) -> the stamps its frame carried; `acks`: marker -> the
-    API's response stamps; `fan_out_ms`: the gateway's feed batches in the window (fan_out.py),
-    if it reports them."""
+    API's response stamps; `feed_batch_ms`: the gateway's feed batches in the window
+    (feed_batches.py), if it reports them."""
     rows = []
     for label, start, end in CHAIN:
         values = [v for sent, stamps in events.items()
@@ -60,10 +60,10 @@ def legs(events: Mapping[int, Mapping[str, float]], acks: Mapping[int, Mapping[s
     label, start, end = SIDE
     rows.append(_row(label, [v for stamps in acks.values()
                              if (v := _ms(stamps, start, end)) is not None], side=True))
-    if fan_out_ms:
-        rows.append({"stage": FAN_OUT, "p50_ms": fan_out_ms["p50_ms"],
-                     "p99_ms": fan_out_ms["p99_ms"], "max_ms": None,
-                     "samples": fan_out_ms["batches"], "side": True})
+    if feed_batch_ms:
+        rows.append({"stage": FEED_BATCH, "p50_ms": feed_batch_ms["p50_ms"],
+                     "p99_ms": feed_batch_ms["p99_ms"], "max_ms": None,
+                     "samples": feed_batch_ms["batches"], "side": True})
     return rows
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-FAN_OUT = "chatledger_ws_feed_batch_duration_seconds"
+METRIC = "chatledger_ws_feed_batch_duration_seconds"
 Buckets = dict[float, float]  # upper bound (s) -> cumulative count
 
 
-def buckets_of(text: str, name: str = FAN_OUT) -> Buckets:
+def buckets_of(text: str, name: str = METRIC) -> Buckets:
     """The histogram's cumulative buckets in a /metrics text (empty if it is not there)."""
     return {float(sample.labels["le"]): sample.value
             for family in text_string_to_metric_families(text)
