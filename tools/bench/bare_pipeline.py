@@ -18,9 +18,8 @@ process, like `serve --roles api,history,gateway,ledger`:
 Every broker setting is chatledger's own, read from the same Settings (fetch_max_wait_ms,
 linger_ms, acks=all, max_batch_size, max_poll_records = ledger_batch_size and 1000 for the
 feed, the same getmany timeout), so the difference between the two is chatledger's logic alone.
-With CHATLEDGER_TRACE_STAGES=1 it stamps the same stages as chatledger (the bench's waterfall):
-the event then carries `_stages`, the response the API's stamps.
-"""
+With CHATLEDGER_TRACE_STAGES=1 it stamps chatledger's stages (the bench's waterfall): the event
+then carries `_stages`, the response the API's stamps."""
 
 import asyncio
 import contextlib

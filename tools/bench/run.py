@@ -140,7 +140,6 @@ class Bench:
         self.results["fanout"].update(peers)
         for name, data in self.results["fanout"].items():
             self.keep_profile(f"fanout_{name}", data.pop("profile", None))
-        for name, data in self.results["fanout"].items():
             if "error" in data:
                 self.warn(f"fan-out {name} did not run: {data['error']}")
                 continue
@@ -254,10 +253,10 @@ class Bench:
         (their processes need not answer HTTP). Then 2 s of unmeasured POSTs from everyone, so
         connections, caches and the producer's partition leaders are warm."""
         applied = await count(db, "applied_commands")
-        body = json.dumps({"message": "warm-up", "is_public": True}).encode()
+        message = json.dumps({"message": "warm-up", "is_public": True})
         viewer = people.viewers[0]
         request = urllib.request.Request(
-            self.stack.urls["api"] + "/chat/message/add", data=body, method="POST",
+            self.stack.urls["api"] + "/chat/message/add", data=message.encode(), method="POST",
             headers={"Authorization": f"Bearer {viewer.token}",
                      "Content-Type": "application/json"})
         await asyncio.to_thread(lambda: urllib.request.urlopen(request, timeout=10).read())
@@ -265,7 +264,6 @@ class Bench:
         if "history" in self.stack.urls:
             await self.wait_mirrored(viewer.chat)
         self.stack.alive()
-        message = json.dumps({"message": "warm-up", "is_public": True})
         applied = await count(db, "applied_commands")
         warm = await asyncio.to_thread(
             run_wrk, self.stack.urls["api"],
