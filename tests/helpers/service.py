@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -18,19 +19,44 @@ from chatledger.platform.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# The ports tests hand out. Below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+# 32768 and up here): an outgoing connection takes its local port from there, so a port drawn by
+# bind(0) could be taken before the process launched with it bound it. And a slice of its own for
+# each pytest-xdist worker: workers drawing independently once gave two processes the same ops
+# port, the start-up probe was answered by the other worker's process, and the test then found
+# its own process gone (it had died on the bind).
+PORTS = range(20000, 32000)
+
 _HANDED_OUT: set[int] = set()
 
 
+def port_slice(worker: str, workers: int) -> range:
+    """The ports of xdist worker `worker` ("gw1"; "" without xdist) of `workers`."""
+    index = int(worker.removeprefix("gw") or 0)
+    size = len(PORTS) // max(workers, 1)
+    return range(PORTS.start + index * size, PORTS.start + (index + 1) * size)
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
-    """A port free now and never handed out before by this process: the kernel's bind(0) draws
-    at random, so processes launched together drew the same port (one failed to listen)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in _HANDED_OUT:
+    """A port free now, in this worker's slice, never handed out before by this process."""
+    ports = port_slice(os.environ.get("PYTEST_XDIST_WORKER", ""),
+                       int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    start = random.randrange(len(ports))  # a rerun does not start where a killed run's left
+    for step in range(len(ports)):
+        port = ports[(start + step) % len(ports)]
+        if port not in _HANDED_OUT and _bindable(port):
             _HANDED_OUT.add(port)
             return port
+    raise RuntimeError(f"no free port left in {ports}")
 
 
 PUBLIC_ROLES = {"api", "gateway"}
