@@ -47,7 +47,8 @@ async def test_the_same_key_in_another_chat_is_another_command(
                             '{"sum": "9.00"}', key)
     assert first[0] == second[0] == 201, (first, second)
     assert first[1]["id"] != second[1]["id"]
-    await applied(db, second[1]["id"])
+    # Two chats, two partitions: the second applied says nothing of the first.
+    await asyncio.gather(applied(db, first[1]["id"]), applied(db, second[1]["id"]))
     assert await people.balance(nina.uuid) == Decimal("9.00")
     assert await people.balance(mia.uuid) == Decimal("7.00")
     assert await people.balance(alice.uuid) == Decimal("4.00")
