@@ -42,6 +42,7 @@ os.environ.setdefault("CHATLEDGER_HISTORY_CACHE_MS", "0")
 # (the 200 ms default saves an idle Tansu's CPU, and a page may then trail the live feed by it).
 os.environ.setdefault("CHATLEDGER_KAFKA_HISTORY_FETCH_MAX_WAIT_MS", "20")
 
+from chatledger.bus.topics import ensure_topics  # noqa: E402
 from chatledger.platform.config import Settings  # noqa: E402
 from chatledger.platform.db import database, migrate  # noqa: E402
 from tests.helpers.people import People  # noqa: E402
@@ -55,7 +56,11 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def migrated(settings: Settings) -> Iterator[Settings]:
+    """The session's database, new, and its topics: a deposit (tests/helpers/people.py)
+    publishes its event after the commit, and to a topic nobody had created yet it waited out
+    the command timeout (5 s a deposit, before the first service of a worker started)."""
     asyncio.run(migrate(settings.mysql_dsn, recreate=True))
+    asyncio.run(ensure_topics(settings))
     yield settings
     if os.environ.get("CHATLEDGER_KEEP_TEST_DB") != "1":
         asyncio.run(_drop(settings))
