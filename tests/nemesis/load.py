@@ -35,6 +35,7 @@ class Op:
     key: str = field(default_factory=lambda: str(uuid.uuid4()))
     statuses: list[int] = field(default_factory=list)
     command_id: str | None = None  # from a 201 (or an operator command's own id)
+    sent_at: float | None = None  # time.monotonic() when the POST that got the 201 was sent
     acked_at: float | None = None  # time.monotonic() of the first 201
     acked_wall: str = ""  # the same moment in UTC, to set beside the faults' times
     hidden: str = ""  # "private"/"anonymous" tip: no public event may name its donor
@@ -128,10 +129,12 @@ class Load:
         self.ops.append(op)
         headers = {**who.headers, "Idempotency-Key": op.key}
         for attempt in range(RETRIES):
+            sent_at = time.monotonic()
             status, answer = await _post(http, path, body, headers)
             op.statuses.append(status)
             if status == 201:
                 op.command_id = answer["id"]
+                op.sent_at = sent_at
                 op.acked_at = time.monotonic()
                 op.acked_wall = f"{datetime.now(UTC):%H:%M:%S.%f}"
                 return
