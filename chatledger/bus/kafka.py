@@ -1,5 +1,8 @@
 """Kafka clients: a producer that never hangs a request, consumers with manual commits.
 
+A request on a connection uvloop has already closed is the connection error aiokafka expects
+(`closed_connections.py`), for every client of the process: installed when this is imported.
+
 No client ever creates a topic by asking for it (only `bus/topics.py` creates them): a broker
 that auto-creates would use its own default partition count, and a chat's commands would be
 spread differently from then on.
@@ -19,6 +22,7 @@ from aiokafka import (
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
+from chatledger.bus import closed_connections
 from chatledger.bus.partitioner import CachedPartitioner, partition_of
 from chatledger.bus.topic_metadata import topic_metadata
 from chatledger.platform.config import Settings
@@ -26,6 +30,7 @@ from chatledger.platform.retrying import until_available
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+closed_connections.install()
 
 
 class _MetadataWithoutAutoCreation(MetadataRequest):  # type: ignore[misc]
